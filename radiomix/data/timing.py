@@ -1,0 +1,181 @@
+"""Frame timing of dynamic PET: BIDS-PET sidecars and PMOD ``.acqtimes`` files.
+
+Times are in seconds from the time zero of the acquisition (the injection for the
+series handled here). A :class:`FrameTiming` is validated when it is built, so every
+instance in the program has positive durations and increasing, non-overlapping frames.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from radiomix.errors import FrameTimingError
+
+BIDS_START_KEY = "FrameTimesStart"
+BIDS_DURATION_KEY = "FrameDuration"
+OVERLAP_TOLERANCE_S = 1e-6
+
+
+def _frozen_vector(values: object, name: str, source: str) -> np.ndarray:
+    """A read-only 1-D float array of ``values``; FrameTimingError when not numeric."""
+    try:
+        array = np.array(values, dtype=float).ravel()
+    except (TypeError, ValueError) as exc:
+        raise FrameTimingError(f"{source}: {name} is not a list of numbers: {values!r}") from exc
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class FrameTiming:
+    """Start and duration of each frame, in seconds; ``source`` names the file read."""
+
+    start_s: np.ndarray
+    duration_s: np.ndarray
+    source: str = field(default="frame timing", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start_s", _frozen_vector(self.start_s, "start", self.source))
+        object.__setattr__(
+            self, "duration_s", _frozen_vector(self.duration_s, "duration", self.source)
+        )
+        self.validate()
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames."""
+        return int(self.start_s.size)
+
+    @property
+    def end_s(self) -> np.ndarray:
+        """End of each frame, in seconds."""
+        return self.start_s + self.duration_s
+
+    @property
+    def mid_s(self) -> np.ndarray:
+        """Middle of each frame, in seconds."""
+        return self.start_s + self.duration_s / 2.0
+
+    @property
+    def mid_min(self) -> np.ndarray:
+        """Middle of each frame, in minutes."""
+        return self.mid_s / 60.0
+
+    def validate(self, n_frames: int | None = None) -> None:
+        """Raise FrameTimingError unless the frames are consistent (and number ``n_frames``)."""
+        where = self.source
+        starts, durations = self.start_s, self.duration_s
+        if starts.size != durations.size:
+            raise FrameTimingError(
+                f"{where}: {starts.size} frame starts but {durations.size} frame durations"
+            )
+        if starts.size == 0:
+            raise FrameTimingError(f"{where}: no frames")
+        if not (np.all(np.isfinite(starts)) and np.all(np.isfinite(durations))):
+            raise FrameTimingError(f"{where}: frame times contain NaN or infinity")
+        bad = np.flatnonzero(durations <= 0)
+        if bad.size:
+            raise FrameTimingError(
+                f"{where}: frame {bad[0]} has duration {durations[bad[0]]} s (must be > 0)"
+            )
+        bad = np.flatnonzero(np.diff(starts) <= 0)
+        if bad.size:
+            i = bad[0]
+            raise FrameTimingError(
+                f"{where}: frame starts not increasing: frame {i + 1} starts at "
+                f"{starts[i + 1]} s, frame {i} at {starts[i]} s"
+            )
+        ends = starts + durations
+        bad = np.flatnonzero(starts[1:] < ends[:-1] - OVERLAP_TOLERANCE_S)
+        if bad.size:
+            i = bad[0]
+            raise FrameTimingError(
+                f"{where}: frame {i + 1} starts at {starts[i + 1]} s before frame {i} "
+                f"ends at {ends[i]} s (overlapping frames)"
+            )
+        if n_frames is not None and n_frames != starts.size:
+            raise FrameTimingError(
+                f"{where}: timing lists {starts.size} frames but the image has {n_frames}"
+            )
+
+
+def sidecar_path(image_path: Path) -> Path:
+    """The BIDS JSON sidecar of an image: same name with ``.json`` (``x.nii.gz`` -> ``x.json``)."""
+    image_path = Path(image_path)
+    name = image_path.name
+    stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else image_path.stem
+    return image_path.with_name(stem + ".json")
+
+
+def read_bids_timing(json_path: Path) -> FrameTiming:
+    """Frame timing from a BIDS-PET sidecar (``FrameTimesStart``, ``FrameDuration``, seconds)."""
+    json_path = Path(json_path)
+    try:
+        content = json.loads(json_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise FrameTimingError(f"{json_path}: frame timing sidecar not found") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FrameTimingError(f"{json_path}: cannot read the JSON sidecar: {exc}") from exc
+    if not isinstance(content, dict):
+        raise FrameTimingError(f"{json_path}: the sidecar is not a JSON object")
+    missing = [key for key in (BIDS_START_KEY, BIDS_DURATION_KEY) if key not in content]
+    if missing:
+        raise FrameTimingError(f"{json_path}: missing key(s) {', '.join(missing)}")
+    return FrameTiming(content[BIDS_START_KEY], content[BIDS_DURATION_KEY], source=str(json_path))
+
+
+def read_frame_timing(image_path: Path, n_frames: int | None = None) -> FrameTiming:
+    """Frame timing of a 4D image from its sidecar; checks the frame count when given."""
+    json_path = sidecar_path(image_path)
+    if not json_path.is_file():
+        raise FrameTimingError(
+            f"{image_path}: dynamic image without frame timing sidecar {json_path.name}"
+        )
+    timing = read_bids_timing(json_path)
+    timing.validate(n_frames)
+    return timing
+
+
+def write_bids_timing(json_path: Path, timing: FrameTiming) -> None:
+    """Write the frame timing into a BIDS-PET sidecar, keeping its other keys if it exists."""
+    json_path = Path(json_path)
+    content = json.loads(json_path.read_text(encoding="utf-8")) if json_path.is_file() else {}
+    content[BIDS_START_KEY] = timing.start_s.tolist()
+    content[BIDS_DURATION_KEY] = timing.duration_s.tolist()
+    json_path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+
+
+def _acqtimes_rows(path: Path) -> list[list[str]]:
+    """The non-empty lines of a PMOD file, split into fields, comments removed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise FrameTimingError(f"{path}: acquisition times file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FrameTimingError(f"{path}: cannot read the acquisition times: {exc}") from exc
+    lines = (line.split("#", 1)[0].split() for line in text.splitlines())
+    return [fields for fields in lines if fields]
+
+
+def read_acqtimes(path: Path) -> FrameTiming:
+    """Frame timing from a PMOD ``.acqtimes`` file: a frame count, then ``start end`` lines (s)."""
+    path = Path(path)
+    rows = _acqtimes_rows(path)
+    if not rows or len(rows[0]) != 1:
+        raise FrameTimingError(f"{path}: expected the number of frames on the first line")
+    try:
+        expected = int(rows[0][0])
+        start_end = np.array([[float(v) for v in row] for row in rows[1:]], dtype=float)
+    except ValueError as exc:
+        raise FrameTimingError(f"{path}: non-numeric acquisition time: {exc}") from exc
+    if start_end.ndim != 2 or start_end.shape[1] != 2:
+        raise FrameTimingError(f"{path}: each frame line must hold a start and an end time")
+    if start_end.shape[0] != expected:
+        raise FrameTimingError(
+            f"{path}: header announces {expected} frames but {start_end.shape[0]} are listed"
+        )
+    return FrameTiming(start_end[:, 0], start_end[:, 1] - start_end[:, 0], source=str(path))
