@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from radiomix import __version__
+from radiomix.data.commands import validate_command
 
 app = typer.Typer(help="Radiomics and machine learning for recurrence vs radionecrosis.",
                   no_args_is_help=True)
@@ -20,3 +21,6 @@ def _version(value: bool) -> None:
 def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                       help="Show the version and exit.")) -> None:
     """Radiomics and machine learning for recurrence vs radionecrosis."""
+
+
+app.command("validate")(validate_command)

@@ -1,0 +1,242 @@
+"""Reading images and masks (NIfTI, NRRD, MHA, DICOM series, RTSTRUCT) as SimpleITK images.
+
+Every failure becomes a radiomix error naming the case, the manifest column and the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+
+from radiomix.data.manifest import Case
+from radiomix.errors import ImageGeometryError, ImageReadError, MaskError
+
+SPACING_RTOL = 1e-4
+ORIGIN_ATOL_MM = 1e-3
+DIRECTION_ATOL = 1e-4
+ROI_SEPARATOR = "#"
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where an image comes from, for error messages."""
+
+    case_id: str = ""
+    column: str = ""
+    file: Path | str = ""
+
+    def __str__(self) -> str:
+        parts = [f"case {self.case_id}" if self.case_id else "",
+                 f"column {self.column}" if self.column else "",
+                 f"file {self.file}" if self.file else ""]
+        return ", ".join(part for part in parts if part)
+
+
+def read_image(path: Path, where: Where | None = None) -> sitk.Image:
+    """Read a 3D or 4D image file or a DICOM series folder as float32.
+
+    A DICOM PET series is converted to body-weight SUV.
+    """
+    where = where or Where(file=path)
+    if not path.exists():
+        raise ImageReadError(f"{where}: file not found")
+    try:
+        image = _read_dicom_folder(path) if path.is_dir() else sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise ImageReadError(f"{where}: cannot read image ({_first_line(error)})") from error
+    if image.GetNumberOfComponentsPerPixel() > 1:
+        raise ImageReadError(f"{where}: image has {image.GetNumberOfComponentsPerPixel()} "
+                             "components per voxel; expected a scalar image")
+    return as_float32(image)
+
+
+def as_float32(image: sitk.Image) -> sitk.Image:
+    """The image with float32 voxels (SimpleITK's Cast filter does not handle 4D)."""
+    if image.GetPixelID() == sitk.sitkFloat32:
+        return image
+    if image.GetDimension() <= 3:
+        return sitk.Cast(image, sitk.sitkFloat32)
+    converted = sitk.GetImageFromArray(sitk.GetArrayViewFromImage(image).astype(np.float32),
+                                       isVector=False)
+    converted.CopyInformation(image)
+    return converted
+
+
+def _read_dicom_folder(folder: Path) -> sitk.Image:
+    from radiomix.data.suv import is_dicom_pet_series, read_dicom_pet_suv
+
+    if is_dicom_pet_series(folder):
+        return read_dicom_pet_suv(folder)
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder))
+    if not files:
+        raise RuntimeError("no DICOM series in folder")
+    return sitk.ReadImage(files)
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def read_volume(path: Path, where: Where | None = None) -> sitk.Image:
+    """Read an image that must be 3D."""
+    image = read_image(path, where)
+    if image.GetDimension() != 3:
+        raise ImageReadError(f"{where or path}: expected a 3D image, found "
+                             f"{image.GetDimension()}D of size {image.GetSize()}")
+    return image
+
+
+def read_dynamic(path: Path, where: Where | None = None) -> tuple[np.ndarray, sitk.Image]:
+    """Read a 4D series as a (frames, z, y, x) array and the 3D grid of one frame."""
+    image = read_image(path, where)
+    if image.GetDimension() != 4:
+        raise ImageReadError(f"{where or path}: expected a 4D image (frames on the 4th axis), "
+                             f"found {image.GetDimension()}D of size {image.GetSize()}")
+    size = list(image.GetSize())
+    frame = sitk.Extract(image, [*size[:3], 0], [0, 0, 0, 0])
+    return sitk.GetArrayFromImage(image), frame
+
+
+def is_dicom_file(path: Path) -> bool:
+    """Whether ``path`` is a single DICOM file (RTSTRUCT, SEG or an image slice)."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as handle:
+        handle.seek(128)
+        return handle.read(4) == b"DICM"
+
+
+def split_roi(cell: Path) -> tuple[Path, str]:
+    """Split ``rtstruct.dcm#ROI name`` into the file and the ROI name ("" when absent)."""
+    text = str(cell)
+    if ROI_SEPARATOR in Path(text).name:
+        file, roi = text.rsplit(ROI_SEPARATOR, 1)
+        return Path(file), roi
+    return cell, ""
+
+
+def read_mask(path: Path, reference: sitk.Image, where: Where | None = None,
+              reference_dicom: Path | None = None) -> sitk.Image:
+    """Read a binary mask on the grid of ``reference`` as uint8 {0, 1}.
+
+    ``path`` is an image file or a DICOM RTSTRUCT (optionally ``file.dcm#ROI``), in which
+    case ``reference_dicom`` is the DICOM series folder it was drawn on.
+    """
+    file, roi = split_roi(path)
+    where = where or Where(file=file)
+    if not file.exists():
+        raise ImageReadError(f"{where}: file not found")
+    if is_dicom_file(file):
+        mask = _rasterise_dicom_mask(file, roi, reference, where, reference_dicom)
+    else:
+        mask = read_volume(file, where)
+    check_same_grid(reference, mask, where)
+    return binary_mask(mask, where)
+
+
+def binary_mask(mask: sitk.Image, where: Where) -> sitk.Image:
+    """The mask as uint8 {0, 1}; MaskError when it is empty or has other values."""
+    values = np.unique(sitk.GetArrayViewFromImage(mask))
+    if not np.all(np.isin(values, (0, 1))):
+        shown = ", ".join(f"{value:g}" for value in values[:6])
+        raise MaskError(f"{where}: mask is not binary (values {shown})")
+    if not np.any(values == 1):
+        raise MaskError(f"{where}: mask is empty")
+    return sitk.Cast(mask, sitk.sitkUInt8)
+
+
+def _rasterise_dicom_mask(file: Path, roi: str, reference: sitk.Image, where: Where,
+                          reference_dicom: Path | None) -> sitk.Image:
+    modality = pydicom.dcmread(file, stop_before_pixels=True).get("Modality", "")
+    if modality != "RTSTRUCT":
+        raise MaskError(f"{where}: DICOM mask of modality {modality!r} is not supported "
+                        "(use an RTSTRUCT or a NIfTI/NRRD mask)")
+    if reference_dicom is None or not reference_dicom.is_dir():
+        raise MaskError(f"{where}: an RTSTRUCT needs its image as a DICOM series folder")
+    return rasterise_rtstruct(file, roi, reference_dicom, reference, where)
+
+
+def rasterise_rtstruct(file: Path, roi: str, series: Path, reference: sitk.Image,
+                       where: Where) -> sitk.Image:
+    """Rasterise one ROI of an RTSTRUCT on the grid of its DICOM series (with rt-utils)."""
+    from rt_utils import RTStructBuilder
+
+    try:
+        rtstruct = RTStructBuilder.create_from(dicom_series_path=str(series),
+                                               rt_struct_path=str(file))
+        names = rtstruct.get_roi_names()
+        if not roi:
+            if len(names) != 1:
+                raise MaskError(f"{where}: RTSTRUCT has ROIs {names}; name one as "
+                                f"'{file.name}{ROI_SEPARATOR}ROI'")
+            roi = names[0]
+        if roi not in names:
+            raise MaskError(f"{where}: ROI {roi!r} not in RTSTRUCT (has {names})")
+        voxels = rtstruct.get_roi_mask_by_name(roi)
+    except MaskError:
+        raise
+    except Exception as error:  # rt-utils raises bare Exception on bad input
+        raise MaskError(f"{where}: cannot rasterise RTSTRUCT ({_first_line(error)})") from error
+    # rt-utils gives (rows, columns, slices) with slices in ascending position, as SimpleITK.
+    mask = sitk.GetImageFromArray(np.transpose(voxels, (2, 0, 1)).astype(np.uint8))
+    if mask.GetSize() != reference.GetSize():
+        raise ImageGeometryError(f"{where}: RTSTRUCT grid {mask.GetSize()} differs from its "
+                                 f"image {reference.GetSize()}")
+    mask.CopyInformation(reference)
+    return mask
+
+
+def geometry_differences(reference: sitk.Image, other: sitk.Image) -> list[str]:
+    """What differs between two voxel grids (size, spacing, origin, direction)."""
+    differences = []
+    if reference.GetSize()[:3] != other.GetSize()[:3]:
+        differences.append(f"size {other.GetSize()[:3]} vs {reference.GetSize()[:3]}")
+        return differences
+    ref_spacing, spacing = np.array(reference.GetSpacing()[:3]), np.array(other.GetSpacing()[:3])
+    if not np.allclose(spacing, ref_spacing, rtol=SPACING_RTOL, atol=0):
+        differences.append(f"spacing {tuple(spacing)} vs {tuple(ref_spacing)}")
+    if not np.allclose(other.GetOrigin()[:3], reference.GetOrigin()[:3], atol=ORIGIN_ATOL_MM):
+        differences.append(f"origin {other.GetOrigin()[:3]} vs {reference.GetOrigin()[:3]}")
+    if not np.allclose(_direction3(other), _direction3(reference), atol=DIRECTION_ATOL):
+        differences.append("direction differs")
+    return differences
+
+
+def _direction3(image: sitk.Image) -> np.ndarray:
+    dimension = image.GetDimension()
+    return np.array(image.GetDirection()).reshape(dimension, dimension)[:3, :3]
+
+
+def check_same_grid(reference: sitk.Image, other: sitk.Image, where: Where) -> None:
+    """ImageGeometryError when ``other`` is not on the voxel grid of ``reference``."""
+    differences = geometry_differences(reference, other)
+    if differences:
+        raise ImageGeometryError(f"{where}: not on the grid of the case's reference image "
+                                 f"({'; '.join(differences)})")
+
+
+def reference_column(case: Case) -> str:
+    """The image column whose grid the case's masks are read on (the first image present)."""
+    for column in ("pet", "pet_dynamic", "pet_early", "t1c", "adc", "rcbv", "flair", "pet_late"):
+        if column in case.paths:
+            return column
+    raise ImageReadError(f"case {case.case_id}: no image column is filled")
+
+
+def load_case_image(case: Case, column: str) -> sitk.Image:
+    """Read the 3D image of ``column`` of a case."""
+    return read_volume(case.path(column), Where(case.case_id, column, case.path(column)))
+
+
+def load_case_mask(case: Case, column: str, reference: sitk.Image) -> sitk.Image:
+    """Read the mask of ``column`` of a case on the grid of ``reference``."""
+    path = case.path(column)
+    dicom_series = next((case.paths[c] for c in ("pet", "t1c", "pet_early")
+                         if c in case.paths and case.paths[c].is_dir()), None)
+    return read_mask(path, reference, Where(case.case_id, column, split_roi(path)[0]),
+                     reference_dicom=dicom_series)

@@ -1,0 +1,198 @@
+"""`radiomix validate` on real files and on a set of broken manifests, one per problem kind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from typer.testing import CliRunner
+
+from radiomix.cli import app
+from radiomix.data.manifest import load_manifest
+from radiomix.data.validate import validate_manifest
+from radiomix.errors import ManifestError
+
+SHAPE = (8, 10, 12)  # z, y, x
+SPACING = (2.0, 2.0, 2.0)
+
+
+def write_image(path: Path, array: np.ndarray, spacing=SPACING, origin=(0.0, 0.0, 0.0)) -> str:
+    image = sitk.GetImageFromArray(array, isVector=False)
+    image.SetSpacing(spacing if array.ndim == 3 else (*spacing, 1.0))
+    image.SetOrigin(origin if array.ndim == 3 else (*origin, 0.0))
+    sitk.WriteImage(image, str(path))
+    return path.name
+
+
+def lesion_array() -> np.ndarray:
+    mask = np.zeros(SHAPE, np.uint8)
+    mask[3:6, 4:7, 4:8] = 1
+    return mask
+
+
+def write_case(folder: Path, case_id: str, label: str = "1", tracer: str = "FET") -> dict:
+    """One valid case: static and dynamic PET, T1c, lesion and background masks."""
+    rng = np.random.default_rng(0)
+    pet = rng.uniform(0.5, 3.0, SHAPE).astype(np.float32)
+    frames = np.stack([pet * (i + 1) / 4 for i in range(4)])
+    background = np.zeros(SHAPE, np.uint8)
+    background[1:3, 1:4, 1:4] = 1
+    dynamic = write_image(folder / f"{case_id}_dyn.nii.gz", frames)
+    (folder / f"{case_id}_dyn.json").write_text(json.dumps(
+        {"FrameTimesStart": [0, 60, 120, 300], "FrameDuration": [60, 60, 180, 300]}))
+    return {
+        "case_id": case_id, "patient_id": f"P{case_id}", "site": "A", "label": label,
+        "tracer": tracer, "primary": "glioma",
+        "pet": write_image(folder / f"{case_id}_pet.nii.gz", pet),
+        "pet_dynamic": dynamic,
+        "t1c": write_image(folder / f"{case_id}_t1c.nii.gz", pet * 100),
+        "lesion_mask": write_image(folder / f"{case_id}_lesion.nii.gz", lesion_array()),
+        "ref_background": write_image(folder / f"{case_id}_bg.nii.gz", background),
+        "age": "61", "mrs_cho_naa": "", "grade": "4",
+    }
+
+
+@pytest.fixture
+def cohort(tmp_path: Path) -> Path:
+    rows = [write_case(tmp_path, "c1"), write_case(tmp_path, "c2", "0", "FDOPA")]
+    pd.DataFrame(rows).to_csv(tmp_path / "data_manifest.csv", index=False)
+    return tmp_path / "data_manifest.csv"
+
+
+def edit(manifest: Path, change) -> Path:
+    table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    change(table, manifest.parent)
+    table.to_csv(manifest, index=False)
+    return manifest
+
+
+def problems_of(manifest: Path) -> list[tuple[str, str, str]]:
+    report = validate_manifest(manifest)
+    return [(p.case_id, p.column, p.message) for p in report.problems]
+
+
+def test_valid_cohort_loads_into_cases(cohort: Path):
+    assert validate_manifest(cohort).valid
+    manifest = load_manifest(cohort)
+    first, second = manifest.cases
+    assert (first.label, second.label, second.tracer) == (1, 0, "FDOPA")
+    assert first.patient_id == "Pc1"
+    assert first.paths["pet"] == cohort.parent / "c1_pet.nii.gz"
+    assert "mrs_cho_naa" not in first.values and first.values["age"] == 61.0
+    assert first.clinical == {"grade": "4"}
+
+
+def test_summary_counts_labels_tracers_and_modalities(cohort: Path):
+    summary = validate_manifest(cohort).summary
+    assert dict(zip(summary["tracer"]["tracer"], summary["tracer"]["cases"], strict=True)) == {
+        "FDOPA": 1, "FET": 1}
+    modalities = dict(zip(summary["modalities"]["column"], summary["modalities"]["cases"],
+                          strict=True))
+    assert modalities == {"pet": 2, "pet_dynamic": 2, "t1c": 2, "lesion_mask": 2,
+                          "ref_background": 2}
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda t, d: t.drop(columns="lesion_mask", inplace=True),
+     ("", "lesion_mask", "required column lesion_mask is missing")),
+    (lambda t, d: t.__setitem__("case_id", ["c1", "c1"]), ("c1", "case_id", "duplicate case_id")),
+    (lambda t, d: t.__setitem__("label", ["1", "maybe"]), ("c2", "label", "unknown label")),
+    (lambda t, d: t.__setitem__("tracer", ["FET", "PSMA"]), ("c2", "tracer", "unknown tracer")),
+    (lambda t, d: t.__setitem__("age", ["61", "old"]), ("c2", "age", "not a finite number")),
+    (lambda t, d: (d / "c2_t1c.nii.gz").unlink(), ("c2", "t1c", "file not found")),
+])
+def test_table_and_file_problems_name_case_and_column(cohort, change, expected):
+    found = problems_of(edit(cohort, change))
+    case_id, column, message = expected
+    assert any(c == case_id and col == column and message in m for c, col, m in found), found
+
+
+@pytest.mark.parametrize(("column", "file", "array", "spacing", "message"), [
+    ("lesion_mask", "c2_lesion", lesion_array(), (2.0, 2.0, 2.5), "spacing"),
+    ("lesion_mask", "c2_lesion", lesion_array()[:, :, :-1], SPACING, "size"),
+    ("lesion_mask", "c2_lesion", np.zeros(SHAPE, np.uint8), SPACING, "mask is empty"),
+    ("lesion_mask", "c2_lesion", lesion_array() * 2, SPACING, "not binary"),
+    ("ref_background", "c2_bg", lesion_array() * 3, SPACING, "not binary"),
+])
+def test_image_and_mask_problems(cohort, column, file, array, spacing, message):
+    write_image(cohort.parent / f"{file}.nii.gz", array, spacing)
+    found = problems_of(cohort)
+    assert [(c, col) for c, col, m in found if message in m] == [("c2", column)], found
+
+
+def test_non_finite_voxels_are_counted(cohort):
+    # NRRD keeps NaN and inf (ITK's NIfTI reader turns them into 0).
+    t1c = np.ones(SHAPE, np.float32)
+    t1c[0, 0, :3] = [np.nan, np.inf, -np.inf]
+    write_image(cohort.parent / "c2_t1c.nrrd", t1c)
+    edit(cohort, lambda t, d: t.__setitem__("t1c", ["c1_t1c.nii.gz", "c2_t1c.nrrd"]))
+    assert problems_of(cohort) == [("c2", "t1c", "3 non-finite voxels")]
+
+
+def test_origin_shift_is_a_geometry_problem(cohort):
+    write_image(cohort.parent / "c1_lesion.nii.gz", lesion_array(), origin=(0.0, 0.0, 1.0))
+    assert [(c, col) for c, col, m in problems_of(cohort) if "origin" in m] == [
+        ("c1", "lesion_mask")]
+
+
+@pytest.mark.parametrize(("timing", "message"), [
+    (None, "sidecar"),
+    ({"FrameTimesStart": [0, 60, 120], "FrameDuration": [60, 60, 180]}, "frame"),
+    ({"FrameTimesStart": [0, 30, 120, 300], "FrameDuration": [60, 60, 180, 300]}, "overlap"),
+])
+def test_dynamic_frame_timing_problems(cohort, timing, message):
+    sidecar = cohort.parent / "c1_dyn.json"
+    if timing is None:
+        sidecar.unlink()
+    else:
+        sidecar.write_text(json.dumps(timing))
+    found = problems_of(cohort)
+    assert [(c, col) for c, col, _ in found] == [("c1", "pet_dynamic")], found
+    assert message in found[0][2].lower()
+
+
+def test_load_manifest_raises_listing_every_table_problem(cohort):
+    edit(cohort, lambda t, d: t.__setitem__("label", ["yes", "no"]))
+    with pytest.raises(ManifestError) as raised:
+        load_manifest(cohort)
+    assert "case c1, column label" in str(raised.value)
+    assert "case c2, column label" in str(raised.value)
+
+
+def test_cli_exit_codes_and_messages(cohort):
+    runner = CliRunner()
+    result = runner.invoke(app, ["validate", str(cohort)])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output
+    (cohort.parent / "c2_pet.nii.gz").unlink()
+    result = runner.invoke(app, ["validate", str(cohort)])
+    assert result.exit_code == 2
+    assert "case c2, column pet" in result.output and "file not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_missing_manifest_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(app, ["validate", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 2 and "manifest not found" in result.output
+
+
+def test_real_nrrd_and_ibsi_phantom_validate(shared_data, tmp_path):
+    brain = shared_data / "pyradiomics"
+    phantom = shared_data / "ibsi" / "digital_phantom" / "nifti"
+    rows = [{"case_id": "brain1", "t1c": str(brain / "brain1_image.nrrd"),
+             "lesion_mask": str(brain / "brain1_label.nrrd")},
+            {"case_id": "ibsi", "pet": str(phantom / "image" / "phantom.nii.gz"),
+             "lesion_mask": str(phantom / "mask" / "mask.nii.gz")}]
+    pd.DataFrame(rows).to_csv(tmp_path / "data_manifest.csv", index=False)
+    report = validate_manifest(tmp_path / "data_manifest.csv")
+    assert report.valid, report.problems
+    from radiomix.data.images import load_case_image, load_case_mask
+
+    ibsi = load_manifest(tmp_path / "data_manifest.csv").cases[1]
+    image = load_case_image(ibsi, "pet")
+    assert image.GetSpacing() == (2.0, 2.0, 2.0) and image.GetSize() == (5, 4, 4)
+    assert int(sitk.GetArrayFromImage(load_case_mask(ibsi, "lesion_mask", image)).sum()) == 74
