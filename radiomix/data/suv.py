@@ -1,0 +1,412 @@
+"""Body-weight SUV from a DICOM PET series, by the QIBA vendor-neutral recipe.
+
+The series must be attenuation and decay corrected (CorrectedImage holds ATTN and DECY),
+decay corrected to the scan start (DecayCorrection START) and stored in Bq/mL (Units
+BQML); Units GML means the values are already SUVbw and are returned unchanged.
+
+    decayed dose = RadionuclideTotalDose * 2 ** (-(scan - injection) / RadionuclideHalfLife)
+    SUVbw = (stored * RescaleSlope + RescaleIntercept) * PatientWeight[kg] * 1000 / decayed dose
+
+The slope and the factor are taken from each slice, since some scanners vary the
+RescaleSlope from slice to slice. pydicom and SimpleITK are imported where they are used,
+so that importing this module (for the command line) stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import typer
+
+from radiomix.errors import DicomUnitsError, ImageReadError
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
+    from pydicom import Dataset
+
+REQUIRED_CORRECTIONS = ("ATTN", "DECY")
+DUPLICATE_POSITION_MM = 1e-3
+SLICE_STEP_TOLERANCE = 0.1
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class SuvParameters:
+    """What the SUV factor of one dataset was computed from (None where not used)."""
+
+    units: str
+    factor: float
+    weight_kg: float | None = None
+    total_dose_bq: float | None = None
+    half_life_s: float | None = None
+    injection_time: datetime | None = None
+    scan_time: datetime | None = None
+    scan_time_rule: str = ""
+    decay_time_s: float | None = None
+
+
+def _source(ds: Dataset) -> str:
+    """The file a dataset was read from, for error messages."""
+    filename = getattr(ds, "filename", None)
+    return str(filename) if isinstance(filename, str | Path) else "DICOM dataset"
+
+
+def _required(ds: Dataset, keyword: str, source: str) -> object:
+    """The value of ``keyword`` in ``ds``; DicomUnitsError when absent or empty."""
+    value = ds.get(keyword)
+    if value is None or value == "":
+        raise DicomUnitsError(f"{source}: missing {keyword}, needed for SUV")
+    return value
+
+
+def _positive(ds: Dataset, keyword: str, source: str) -> float:
+    """A strictly positive number from ``ds``; DicomUnitsError otherwise."""
+    value = _required(ds, keyword, source)
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise DicomUnitsError(f"{source}: {keyword} is not a number: {value!r}") from exc
+    if not number > 0:
+        raise DicomUnitsError(f"{source}: {keyword} must be > 0, found {value!r}")
+    return number
+
+
+def _check_corrections(ds: Dataset, source: str) -> None:
+    """Reject images that are not attenuation and decay corrected to the scan start."""
+    corrected = _required(ds, "CorrectedImage", source)
+    corrected = [corrected] if isinstance(corrected, str) else list(corrected)
+    missing = [flag for flag in REQUIRED_CORRECTIONS if flag not in corrected]
+    if missing:
+        raise DicomUnitsError(
+            f"{source}: CorrectedImage {corrected} lacks {', '.join(missing)}; "
+            "SUV needs attenuation and decay corrected images"
+        )
+    decay = _required(ds, "DecayCorrection", source)
+    if decay != "START":
+        raise DicomUnitsError(f"{source}: DecayCorrection is {decay!r}, SUV needs 'START'")
+
+
+def _radiopharmaceutical(ds: Dataset, source: str) -> Dataset:
+    """The first item of the RadiopharmaceuticalInformationSequence."""
+    sequence = _required(ds, "RadiopharmaceuticalInformationSequence", source)
+    if len(sequence) == 0:
+        raise DicomUnitsError(f"{source}: RadiopharmaceuticalInformationSequence is empty")
+    return sequence[0]
+
+
+def _date_time(day: object, clock: object, names: str, source: str) -> datetime:
+    """Combine a DICOM DA and TM value into a datetime."""
+    from pydicom.valuerep import DA, TM
+
+    try:
+        parsed_day, parsed_clock = DA(str(day)), TM(str(clock))
+    except ValueError as exc:
+        raise DicomUnitsError(f"{source}: cannot read {names} {day!r} {clock!r}") from exc
+    if not (isinstance(parsed_day, date) and isinstance(parsed_clock, time)):
+        raise DicomUnitsError(f"{source}: cannot read {names} {day!r} {clock!r}")
+    return datetime.combine(parsed_day, parsed_clock)
+
+
+def _injection_time(ds: Dataset, drug: Dataset, scan_day: object, source: str) -> datetime:
+    """RadiopharmaceuticalStartDateTime, else SeriesDate + RadiopharmaceuticalStartTime."""
+    from pydicom.valuerep import DT
+
+    stamp = drug.get("RadiopharmaceuticalStartDateTime")
+    if stamp:
+        try:
+            parsed = DT(str(stamp))
+        except ValueError as exc:
+            raise DicomUnitsError(
+                f"{source}: cannot read RadiopharmaceuticalStartDateTime {stamp!r}"
+            ) from exc
+        return parsed.replace(tzinfo=None)
+    clock = _required(drug, "RadiopharmaceuticalStartTime", source)
+    return _date_time(scan_day, clock, "SeriesDate/RadiopharmaceuticalStartTime", source)
+
+
+def _frame_start_from_acquisition(ds: Dataset, half_life_s: float, source: str) -> datetime:
+    """Scan start back-computed from the frame's average count-rate time (QIBA, Siemens).
+
+    AcquisitionTime is the start of the bed position; FrameReferenceTime (ms) is the time
+    from the scan start to the frame's average count-rate time, which lies
+    ln(lambda*T / (1 - exp(-lambda*T))) / lambda after the frame start (T = frame duration).
+    """
+    reference_s = _positive(ds, "FrameReferenceTime", source) / 1000.0
+    duration_s = _positive(ds, "ActualFrameDuration", source) / 1000.0
+    decay_constant = np.log(2.0) / half_life_s
+    decay_in_frame = decay_constant * duration_s
+    count_rate_time_s = np.log(decay_in_frame / -np.expm1(-decay_in_frame)) / decay_constant
+    acquisition = _date_time(
+        _required(ds, "AcquisitionDate", source),
+        _required(ds, "AcquisitionTime", source),
+        "AcquisitionDate/AcquisitionTime",
+        source,
+    )
+    return acquisition - timedelta(seconds=float(reference_s - count_rate_time_s))
+
+
+def _scan_time(ds: Dataset, half_life_s: float, source: str) -> tuple[datetime, str]:
+    """Scan start: SeriesDate + SeriesTime, unless that is after the acquisition start."""
+    series = _date_time(
+        _required(ds, "SeriesDate", source),
+        _required(ds, "SeriesTime", source),
+        "SeriesDate/SeriesTime",
+        source,
+    )
+    acquisition_time = ds.get("AcquisitionTime")
+    if not acquisition_time:
+        return series, "SeriesDate + SeriesTime"
+    acquisition = _date_time(
+        ds.get("AcquisitionDate") or ds.SeriesDate,
+        acquisition_time,
+        "AcquisitionDate/AcquisitionTime",
+        source,
+    )
+    if series <= acquisition:
+        return series, "SeriesDate + SeriesTime"
+    start = _frame_start_from_acquisition(ds, half_life_s, source)
+    return start, "AcquisitionTime - FrameReferenceTime + count-rate time in frame"
+
+
+def suv_parameters(ds: Dataset) -> SuvParameters:
+    """Check one PET dataset and compute its Bq/mL -> SUVbw factor with the values used."""
+    source = _source(ds)
+    _check_corrections(ds, source)
+    units = _required(ds, "Units", source)
+    if units == "GML":
+        return SuvParameters(units="GML", factor=1.0)
+    if units != "BQML":
+        raise DicomUnitsError(f"{source}: Units is {units!r}; SUV needs 'BQML' (or 'GML')")
+    drug = _radiopharmaceutical(ds, source)
+    weight_kg = _positive(ds, "PatientWeight", source)
+    total_dose_bq = _positive(drug, "RadionuclideTotalDose", source)
+    half_life_s = _positive(drug, "RadionuclideHalfLife", source)
+    scan_time, rule = _scan_time(ds, half_life_s, source)
+    injection_time = _injection_time(ds, drug, ds.SeriesDate, source)
+    if injection_time > scan_time and not drug.get("RadiopharmaceuticalStartDateTime"):
+        injection_time -= ONE_DAY  # the injection was before midnight
+    decay_time_s = (scan_time - injection_time).total_seconds()
+    if decay_time_s < 0:
+        raise DicomUnitsError(
+            f"{source}: injection at {injection_time} is after the scan start {scan_time}"
+        )
+    decayed_dose_bq = total_dose_bq * 2.0 ** (-decay_time_s / half_life_s)
+    return SuvParameters(
+        units="BQML",
+        factor=weight_kg * 1000.0 / decayed_dose_bq,
+        weight_kg=weight_kg,
+        total_dose_bq=total_dose_bq,
+        half_life_s=half_life_s,
+        injection_time=injection_time,
+        scan_time=scan_time,
+        scan_time_rule=rule,
+        decay_time_s=decay_time_s,
+    )
+
+
+def suv_factor(ds: Dataset) -> float:
+    """The factor from Bq/mL to body-weight SUV for one PET dataset (1.0 for Units GML)."""
+    return suv_parameters(ds).factor
+
+
+def _candidate_files(folder: Path) -> list[Path]:
+    """The visible regular files of a folder, sorted by name."""
+    if not folder.is_dir():
+        raise ImageReadError(f"{folder}: not a folder of DICOM files")
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def is_dicom_pet_series(folder: Path) -> bool:
+    """Cheap check: the first file of ``folder`` is a DICOM dataset with Modality PT."""
+    import pydicom
+
+    try:
+        files = _candidate_files(Path(folder))
+        if not files:
+            return False
+        header = pydicom.dcmread(files[0], stop_before_pixels=True, specific_tags=["Modality"])
+    except (ImageReadError, OSError, pydicom.errors.InvalidDicomError):
+        return False
+    return header.get("Modality") == "PT"
+
+
+def _read_datasets(folder: Path) -> list[Dataset]:
+    """Every DICOM file of ``folder`` with image data; other files are skipped."""
+    import pydicom
+
+    datasets = []
+    for path in _candidate_files(folder):
+        try:
+            ds = pydicom.dcmread(path)
+        except pydicom.errors.InvalidDicomError:
+            continue
+        except Exception as exc:
+            raise ImageReadError(f"{path}: unreadable DICOM file: {exc}") from exc
+        if "PixelData" in ds:
+            datasets.append(ds)
+    if not datasets:
+        raise ImageReadError(f"{folder}: no DICOM image files")
+    return datasets
+
+
+def _single_series(datasets: list[Dataset], folder: Path) -> list[Dataset]:
+    """The datasets when they form one PET series; ImageReadError naming the series otherwise."""
+    series: dict[str, list[Dataset]] = {}
+    for ds in datasets:
+        series.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append(ds)
+    if len(series) > 1:
+        names = "; ".join(
+            f"{uid} ({group[0].get('Modality', '?')} '{group[0].get('SeriesDescription', '')}', "
+            f"{len(group)} files)"
+            for uid, group in series.items()
+        )
+        raise ImageReadError(f"{folder}: {len(series)} series in one folder: {names}")
+    modality = datasets[0].get("Modality")
+    if modality != "PT":
+        raise ImageReadError(f"{folder}: Modality is {modality!r}, not a PET series (PT)")
+    multi_frame = [ds for ds in datasets if int(ds.get("NumberOfFrames", 1) or 1) > 1]
+    if multi_frame:
+        raise ImageReadError(f"{_source(multi_frame[0])}: multi-frame PET files are not supported")
+    return datasets
+
+
+def _slice_axes(ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row direction, column direction and slice normal of a slice."""
+    orientation = ds.get("ImageOrientationPatient")
+    if orientation is None or len(orientation) != 6:
+        raise ImageReadError(f"{_source(ds)}: missing or malformed ImageOrientationPatient")
+    row = np.array(orientation[:3], dtype=float)
+    column = np.array(orientation[3:], dtype=float)
+    return row, column, np.cross(row, column)
+
+
+def _check_same_grid(datasets: list[Dataset], folder: Path) -> None:
+    """All slices share rows, columns, pixel spacing and orientation."""
+    keys = ("Rows", "Columns", "PixelSpacing", "ImageOrientationPatient")
+    first = datasets[0]
+    for ds in datasets[1:]:
+        for key in keys:
+            if not np.allclose(np.asarray(ds.get(key), float), np.asarray(first.get(key), float)):
+                raise ImageReadError(
+                    f"{folder}: {key} differs between {_source(first)} and {_source(ds)}"
+                )
+
+
+def sorted_pet_slices(folder: Path) -> list[Dataset]:
+    """The slices of the one PET series in ``folder``, sorted along the slice normal."""
+    folder = Path(folder)
+    datasets = _single_series(_read_datasets(folder), folder)
+    _check_same_grid(datasets, folder)
+    _, _, normal = _slice_axes(datasets[0])
+    for ds in datasets:
+        if ds.get("ImagePositionPatient") is None:
+            raise ImageReadError(f"{_source(ds)}: missing ImagePositionPatient")
+    datasets.sort(key=lambda ds: float(np.dot(normal, np.asarray(ds.ImagePositionPatient, float))))
+    return datasets
+
+
+def _slice_spacing(datasets: list[Dataset], normal: np.ndarray, folder: Path) -> float:
+    """Mean distance between slices along the normal, as ITK computes it ((last - first) / gaps).
+
+    Small jitter in the slice positions is accepted (real scanners store it); a step that
+    differs from the mean by more than SLICE_STEP_TOLERANCE of it (a missing slice, or
+    slices of several frames at one position) is an error.
+    """
+    if len(datasets) == 1:
+        return float(datasets[0].get("SliceThickness") or 1.0)
+    positions = np.array(
+        [np.dot(normal, np.asarray(ds.ImagePositionPatient, float)) for ds in datasets]
+    )
+    steps = np.diff(positions)
+    if np.any(steps < DUPLICATE_POSITION_MM):
+        raise ImageReadError(
+            f"{folder}: several slices at one position (a dynamic or duplicated series)"
+        )
+    spacing = float((positions[-1] - positions[0]) / steps.size)
+    if np.max(np.abs(steps - spacing)) > SLICE_STEP_TOLERANCE * spacing:
+        raise ImageReadError(
+            f"{folder}: uneven slice spacing (missing slices?): steps from "
+            f"{steps.min():.4f} to {steps.max():.4f} mm"
+        )
+    return spacing
+
+
+def _suv_slice(ds: Dataset) -> np.ndarray:
+    """One slice in SUV: (stored * RescaleSlope + RescaleIntercept) * its SUV factor."""
+    try:
+        stored = ds.pixel_array.astype(np.float64)
+    except Exception as exc:
+        raise ImageReadError(f"{_source(ds)}: cannot decode the pixel data: {exc}") from exc
+    slope = float(ds.get("RescaleSlope", 1.0))
+    intercept = float(ds.get("RescaleIntercept", 0.0))
+    return (stored * slope + intercept) * suv_factor(ds)
+
+
+def suv_image(datasets: list[Dataset], folder: Path) -> sitk.Image:
+    """A float32 SUV image from sorted PET slices, with the geometry of the DICOM tags."""
+    import SimpleITK as sitk
+
+    row, column, normal = _slice_axes(datasets[0])
+    row_spacing, column_spacing = (float(v) for v in datasets[0].PixelSpacing)
+    volume = np.stack([_suv_slice(ds) for ds in datasets]).astype(np.float32)
+    image = sitk.GetImageFromArray(volume)
+    image.SetOrigin(tuple(float(v) for v in datasets[0].ImagePositionPatient))
+    image.SetSpacing((column_spacing, row_spacing, _slice_spacing(datasets, normal, folder)))
+    image.SetDirection(tuple(np.column_stack([row, column, normal]).ravel().tolist()))
+    return image
+
+
+def read_dicom_pet_suv(folder: Path) -> sitk.Image:
+    """Read the DICOM PET series in ``folder`` as a float32 body-weight SUV image."""
+    folder = Path(folder)
+    return suv_image(sorted_pet_slices(folder), folder)
+
+
+def _parameter_rows(parameters: SuvParameters, n_factors: int) -> list[tuple[str, str]]:
+    """The values behind the SUV factor, as (name, value) rows for a table."""
+    rows = [("Units", parameters.units), ("SUV factor (first slice)", f"{parameters.factor:.6g}")]
+    if parameters.units == "BQML":
+        rows += [
+            ("PatientWeight [kg]", f"{parameters.weight_kg:g}"),
+            ("RadionuclideTotalDose [MBq]", f"{parameters.total_dose_bq / 1e6:.6g}"),
+            ("RadionuclideHalfLife [s]", f"{parameters.half_life_s:g}"),
+            ("injection time", str(parameters.injection_time)),
+            ("scan start", f"{parameters.scan_time} ({parameters.scan_time_rule})"),
+            ("decay time [s]", f"{parameters.decay_time_s:g}"),
+        ]
+    rows.append(("distinct factors over slices", str(n_factors)))
+    return rows
+
+
+def suv_command(
+    dicom_dir: Path = typer.Argument(..., help="Folder holding one DICOM PET series."),
+    out: Path = typer.Option(..., "--out", "-o", help="SUV image to write, e.g. pet.nii.gz."),
+) -> None:
+    """Convert a DICOM PET series (Bq/mL) to a body-weight SUV image (QIBA recipe)."""
+    import SimpleITK as sitk
+    from rich.console import Console
+    from rich.table import Table
+
+    from radiomix.errors import RadiomixError
+
+    console = Console()
+    try:
+        slices = sorted_pet_slices(dicom_dir)
+        image = suv_image(slices, dicom_dir)
+        factors = {round(suv_factor(ds), 12) for ds in slices}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sitk.WriteImage(image, str(out))
+    except (RadiomixError, OSError, RuntimeError) as error:
+        console.print(f"[red]error[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    table = Table(title=f"SUV conversion of {dicom_dir}")
+    table.add_column("value")
+    table.add_column("used")
+    for name, value in _parameter_rows(suv_parameters(slices[0]), len(factors)):
+        table.add_row(name, value)
+    console.print(table)
+    console.print(f"[green]wrote[/green] {out} ({len(slices)} slices)")
