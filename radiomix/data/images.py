@@ -153,42 +153,73 @@ def binary_mask(mask: sitk.Image, where: Where) -> sitk.Image:
 def _rasterise_dicom_mask(file: Path, roi: str, reference: sitk.Image, where: Where,
                           reference_dicom: Path | None) -> sitk.Image:
     modality = pydicom.dcmread(file, stop_before_pixels=True).get("Modality", "")
-    if modality != "RTSTRUCT":
+    if modality not in ("RTSTRUCT", "SEG"):
         raise MaskError(f"{where}: DICOM mask of modality {modality!r} is not supported "
-                        "(use an RTSTRUCT or a NIfTI/NRRD mask)")
+                        "(use an RTSTRUCT, a DICOM-SEG or a NIfTI/NRRD mask)")
     if reference_dicom is None or not reference_dicom.is_dir():
-        raise MaskError(f"{where}: an RTSTRUCT needs its image as a DICOM series folder")
-    return rasterise_rtstruct(file, roi, reference_dicom, reference, where)
-
-
-def rasterise_rtstruct(file: Path, roi: str, series: Path, reference: sitk.Image,
-                       where: Where) -> sitk.Image:
-    """Rasterise one ROI of an RTSTRUCT on the grid of its DICOM series (with rt-utils)."""
-    from rt_utils import RTStructBuilder
-
+        raise MaskError(f"{where}: a DICOM {modality} needs its image as a DICOM series folder")
+    rasterise = rasterise_rtstruct if modality == "RTSTRUCT" else rasterise_seg
     try:
-        rtstruct = RTStructBuilder.create_from(dicom_series_path=str(series),
-                                               rt_struct_path=str(file))
-        names = rtstruct.get_roi_names()
-        if not roi:
-            if len(names) != 1:
-                raise MaskError(f"{where}: RTSTRUCT has ROIs {names}; name one as "
-                                f"'{file.name}{ROI_SEPARATOR}ROI'")
-            roi = names[0]
-        if roi not in names:
-            raise MaskError(f"{where}: ROI {roi!r} not in RTSTRUCT (has {names})")
-        voxels = rtstruct.get_roi_mask_by_name(roi)
+        voxels = rasterise(file, roi, reference_dicom, where)
     except MaskError:
         raise
-    except Exception as error:  # rt-utils raises bare Exception on bad input
-        raise MaskError(f"{where}: cannot rasterise RTSTRUCT ({_first_line(error)})") from error
-    # rt-utils gives (rows, columns, slices) with slices in ascending position, as SimpleITK.
-    mask = sitk.GetImageFromArray(np.transpose(voxels, (2, 0, 1)).astype(np.uint8))
+    except Exception as error:  # rt-utils and highdicom raise many kinds on bad input
+        raise MaskError(f"{where}: cannot rasterise {modality} ({_first_line(error)})") from error
+    mask = sitk.GetImageFromArray(voxels.astype(np.uint8))
     if mask.GetSize() != reference.GetSize():
-        raise ImageGeometryError(f"{where}: RTSTRUCT grid {mask.GetSize()} differs from its "
+        raise ImageGeometryError(f"{where}: {modality} grid {mask.GetSize()} differs from its "
                                  f"image {reference.GetSize()}")
     mask.CopyInformation(reference)
     return mask
+
+
+def _choose(names: list[str], wanted: str, where: Where, file: Path) -> str:
+    if not wanted:
+        if len(names) != 1:
+            raise MaskError(f"{where}: file holds regions {names}; name one as "
+                            f"'{file.name}{ROI_SEPARATOR}NAME'")
+        return names[0]
+    if wanted not in names:
+        raise MaskError(f"{where}: region {wanted!r} not found (has {names})")
+    return wanted
+
+
+def rasterise_rtstruct(file: Path, roi: str, series: Path, where: Where) -> np.ndarray:
+    """One ROI of an RTSTRUCT as a (z, y, x) array on its DICOM series (with rt-utils)."""
+    from rt_utils import RTStructBuilder
+
+    rtstruct = RTStructBuilder.create_from(dicom_series_path=str(series),
+                                           rt_struct_path=str(file))
+    roi = _choose(rtstruct.get_roi_names(), roi, where, file)
+    # rt-utils gives (rows, columns, slices), slices in ascending position along the normal.
+    return np.transpose(rtstruct.get_roi_mask_by_name(roi), (2, 0, 1))
+
+
+def rasterise_seg(file: Path, segment: str, series: Path, where: Where) -> np.ndarray:
+    """One segment of a DICOM-SEG as a (z, y, x) array on its DICOM series (with highdicom)."""
+    import highdicom
+
+    seg = highdicom.seg.segread(file)
+    labels = {seg.get_segment_description(number).segment_label: number
+              for number in seg.get_segment_numbers()}
+    label = _choose(sorted(labels), segment, where, file)
+    uids = [ds.SOPInstanceUID for ds in sorted_series_headers(series)]
+    pixels = seg.get_pixels_by_source_instance(uids, segment_numbers=[labels[label]],
+                                               assert_missing_frames_are_empty=True)
+    return pixels[..., 0] > 0
+
+
+def sorted_series_headers(series: Path) -> list[pydicom.Dataset]:
+    """Headers of a DICOM series folder in ascending slice position along the normal."""
+    headers = [pydicom.dcmread(path, stop_before_pixels=True)
+               for path in sorted(series.iterdir()) if is_dicom_file(path)]
+
+    def position(ds: pydicom.Dataset) -> float:
+        orientation = np.array(ds.ImageOrientationPatient, float)
+        normal = np.cross(orientation[:3], orientation[3:])
+        return float(np.dot(normal, np.array(ds.ImagePositionPatient, float)))
+
+    return sorted(headers, key=position)
 
 
 def geometry_differences(reference: sitk.Image, other: sitk.Image) -> list[str]:
