@@ -1,0 +1,150 @@
+"""Texture (and shape / first-order) features computed with pyradiomics.
+
+A parameter set is a pyradiomics parameter file (YAML) or the same structure as a dict,
+with one optional radiomix section, stripped before pyradiomics sees it::
+
+    radiomix:
+      filters: false   # false: only the Original image type is kept (LoG / wavelet off)
+
+Feature names are ``<image_name>_<pyradiomics key>``, e.g. ``pet_original_glcm_Contrast``.
+By default two IBSI corrections are applied to pyradiomics' output (see ``ibsi_correct``).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+import yaml
+
+from radiomix.errors import ConfigError, ExtractionError
+
+RADIOMIX_SECTION = "radiomix"
+DIAGNOSTICS_PREFIX = "diagnostics_"
+EXCESS_KURTOSIS_OFFSET = 3.0
+AXIS_LENGTH_FEATURES = ("MajorAxisLength", "MinorAxisLength", "LeastAxisLength")
+VOXEL_COUNT_KEYS = ("diagnostics_Mask-interpolated_VoxelNum", "diagnostics_Mask-original_VoxelNum")
+
+
+def quiet_pyradiomics() -> None:
+    """Let only warnings and errors of pyradiomics' logger through."""
+    import radiomics
+
+    radiomics.setVerbosity(logging.WARNING)
+    logging.getLogger("radiomics").setLevel(logging.WARNING)
+
+
+def read_param_file(path: Path) -> dict[str, Any]:
+    """Read a YAML parameter file into a dict, raising ``ConfigError`` when unreadable."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read pyradiomics parameter file {path}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"pyradiomics parameter file {path} does not hold a mapping")
+    return loaded
+
+
+def pyradiomics_params(params: dict[str, Any] | Path | str) -> dict[str, Any]:
+    """The pure pyradiomics parameter dict of a radiomix parameter set (YAML path or dict).
+
+    The ``radiomix`` section is removed; with ``radiomix.filters: false`` every image type
+    other than ``Original`` is dropped.
+    """
+    raw = read_param_file(Path(params)) if isinstance(params, str | Path) else params
+    resolved = copy.deepcopy(raw)
+    options = resolved.pop(RADIOMIX_SECTION, None) or {}
+    if not options.get("filters", True):
+        image_types = resolved.get("imageType") or {"Original": {}}
+        resolved["imageType"] = {"Original": image_types.get("Original") or {}}
+    return resolved
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """A canonical text key of a pyradiomics parameter dict (for caching)."""
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+@functools.lru_cache(maxsize=32)
+def _extractor_for_key(key: str):
+    from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+    quiet_pyradiomics()
+    try:
+        return RadiomicsFeatureExtractor(json.loads(key))
+    except Exception as exc:  # pykwalify schema errors and pyradiomics' own checks
+        raise ConfigError(f"invalid pyradiomics parameter set: {exc}") from exc
+
+
+def get_extractor(params: dict[str, Any] | Path | str):
+    """The pyradiomics ``RadiomicsFeatureExtractor`` for a parameter set, built once and cached."""
+    return _extractor_for_key(params_key(pyradiomics_params(params)))
+
+
+def _mask_voxel_count(result: dict[str, Any], mask: sitk.Image, label: int) -> int:
+    """Voxels of the (possibly resampled) mask that pyradiomics used for its shape features."""
+    for key in VOXEL_COUNT_KEYS:
+        if key in result:
+            return int(result[key])
+    return int(np.count_nonzero(sitk.GetArrayViewFromImage(mask) == label))
+
+
+def ibsi_correct(features: dict[str, float], voxel_count: int) -> dict[str, float]:
+    """Turn pyradiomics values into IBSI-conformant ones (keys are pyradiomics keys).
+
+    - ``*_firstorder_Kurtosis``: pyradiomics returns plain kurtosis, IBSI excess kurtosis (−3).
+    - ``*_shape_{Major,Minor,Least}AxisLength``: pyradiomics divides the coordinate covariance by
+      N, IBSI by N − 1; the lengths are scaled by sqrt(N / (N − 1)).
+    """
+    axis_scale = math.sqrt(voxel_count / (voxel_count - 1)) if voxel_count > 1 else 1.0
+    corrected = dict(features)
+    for key, value in features.items():
+        if key.endswith("_firstorder_Kurtosis"):
+            corrected[key] = value - EXCESS_KURTOSIS_OFFSET
+        elif "_shape_" in key and key.endswith(AXIS_LENGTH_FEATURES):
+            corrected[key] = value * axis_scale
+    return corrected
+
+
+def _run_extractor(extractor, image: sitk.Image, mask: sitk.Image, where: str) -> dict[str, Any]:
+    try:
+        return dict(extractor.execute(image, mask))
+    except Exception as exc:  # any pyradiomics failure becomes one radiomix error
+        raise ExtractionError(f"pyradiomics failed on {where}: {exc}") from exc
+
+
+def texture_features(
+    image: sitk.Image,
+    mask: sitk.Image,
+    params: dict[str, Any] | Path | str,
+    image_name: str,
+    *,
+    ibsi_corrections: bool = True,
+    case_id: str | None = None,
+) -> dict[str, float]:
+    """Pyradiomics features of one image in one mask: ``<image_name>_<filter>_<class>_<feature>``.
+
+    ``params`` is a pyradiomics parameter set (YAML path or dict; see the module docstring).
+    The values are IBSI-conformant: kurtosis is reported as excess kurtosis (−3) and the
+    major/minor/least axis lengths use the N − 1 covariance. Pass ``ibsi_corrections=False``
+    for output identical to pyradiomics. Diagnostics are dropped. Any pyradiomics failure
+    (empty mask, label absent, ROI too small) raises ``ExtractionError`` naming the image
+    and, when given, the case.
+    """
+    extractor = get_extractor(params)
+    where = f"image '{image_name}'" + (f" of case '{case_id}'" if case_id else "")
+    result = _run_extractor(extractor, image, mask, where)
+    features = {
+        key: float(value) for key, value in result.items() if not key.startswith(DIAGNOSTICS_PREFIX)
+    }
+    if ibsi_corrections:
+        label = int(extractor.settings.get("label", 1))
+        features = ibsi_correct(features, _mask_voxel_count(result, mask, label))
+    return {f"{image_name}_{key}": value for key, value in features.items()}
