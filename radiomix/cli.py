@@ -6,6 +6,7 @@ import typer
 
 from radiomix import __version__
 from radiomix.data.commands import validate_command
+from radiomix.data.suv import suv_command
 
 app = typer.Typer(help="Radiomics and machine learning for recurrence vs radionecrosis.",
                   no_args_is_help=True)
@@ -24,3 +25,4 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 
 app.command("validate")(validate_command)
+app.command("suv")(suv_command)

@@ -1,0 +1,33 @@
+"""The `radiomix` command: version and help on every verb."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from radiomix import __version__
+from radiomix.cli import app
+
+VERBS = sorted(command.name for command in app.registered_commands)
+
+
+def test_version():
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"radiomix {__version__}"
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_has_help(verb):
+    result = CliRunner().invoke(app, [verb, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output and verb in result.output
+
+
+def test_installed_entry_point_runs():
+    script = subprocess.run([sys.executable, "-m", "radiomix", "--version"],
+                            capture_output=True, text=True, check=False)
+    assert script.returncode == 0, script.stderr
+    assert script.stdout.strip() == f"radiomix {__version__}"
