@@ -222,6 +222,19 @@ def test_duplicated_positions_are_rejected(edited_slice) -> None:
         read_dicom_pet_suv(path.parent)
 
 
+def test_missing_geometry_is_named(edited_slice) -> None:
+    path = edited_slice(_delete("PixelSpacing"), name="flat.dcm")
+    with pytest.raises(ImageReadError, match=r"flat\.dcm: missing PixelSpacing"):
+        read_dicom_pet_suv(path.parent)
+
+
+def test_slices_of_another_size_are_rejected(edited_slice) -> None:
+    edited_slice(lambda ds: None, name="a.dcm")
+    path = edited_slice(_set("Columns", 64), name="b.dcm")
+    with pytest.raises(ImageReadError, match=r"Columns differs .*a\.dcm.*b\.dcm"):
+        read_dicom_pet_suv(path.parent)
+
+
 def test_folders_without_a_pet_series(edited_slice, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -254,6 +267,7 @@ def test_suv_command_writes_the_image(series_dir: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [str(folder), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "0.000242903" in result.output
+    assert "PatientWeight [kg]" in result.output
     written = sitk.ReadImage(str(out))
     assert written.GetSize() == (128, 128, 3)
     ds = pydicom.dcmread(folder / "1-011.dcm")

@@ -111,8 +111,12 @@ def _date_time(day: object, clock: object, names: str, source: str) -> datetime:
     return datetime.combine(parsed_day, parsed_clock)
 
 
-def _injection_time(ds: Dataset, drug: Dataset, scan_day: object, source: str) -> datetime:
-    """RadiopharmaceuticalStartDateTime, else SeriesDate + RadiopharmaceuticalStartTime."""
+def _injection_time(ds: Dataset, drug: Dataset, scan_time: datetime, source: str) -> datetime:
+    """RadiopharmaceuticalStartDateTime, else SeriesDate + RadiopharmaceuticalStartTime.
+
+    Without a date, an injection clock time later than the scan start is taken to be on
+    the day before (a scan that spans midnight).
+    """
     from pydicom.valuerep import DT
 
     stamp = drug.get("RadiopharmaceuticalStartDateTime")
@@ -125,7 +129,8 @@ def _injection_time(ds: Dataset, drug: Dataset, scan_day: object, source: str) -
             ) from exc
         return parsed.replace(tzinfo=None)
     clock = _required(drug, "RadiopharmaceuticalStartTime", source)
-    return _date_time(scan_day, clock, "SeriesDate/RadiopharmaceuticalStartTime", source)
+    injection = _date_time(ds.SeriesDate, clock, "SeriesDate/RadiopharmaceuticalStartTime", source)
+    return injection - ONE_DAY if injection > scan_time else injection
 
 
 def _frame_start_from_acquisition(ds: Dataset, half_life_s: float, source: str) -> datetime:
@@ -186,9 +191,7 @@ def suv_parameters(ds: Dataset) -> SuvParameters:
     total_dose_bq = _positive(drug, "RadionuclideTotalDose", source)
     half_life_s = _positive(drug, "RadionuclideHalfLife", source)
     scan_time, rule = _scan_time(ds, half_life_s, source)
-    injection_time = _injection_time(ds, drug, ds.SeriesDate, source)
-    if injection_time > scan_time and not drug.get("RadiopharmaceuticalStartDateTime"):
-        injection_time -= ONE_DAY  # the injection was before midnight
+    injection_time = _injection_time(ds, drug, scan_time, source)
     decay_time_s = (scan_time - injection_time).total_seconds()
     if decay_time_s < 0:
         raise DicomUnitsError(
@@ -285,12 +288,17 @@ def _slice_axes(ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _check_same_grid(datasets: list[Dataset], folder: Path) -> None:
-    """All slices share rows, columns, pixel spacing and orientation."""
+    """All slices have a position and share rows, columns, pixel spacing and orientation."""
     keys = ("Rows", "Columns", "PixelSpacing", "ImageOrientationPatient")
+    for ds in datasets:
+        missing = [key for key in (*keys, "ImagePositionPatient") if ds.get(key) is None]
+        if missing:
+            raise ImageReadError(f"{_source(ds)}: missing {', '.join(missing)}")
     first = datasets[0]
     for ds in datasets[1:]:
         for key in keys:
-            if not np.allclose(np.asarray(ds.get(key), float), np.asarray(first.get(key), float)):
+            value, reference = np.asarray(ds.get(key), float), np.asarray(first.get(key), float)
+            if value.shape != reference.shape or not np.allclose(value, reference):
                 raise ImageReadError(
                     f"{folder}: {key} differs between {_source(first)} and {_source(ds)}"
                 )
@@ -302,9 +310,6 @@ def sorted_pet_slices(folder: Path) -> list[Dataset]:
     datasets = _single_series(_read_datasets(folder), folder)
     _check_same_grid(datasets, folder)
     _, _, normal = _slice_axes(datasets[0])
-    for ds in datasets:
-        if ds.get("ImagePositionPatient") is None:
-            raise ImageReadError(f"{_source(ds)}: missing ImagePositionPatient")
     datasets.sort(key=lambda ds: float(np.dot(normal, np.asarray(ds.ImagePositionPatient, float))))
     return datasets
 
@@ -372,7 +377,7 @@ def _parameter_rows(parameters: SuvParameters, n_factors: int) -> list[tuple[str
     if parameters.units == "BQML":
         rows += [
             ("PatientWeight [kg]", f"{parameters.weight_kg:g}"),
-            ("RadionuclideTotalDose [MBq]", f"{parameters.total_dose_bq / 1e6:.6g}"),
+            ("RadionuclideTotalDose [MBq]", f"{parameters.total_dose_bq / 1e6:.9g}"),
             ("RadionuclideHalfLife [s]", f"{parameters.half_life_s:g}"),
             ("injection time", str(parameters.injection_time)),
             ("scan start", f"{parameters.scan_time} ({parameters.scan_time_rule})"),
@@ -389,6 +394,7 @@ def suv_command(
     """Convert a DICOM PET series (Bq/mL) to a body-weight SUV image (QIBA recipe)."""
     import SimpleITK as sitk
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from radiomix.errors import RadiomixError
@@ -401,12 +407,12 @@ def suv_command(
         out.parent.mkdir(parents=True, exist_ok=True)
         sitk.WriteImage(image, str(out))
     except (RadiomixError, OSError, RuntimeError) as error:
-        console.print(f"[red]error[/red] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    table = Table(title=f"SUV conversion of {dicom_dir}")
+    table = Table(title=escape(f"SUV conversion of {dicom_dir}"))
+    table.add_column("quantity")
     table.add_column("value")
-    table.add_column("used")
     for name, value in _parameter_rows(suv_parameters(slices[0]), len(factors)):
-        table.add_row(name, value)
+        table.add_row(escape(name), escape(value))
     console.print(table)
-    console.print(f"[green]wrote[/green] {out} ({len(slices)} slices)")
+    console.print(f"[green]wrote[/green] {escape(str(out))} ({len(slices)} slices)")
