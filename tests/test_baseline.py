@@ -1,0 +1,158 @@
+"""Baseline report and `baseline` command on a table where every outcome cell is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from radiomix.errors import RadiomixError
+from radiomix.rules import baseline_report, load_rules
+from radiomix.rules.commands import baseline_command
+
+NAN = np.nan
+
+# FET / glioma cases for fet_twm (>= 2.65), each with its known confusion cell:
+# TP ×4, FN ×2, TN ×3, FP ×1, two labelled cases without T/WM, one unlabelled case, and
+# two FDOPA cases outside the rule's population.
+TWM_CASES = [
+    # (label, tracer, pet_TWMmax, mri_ADC_ratio, mrs_cho_naa)
+    (1, "FET", 3.0, 1.40, 2.5),   # TP
+    (1, "FET", 3.1, 1.45, 2.2),   # TP
+    (1, "FET", 3.2, 1.50, 1.6),   # TP   (Cho/NAA indeterminate)
+    (1, "FET", 3.3, 1.42, 1.2),   # TP   (Cho/NAA false negative)
+    (1, "FET", 2.0, 1.41, NAN),   # FN
+    (1, "FET", 2.1, 1.44, 2.1),   # FN
+    (0, "FET", 2.2, 1.80, 1.0),   # TN
+    (0, "FET", 2.3, 1.85, 1.5),   # TN   (Cho/NAA indeterminate)
+    (0, "FET", 2.4, 1.90, 1.1),   # TN
+    (0, "FET", 2.9, 1.75, 2.0),   # FP   (Cho/NAA false positive)
+    (1, "FET", NAN, 1.43, 2.4),   # missing T/WM
+    (0, "FET", NAN, 1.82, 1.3),   # missing T/WM
+    (NAN, "FET", 3.5, 1.50, 2.0),  # unlabelled
+    (1, "FDOPA", 3.0, NAN, NAN),  # other tracer
+    (0, "FDOPA", 2.0, NAN, NAN),  # other tracer
+]
+
+
+@pytest.fixture()
+def table() -> pd.DataFrame:
+    frame = pd.DataFrame(TWM_CASES, columns=["label", "tracer", "pet_TWMmax",
+                                             "mri_ADC_ratio", "mrs_cho_naa"])
+    frame.insert(0, "case_id", [f"case{i:02d}" for i in range(len(frame))])
+    frame.insert(1, "patient_id", [f"p{i:02d}" for i in range(len(frame))])
+    frame["primary"] = "glioma"
+    frame["site"] = "A"
+    return frame
+
+
+@pytest.fixture(scope="module")
+def rules() -> list:
+    wanted = {"fet_twm", "adc_ratio", "mrs_cho_naa", "rcbv_mean"}
+    return [rule for rule in load_rules() if rule.id in wanted]
+
+
+def _row(report: pd.DataFrame, rule_id: str) -> pd.Series:
+    return report.set_index("rule_id").loc[rule_id]
+
+
+def test_every_confusion_cell_and_applicability_count(table, rules) -> None:
+    row = _row(baseline_report(table, rules), "fet_twm")
+    assert (row["tp"], row["fp"], row["tn"], row["fn"]) == (4, 1, 3, 2)
+    assert row["n_cases"] == 15
+    assert row["n_applicable"] == 11 and row["n_not_applicable"] == 4
+    assert (row["n_other_population"], row["n_missing_input"], row["n_indeterminate"]) == (
+        2, 2, 0)
+    assert row["n_unlabelled"] == 1 and row["n_evaluated"] == 10
+    assert row["not_applicable_reasons"] == "missing pet_TWMmax: 2; other tracer: 2"
+    assert row["sensitivity"] == pytest.approx(4 / 6)
+    assert row["specificity"] == pytest.approx(3 / 4)
+    assert row["accuracy"] == pytest.approx(7 / 10)
+    assert row["ppv"] == pytest.approx(4 / 5)
+    assert row["npv"] == pytest.approx(3 / 5)
+    # Wilson 4/6 by the closed formula, z = 1.96
+    z, p, n = 1.959964, 4 / 6, 6
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert (row["sensitivity_ci_low"], row["sensitivity_ci_high"]) == pytest.approx(
+        (centre - half, centre + half), abs=1e-6)
+
+
+def test_parameter_auc_counts_pairs(table, rules) -> None:
+    # positives 3.0-3.3 beat all four negatives (16 pairs); 2.0 and 2.1 beat none (of 24)
+    row = _row(baseline_report(table, rules), "fet_twm")
+    assert row["n_auc"] == 10
+    assert row["auc"] == pytest.approx(16 / 24)
+    assert row["auc_ci_low"] < row["auc"] < row["auc_ci_high"]
+
+
+def test_lower_direction_rule_scores_low_values_as_recurrence(table, rules) -> None:
+    # every recurrence has an ADC ratio below every radionecrosis: AUC 1, not 0
+    row = _row(baseline_report(table, rules), "adc_ratio")
+    assert row["auc"] == pytest.approx(1.0)
+    assert (row["tp"], row["fp"], row["tn"], row["fn"]) == (7, 0, 5, 0)
+    assert row["n_other_population"] == 0 and row["n_missing_input"] == 2
+
+
+def test_indeterminate_band_is_counted_not_scored(table, rules) -> None:
+    row = _row(baseline_report(table, rules), "mrs_cho_naa")
+    assert row["n_indeterminate"] == 2
+    assert row["n_missing_input"] == 3
+    assert (row["tp"], row["fp"], row["tn"], row["fn"]) == (4, 1, 3, 1)
+    assert row["n_unlabelled"] == 1
+
+
+def test_rule_without_inputs_is_not_applicable_never_negative(table, rules) -> None:
+    row = _row(baseline_report(table, rules), "rcbv_mean")
+    assert row["n_applicable"] == 0 and row["n_missing_input"] == 15
+    assert (row["tp"], row["fp"], row["tn"], row["fn"]) == (0, 0, 0, 0)
+    assert np.isnan(row["sensitivity"]) and np.isnan(row["auc"])
+
+
+def test_published_figures_side_by_side(table, rules) -> None:
+    row = _row(baseline_report(table, rules), "fet_twm")
+    assert row["published_sensitivity"] == pytest.approx(0.80)
+    assert row["published_specificity"] == pytest.approx(0.875)
+    assert np.isnan(row["published_auc"])
+    assert row["published_evidence"] == "checked"
+    assert "Puranik" in row["citation"]
+
+
+def test_bad_label_names_the_case(table, rules) -> None:
+    table["label"] = table["label"].astype(object)
+    table.loc[3, "label"] = "recurrence"
+    with pytest.raises(RadiomixError, match=r"case 'case03'.*'label'"):
+        baseline_report(table, rules)
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    application = typer.Typer()
+    application.command("baseline")(baseline_command)
+    application.command("other")(lambda: None)  # keeps "baseline" a sub-command
+    return application
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_command_prints_and_writes_csv(app, table, tmp_path, suffix) -> None:
+    features = tmp_path / f"features{suffix}"
+    table.to_csv(features, index=False) if suffix == ".csv" else table.to_parquet(features)
+    out = tmp_path / "out" / "baseline.csv"
+    result = CliRunner().invoke(app, ["baseline", str(features), "--out", str(out)],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "fet_twm" in result.output and "Rule-based baseline" in result.output
+    written = pd.read_csv(out)
+    assert len(written) == 10
+    row = _row(written, "fet_twm")
+    assert (row["tp"], row["fp"], row["tn"], row["fn"]) == (4, 1, 3, 2)
+
+
+def test_command_reports_bad_input_without_traceback(app, tmp_path) -> None:
+    missing = tmp_path / "nothing.csv"
+    result = CliRunner().invoke(app, ["baseline", str(missing)])
+    assert result.exit_code == 2
+    assert "nothing.csv" in result.output and "does not exist" in result.output
+    assert "Traceback" not in result.output
