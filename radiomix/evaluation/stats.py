@@ -340,8 +340,9 @@ def calibration_intercept_slope(y_true, y_prob) -> tuple[float, float]:
     Logistic recalibration on the linear predictor L = logit(p) (Cox, Biometrika 1958;
     Van Calster et al., J Clin Epidemiol 2016;74:167-176 and BMC Med 2019;17:230):
     slope b from logit P(y=1) = a + b·L; intercept a from logit P(y=1) = a + offset(L).
-    Perfect calibration gives (0, 1). Probabilities are clipped to [1e-12, 1 - 1e-12];
-    (NaN, NaN) when the maximum-likelihood fit does not exist (separation, one class).
+    Perfect calibration gives (0, 1). Probabilities are clipped to [1e-12, 1 - 1e-12].
+    A value is NaN when its maximum-likelihood fit does not exist (e.g. the slope when
+    logit(p) separates the classes, both when y holds one class).
     """
     y = _binary_labels(y_true)
     p = np.clip(_probabilities(y_prob, y.size), 1e-12, 1.0 - 1e-12)

@@ -20,7 +20,6 @@ from radiomix.rules.expression import Feature, evaluate, features_of
 APPLICABLE = "applicable"
 INDETERMINATE = "indeterminate"
 MISSING_PREFIX = "missing "
-OTHER_POPULATION = ("other tracer", "tracer unknown", "other primary", "primary unknown")
 
 
 @dataclass(frozen=True)
