@@ -211,15 +211,12 @@ def rasterise_seg(file: Path, segment: str, series: Path, where: Where) -> np.nd
 
 def sorted_series_headers(series: Path) -> list[pydicom.Dataset]:
     """Headers of a DICOM series folder in ascending slice position along the normal."""
+    from radiomix.data.suv import slice_axes
+
     headers = [pydicom.dcmread(path, stop_before_pixels=True)
                for path in sorted(series.iterdir()) if is_dicom_file(path)]
-
-    def position(ds: pydicom.Dataset) -> float:
-        orientation = np.array(ds.ImageOrientationPatient, float)
-        normal = np.cross(orientation[:3], orientation[3:])
-        return float(np.dot(normal, np.array(ds.ImagePositionPatient, float)))
-
-    return sorted(headers, key=position)
+    normal = slice_axes(headers[0])[2]
+    return sorted(headers, key=lambda ds: float(np.dot(normal, ds.ImagePositionPatient)))
 
 
 def geometry_differences(reference: sitk.Image, other: sitk.Image) -> list[str]:

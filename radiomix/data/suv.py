@@ -277,7 +277,7 @@ def _single_series(datasets: list[Dataset], folder: Path) -> list[Dataset]:
     return datasets
 
 
-def _slice_axes(ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def slice_axes(ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row direction, column direction and slice normal of a slice."""
     orientation = ds.get("ImageOrientationPatient")
     if orientation is None or len(orientation) != 6:
@@ -309,7 +309,7 @@ def sorted_pet_slices(folder: Path) -> list[Dataset]:
     folder = Path(folder)
     datasets = _single_series(_read_datasets(folder), folder)
     _check_same_grid(datasets, folder)
-    _, _, normal = _slice_axes(datasets[0])
+    _, _, normal = slice_axes(datasets[0])
     datasets.sort(key=lambda ds: float(np.dot(normal, np.asarray(ds.ImagePositionPatient, float))))
     return datasets
 
@@ -355,7 +355,7 @@ def suv_image(datasets: list[Dataset], folder: Path) -> sitk.Image:
     """A float32 SUV image from sorted PET slices, with the geometry of the DICOM tags."""
     import SimpleITK as sitk
 
-    row, column, normal = _slice_axes(datasets[0])
+    row, column, normal = slice_axes(datasets[0])
     row_spacing, column_spacing = (float(v) for v in datasets[0].PixelSpacing)
     volume = np.stack([_suv_slice(ds) for ds in datasets]).astype(np.float32)
     image = sitk.GetImageFromArray(volume)
