@@ -1,5 +1,5 @@
 """`python -m radiomix` runs the command line."""
 
-from radiomix.cli import app
+from radiomix.cli import run
 
-app(prog_name="radiomix")
+run()

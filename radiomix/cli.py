@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from rich.console import Console
 
 from radiomix import __version__
 from radiomix.data.commands import validate_command
 from radiomix.data.suv import suv_command
+from radiomix.errors import RadiomixError
 
 app = typer.Typer(help="Radiomics and machine learning for recurrence vs radionecrosis.",
                   no_args_is_help=True)
@@ -26,3 +30,12 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 app.command("validate")(validate_command)
 app.command("suv")(suv_command)
+
+
+def run() -> None:
+    """Entry point: every radiomix error ends as one clear line and exit code 1."""
+    try:
+        app(prog_name="radiomix")
+    except RadiomixError as error:
+        Console(stderr=True).print(f"[red]error[/red] {error}", highlight=False, soft_wrap=True)
+        sys.exit(1)
