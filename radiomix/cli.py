@@ -11,6 +11,7 @@ from radiomix import __version__
 from radiomix.data.commands import validate_command
 from radiomix.data.suv import suv_command
 from radiomix.errors import RadiomixError
+from radiomix.rules.commands import baseline_command
 
 app = typer.Typer(help="Radiomics and machine learning for recurrence vs radionecrosis.",
                   no_args_is_help=True)
@@ -30,6 +31,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 app.command("validate")(validate_command)
 app.command("suv")(suv_command)
+app.command("baseline")(baseline_command)
 
 
 def run() -> None:
