@@ -18,6 +18,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from radiomix.errors import ModelError
+from radiomix.modeling import combat as combat_module
 from radiomix.modeling.combat import ComBat, UnseenBatchWarning
 
 SITE_SHIFT = {"A": 0.0, "B": 1.5, "C": -1.0}
@@ -90,6 +91,14 @@ def test_matches_neurocombat(options, converged_neurocombat):
     expected = reference_combat(table, **options)["data"].T
     harmonised = ComBat(**options).fit_transform(table)
     assert list(harmonised.columns) == list(table.columns[1:])
+    np.testing.assert_allclose(harmonised.to_numpy(), expected, rtol=0, atol=1e-6)
+
+
+def test_nonparametric_in_feature_blocks_matches_neurocombat(monkeypatch):
+    monkeypatch.setattr(combat_module, "NONPARAMETRIC_BLOCK", 5)
+    table, _ = simulate({"A": 30, "B": 20, "C": 25}, seed=3)
+    expected = reference_combat(table, parametric=False)["data"].T
+    harmonised = ComBat(parametric=False).fit_transform(table)
     np.testing.assert_allclose(harmonised.to_numpy(), expected, rtol=0, atol=1e-6)
 
 

@@ -52,6 +52,9 @@ CONVERGENCE_TOLERANCE = 1e-10
 
 MAX_ITERATIONS = 1000
 
+NONPARAMETRIC_BLOCK = 512
+"""Features weighed at once by non-parametric EB: memory grows as block × features."""
+
 
 class ComBatInputError(ModelError, ValueError):
     """The data given to ComBat cannot be harmonised (non-finite, non-numeric, too few columns)."""
@@ -347,10 +350,16 @@ def _nonparametric_posterior(rows: np.ndarray, gamma_hat: np.ndarray, delta_hat:
     """Gamma and delta as likelihood-weighted averages of the other features' estimates."""
     n = rows.shape[0]
     sums, sums_squares = rows.sum(axis=0), (rows**2).sum(axis=0)
-    # squares[i, k] = sum over rows of (x_i - gamma_k)^2
-    squares = sums_squares[:, None] - 2 * sums[:, None] * gamma_hat + n * gamma_hat**2
-    log_likelihood = -0.5 * n * np.log(2 * np.pi * delta_hat) - squares / (2 * delta_hat)
-    np.fill_diagonal(log_likelihood, -np.inf)
-    weights = np.exp(log_likelihood - log_likelihood.max(axis=1, keepdims=True))
-    weights /= weights.sum(axis=1, keepdims=True)
-    return weights @ gamma_hat, weights @ delta_hat
+    log_normaliser = -0.5 * n * np.log(2 * np.pi * delta_hat)
+    gamma, delta = np.empty_like(gamma_hat), np.empty_like(delta_hat)
+    for start in range(0, gamma_hat.size, NONPARAMETRIC_BLOCK):
+        block = slice(start, start + NONPARAMETRIC_BLOCK)
+        # squares[i, k] = sum over rows of (x_i - gamma_k)^2, for the features i of the block
+        squares = sums_squares[block, None] - 2 * sums[block, None] * gamma_hat + n * gamma_hat**2
+        log_likelihood = log_normaliser - squares / (2 * delta_hat)
+        own = np.arange(log_likelihood.shape[0])
+        log_likelihood[own, own + start] = -np.inf
+        weights = np.exp(log_likelihood - log_likelihood.max(axis=1, keepdims=True))
+        weights /= weights.sum(axis=1, keepdims=True)
+        gamma[block], delta[block] = weights @ gamma_hat, weights @ delta_hat
+    return gamma, delta
