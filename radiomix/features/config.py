@@ -1,0 +1,150 @@
+"""The extraction configuration (``configs/extraction.yaml``), validated with pydantic.
+
+The texture parameter files named in the configuration are read when the configuration is
+loaded, so a loaded :class:`ExtractionConfig` is self-contained: it travels to worker
+processes as it is, and its hash covers the pyradiomics parameters as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from radiomix.errors import ConfigError
+
+DEFAULT_FAMILIES = ("pet_static", "pet_dynamic", "fdg_dual_phase", "mri", "mrs", "texture")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_window(window: tuple[float, float], name: str) -> None:
+    if not window[0] < window[1]:
+        raise ValueError(f"{name} must be [start, end] with start < end, got {list(window)}")
+
+
+class PetStaticConfig(_Section):
+    """Static PET: SUVpeak sphere and the biological-tumour-volume threshold."""
+
+    suvpeak_diameter_mm: float = Field(12.0, gt=0)
+    btv_threshold: float = Field(1.6, gt=0)
+
+
+class PetDynamicConfig(_Section):
+    """Dynamic PET windows (minutes after injection) and curve-pattern thresholds."""
+
+    slope_window_min: tuple[float, float] = (20.0, 50.0)
+    tbr_window_min: tuple[float, float] = (20.0, 40.0)
+    early_peak_min: float = Field(20.0, gt=0)
+    rising_slope_per_h: float = Field(0.1, ge=0)
+
+    @model_validator(mode="after")
+    def _windows(self) -> PetDynamicConfig:
+        _check_window(self.slope_window_min, "slope_window_min")
+        _check_window(self.tbr_window_min, "tbr_window_min")
+        return self
+
+
+class DynamicSumConfig(_Section):
+    """Texture of the dynamic series summed over a window (a parametric map)."""
+
+    name: str = "dynsum"
+    window_min: tuple[float, float] = (20.0, 40.0)
+    params: str = "pet.yaml"
+
+    @model_validator(mode="after")
+    def _window(self) -> DynamicSumConfig:
+        _check_window(self.window_min, "dynamic_sum.window_min")
+        return self
+
+
+class TextureConfig(_Section):
+    """Which images are textured, with which pyradiomics parameter file (relative paths are
+    resolved against the configuration file's folder)."""
+
+    images: dict[str, str] = Field(default_factory=dict)
+    dynamic_sum: DynamicSumConfig | None = None
+    filters: bool | None = None
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class ExtractionConfig(_Section):
+    """Everything that decides the numbers of a feature table."""
+
+    families: tuple[str, ...] = DEFAULT_FAMILIES
+    cache_dir: str = ".radiomix_cache"
+    pet_static: PetStaticConfig = PetStaticConfig()
+    pet_dynamic: PetDynamicConfig = PetDynamicConfig()
+    texture: TextureConfig = TextureConfig()
+
+    def digest(self) -> str:
+        """A sha256 of the configuration (texture parameter contents included)."""
+        content = self.model_dump(mode="json", exclude={"cache_dir"})
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def textured_images(self) -> dict[str, str]:
+        """Texture image name -> manifest column (the dynamic sum reads ``pet_dynamic``)."""
+        images = {name: name for name in self.texture.images}
+        if self.texture.dynamic_sum is not None:
+            images[self.texture.dynamic_sum.name] = "pet_dynamic"
+        return images
+
+
+def default_config_path() -> Path:
+    """The project's ``configs/extraction.yaml`` beside the package."""
+    return Path(__file__).resolve().parents[2] / "configs" / "extraction.yaml"
+
+
+def load_config(path: Path | str | None = None) -> ExtractionConfig:
+    """Read and validate an extraction configuration; ``None`` reads the project default
+    (or built-in defaults without texture when that file is absent)."""
+    if path is None:
+        path = default_config_path()
+        if not path.is_file():
+            return ExtractionConfig()
+    path = Path(path)
+    raw = _read_yaml(path, "extraction configuration")
+    texture = raw.get("texture") or {}
+    if not isinstance(texture, dict):
+        raise ConfigError(f"{path}: texture must be a mapping")
+    raw["texture"] = {**texture, "params": _texture_params(texture, path.parent)}
+    try:
+        return ExtractionConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{path}: invalid extraction configuration:\n{error}") from error
+
+
+def _read_yaml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read {what} {path}: {error}") from error
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{what} {path} does not hold a mapping")
+    return loaded
+
+
+def _texture_params(texture: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The pyradiomics parameter dict of every textured image, read from its file."""
+    files = dict(texture.get("images") or {})
+    dynamic_sum = texture.get("dynamic_sum")
+    if isinstance(dynamic_sum, dict):
+        summed = DynamicSumConfig.model_validate(dynamic_sum)
+        files[summed.name] = summed.params
+    params = {}
+    for image, file in files.items():
+        loaded = _read_yaml(folder / str(file), f"texture parameter file of image {image} in")
+        if texture.get("filters") is not None:
+            loaded = {**loaded, "radiomix": {**(loaded.get("radiomix") or {}),
+                                             "filters": bool(texture["filters"])}}
+        params[image] = loaded
+    return params

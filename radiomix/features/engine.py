@@ -1,0 +1,366 @@
+"""The extraction engine: every enabled family on every case, cached, serial or on Dask.
+
+``extract_case`` is the one pure function every scheduler runs. ``extract_features`` reads the
+manifest, takes what it can from the cache, computes the rest (in process with one worker, on
+a Dask ``LocalCluster`` by default, or on an existing scheduler), and writes:
+
+- ``OUT`` (parquet): one row per case in manifest order, identity and clinical columns, then
+  every feature of the configuration (NaN where it could not be computed); provenance in the
+  schema metadata under the key ``radiomix`` (see :func:`read_provenance`);
+- ``<out stem>_curves.parquet``: dynamic region curves (case_id, region, frame, mid_min, suv);
+- the error report (CSV: case_id, stage, kind, message), ``<out stem>_errors.csv`` by default.
+  ``kind`` is ``missing`` (an input is absent from the manifest), ``nan`` (inputs present but the
+  value is not computable, e.g. no frame in a window) or ``error`` (a failure; the case still
+  gets its other families). Results with an ``engine`` error (a worker lost) are not cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from radiomix import __version__
+from radiomix.data.manifest import Case, load_manifest
+from radiomix.errors import RadiomixError
+from radiomix.features.cache import FeatureCache, case_key
+from radiomix.features.config import ExtractionConfig, load_config
+from radiomix.features.registry import Family, enabled_families, feature_names
+
+ERROR_COLUMNS = ["case_id", "stage", "kind", "message"]
+CURVE_COLUMNS = ["case_id", "region", "frame", "mid_min", "suv"]
+IDENTITY_COLUMNS = ["case_id", "patient_id", "label", "site", "tracer"]
+CLINICAL_FIELDS = ["primary", "label_source"]
+CLINICAL_VALUES = ["age", "months_since_rt"]
+ENGINE_STAGE = "engine"
+PROVENANCE_KEY = b"radiomix"
+SINGLE_THREAD_ENV = {name: "1" for name in (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+    "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")}
+
+
+@dataclass(frozen=True)
+class CaseProblem:
+    """One line of the error report."""
+
+    case_id: str
+    stage: str
+    kind: str
+    message: str
+
+
+@dataclass
+class CaseResult:
+    """Features, problems and dynamic curves of one case."""
+
+    case_id: str
+    features: dict[str, float] = field(default_factory=dict)
+    problems: list[CaseProblem] = field(default_factory=list)
+    curves: pd.DataFrame | None = None
+
+    @property
+    def cacheable(self) -> bool:
+        """False when the case failed for a reason outside its data (a lost worker)."""
+        return all(problem.stage != ENGINE_STAGE for problem in self.problems)
+
+    def to_entry(self) -> dict:
+        """A JSON-ready dict for the cache."""
+        curves = None if self.curves is None else self.curves.to_dict(orient="list")
+        return {"case_id": self.case_id, "features": self.features, "curves": curves,
+                "problems": [[p.stage, p.kind, p.message] for p in self.problems]}
+
+    @classmethod
+    def from_entry(cls, entry: dict) -> CaseResult:
+        """Rebuild a result read from the cache."""
+        case_id = entry["case_id"]
+        curves = None if entry["curves"] is None else pd.DataFrame(entry["curves"])
+        return cls(case_id, {k: float(v) for k, v in entry["features"].items()},
+                   [CaseProblem(case_id, *problem) for problem in entry["problems"]], curves)
+
+
+@dataclass
+class ExtractionResult:
+    """What ``extract_features`` wrote, and how much came from the cache."""
+
+    table: pd.DataFrame
+    errors: pd.DataFrame
+    curves: pd.DataFrame
+    n_cached: int
+    n_computed: int
+
+
+def _shown(output: str) -> str:
+    return f"{output}*" if output.endswith("_") else output
+
+
+def _absent_inputs(case: Case, family: Family, config: ExtractionConfig
+                   ) -> tuple[list[str], list[CaseProblem]]:
+    """The outputs whose inputs are all present, and one problem per set of absent columns."""
+    ready, absent = [], {}
+    for output, columns in family.inputs(config).items():
+        missing = tuple(column for column in columns if not case.has(column))
+        if missing:
+            absent.setdefault(missing, []).append(_shown(output))
+        else:
+            ready.append(output)
+    problems = [CaseProblem(case.case_id, family.name, "missing",
+                            f"no {', '.join(columns)}: {', '.join(outputs)} set to NaN")
+                for columns, outputs in absent.items()]
+    return ready, problems
+
+
+def _not_computed(case_id: str, family: Family, ready: list[str],
+                  features: dict[str, float]) -> list[CaseProblem]:
+    """A problem naming the ready outputs the family left out or returned as NaN."""
+    lost = [output for output in ready if not output.endswith("_")
+            and not math.isfinite(features.get(output, math.nan))]
+    if not lost:
+        return []
+    return [CaseProblem(case_id, family.name, "nan",
+                        f"not computable from the inputs: {', '.join(lost)} set to NaN")]
+
+
+def run_family(case: Case, family: Family, config: ExtractionConfig) -> CaseResult:
+    """One family on one case; absent inputs and failures become problems, never exceptions."""
+    ready, problems = _absent_inputs(case, family, config)
+    result = CaseResult(case.case_id, problems=problems)
+    if not ready:
+        return result
+    try:
+        extracted = family.run(case, config)
+    except RadiomixError as error:
+        result.problems.append(CaseProblem(case.case_id, family.name, "error", str(error)))
+        return result
+    except Exception as error:  # a library failure on this case must not end the batch
+        message = f"case {case.case_id}: unexpected {type(error).__name__}: {error}"
+        result.problems.append(CaseProblem(case.case_id, family.name, "error", message))
+        return result
+    result.features = {name: float(value) for name, value in extracted.features.items()}
+    result.curves = extracted.curves
+    result.problems += [CaseProblem(case.case_id, family.name, "error", message)
+                        for message in extracted.problems]
+    result.problems += _not_computed(case.case_id, family, ready, result.features)
+    return result
+
+
+def extract_case(case: Case, config: ExtractionConfig) -> CaseResult:
+    """Every enabled family on one case (pure: reads files, writes nothing)."""
+    merged = CaseResult(case.case_id)
+    curves = []
+    for family in enabled_families(config):
+        result = run_family(case, family, config)
+        merged.features |= result.features
+        merged.problems += result.problems
+        if result.curves is not None:
+            curves.append(result.curves)
+    merged.curves = pd.concat(curves, ignore_index=True) if curves else None
+    return merged
+
+
+def extract_case_single_threaded(case: Case, config: ExtractionConfig) -> CaseResult:
+    """``extract_case`` with native thread pools (BLAS, OpenMP) limited to one thread."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return extract_case(case, config)
+
+
+def _engine_failure(case: Case, error: BaseException) -> CaseResult:
+    message = f"case {case.case_id}: worker failed: {type(error).__name__}: {error}"
+    return CaseResult(case.case_id, problems=[CaseProblem(case.case_id, ENGINE_STAGE, "error",
+                                                          message)])
+
+
+def run_serial(cases: Iterable[Case], config: ExtractionConfig,
+               collect: Callable[[CaseResult], None]) -> None:
+    """Extract the cases one after the other in this process."""
+    for case in cases:
+        collect(extract_case_single_threaded(case, config))
+
+
+def run_dask(client, cases: list[Case], config: ExtractionConfig,
+             collect: Callable[[CaseResult], None]) -> None:
+    """Submit one task per case and collect results as they complete (no polling)."""
+    from distributed import as_completed
+
+    futures = {client.submit(extract_case_single_threaded, case, config, pure=False): case
+               for case in cases}
+    for future in as_completed(futures):
+        try:
+            collect(future.result())
+        except Exception as error:  # the task or its worker died: report the case, go on
+            collect(_engine_failure(futures[future], error))
+        future.release()
+
+
+@contextmanager
+def dask_client(workers: int, scheduler: str | None):
+    """A client of the scheduler at ``scheduler``, or of a new single-threaded-worker cluster."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None, env=SINGLE_THREAD_ENV) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def run_cases(cases: list[Case], config: ExtractionConfig, workers: int | None,
+              scheduler: str | None, collect: Callable[[CaseResult], None]) -> None:
+    """Extract ``cases`` serially (one worker or one case) or on Dask."""
+    workers = workers or os.cpu_count() or 1
+    if not scheduler and (workers == 1 or len(cases) <= 1):
+        run_serial(cases, config, collect)
+        return
+    if cases:
+        with dask_client(workers, scheduler) as client:
+            run_dask(client, cases, config, collect)
+
+
+def identity_row(case: Case) -> dict[str, object]:
+    """Identity and clinical columns of a case."""
+    row = {"case_id": case.case_id, "patient_id": case.patient_id, "label": case.label,
+           "site": case.site, "tracer": case.tracer}
+    row |= {name: getattr(case, name) for name in CLINICAL_FIELDS}
+    row |= {name: case.values.get(name, math.nan) for name in CLINICAL_VALUES}
+    return row | case.clinical
+
+
+def _typed(column: pd.Series) -> pd.Series:
+    """A clinical column as numbers when every filled cell is one, else as text."""
+    try:
+        return pd.to_numeric(column.replace("", math.nan))
+    except (ValueError, TypeError):
+        return column
+
+
+def feature_table(cases: list[Case], results: list[CaseResult],
+                  columns: list[str]) -> pd.DataFrame:
+    """One row per case: identity, clinical columns, then ``columns`` (NaN-filled) and any
+    feature a family returned beyond them (sorted)."""
+    identity = pd.DataFrame([identity_row(case) for case in cases])
+    identity["label"] = identity["label"].astype("Int64")
+    for name in identity.columns[len(IDENTITY_COLUMNS):]:
+        identity[name] = _typed(identity[name])
+    extra = sorted({name for result in results for name in result.features} - set(columns))
+    features = pd.DataFrame([result.features for result in results],
+                            columns=columns + extra, dtype="float64")
+    return pd.concat([identity, features.reset_index(drop=True)], axis=1)
+
+
+def errors_table(results: list[CaseResult]) -> pd.DataFrame:
+    """The error report of all cases, in manifest order."""
+    rows = [vars(problem) for result in results for problem in result.problems]
+    return pd.DataFrame(rows, columns=ERROR_COLUMNS)
+
+
+def curves_table(results: list[CaseResult]) -> pd.DataFrame:
+    """The dynamic curves of all cases, in manifest order."""
+    parts = [result.curves for result in results if result.curves is not None]
+    if not parts:
+        return pd.DataFrame({name: pd.Series(dtype="float64" if name in ("mid_min", "suv")
+                                             else "object") for name in CURVE_COLUMNS})
+    return pd.concat(parts, ignore_index=True)[CURVE_COLUMNS]
+
+
+def provenance(config: ExtractionConfig, manifest: Path) -> dict[str, str]:
+    """Configuration hash, software versions, manifest and creation time."""
+    return {"config_sha256": config.digest(),
+            "config": json.dumps(config.model_dump(mode="json"), sort_keys=True),
+            "radiomix": __version__, "pyradiomics": version("pyradiomics"),
+            "numpy": version("numpy"), "SimpleITK": version("SimpleITK"),
+            "manifest": str(manifest),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+
+
+def write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, str] | None = None
+                  ) -> None:
+    """Write a table as parquet, with ``metadata`` as JSON under the ``radiomix`` schema key."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata is not None:
+        merged = {**(table.schema.metadata or {}), PROVENANCE_KEY: json.dumps(metadata).encode()}
+        table = table.replace_schema_metadata(merged)
+    pq.write_table(table, path)
+
+
+def read_provenance(path: Path) -> dict[str, str]:
+    """The provenance stored in a feature table written by ``extract_features``."""
+    metadata = pq.read_schema(path).metadata or {}
+    return json.loads(metadata.get(PROVENANCE_KEY, b"{}"))
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), transient=True)
+
+
+def _cache_folder(cache_dir: Path | None, config: ExtractionConfig, out: Path) -> Path:
+    folder = Path(cache_dir) if cache_dir is not None else Path(config.cache_dir)
+    return folder if folder.is_absolute() else out.parent / folder
+
+
+def sibling(out: Path, suffix: str) -> Path:
+    """``features.parquet`` -> ``features<suffix>``."""
+    return out.with_name(out.name.removesuffix(".parquet") + suffix)
+
+
+def extract_features(manifest: Path, out: Path, config: Path | ExtractionConfig | None = None,
+                     workers: int | None = None, scheduler: str | None = None,
+                     errors: Path | None = None, cache_dir: Path | None = None
+                     ) -> ExtractionResult:
+    """Extract every enabled family for every case of a manifest into ``out`` (parquet).
+
+    ``workers``: number of Dask worker processes (default: the CPU count; 1 runs in this
+    process); ``scheduler``: address of an existing Dask scheduler; ``errors``: the error report
+    (default ``<out stem>_errors.csv``); ``cache_dir``: default ``config.cache_dir``, relative to
+    the folder of ``out``.
+    """
+    settings = config if isinstance(config, ExtractionConfig) else load_config(config)
+    out = Path(out)
+    loaded = load_manifest(manifest)
+    cases = list(loaded.cases)
+    columns = feature_names(settings)
+    cache = FeatureCache(_cache_folder(cache_dir, settings, out))
+    digest = settings.digest()
+    keys = {case.case_id: case_key(case, digest) for case in cases}
+    results = {case.case_id: CaseResult.from_entry(entry) for case in cases
+               if (entry := cache.load(keys[case.case_id])) is not None}
+    todo = [case for case in cases if case.case_id not in results]
+    with _progress() as progress:
+        task = progress.add_task("extracting features", total=len(cases),
+                                 completed=len(results))
+
+        def collect(result: CaseResult) -> None:
+            results[result.case_id] = result
+            if result.cacheable:
+                cache.store(keys[result.case_id], result.to_entry())
+            progress.advance(task)
+
+        run_cases(todo, settings, workers, scheduler, collect)
+    ordered = [results[case.case_id] for case in cases]
+    extraction = ExtractionResult(feature_table(cases, ordered, columns), errors_table(ordered),
+                                  curves_table(ordered), len(cases) - len(todo), len(todo))
+    _write_outputs(extraction, out, errors, provenance(settings, loaded.path))
+    return extraction
+
+
+def _write_outputs(extraction: ExtractionResult, out: Path, errors: Path | None,
+                   metadata: dict[str, str]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet(extraction.table, out, metadata)
+    write_parquet(extraction.curves, sibling(out, "_curves.parquet"))
+    extraction.errors.to_csv(errors or sibling(out, "_errors.csv"), index=False)

@@ -1,0 +1,96 @@
+"""The registry of extractor families.
+
+A family is one function ``(case, config) -> dict[str, float]`` registered under a name,
+with the manifest columns each of its outputs needs::
+
+    @register("mrs", inputs={"mrs_cho_naa": ("mrs_cho_naa",), "mrs_cho_cr": ("mrs_cho_cr",)})
+    def mrs(case, config):
+        return {name: case.values[name] for name in ("mrs_cho_naa", "mrs_cho_cr")
+                if case.has(name)}
+
+``inputs`` maps an output to its required columns; an output is a feature name, or a name
+prefix ending in ``_`` that stands for a group of features (e.g. ``pet_`` for the texture of
+``pet``). The engine calls a family only when at least one output has all its inputs, sets the
+others to NaN and records why. ``names`` lists every feature the family can return (defaults
+to the keys of ``inputs``), so every row of a table has the same columns. Both may be
+functions of the configuration.
+
+A family may return :class:`Extracted` instead of a dict to hand back curves (a long table)
+and per-part problems along with its features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from radiomix.data.manifest import Case
+from radiomix.errors import ConfigError
+from radiomix.features.config import ExtractionConfig
+
+Inputs = Mapping[str, tuple[str, ...]]
+FamilyFunction = Callable[[Case, ExtractionConfig], "dict[str, float] | Extracted"]
+
+
+@dataclass
+class Extracted:
+    """What a family computed on one case: features, optional curves and problems."""
+
+    features: dict[str, float]
+    curves: pd.DataFrame | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A registered extractor family."""
+
+    name: str
+    function: FamilyFunction
+    inputs: Callable[[ExtractionConfig], Inputs]
+    names: Callable[[ExtractionConfig], Sequence[str]]
+
+    def run(self, case: Case, config: ExtractionConfig) -> Extracted:
+        """Run the family on a case and return an :class:`Extracted`."""
+        result = self.function(case, config)
+        return result if isinstance(result, Extracted) else Extracted(dict(result))
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def _as_function(value) -> Callable[[ExtractionConfig], object]:
+    return value if callable(value) else (lambda config: value)
+
+
+def register(name: str, inputs: Inputs | Callable[[ExtractionConfig], Inputs],
+             names: Sequence[str] | Callable[[ExtractionConfig], Sequence[str]] | None = None):
+    """Decorator registering an extractor family under ``name``."""
+    def decorate(function: FamilyFunction) -> FamilyFunction:
+        if name in FAMILIES:
+            raise ValueError(f"extractor family {name!r} is already registered")
+        inputs_of = _as_function(inputs)
+        names_of = _as_function(names) if names is not None else (
+            lambda config: list(inputs_of(config)))
+        FAMILIES[name] = Family(name, function, inputs_of, names_of)
+        return function
+    return decorate
+
+
+def enabled_families(config: ExtractionConfig) -> list[Family]:
+    """The families listed in the configuration, in its order; ConfigError for unknown ones."""
+    unknown = [name for name in config.families if name not in FAMILIES]
+    if unknown:
+        raise ConfigError(f"unknown extractor famil{'y' if len(unknown) == 1 else 'ies'} "
+                          f"{', '.join(unknown)} (registered: {', '.join(sorted(FAMILIES))})")
+    return [FAMILIES[name] for name in config.families]
+
+
+def feature_names(config: ExtractionConfig) -> list[str]:
+    """Every feature column of a table made with this configuration, in a stable order."""
+    names: list[str] = []
+    for family in enabled_families(config):
+        names += [name for name in family.names(config) if name not in names]
+    return names

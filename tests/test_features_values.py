@@ -1,0 +1,287 @@
+"""Family values on phantoms whose features are known exactly by construction."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from scipy import stats
+
+from radiomix.data.manifest import load_manifest
+from radiomix.features import extract_case, load_config
+from radiomix.features.config import DynamicSumConfig, ExtractionConfig, PetDynamicConfig
+from radiomix.features.pet_dynamic import curve_pattern
+from radiomix.features.pet_static import suv_peak
+
+SHAPE = (20, 20, 20)  # z, y, x
+SPACING_MM = 2.0
+VOXEL_ML = SPACING_MM**3 / 1000.0
+REPO = Path(__file__).resolve().parents[1]
+
+# Regions as (z, y, x) slices; none overlaps another.
+LESION = np.s_[4:12, 4:12, 4:12]
+LESION_LOW = np.s_[4:6, 4:12, 4:12]  # the first 2 of the 8 lesion slices (128 voxels)
+BACKGROUND = np.s_[14:18, 14:18, 14:18]
+WM = np.s_[14:18, 2:6, 2:6]
+GM = np.s_[2:6, 14:18, 2:6]
+STRIATUM = np.s_[14:18, 14:18, 2:6]
+REGIONS = {"lesion_mask": LESION, "ref_background": BACKGROUND, "ref_wm": WM, "ref_gm": GM,
+           "ref_striatum": STRIATUM}
+
+# Frame timing 5×1 + 5×3 + 6×5 min (0–50 min), in seconds.
+FRAME_MIN = [1.0] * 5 + [3.0] * 5 + [5.0] * 6
+FRAME_START_MIN = np.concatenate([[0.0], np.cumsum(FRAME_MIN)[:-1]])
+FRAME_MID_MIN = FRAME_START_MIN + np.array(FRAME_MIN) / 2
+
+
+def write_image(path: Path, array: np.ndarray) -> str:
+    """Write a (z, y, x) or (t, z, y, x) array on the phantom grid; return the file name."""
+    if array.ndim == 4:
+        image = sitk.JoinSeries([sitk.GetImageFromArray(frame) for frame in array])
+        image.SetSpacing((SPACING_MM,) * 3 + (1.0,))
+    else:
+        image = sitk.GetImageFromArray(array)
+        image.SetSpacing((SPACING_MM,) * 3)
+    sitk.WriteImage(image, str(path))
+    return path.name
+
+
+def filled(values: dict[str, float], default: float = 0.0) -> np.ndarray:
+    """A phantom volume with ``default`` everywhere and a value per region."""
+    array = np.full(SHAPE, default, dtype=np.float32)
+    for region, value in values.items():
+        array[REGIONS.get(region, region)] = value
+    return array
+
+
+def mask(region) -> np.ndarray:
+    array = np.zeros(SHAPE, dtype=np.uint8)
+    array[region] = 1
+    return array
+
+
+def static_pet() -> np.ndarray:
+    """Background 1.5 everywhere (ref_background too); lesion 3.0 except 128 voxels at 2.0;
+    WM 1.0, GM 2.0, striatum 2.5."""
+    array = filled({"lesion_mask": 3.0, "ref_wm": 1.0, "ref_gm": 2.0, "ref_striatum": 2.5},
+                   default=1.5)
+    array[LESION_LOW] = 2.0
+    return array
+
+
+def dynamic_pet(lesion_curve: np.ndarray, background_curve: np.ndarray) -> np.ndarray:
+    frames = np.zeros((len(FRAME_MIN), *SHAPE), dtype=np.float32)
+    frames[:, 4:12, 4:12, 4:12] = lesion_curve[:, None, None, None]
+    frames[:, 14:18, 14:18, 14:18] = background_curve[:, None, None, None]
+    return frames
+
+
+def write_sidecar(image_path: Path) -> None:
+    timing = {"FrameTimesStart": (FRAME_START_MIN * 60).tolist(),
+              "FrameDuration": (np.array(FRAME_MIN) * 60).tolist()}
+    image_path.with_name(image_path.name.removesuffix(".nii.gz") + ".json").write_text(
+        json.dumps(timing))
+
+
+def write_case(folder: Path, case_id: str, lesion_curve: np.ndarray | None = None,
+               skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """Write every image and mask of one phantom case; return its manifest row."""
+    folder.mkdir(parents=True, exist_ok=True)
+    half = np.zeros(SHAPE, dtype=bool)
+    half[LESION] = True
+    half[:, :, 8:] = False  # the x < 8 half of the lesion
+    images = {
+        "pet": static_pet(),
+        "pet_early": np.where(half, 2.0, filled({"lesion_mask": 4.0, "ref_gm": 2.0})),
+        "pet_late": np.where(half, 4.0, filled({"lesion_mask": 6.0, "ref_gm": 2.5})),
+        "adc": np.where(half, 1.4, filled({"lesion_mask": 1.0, "ref_wm": 0.8}, 1.0)),
+        "rcbv": np.where(half, 5.0, filled({"lesion_mask": 3.0, "ref_wm": 2.0}, 1.0)),
+    }
+    row = {"case_id": case_id, "patient_id": f"P{case_id}", "label": "1", "site": "A",
+           "tracer": "FET", "primary": "glioma", "mrs_cho_naa": "2.1", "mrs_cho_cr": "1.7",
+           "age": "54"}
+    for column, array in images.items():
+        file = write_image(folder / f"{column}.nii.gz", array.astype(np.float32))
+        row[column] = f"{case_id}/{file}"
+    curve = linear_curve() if lesion_curve is None else lesion_curve
+    dynamic = folder / "pet_dynamic.nii.gz"
+    write_image(dynamic, dynamic_pet(curve, np.full(len(FRAME_MIN), 0.95)))
+    write_sidecar(dynamic)
+    row["pet_dynamic"] = f"{case_id}/{dynamic.name}"
+    for column, region in REGIONS.items():
+        row[column] = f"{case_id}/{write_image(folder / f'{column}.nii.gz', mask(region))}"
+    return {column: value for column, value in row.items() if column not in skip}
+
+
+def write_manifest(folder: Path, rows: list[dict[str, str]]) -> Path:
+    path = folder / "data_manifest.csv"
+    pd.DataFrame(rows).fillna("").to_csv(path, index=False)
+    return path
+
+
+def linear_curve() -> np.ndarray:
+    """1 + 0.03 t (t in min): slope 1.8 SUV/h, still rising (pattern 1)."""
+    return 1.0 + 0.03 * FRAME_MID_MIN
+
+
+def quick_config(**changes) -> ExtractionConfig:
+    """The project configuration with texture of ``pet`` only, no filters."""
+    config = load_config(REPO / "configs" / "extraction.yaml")
+    texture = config.texture.model_copy(update={
+        "images": {"pet": config.texture.images["pet"]}, "dynamic_sum": None,
+        "params": {"pet": {**config.texture.params["pet"], "radiomix": {"filters": False}}}})
+    return config.model_copy(update={"texture": texture, **changes})
+
+
+@pytest.fixture(scope="module")
+def phantom_case(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("phantom")
+    manifest = write_manifest(folder, [write_case(folder / "c1", "c1")])
+    return load_manifest(manifest).cases[0]
+
+
+@pytest.fixture(scope="module")
+def phantom_result(phantom_case):
+    return extract_case(phantom_case, quick_config())
+
+
+def test_static_pet_values_known_by_construction(phantom_result):
+    features = phantom_result.features
+    lesion_mean = (128 * 2.0 + 384 * 3.0) / 512
+    expected = {
+        "pet_SUVmax": 3.0, "pet_SUVmean": lesion_mean, "pet_volume_ml": 512 * VOXEL_ML,
+        "pet_TBRmax": 2.0, "pet_TBRmean": lesion_mean / 1.5, "pet_TWMmax": 3.0,
+        "pet_TWMmean": lesion_mean, "pet_LSmax": 1.2, "pet_LSmean": lesion_mean / 2.5,
+        "pet_LGMmax": 1.5, "pet_LGMmean": lesion_mean / 2.0, "pet_LNmax": 2.0,
+        # 2.0 < 1.6 × 1.5 = 2.4 ≤ 3.0: only the 384 voxels at 3.0 are in the BTV.
+        "pet_MTV_ml_1p6": 384 * VOXEL_ML, "pet_TBRmean_1p6": 2.0,
+    }
+    for name, value in expected.items():
+        assert features[name] == pytest.approx(value, rel=1e-6), name
+
+
+def brute_force_peak(array: np.ndarray, lesion: np.ndarray, spacing: float,
+                     diameter: float) -> float:
+    """Independent SUVpeak: for each lesion voxel, the mean of voxels within the radius."""
+    coordinates = np.indices(array.shape).reshape(3, -1).T * spacing
+    values = array.ravel()
+    best = -math.inf
+    for centre in np.argwhere(lesion) * spacing:
+        inside = np.sum((coordinates - centre) ** 2, axis=1) <= (diameter / 2) ** 2 + 1e-9
+        best = max(best, float(values[inside].mean()))
+    return best
+
+
+def test_suv_peak_matches_brute_force_on_the_phantom(phantom_result):
+    lesion = mask(LESION).astype(bool)
+    expected = brute_force_peak(static_pet().astype(np.float64), lesion, SPACING_MM, 12.0)
+    assert phantom_result.features["pet_SUVpeak"] == pytest.approx(expected, rel=1e-9)
+    assert 2.0 < expected < 3.0  # the 12 mm sphere cannot fit in the 3.0 part (6 slices)
+
+
+def test_suv_peak_prefers_a_sphere_of_uptake_to_a_single_hot_voxel():
+    array = np.ones((30, 30, 30))
+    array[5:13, 5:13, 5:13] = 4.0  # 16 mm cube: a 12 mm sphere fits inside
+    array[22, 22, 22] = 10.0        # a single hot voxel in background 1
+    lesion = np.zeros(array.shape, dtype=bool)
+    lesion[5:13, 5:13, 5:13] = True
+    lesion[22, 22, 22] = True
+    image = sitk.GetImageFromArray(array.astype(np.float32))
+    image.SetSpacing((2.0, 2.0, 2.0))
+    assert suv_peak(image, lesion, 12.0) == pytest.approx(4.0)
+    # Sphere of radius 3 voxels: 123 voxels, so the hot voxel alone gives (10 + 122) / 123.
+    single = np.zeros(array.shape, dtype=bool)
+    single[22, 22, 22] = True
+    assert suv_peak(image, single, 12.0) == pytest.approx(132 / 123)
+
+
+def test_dynamic_linear_curve_slope_ttp_pattern_and_tbr(phantom_result):
+    features = phantom_result.features
+    assert features["dyn_slope_suv_per_h"] == pytest.approx(1.8)
+    assert features["dyn_TTP_min"] == pytest.approx(47.5)  # last frame, 45–50 min
+    assert features["dyn_pattern"] == 1.0
+    # Frames 20–25 … 35–40 min: mean of 1 + 0.03 t at their mid-times is 1.9; background 0.95.
+    assert features["dyn_TBRmean_20_40"] == pytest.approx(2.0)
+
+
+def test_dynamic_curves_are_returned_per_region(phantom_result):
+    curves = phantom_result.curves
+    lesion = curves[curves["region"] == "lesion_mask"]
+    assert list(lesion["mid_min"]) == pytest.approx(FRAME_MID_MIN)
+    assert list(lesion["suv"]) == pytest.approx(linear_curve(), rel=1e-6)
+    background = curves[curves["region"] == "ref_background"]
+    assert np.allclose(background["suv"], 0.95)
+    assert set(curves["region"]) == set(REGIONS)
+
+
+@pytest.mark.parametrize(("tau", "ttp", "pattern"), [(15.0, 15.5, 3.0), (30.0, 32.5, 2.0)])
+def test_dynamic_gamma_curves(tmp_path, tau, ttp, pattern):
+    curve = FRAME_MID_MIN * np.exp(-FRAME_MID_MIN / tau) / 5
+    manifest = write_manifest(tmp_path, [write_case(tmp_path / "g", "g", lesion_curve=curve)])
+    case = load_manifest(manifest).cases[0]
+    features = extract_case(case, quick_config(families=("pet_dynamic",))).features
+    late = (FRAME_MID_MIN >= 20) & (FRAME_MID_MIN <= 50)
+    fit = stats.linregress(FRAME_MID_MIN[late], curve[late])
+    assert features["dyn_TTP_min"] == pytest.approx(ttp)
+    assert features["dyn_slope_suv_per_h"] == pytest.approx(fit.slope * 60, rel=1e-5)
+    assert features["dyn_pattern"] == pattern
+
+
+def test_curve_pattern_thresholds():
+    settings = PetDynamicConfig()
+    assert curve_pattern(20.0, 5.0, 1.0, settings) == 3.0  # early peak wins
+    assert curve_pattern(35.0, 0.11, 1.0, settings) == 1.0
+    assert curve_pattern(35.0, 0.09, 1.0, settings) == 2.0
+    assert curve_pattern(35.0, -0.5, 1.0, settings) == 2.0
+
+
+def test_fdg_dual_phase_index(phantom_result):
+    # Max: early 4/2 = 2, late 6/2.5 = 2.4 -> 0.2; mean: early 3/2 = 1.5, late 5/2.5 = 2 -> 1/3.
+    assert phantom_result.features["fdg_dual_phase_index"] == pytest.approx(0.2)
+    assert phantom_result.features["fdg_dual_phase_index_mean"] == pytest.approx(1 / 3)
+
+
+def test_mri_and_mrs_values(phantom_result):
+    features = phantom_result.features
+    assert features["mri_ADC_mean"] == pytest.approx(1.2)
+    assert features["mri_ADC_min"] == pytest.approx(1.0)
+    assert features["mri_ADC_ratio"] == pytest.approx(1.5)
+    assert features["mri_rCBV_max"] == pytest.approx(2.5)
+    assert features["mri_rCBV_mean"] == pytest.approx(2.0)
+    assert features["mrs_cho_naa"] == 2.1
+    assert features["mrs_cho_cr"] == 1.7
+
+
+def test_texture_family_first_order_and_shape_match_the_phantom(phantom_result):
+    features = phantom_result.features
+    assert features["pet_original_firstorder_Maximum"] == pytest.approx(3.0)
+    assert features["pet_original_firstorder_Mean"] == pytest.approx(2.75)
+    assert features["pet_original_shape_VoxelVolume"] == pytest.approx(512 * SPACING_MM**3)
+    assert phantom_result.problems == []
+
+
+def test_dynamic_sum_is_textured_as_the_window_average(phantom_case):
+    config = quick_config(families=("texture",))
+    texture = config.texture.model_copy(update={
+        "images": {}, "dynamic_sum": DynamicSumConfig(),
+        "params": {"dynsum": config.texture.params["pet"]}})
+    features = extract_case(phantom_case, config.model_copy(update={"texture": texture})).features
+    assert features["dynsum_original_firstorder_Mean"] == pytest.approx(1.9, rel=1e-6)
+
+
+def test_missing_reference_gives_nan_and_a_reason(tmp_path):
+    row = write_case(tmp_path / "m", "m", skip=("ref_striatum", "adc"))
+    case = load_manifest(write_manifest(tmp_path, [row])).cases[0]
+    result = extract_case(case, quick_config(families=("pet_static", "mri")))
+    assert "pet_LSmax" not in result.features
+    assert result.features["pet_TBRmax"] == pytest.approx(2.0)
+    reasons = {(p.stage, p.kind, p.message) for p in result.problems}
+    assert ("pet_static", "missing", "no ref_striatum: pet_LSmax, pet_LSmean set to NaN") in reasons
+    assert ("mri", "missing",
+            "no adc: mri_ADC_mean, mri_ADC_min, mri_ADC_ratio set to NaN") in reasons
+    assert result.features["mri_rCBV_mean"] == pytest.approx(2.0)
