@@ -270,8 +270,9 @@ def test_text_feature_and_missing_site_are_named():
     with pytest.raises(ModelError, match="'case_id' is not numeric"):
         ComBat().fit(table.assign(case_id=[f"c{i}" for i in range(len(table))]))
     table["site"] = table["site"].astype(object)
-    table.loc[3, "site"] = np.nan
-    with pytest.raises(ModelError, match="batch column 'site', row 3"):
+    table.index = [f"case{i}" for i in range(len(table))]
+    table.loc["case3", "site"] = np.nan
+    with pytest.raises(ModelError, match="batch column 'site', row 'case3'"):
         ComBat().fit(table)
 
 

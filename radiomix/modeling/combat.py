@@ -57,7 +57,7 @@ NONPARAMETRIC_BLOCK = 512
 
 
 class ComBatInputError(ModelError, ValueError):
-    """The data given to ComBat cannot be harmonised (non-finite, non-numeric, too few columns)."""
+    """ComBat cannot use its input: non-finite or non-numeric features, a bad batch column."""
 
 
 class BatchLabelError(ModelError, TypeError):
@@ -102,7 +102,7 @@ class ComBat(TransformerMixin, BaseEstimator):
         """Estimate grand mean, pooled variance and per-batch location/scale from X."""
         table = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=True)
         self.batch_index_ = self._find_batch_index()
-        batch = self._batch_labels(table)
+        batch = self._batch_labels(table, X)
         features = self._feature_matrix(table, X)
         self.batches_, codes, self.batch_sizes_ = np.unique(
             batch, return_inverse=True, return_counts=True
@@ -119,7 +119,7 @@ class ComBat(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "gamma_")
         table = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=False)
         features = self._feature_matrix(table, X)
-        gamma, delta = self._row_effects(self._batch_labels(table))
+        gamma, delta = self._row_effects(self._batch_labels(table, X))
         scale = np.sqrt(self.pooled_variance_)
         harmonised = (features - self.grand_mean_ - scale * gamma) / np.sqrt(delta)
         harmonised += self.grand_mean_
@@ -149,13 +149,14 @@ class ComBat(TransformerMixin, BaseEstimator):
             f"ComBat batch_column must be a column name, a position or None, not {column!r}"
         )
 
-    def _batch_labels(self, table: np.ndarray) -> np.ndarray:
+    def _batch_labels(self, table: np.ndarray, original) -> np.ndarray:
         """Batch label of each row (a single batch 0 when there is no batch column)."""
         if self.batch_index_ is None:
             return np.zeros(table.shape[0], dtype=int)
         labels = table[:, self.batch_index_]
+        column = self._batch_name()
         for row, label in enumerate(labels):
-            _check_batch_label(label, self._batch_name(), row)
+            _check_batch_label(label, column, _row_name(original, row))
         return labels
 
     def _batch_name(self) -> str | int:
@@ -266,16 +267,21 @@ class ComBat(TransformerMixin, BaseEstimator):
         return gamma, delta
 
 
-def _check_batch_label(label, column: str | int, row: int) -> None:
+def _row_name(original, row: int):
+    """The case label of a row: its index label for a DataFrame, else its position."""
+    return original.index[row] if isinstance(original, pd.DataFrame) else row
+
+
+def _check_batch_label(label, column: str | int, row) -> None:
     """Raise unless the label is a string or a finite number."""
     if not isinstance(label, str | Real):
         raise BatchLabelError(
-            f"ComBat batch column {column!r}, row {row}: the batch label argument must be a "
+            f"ComBat batch column {column!r}, row {row!r}: the batch label argument must be a "
             f"string or a number, not {type(label).__name__}"
         )
     if isinstance(label, Real) and not np.isfinite(label):
         raise ComBatInputError(
-            f"ComBat batch column {column!r}, row {row}: batch label {label} (NaN or inf); "
+            f"ComBat batch column {column!r}, row {row!r}: batch label {label} (NaN or inf); "
             "every row needs a batch"
         )
 
@@ -287,10 +293,9 @@ def _check_finite(features: np.ndarray, names: np.ndarray, original) -> None:
         return
     column = int(np.flatnonzero(~finite.all(axis=0))[0])
     row = int(np.flatnonzero(~finite[:, column])[0])
-    row_name = original.index[row] if isinstance(original, pd.DataFrame) else row
     raise ComBatInputError(
         f"ComBat feature column {names[column]!r} holds NaN or inf "
-        f"({int((~finite[:, column]).sum())} row(s), first row {row_name!r}); "
+        f"({int((~finite[:, column]).sum())} row(s), first row {_row_name(original, row)!r}); "
         "impute before harmonising"
     )
 
