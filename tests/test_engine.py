@@ -1,0 +1,185 @@
+"""The extraction engine end to end: table, error report, cache, Dask, provenance, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_features_values import (
+    quick_config,
+    static_pet,
+    write_case,
+    write_image,
+    write_manifest,
+)
+
+from radiomix.data.images import load_case_image
+from radiomix.errors import ConfigError
+from radiomix.features import extract_features, feature_names, read_provenance, register
+from radiomix.features import registry as registry_module
+from radiomix.features.cache import FeatureCache
+from radiomix.features.regions import mask_array
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    """Three phantom cases: complete, without ref_striatum/adc, and one with a broken mask."""
+    folder = tmp_path_factory.mktemp("cohort")
+    rows = [write_case(folder / "a", "a"),
+            write_case(folder / "b", "b", skip=("ref_striatum", "adc")),
+            write_case(folder / "c", "c")]
+    (folder / "c" / "lesion_mask.nii.gz").write_bytes(b"not an image")
+    rows[1]["label"], rows[1]["site"] = "0", "B"
+    return write_manifest(folder, rows)
+
+
+@pytest.fixture(scope="module")
+def serial_run(cohort, tmp_path_factory):
+    out = tmp_path_factory.mktemp("serial") / "features.parquet"
+    first = extract_features(cohort, out, config=quick_config(), workers=1)
+    second = extract_features(cohort, out, config=quick_config(), workers=1)
+    return out, first, second
+
+
+def test_table_has_one_row_per_case_with_stable_columns(serial_run):
+    out, _, _ = serial_run
+    table = pd.read_parquet(out)
+    assert list(table["case_id"]) == ["a", "b", "c"]
+    assert list(table.columns[:5]) == ["case_id", "patient_id", "label", "site", "tracer"]
+    assert table["label"].tolist() == [1, 0, 1]
+    assert table["age"].tolist() == [54.0, 54.0, 54.0]
+    assert set(feature_names(quick_config())) <= set(table.columns)
+    assert table.loc[0, "pet_TBRmax"] == pytest.approx(2.0)
+    assert math.isnan(table.loc[1, "pet_LSmax"]) and math.isnan(table.loc[1, "mri_ADC_mean"])
+    assert table.loc[1, "pet_TBRmax"] == pytest.approx(2.0)
+
+
+def test_broken_case_is_reported_and_the_others_complete(serial_run):
+    out, first, _ = serial_run
+    errors = pd.read_csv(out.with_name("features_errors.csv"))
+    assert list(errors.columns) == ["case_id", "stage", "kind", "message"]
+    failed = errors[errors["kind"] == "error"]
+    assert set(failed["case_id"]) == {"c"}
+    assert {"pet_static", "pet_dynamic", "fdg_dual_phase", "mri", "texture"} <= set(
+        failed["stage"])
+    assert failed["message"].str.contains("lesion_mask").all()
+    table = first.table.set_index("case_id")
+    lesion_features = ["pet_SUVmax", "dyn_TTP_min", "mri_ADC_mean", "pet_original_glcm_Contrast"]
+    assert table.loc["c", lesion_features].isna().all()
+    assert table.loc["c", "mrs_cho_naa"] == 2.1  # a family without the mask still runs
+    assert table.loc["a", lesion_features].notna().all()
+    missing = errors[(errors["case_id"] == "b") & (errors["kind"] == "missing")]
+    assert "no ref_striatum: pet_LSmax, pet_LSmean set to NaN" in set(missing["message"])
+
+
+def test_second_run_hits_the_cache_with_an_identical_table(serial_run):
+    _, first, second = serial_run
+    assert (first.n_computed, first.n_cached) == (3, 0)
+    assert (second.n_computed, second.n_cached) == (0, 3)
+    pd.testing.assert_frame_equal(first.table, second.table)
+    pd.testing.assert_frame_equal(first.errors, second.errors)
+    pd.testing.assert_frame_equal(first.curves, second.curves)
+
+
+def test_changed_or_corrupt_entries_are_recomputed(cohort, tmp_path):
+    folder = tmp_path / "cohort"
+    rows = [write_case(folder / name, name) for name in ("a", "b")]
+    manifest = write_manifest(folder, rows)
+    config = quick_config(families=("pet_static",))
+    out = tmp_path / "features.parquet"
+    extract_features(manifest, out, config=config, workers=1)
+    brighter = static_pet() * 2
+    write_image(folder / "b" / "pet.nii.gz", brighter.astype(np.float32))
+    entries = sorted((tmp_path / ".radiomix_cache").rglob("*.json"))
+    assert len(entries) == 2
+    rerun = extract_features(manifest, out, config=config, workers=1)
+    assert (rerun.n_computed, rerun.n_cached) == (1, 1)
+    assert rerun.table.loc[1, "pet_SUVmax"] == pytest.approx(6.0)
+    for entry in (tmp_path / ".radiomix_cache").rglob("*.json"):
+        entry.write_text('{"case_id": "a", "feat')  # as if a write had been cut short
+    assert extract_features(manifest, out, config=config, workers=1).n_computed == 2
+
+
+def test_cache_writes_leave_no_temporary_files(tmp_path):
+    cache = FeatureCache(tmp_path)
+    cache.store("ab" + "0" * 62, {"x": 1.0})
+    assert cache.load("ab" + "0" * 62) == {"x": 1.0}
+    assert [path.suffix for path in tmp_path.rglob("*") if path.is_file()] == [".json"]
+
+
+def test_provenance_in_parquet_metadata(serial_run, cohort):
+    out, _, _ = serial_run
+    provenance = read_provenance(out)
+    assert provenance["config_sha256"] == quick_config().digest()
+    assert provenance["manifest"] == str(cohort.resolve())
+    import radiomics
+
+    assert provenance["pyradiomics"] == radiomics.__version__.lstrip("v")
+    assert provenance["numpy"] == np.__version__
+    assert json.loads(provenance["config"])["families"][0] == "pet_static"
+
+
+def test_curves_written_beside_the_table(serial_run):
+    out, _, _ = serial_run
+    curves = pd.read_parquet(out.with_name("features_curves.parquet"))
+    assert list(curves.columns) == ["case_id", "region", "frame", "mid_min", "suv"]
+    assert set(curves["case_id"]) == {"a", "b"}
+    lesion_a = curves[(curves["case_id"] == "a") & (curves["region"] == "lesion_mask")]
+    assert lesion_a["suv"].to_numpy() == pytest.approx(1 + 0.03 * lesion_a["mid_min"].to_numpy())
+
+
+@pytest.mark.integration
+def test_two_worker_local_cluster_gives_the_serial_table(serial_run, cohort, tmp_path):
+    _, serial, _ = serial_run
+    parallel = extract_features(cohort, tmp_path / "features.parquet", config=quick_config(),
+                                workers=2)
+    assert parallel.n_computed == 3
+    pd.testing.assert_frame_equal(parallel.table, serial.table)
+    pd.testing.assert_frame_equal(parallel.errors, serial.errors)
+    pd.testing.assert_frame_equal(parallel.curves, serial.curves)
+
+
+def test_a_new_family_is_one_function_and_a_name(cohort, tmp_path, monkeypatch):
+    monkeypatch.setattr(registry_module, "FAMILIES", dict(registry_module.FAMILIES))
+
+    @register("lesion_voxels", inputs={"lesion_voxel_count": ("pet", "lesion_mask")})
+    def lesion_voxels(case, config):
+        pet = load_case_image(case, "pet")
+        return {"lesion_voxel_count": float(mask_array(case, "lesion_mask", pet).sum())}
+
+    config = quick_config(families=("lesion_voxels",))
+    result = extract_features(cohort, tmp_path / "f.parquet", config=config, workers=1)
+    counts = result.table["lesion_voxel_count"].tolist()
+    assert counts[:2] == [8.0**3] * 2 and math.isnan(counts[2])  # case c has a broken mask
+    assert result.errors["stage"].tolist() == ["lesion_voxels"]
+
+
+def test_unknown_family_is_a_config_error(cohort, tmp_path):
+    with pytest.raises(ConfigError, match="unknown extractor family nope"):
+        extract_features(cohort, tmp_path / "f.parquet", config=quick_config(families=("nope",)))
+
+
+def test_extract_command_writes_the_table(cohort, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from radiomix.features.commands import extract_command
+
+    app = typer.Typer()
+    app.command()(extract_command)
+    config = tmp_path / "extraction.yaml"
+    config.write_text("families: [pet_static, mrs]\n")
+    out = tmp_path / "table.parquet"
+    result = CliRunner().invoke(app, [str(cohort), "--out", str(out), "--config", str(config),
+                                      "--workers", "1", "--errors", str(tmp_path / "e.csv")])
+    assert result.exit_code == 0, result.output
+    assert "3 computed" in result.output
+    table = pd.read_parquet(out)
+    assert table["pet_SUVmax"].tolist()[:2] == [3.0, 3.0]
+    assert (tmp_path / "e.csv").is_file()
+    bad = CliRunner().invoke(app, [str(tmp_path / "absent.csv"), "--out", str(out)])
+    assert bad.exit_code == 2 and "manifest not found" in bad.output
