@@ -1,0 +1,166 @@
+"""Generate a synthetic cohort: images, masks, sidecars, ``data_manifest.csv``, ``truth.csv``.
+
+Patient ``i`` of a cohort drawn with ``seed`` uses random streams derived from
+``(seed, i)`` only, so the files do not depend on the number of worker processes, and the
+same seed gives byte-identical files (gzip headers carry no timestamp).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from radiomix.data.timing import FrameTiming, write_bids_timing
+from radiomix.errors import RadiomixError
+from radiomix.synth.config import SynthConfig, load_config
+from radiomix.synth.phantom import Phantom, build_phantom
+from radiomix.synth.render import noise_free_measures, render_mri, render_pet
+from radiomix.synth.sampler import (
+    PatientSpec,
+    parameter_rows,
+    patient_streams,
+    sample_patient,
+    tracer_curves,
+)
+
+MANIFEST_COLUMNS = (
+    "case_id", "patient_id", "site", "label", "label_source", "tracer", "primary",
+    "pet", "pet_dynamic", "pet_early", "pet_late", "t1c", "flair", "adc", "rcbv",
+    "lesion_mask", "ref_background", "ref_wm", "ref_gm", "ref_striatum",
+    "mrs_cho_naa", "mrs_cho_cr", "age", "months_since_rt",
+)
+REFERENCE_MASKS = ("ref_background", "ref_wm", "ref_gm", "ref_striatum")
+QUANTUM = 2.0**-10  # stored values are multiples of 1/1024 (SUV, ratio or 10^-3 mm^2/s)
+DECIMALS = 6
+
+
+def write_volume(path: Path, array: np.ndarray, spacing_mm: float, dtype: type) -> None:
+    """Write a 3D (z, y, x) or 4D (t, z, y, x) array as gzip NIfTI on the cohort grid."""
+    if dtype is np.float32:
+        array = np.round(array / QUANTUM) * QUANTUM
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array.astype(dtype)))
+    shape = array.shape[-3:][::-1]
+    origin = [-(n - 1) / 2.0 * spacing_mm for n in shape]
+    if array.ndim == 4:
+        image.SetSpacing([spacing_mm] * 3 + [1.0])
+        image.SetOrigin([*origin, 0.0])
+    else:
+        image.SetSpacing([spacing_mm] * 3)
+        image.SetOrigin(origin)
+    sitk.WriteImage(image, str(path), useCompression=True)
+
+
+def place_patient(spec: PatientSpec, config: SynthConfig,
+                  rng: np.random.Generator) -> Phantom:
+    """The phantom of a patient; lesions that found no room are dropped from ``spec``."""
+    phantom = build_phantom(rng, config, [les.volume_cm3 for les in spec.lesions],
+                            [les.has_core for les in spec.lesions])
+    if not phantom.lesions:
+        raise RadiomixError(f"patient {spec.patient_id}: no room for a lesion in the phantom")
+    spec.lesions = spec.lesions[: len(phantom.lesions)]
+    for params, lesion in zip(spec.lesions, phantom.lesions, strict=True):
+        params.volume_cm3 = lesion.volume_cm3
+        params.has_core = bool(lesion.core.any())
+    return phantom
+
+
+def write_patient(out_dir: Path, config: SynthConfig, seed: int,
+                  index: int) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Generate and write patient ``index``; returns its manifest and truth rows."""
+    spec = sample_patient(config, seed, index)
+    _, anatomy_rng, noise_rng = patient_streams(seed, index)
+    phantom = place_patient(spec, config, anatomy_rng)
+    curves = tracer_curves(config, spec)
+    pet = render_pet(phantom, spec, config, curves, noise_rng)
+    folder = out_dir / "images" / spec.patient_id
+    folder.mkdir(parents=True, exist_ok=True)
+    spacing = phantom.spacing_mm
+    files: dict[str, str] = {}
+
+    def save(name: str, array: np.ndarray, dtype: type = np.float32) -> str:
+        write_volume(folder / f"{name}.nii.gz", array, spacing, dtype)
+        return f"images/{spec.patient_id}/{name}.nii.gz"
+
+    if spec.tracer == "FDG":
+        files["pet_early"] = files["pet"] = save("pet_early", pet.frames[0])
+        files["pet_late"] = save("pet_late", pet.frames[1])
+    else:
+        files["pet"] = save("pet", pet.static)
+    if spec.has_dynamic:
+        files["pet_dynamic"] = save("pet_dynamic", pet.frames)
+        write_bids_timing(folder / "pet_dynamic.json",
+                          FrameTiming(curves.start_min * 60.0, curves.duration_min * 60.0))
+    if spec.has_mri:
+        for name, image in render_mri(phantom, spec, config, noise_rng).items():
+            if name != "rcbv" or spec.has_rcbv:
+                files[name] = save(name, image)
+    for name in REFERENCE_MASKS:
+        files[name] = save(name, phantom.references[name], np.uint8)
+    truth = parameter_rows(config, spec)
+    measured = noise_free_measures(pet.noise_free_static, phantom)
+    manifest = []
+    for i, (lesion, params) in enumerate(zip(phantom.lesions, spec.lesions, strict=True)):
+        lesion_file = save(f"lesion_L{i + 1}", lesion.mask, np.uint8)
+        manifest.append({
+            **files, "lesion_mask": lesion_file,
+            "case_id": truth[i]["case_id"], "patient_id": spec.patient_id,
+            "site": spec.site.name, "label": params.manifest_label,
+            "label_source": params.label_source, "tracer": spec.tracer,
+            "primary": spec.primary,
+            "mrs_cho_naa": round(params.cho_naa, 3) if spec.has_mrs else None,
+            "mrs_cho_cr": round(params.cho_cr, 3) if spec.has_mrs else None,
+            "age": spec.age, "months_since_rt": spec.months_since_rt,
+        })
+        truth[i].update({f"noise_free_{k}": v for k, v in measured[i].items()})
+    return manifest, truth
+
+
+def _generate(out_dir: Path, config: SynthConfig, seed: int, n_patients: int,
+              workers: int) -> list[tuple[list[dict], list[dict]]]:
+    """Results per patient index, generated in ``workers`` processes with a progress bar."""
+    from rich.progress import Progress
+
+    results: list = [None] * n_patients
+    with Progress(transient=True) as progress:
+        task = progress.add_task("synthesising patients", total=n_patients)
+        if workers <= 1:
+            for index in range(n_patients):
+                results[index] = write_patient(out_dir, config, seed, index)
+                progress.advance(task)
+            return results
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(write_patient, out_dir, config, seed, index): index
+                       for index in range(n_patients)}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                progress.advance(task)
+    return results
+
+
+def _write_table(rows: list[dict], columns: list[str], path: Path) -> None:
+    table = pd.DataFrame(rows).reindex(columns=columns)
+    table.to_csv(path, index=False, lineterminator="\n", float_format=f"%.{DECIMALS}g")
+
+
+def synthesize_cohort(out_dir: Path, n_patients: int, seed: int, config: Path | None = None,
+                      workers: int | None = None) -> Path:
+    """Write a synthetic cohort into ``out_dir``; returns the path of its data_manifest.csv."""
+    if n_patients < 1:
+        raise RadiomixError(f"n_patients must be at least 1, got {n_patients}")
+    settings = load_config(config)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    workers = min(workers or os.cpu_count() or 1, n_patients)
+    results = _generate(out_dir, settings, seed, n_patients, workers)
+    manifest_rows = [row for rows, _ in results for row in rows]
+    truth_rows = [row for _, rows in results for row in rows]
+    manifest_path = out_dir / "data_manifest.csv"
+    _write_table(manifest_rows, list(MANIFEST_COLUMNS), manifest_path)
+    truth_columns = list(dict.fromkeys(key for row in truth_rows for key in row))
+    _write_table(truth_rows, truth_columns, out_dir / "truth.csv")
+    return manifest_path

@@ -1,0 +1,325 @@
+"""Pydantic model of the simulator's YAML configuration, and its distributions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from scipy.special import ndtr, ndtri
+
+from radiomix.errors import ConfigError
+
+CLASSES = ("radionecrosis", "recurrence")
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synth" / "default.yaml"
+PET_TISSUES = ("gm", "wm", "striatum", "csf", "core", "lesion")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Dist(Strict):
+    """A (possibly truncated) normal, log-normal or uniform distribution."""
+
+    kind: Literal["normal", "lognormal", "uniform"]
+    mean: float | None = None
+    sd: float | None = Field(None, gt=0)
+    median: float | None = Field(None, gt=0)
+    sigma: float | None = Field(None, gt=0)
+    low: float | None = None
+    high: float | None = None
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _complete(self) -> Dist:
+        needed = {"normal": ("mean", "sd"), "lognormal": ("median", "sigma"),
+                  "uniform": ("low", "high")}[self.kind]
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"{self.kind} distribution needs {', '.join(missing)}")
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ValueError(f"low {self.low} must be below high {self.high}")
+        return self
+
+    def _standard(self) -> tuple[float, float, float, float]:
+        """Location, scale and the standard-normal bounds of the (log-)normal."""
+        log = self.kind == "lognormal"
+        loc = float(np.log(self.median)) if log else float(self.mean)
+        scale = float(self.sigma if log else self.sd)
+        low, high = self.low, self.high
+        if log:
+            low = np.log(low) if low is not None and low > 0 else None
+            high = np.log(high) if high is not None else None
+        z_low = -np.inf if low is None else (low - loc) / scale
+        z_high = np.inf if high is None else (high - loc) / scale
+        return loc, scale, z_low, z_high
+
+    def sample(self, rng: np.random.Generator) -> float:
+        """One draw by inverse transform (one uniform number per draw)."""
+        u = rng.random()
+        if self.kind == "uniform":
+            return float(self.low + u * (self.high - self.low))
+        loc, scale, z_low, z_high = self._standard()
+        p_low, p_high = ndtr(z_low), ndtr(z_high)
+        value = loc + scale * float(ndtri(p_low + u * (p_high - p_low)))
+        return float(np.exp(value)) if self.kind == "lognormal" else value
+
+    def logpdf(self, x: float) -> float:
+        """Log density at ``x`` (of the truncated distribution)."""
+        if self.kind == "uniform":
+            inside = self.low <= x <= self.high
+            return float(-np.log(self.high - self.low)) if inside else -np.inf
+        loc, scale, z_low, z_high = self._standard()
+        value = np.log(x) if self.kind == "lognormal" else x
+        z = (value - loc) / scale
+        if not z_low <= z <= z_high:
+            return -np.inf
+        mass = ndtr(z_high) - ndtr(z_low)
+        log_density = -0.5 * z * z - np.log(scale * np.sqrt(2 * np.pi)) - np.log(mass)
+        if self.kind == "lognormal":
+            log_density -= value
+        return float(log_density)
+
+    @property
+    def center(self) -> float:
+        """The nominal centre: mean, median, or midpoint."""
+        if self.kind == "uniform":
+            return (self.low + self.high) / 2
+        return float(self.mean if self.kind == "normal" else self.median)
+
+
+class ClassDist(Strict):
+    """A distribution per class."""
+
+    recurrence: Dist
+    radionecrosis: Dist
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _same_support(self) -> ClassDist:
+        a, b = self.recurrence, self.radionecrosis
+        if (a.kind, a.low, a.high) != (b.kind, b.low, b.high):
+            raise ValueError("both classes need the same kind and bounds (finite likelihood ratio)")
+        return self
+
+    def of(self, label: int) -> Dist:
+        """The distribution of class ``label`` (1 recurrence, 0 radionecrosis)."""
+        return self.recurrence if label == 1 else self.radionecrosis
+
+
+class ClassProbability(Strict):
+    recurrence: float = Field(ge=0, le=1)
+    radionecrosis: float = Field(ge=0, le=1)
+
+    def of(self, label: int) -> float:
+        return self.recurrence if label == 1 else self.radionecrosis
+
+
+class Grid(Strict):
+    shape_xyz: tuple[int, int, int]
+    spacing_mm: float = Field(gt=0)
+
+
+class Missing(Strict):
+    pet_dynamic: float = Field(ge=0, le=1)
+    mri: float = Field(ge=0, le=1)
+    perfusion: float = Field(ge=0, le=1)
+    mrs: float = Field(ge=0, le=1)
+
+
+class Cohort(Strict):
+    prevalence: float = Field(gt=0, lt=1)
+    tracer_mix: dict[Literal["FET", "FDOPA", "FDG"], float]
+    glioma_share: dict[str, float]
+    two_lesion_fraction: float = Field(ge=0, le=1)
+    label_noise: float = Field(ge=0, le=0.5)
+    histology_share: float = Field(ge=0, le=1)
+    missing: Missing
+    age: Dist
+    months_since_rt: Dist
+
+
+class Site(Strict):
+    name: str
+    weight: float = Field(gt=0)
+    pet_scale: float = Field(gt=0)
+    psf_fwhm_mm: float = Field(gt=0)
+    noise: float = Field(ge=0)
+    rate_factor: float = Field(gt=0)
+    adc_scale: float = Field(gt=0)
+    rcbv_scale: float = Field(gt=0)
+
+
+class CortexThickness(Strict):
+    mean: float = Field(gt=0)
+    spread: float = Field(ge=0)
+
+
+class NecroticCore(Strict):
+    probability: ClassProbability
+    rim_mm: float = Field(gt=0)
+    min_radius_mm: float = Field(gt=0)
+
+
+class Anatomy(Strict):
+    brain_semi_axes_mm: tuple[float, float, float]
+    brain_scale: Dist
+    cortex_thickness_mm: CortexThickness
+    structure_jitter_mm: float = Field(ge=0)
+    lesion_volume_cm3: Dist
+    lesion_irregularity: float = Field(ge=0, lt=1)
+    necrotic_core: NecroticCore
+    texture_correlation_mm: float = Field(gt=0)
+    normal_tissue_heterogeneity: float = Field(ge=0)
+    lesion_heterogeneity: ClassDist
+
+
+class InputFunction(Strict):
+    a1: float
+    a2: float
+    a3: float
+    l1: float
+    l2: float
+    l3: float
+    delay_min: float = Field(ge=0)
+
+
+class PetNoise(Strict):
+    relative_sd_at_1suv_1min: float = Field(ge=0)
+    half_life_min: float = Field(gt=0)
+    correlation_voxels: float = Field(ge=0)
+
+
+class Level(Strict):
+    """Scale a group of tissues so that a statistic of a region hits a sampled target."""
+
+    tissues: list[str]
+    region: Literal["ref_background", "ref_wm", "ref_gm", "ref_striatum"]
+    stat: Literal["mean", "max"]
+    target: Dist
+    source: str = ""
+
+
+class LesionLevel(ClassDist):
+    """Lesion statistic over a statistic of a reference region, per class."""
+
+    name: str
+    region: Literal["ref_background", "ref_wm", "ref_gm", "ref_striatum"]
+    stat: Literal["mean", "max"]
+    reference_stat: Literal["mean", "max"]
+
+
+class RatePattern(Strict):
+    k2: Dist
+    k3: Dist
+    k4: Dist
+
+
+class LesionKinetics(Strict):
+    patterns: dict[str, RatePattern]
+    weights: dict[Literal["recurrence", "radionecrosis"], dict[str, float]]
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _weights(self) -> LesionKinetics:
+        for label, weights in self.weights.items():
+            unknown = set(weights) - set(self.patterns)
+            if unknown:
+                raise ValueError(f"{label}: unknown pattern(s) {sorted(unknown)}")
+            if abs(sum(weights.values()) - 1) > 1e-6:
+                raise ValueError(f"{label}: pattern weights must sum to 1")
+        return self
+
+
+class Tracer(Strict):
+    frames_min: list[float]
+    frame_starts_min: list[float] | None = None
+    start_min: float = 0.0
+    static_window_min: tuple[float, float]
+    dynamic: bool
+    blood_fraction: float = Field(ge=0, lt=1)
+    tissues: dict[str, tuple[float, float, float, float]]
+    levels: list[Level]
+    lesion_level: LesionLevel
+    lesion_kinetics: LesionKinetics
+
+    @model_validator(mode="after")
+    def _tissues(self) -> Tracer:
+        missing = set(PET_TISSUES) - set(self.tissues)
+        if missing:
+            raise ValueError(f"tissues missing: {sorted(missing)}")
+        return self
+
+    def frame_starts(self) -> np.ndarray:
+        """Start of each frame (min)."""
+        if self.frame_starts_min is not None:
+            return np.asarray(self.frame_starts_min, float)
+        durations = np.asarray(self.frames_min, float)
+        return self.start_min + np.concatenate([[0.0], np.cumsum(durations)[:-1]])
+
+
+class Pet(Strict):
+    input_function: InputFunction
+    noise: PetNoise
+    tracers: dict[Literal["FET", "FDOPA", "FDG"], Tracer]
+
+
+class MriMap(Strict):
+    tissues: dict[str, float]
+    noise_sd: float = Field(ge=0)
+
+
+class AdcMap(MriMap):
+    lesion_ratio: ClassDist
+
+
+class RcbvMap(MriMap):
+    lesion_mean: ClassDist
+
+
+class T1cMap(MriMap):
+    rim_mm: float = Field(gt=0)
+
+
+class Mri(Strict):
+    blur_fwhm_mm: float = Field(ge=0)
+    adc: AdcMap
+    rcbv: RcbvMap
+    t1c: T1cMap
+    flair: MriMap
+    oedema_mm: Dist
+
+
+class Mrs(Strict):
+    cho_naa: ClassDist
+    cho_cr: ClassDist
+
+
+class SynthConfig(Strict):
+    """The whole simulator configuration."""
+
+    grid: Grid
+    cohort: Cohort
+    sites: list[Site] = Field(min_length=1)
+    anatomy: Anatomy
+    pet: Pet
+    mri: Mri
+    mrs: Mrs
+
+
+def load_config(path: Path | None = None) -> SynthConfig:
+    """Read and validate a simulator YAML (the default one when ``path`` is None)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: simulator configuration not found") from exc
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the simulator configuration: {exc}") from exc
+    try:
+        return SynthConfig.model_validate(content)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid simulator configuration:\n{exc}") from exc

@@ -1,0 +1,248 @@
+"""Images of one patient: PET (kinetics, blur, noise, in SUV) and MRI maps on one grid.
+
+Each tissue contributes a weight map (its mask times a texture); the PET frames are the
+blurred weight maps times the tissues' frame means. Tissue scales are calibrated on the
+noise-free static image so that the configured levels (background SUV, striatum SUVmax,
+lesion TBRmean, L/S max, ...) are what a reader measures before noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage
+
+from radiomix.errors import ConfigError
+from radiomix.synth.config import MriMap, SynthConfig, Tracer
+from radiomix.synth.phantom import Phantom
+from radiomix.synth.sampler import PatientSpec, TracerCurves
+
+FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+NOISE_FLOOR_SUV = 0.02
+MAX_ITERATIONS = 20
+NORMAL_PET_TISSUES = ("gm", "wm", "striatum", "csf")
+MIN_GROUP_FACTOR = 0.05  # a tissue group is never switched off by its calibration
+
+
+@dataclass
+class PetImages:
+    """PET frames (n_frames, z, y, x), the static image, and the noise-free static."""
+
+    frames: np.ndarray
+    static: np.ndarray
+    noise_free_static: np.ndarray
+
+
+def blur(volume: np.ndarray, fwhm_mm: float, spacing_mm: float) -> np.ndarray:
+    """Gaussian blur of ``volume`` with a PSF of ``fwhm_mm``."""
+    if fwhm_mm <= 0:
+        return volume.astype(float)
+    return ndimage.gaussian_filter(volume.astype(float), fwhm_mm / FWHM_PER_SIGMA / spacing_mm,
+                                   mode="constant")
+
+
+@lru_cache(maxsize=8)
+def _kernel_norm(sigma_vox: float) -> float:
+    """Root sum of squares of the discrete Gaussian kernel (white noise SD after filtering)."""
+    half = int(np.ceil(4 * sigma_vox)) + 1
+    delta = np.zeros((2 * half + 1,) * 3)
+    delta[half, half, half] = 1.0
+    return float(np.sqrt((ndimage.gaussian_filter(delta, sigma_vox) ** 2).sum()))
+
+
+def correlated_noise(rng: np.random.Generator, shape: tuple[int, ...],
+                     sigma_vox: float) -> np.ndarray:
+    """Unit-SD Gaussian noise, spatially correlated over ``sigma_vox`` voxels."""
+    white = rng.standard_normal(shape)
+    if sigma_vox <= 0:
+        return white
+    return ndimage.gaussian_filter(white, sigma_vox) / _kernel_norm(sigma_vox)
+
+
+def region_stat(image: np.ndarray, region: np.ndarray, stat: str) -> float:
+    """Mean or max of ``image`` inside ``region``."""
+    values = image[region]
+    return float(values.max() if stat == "max" else values.mean())
+
+
+def solve_scale(fixed: np.ndarray, part: np.ndarray, region: np.ndarray, stat: str,
+                target: float) -> float:
+    """Factor g so that stat(fixed + g * part) over ``region`` equals ``target`` (g >= 0)."""
+    a, b = fixed[region], part[region]
+    if b.max() <= 0:
+        return 0.0
+    if stat == "mean":
+        return max((target - a.mean()) / b.mean(), 0.0)
+    scale = max(target / b.max(), 0.0)
+    for _ in range(MAX_ITERATIONS):
+        peak = int(np.argmax(a + scale * b))
+        updated = max((target - a[peak]) / b[peak], 0.0)
+        if np.isclose(updated, scale, rtol=1e-9):
+            break
+        scale = updated
+    return scale
+
+
+def pet_weights(phantom: Phantom, spec: PatientSpec, config: SynthConfig) -> dict[str, np.ndarray]:
+    """Unblurred weight map of every PET tissue (normal tissues, core, each lesion)."""
+    normal = 1.0 + config.anatomy.normal_tissue_heterogeneity * np.roll(phantom.texture, 7, 0)
+    weights = {name: phantom.tissues[name] * normal for name in NORMAL_PET_TISSUES}
+    weights["core"] = np.zeros(phantom.shape)
+    for i, (lesion, params) in enumerate(zip(phantom.lesions, spec.lesions, strict=True)):
+        weights["core"] = weights["core"] + lesion.core
+        texture = np.clip(1.0 + params.heterogeneity * phantom.texture, 0.1, None)
+        weights[f"lesion{i}"] = lesion.viable * texture
+    return weights
+
+
+def static_weights(tracer: Tracer, curves: TracerCurves) -> np.ndarray:
+    """Weight of each frame in the static window (time overlap / window length)."""
+    low, high = tracer.static_window_min
+    ends = curves.start_min + curves.duration_min
+    overlap = np.clip(np.minimum(ends, high) - np.maximum(curves.start_min, low), 0.0, None)
+    if not np.isclose(overlap.sum(), high - low):
+        raise ConfigError(f"static window {low}-{high} min is not covered by the frames")
+    return overlap / (high - low)
+
+
+def calibrate(phantom: Phantom, spec: PatientSpec, config: SynthConfig,
+              contributions: dict[str, np.ndarray]) -> dict[str, float]:
+    """Tissue scales so that the noise-free static image shows the sampled levels."""
+    tracer = config.pet.tracers[spec.tracer]
+    scale = dict.fromkeys(contributions, 1.0)
+    refs = phantom.references
+
+    def total() -> np.ndarray:
+        return sum(scale[name] * contributions[name] for name in contributions)
+
+    for _ in range(2):
+        for level, target in zip(tracer.levels, spec.normal_levels, strict=True):
+            part = sum(scale[name] * contributions[name] for name in level.tissues)
+            factor = solve_scale(total() - part, part, refs[level.region], level.stat, target)
+            for name in level.tissues:
+                scale[name] *= max(factor, MIN_GROUP_FACTOR)
+        lesion_level = tracer.lesion_level
+        for i, (lesion, params) in enumerate(zip(phantom.lesions, spec.lesions, strict=True)):
+            image = total()
+            target = params.level * region_stat(image, refs[lesion_level.region],
+                                                lesion_level.reference_stat)
+            unit = contributions[f"lesion{i}"]
+            scale[f"lesion{i}"] = solve_scale(image - scale[f"lesion{i}"] * unit, unit,
+                                              lesion.mask, lesion_level.stat, target)
+    return scale
+
+
+def frame_noise_sd(config: SynthConfig, spec: PatientSpec, curves: TracerCurves) -> np.ndarray:
+    """Noise SD factor of each frame: sqrt(decay / duration) times the site's noise level."""
+    noise = config.pet.noise
+    decay = 2.0 ** (curves.mid_min / noise.half_life_min)
+    return noise.relative_sd_at_1suv_1min * spec.site.noise * np.sqrt(decay / curves.duration_min)
+
+
+def render_pet(phantom: Phantom, spec: PatientSpec, config: SynthConfig, curves: TracerCurves,
+               rng: np.random.Generator) -> PetImages:
+    """Noisy PET frames and static image in SUV, plus the noise-free static image."""
+    tracer = config.pet.tracers[spec.tracer]
+    weights = pet_weights(phantom, spec, config)
+    names = list(weights)
+    fwhm, spacing = spec.site.psf_fwhm_mm, phantom.spacing_mm
+    blurred = np.stack([blur(weights[name], fwhm, spacing) for name in names])
+    contributions = {name: curves.static[name] * blurred[i] for i, name in enumerate(names)}
+    scale = calibrate(phantom, spec, config, contributions)
+    coefficients = np.stack([scale[name] * curves.frames[name] for name in names], axis=1)
+    clean = np.tensordot(coefficients, blurred, axes=1) * spec.site.pet_scale
+    sd = frame_noise_sd(config, spec, curves)
+    correlation = config.pet.noise.correlation_voxels
+    noisy = np.empty_like(clean)
+    for f in range(clean.shape[0]):
+        level = np.sqrt(np.maximum(clean[f], NOISE_FLOOR_SUV))
+        noisy[f] = clean[f] + sd[f] * level * correlated_noise(rng, phantom.shape, correlation)
+    frame_weights = static_weights(tracer, curves)
+    static = np.tensordot(frame_weights, noisy, axes=1)
+    return PetImages(noisy, static, np.tensordot(frame_weights, clean, axes=1))
+
+
+def tissue_map(phantom: Phantom, values: dict[str, float]) -> np.ndarray:
+    """Piecewise-constant map of normal tissues, oedema and necrotic cores."""
+    image = np.zeros(phantom.shape)
+    for name in NORMAL_PET_TISSUES:
+        image[phantom.tissues[name]] = values[name]
+    image[phantom.oedema] = values["oedema"]
+    for lesion in phantom.lesions:
+        image[lesion.core] = values["core"]
+    return image
+
+
+def lesion_map(phantom: Phantom, spec: PatientSpec, contrast: float) -> list[np.ndarray]:
+    """Per lesion, its viable part times its texture raised to ``contrast``."""
+    maps = []
+    for lesion, params in zip(phantom.lesions, spec.lesions, strict=True):
+        texture = np.clip(1.0 + contrast * params.heterogeneity * phantom.texture, 0.2, None)
+        maps.append(lesion.viable * texture)
+    return maps
+
+
+def calibrated_map(phantom: Phantom, spec: PatientSpec, settings: MriMap, contrast: float,
+                   ratios: list[float], fwhm_mm: float) -> np.ndarray:
+    """Noise-free MRI map whose lesion mean over contralateral WM mean equals ``ratios``."""
+    spacing = phantom.spacing_mm
+    image = blur(tissue_map(phantom, settings.tissues), fwhm_mm, spacing)
+    parts = [blur(m, fwhm_mm, spacing) for m in lesion_map(phantom, spec, contrast)]
+    reference = phantom.references["ref_wm"]
+    for _ in range(2):
+        wm = region_stat(image + sum(parts), reference, "mean")
+        for i, (lesion, ratio) in enumerate(zip(phantom.lesions, ratios, strict=True)):
+            rest = image + sum(p for j, p in enumerate(parts) if j != i)
+            parts[i] = parts[i] * solve_scale(rest, parts[i], lesion.mask, "mean", ratio * wm)
+    return image + sum(parts)
+
+
+def structural_map(phantom: Phantom, spec: PatientSpec, settings: MriMap,
+                   fwhm_mm: float) -> np.ndarray:
+    """Noise-free T1c or FLAIR: tissue values with the viable lesion at ``enhancing``."""
+    image = tissue_map(phantom, settings.tissues)
+    for part in lesion_map(phantom, spec, 0.5):
+        image = np.where(part > 0, settings.tissues["enhancing"] * part, image)
+    return blur(image, fwhm_mm, phantom.spacing_mm)
+
+
+def render_mri(phantom: Phantom, spec: PatientSpec, config: SynthConfig,
+               rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """ADC (10^-3 mm^2/s), rCBV (relative), T1c and FLAIR (MR units) with noise."""
+    mri, site = config.mri, spec.site
+    fwhm = mri.blur_fwhm_mm
+    clean = {
+        "adc": site.adc_scale * calibrated_map(
+            phantom, spec, mri.adc, -0.5, [p.adc_ratio for p in spec.lesions], fwhm),
+        "rcbv": site.rcbv_scale * calibrated_map(
+            phantom, spec, mri.rcbv, 1.0, [p.rcbv_mean for p in spec.lesions], fwhm),
+        "t1c": structural_map(phantom, spec, mri.t1c, fwhm),
+        "flair": structural_map(phantom, spec, mri.flair, fwhm),
+    }
+    noise_sd = {"adc": mri.adc.noise_sd, "rcbv": mri.rcbv.noise_sd,
+                "t1c": mri.t1c.noise_sd, "flair": mri.flair.noise_sd}
+    images = {}
+    for name, image in clean.items():
+        noisy = image + noise_sd[name] * rng.standard_normal(image.shape)
+        images[name] = np.abs(noisy) if name in ("t1c", "flair") else np.clip(noisy, 0.0, None)
+    return images
+
+
+def noise_free_measures(static: np.ndarray, phantom: Phantom) -> list[dict[str, float]]:
+    """Standard PET measures of each lesion on the noise-free static image."""
+    refs = phantom.references
+    background = region_stat(static, refs["ref_background"], "mean")
+    rows = []
+    for lesion in phantom.lesions:
+        peak = region_stat(static, lesion.mask, "max")
+        mean = region_stat(static, lesion.mask, "mean")
+        rows.append({
+            "pet_SUVmax": peak, "pet_SUVmean": mean,
+            "pet_TBRmax": peak / background, "pet_TBRmean": mean / background,
+            "pet_TWMmax": peak / region_stat(static, refs["ref_wm"], "mean"),
+            "pet_LSmax": peak / region_stat(static, refs["ref_striatum"], "mean"),
+            "pet_LNmax": peak / region_stat(static, refs["ref_background"], "max"),
+        })
+    return rows
