@@ -1,0 +1,61 @@
+"""Command-line entry points of the serving stage (`radiomix export`, `radiomix predict`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _fail(error: Exception) -> None:
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1) from error
+
+
+def export_command(
+    run_id: str = typer.Argument(..., help="MLflow run id of a `radiomix train` parent run."),
+    out: Path = typer.Option(..., "--out", help="Model folder to create, e.g. models/NAME."),
+    register: str | None = typer.Option(
+        None, "--register", help="Also register the model under this name in the registry."),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri",
+        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]."),
+) -> None:
+    """Export a trained model as an MLflow pyfunc model with checksums and a model card."""
+    from radiomix.errors import RadiomixError
+    from radiomix.serving.export import export_model
+
+    try:
+        path = export_model(run_id, out, tracking_uri, register)
+    except RadiomixError as error:
+        _fail(error)
+    typer.echo(f"model written to {path}" + (f", registered as {register}" if register else ""))
+
+
+def predict_command(
+    model: str = typer.Option(..., "--model",
+                              help="Exported model folder or MLflow URI (models:/NAME/1)."),
+    input: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                 help="Feature table (parquet/CSV) or data manifest (CSV)."),
+    out: Path = typer.Option(Path("predictions.csv"), "--out", help="Predictions CSV."),
+    top: int = typer.Option(3, "--top", min=0, help="Top SHAP features listed per case."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Fail on unused columns and on values beyond the training "
+                                "range instead of ignoring and reporting them."),
+) -> None:
+    """Probability of recurrence, decision, top SHAP features and novelty flag per case.
+
+    Model files run code when loaded: use only models from a trusted source (their
+    checksums are verified before loading).
+    """
+    from radiomix.errors import RadiomixError
+    from radiomix.serving.predict import predict
+
+    try:
+        predictions = predict(model, input, top=top, strict=strict)
+    except RadiomixError as error:
+        _fail(error)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    predictions.to_csv(out, index=False, float_format="%.17g")
+    novel = int(predictions["novel"].sum())
+    typer.echo(f"{len(predictions)} case(s) scored, {novel} flagged as novel: {out}")

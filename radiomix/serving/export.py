@@ -1,0 +1,180 @@
+"""Export the final model of a training run as an MLflow pyfunc model folder.
+
+The folder holds the MLflow files (`MLmodel`, `python_model.pkl`, environment files, input
+example, signature) and, under `artifacts/radiomix/`: the fitted pipeline, its input
+columns and threshold (`radiomix_model.json`), the training features (SHAP background, range
+checks), the novelty detector, the extraction configuration, the run's metrics and lineage,
+and the model card (`model_card.json`, `model_card.md`). `checksums.sha256` records the
+SHA-256 of every file; `load_model` verifies it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import shutil
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from radiomix import __version__
+from radiomix.errors import ModelError
+from radiomix.serving.card import model_card, write_card
+from radiomix.serving.checksums import file_sha256, write_checksums
+from radiomix.serving.model import ARTIFACT_KEY, MODEL_JSON, SITE, RadiomixModel
+from radiomix.serving.novelty import NoveltyDetector
+
+FORMAT_VERSION = 1
+EXAMPLE_ROWS = 5
+RUN_FILES = ("final_model/pipeline.joblib", "final_model/training_features.parquet",
+             "final_model/model_info.json", "metrics.json", "lineage.json", "experiment.yaml")
+LIBRARIES = ("scikit-learn", "xgboost", "xgboost-cpu", "numpy", "pandas", "scipy", "shap",
+             "mlflow", "pyradiomics", "SimpleITK")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of radiomix, Python and the libraries a model depends on."""
+    versions = {"radiomix": __version__, "python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def _download_run(run_id: str, tracking_uri: str, folder: Path) -> Path:
+    """Every artifact of the run, downloaded into `folder`; ModelError if the run is unknown."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.MlflowClient(tracking_uri).get_run(run_id)
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(folder),
+                                                    tracking_uri=tracking_uri)
+    except MlflowException as error:
+        raise ModelError(f"cannot read run {run_id} from {tracking_uri}: {error.message}"
+                         ) from error
+    local = Path(local)
+    missing = [name for name in RUN_FILES if not (local / name).is_file()]
+    if missing:
+        raise ModelError(f"run {run_id} lacks artifact(s) {missing}; is it a parent run of "
+                         "`radiomix train`?")
+    return local
+
+
+def _table_config(experiment: dict, lineage: dict) -> dict | None:
+    """The extraction configuration in the provenance of the training table, if it is intact."""
+    from radiomix.features import read_provenance
+
+    table = experiment["input"].get("table")
+    if not table or not Path(table).is_file():
+        return None
+    if file_sha256(Path(table)) != lineage.get("table_sha256"):
+        return None
+    config = read_provenance(Path(table)).get("config")
+    return json.loads(config) if config else None
+
+
+def extraction_config(run_files: Path) -> dict | None:
+    """The extraction configuration that made the training table, as a JSON-ready dict.
+
+    From the training table's provenance when that table is unchanged, else from the
+    experiment's extraction configuration file; None when neither is available (the model
+    then predicts from feature tables only).
+    """
+    from radiomix.features import load_config
+
+    experiment = yaml.safe_load((run_files / "experiment.yaml").read_text())
+    lineage = json.loads((run_files / "lineage.json").read_text())
+    config = _table_config(experiment, lineage)
+    if config is not None:
+        return config
+    path = experiment["input"].get("extraction_config")
+    if path and Path(path).is_file():
+        return load_config(Path(path)).model_dump(mode="json")
+    return None
+
+
+def _model_json(run_id: str, tracking_uri: str, run_files: Path) -> dict:
+    info = json.loads((run_files / "final_model" / "model_info.json").read_text())
+    return {**info, "format_version": FORMAT_VERSION, "radiomix_version": __version__,
+            "versions": library_versions(), "run_id": run_id, "tracking_uri": tracking_uri,
+            "extraction_config": extraction_config(run_files),
+            "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+
+
+def stage_artifacts(run_id: str, tracking_uri: str, run_files: Path, folder: Path) -> dict:
+    """Write the radiomix files of the model into `folder`; return `radiomix_model.json`."""
+    folder.mkdir(parents=True)
+    for name in ("final_model/pipeline.joblib", "final_model/training_features.parquet",
+                 "metrics.json", "lineage.json"):
+        shutil.copyfile(run_files / name, folder / Path(name).name)
+    info = _model_json(run_id, tracking_uri, run_files)
+    training = pd.read_parquet(folder / "training_features.parquet")
+    features = [c for c in info["input_columns"] if c != SITE]
+    novelty = NoveltyDetector.fit(training[features])
+    novelty.save(folder)
+    (folder / MODEL_JSON).write_text(json.dumps(info, indent=2))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    lineage = json.loads((folder / "lineage.json").read_text())
+    write_card(model_card(info, metrics, lineage, training, novelty), folder)
+    return info
+
+
+def _save_pyfunc(out: Path, staging: Path) -> None:
+    """Save the MLflow model folder with signature and input example of training rows."""
+    import mlflow.pyfunc
+    from mlflow.models import infer_signature
+
+    from radiomix.serving.pyfunc import RadiomixPyfunc
+
+    model = RadiomixModel.from_folder(staging)
+    example = model.background[model.input_columns].head(EXAMPLE_ROWS)
+    signature = infer_signature(example, model.score(example))
+    versions = library_versions()
+    requirements = [f"{name}=={versions[name]}" for name in
+                    ("mlflow", "scikit-learn", "pandas", "numpy", "shap") if name in versions]
+    mlflow.pyfunc.save_model(str(out), python_model=RadiomixPyfunc(),
+                             artifacts={ARTIFACT_KEY: str(staging)}, signature=signature,
+                             input_example=example, pip_requirements=requirements,
+                             metadata={"radiomix_version": __version__})
+
+
+def _register(out: Path, run_id: str, name: str, tracking_uri: str) -> str:
+    """Upload the model folder to the run and register it as a new version of `name`."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    artifact_path = f"exported_model/{out.name}"
+    client.log_artifacts(run_id, str(out), artifact_path=artifact_path)
+    source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+    if not client.search_registered_models(filter_string=f"name = '{name}'"):
+        client.create_registered_model(name)
+    return client.create_model_version(name, source, run_id=run_id).version
+
+
+def export_model(run_id: str, out: str | Path, tracking_uri: str | None = None,
+                 register: str | None = None) -> Path:
+    """Export the final model of `run_id` to the folder `out`; optionally register it."""
+    from radiomix.modeling.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ModelError(f"output folder {out} exists and is not empty")
+    if out.exists():
+        out.rmdir()
+    with tempfile.TemporaryDirectory() as tmp:
+        run_files = _download_run(run_id, uri, Path(tmp) / "run")
+        staging = Path(tmp) / ARTIFACT_KEY
+        stage_artifacts(run_id, uri, run_files, staging)
+        _save_pyfunc(out, staging)
+    write_checksums(out)
+    if register:
+        _register(out, run_id, register, uri)
+    return out

@@ -1,0 +1,222 @@
+"""A loaded radiomix model: input checks, probability, decision, novelty, SHAP contributions.
+
+`load_model` accepts a folder written by `export_model` or any MLflow model URI
+(`models:/NAME/1`, `runs:/...`). It verifies the checksum of every file and the radiomix
+version the model was saved with *before* un-pickling the pipeline, because loading a pickle
+runs code: load only models from a trusted source.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from radiomix import __version__
+from radiomix.errors import ModelError
+from radiomix.modeling.pipeline import LINEAR_MODELS, TREE_MODELS
+from radiomix.serving.checksums import verify_checksums
+from radiomix.serving.novelty import NoveltyDetector
+
+SITE = "site"
+ARTIFACT_KEY = "radiomix"
+MODEL_JSON = "radiomix_model.json"
+BACKGROUND_ROWS = 40
+SCORE_COLUMNS = ("probability", "decision", "novelty_score", "novel", "out_of_range")
+IDENTITY_COLUMNS = ("case_id", "patient_id", "site", "label", "label_source", "tracer",
+                    "primary")
+
+
+def major_minor(version: str) -> str:
+    """`'0.1'` for `'0.1.3'`."""
+    return ".".join(version.split(".")[:2])
+
+
+def check_version(saved: str, folder: Path) -> None:
+    """ModelError when the model was saved by a radiomix of another major.minor version."""
+    if major_minor(saved) != major_minor(__version__):
+        raise ModelError(f"model {folder} was saved by radiomix {saved}, which is not "
+                         f"compatible with this radiomix {__version__} (major.minor must "
+                         "match); re-export it from its run with this version")
+
+
+def artifact_folder(root: Path) -> Path:
+    """The folder of radiomix files inside an exported MLflow model folder."""
+    return root / "artifacts" / ARTIFACT_KEY
+
+
+@dataclass
+class RadiomixModel:
+    """The fitted pipeline with everything needed to score a new case."""
+
+    pipeline: object
+    info: dict
+    novelty: NoveltyDetector
+    background: pd.DataFrame
+    folder: Path
+    card: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> RadiomixModel:
+        """Read the radiomix files of an export (checksums must have been verified)."""
+        import joblib
+
+        info = json.loads((folder / MODEL_JSON).read_text())
+        check_version(info["radiomix_version"], folder)
+        return cls(pipeline=joblib.load(folder / "pipeline.joblib"), info=info,
+                   novelty=NoveltyDetector.load(folder),
+                   background=pd.read_parquet(folder / "training_features.parquet"),
+                   folder=folder, card=json.loads((folder / "model_card.json").read_text()))
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The pipeline's input columns, in order (features, then `site` when harmonised)."""
+        return list(self.info["input_columns"])
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The numeric input columns."""
+        return [c for c in self.input_columns if c != SITE]
+
+    @property
+    def threshold(self) -> float:
+        """Decision threshold on the probability of recurrence."""
+        return float(self.info["threshold"])
+
+    @property
+    def extraction_config(self) -> dict | None:
+        """The extraction configuration the training table was made with, if known."""
+        return self.info.get("extraction_config")
+
+    def unused_columns(self, frame: pd.DataFrame) -> list[str]:
+        """Columns of `frame` holding values that are neither model inputs nor identities."""
+        known = {*self.input_columns, *IDENTITY_COLUMNS}
+        return [c for c in frame.columns if c not in known and frame[c].notna().any()]
+
+    def check_input(self, frame: pd.DataFrame, strict: bool = False) -> pd.DataFrame:
+        """The input columns of `frame`, in order, numeric; ModelError naming a bad column.
+
+        With `strict`, a column that is neither an input nor an identity column is an error.
+        """
+        missing = [c for c in self.input_columns if c not in frame.columns]
+        if missing:
+            raise ModelError(f"input lacks column(s) {missing} needed by model {self.folder}")
+        unused = self.unused_columns(frame)
+        if strict and unused:
+            raise ModelError(f"input has column(s) {unused} that model {self.folder} does not "
+                             "use")
+        checked = pd.DataFrame({c: _numeric(frame[c], c) for c in self.feature_columns},
+                               index=frame.index)
+        if SITE in self.input_columns:
+            checked[SITE] = frame[SITE].astype(str)
+        return checked[self.input_columns]
+
+    def score(self, frame: pd.DataFrame, strict: bool = False) -> pd.DataFrame:
+        """Probability of recurrence, decision at the stored threshold, novelty, range report.
+
+        With `strict`, unused columns and values beyond the training range raise ModelError
+        instead of being ignored and reported in `out_of_range`.
+        """
+        X = self.check_input(frame, strict)
+        outside = self._outside(X)
+        if strict and any(outside):
+            row = next(i for i, items in enumerate(outside) if items)
+            raise ModelError(f"input row {frame.index[row]!r} is out of range: "
+                             f"{'; '.join(outside[row])}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # unseen sites are reported below
+            probability = self.pipeline.predict_proba(X)[:, 1]
+        novelty = self.novelty.score(X)
+        return pd.DataFrame({
+            "probability": probability,
+            "decision": (probability >= self.threshold).astype(int),
+            "novelty_score": novelty,
+            "novel": novelty > self.novelty.threshold,
+            "out_of_range": ["; ".join(items) for items in outside],
+        }, index=frame.index)
+
+    def _outside(self, X: pd.DataFrame) -> list[list[str]]:
+        """Per row: values beyond the training range, and a site never seen in training."""
+        outside = self.novelty.out_of_range(X)
+        if SITE in X.columns:
+            known = set(self.background[SITE].astype(str))
+            for items, site in zip(outside, X[SITE], strict=True):
+                if site not in known:
+                    items.append(f"site={site!r} not seen in training (no harmonisation)")
+        return outside
+
+    @cached_property
+    def _explainer(self):
+        """A SHAP explainer of the final model on the selected features, training background."""
+        import shap
+
+        model, name = self.pipeline[-1], self.info["model"]
+        background = self.pipeline[:-1].transform(self.background[self.input_columns])
+        if name in TREE_MODELS:
+            return shap.TreeExplainer(model)
+        if name in LINEAR_MODELS:
+            return shap.LinearExplainer(model, background)
+        masker = shap.maskers.Independent(background, max_samples=BACKGROUND_ROWS)
+        return shap.PermutationExplainer(lambda a: model.predict_proba(a)[:, 1], masker, seed=0)
+
+    def contributions(self, frame: pd.DataFrame, top: int = 3) -> list[str]:
+        """Per row, the `top` features of largest |SHAP| as `name=+value` joined by `; `."""
+        X = self.check_input(frame)
+        selected = self.pipeline[:-1].transform(X)
+        exact = self.info["model"] in TREE_MODELS | LINEAR_MODELS
+        kwargs = {} if exact else {"max_evals": 2 * selected.shape[1] + 1}
+        values = np.asarray(self._explainer(selected, **kwargs).values)
+        values = values[..., 1] if values.ndim == 3 else values
+        names = list(selected.columns)
+        return ["; ".join(f"{names[j]}={row[j]:+.4g}" for j in np.argsort(-np.abs(row))[:top])
+                for row in values]
+
+
+def _numeric(column: pd.Series, name: str) -> pd.Series:
+    """`column` as floats; ModelError naming the column for text or infinite values."""
+    if pd.api.types.is_bool_dtype(column) or not (
+            pd.api.types.is_numeric_dtype(column) or column.dtype == object
+            or pd.api.types.is_string_dtype(column)):
+        raise ModelError(f"column {name!r} has type {column.dtype}; a number is expected")
+    values = pd.to_numeric(column, errors="coerce").astype(float)
+    text = column.notna() & values.isna()
+    if text.any():
+        raise ModelError(f"column {name!r} holds {column[text].iloc[0]!r} at row "
+                         f"{column.index[text][0]!r}; a number is expected")
+    infinite = np.isinf(values)
+    if infinite.any():
+        raise ModelError(f"column {name!r} holds {values[infinite].iloc[0]} at row "
+                         f"{values.index[infinite][0]!r}; a finite number or empty is expected")
+    return values
+
+
+def local_model_folder(path_or_uri: str | Path) -> Path:
+    """A local folder holding the model: the path itself, or an MLflow URI downloaded."""
+    path = Path(path_or_uri)
+    if path.is_dir():
+        return path
+    text = str(path_or_uri)
+    if "://" not in text and not text.startswith(("models:/", "runs:/")):
+        raise ModelError(f"model {text} is neither a folder nor an MLflow model URI")
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return Path(mlflow.artifacts.download_artifacts(text))
+    except MlflowException as error:
+        raise ModelError(f"cannot fetch model {text}: {error.message}") from error
+
+
+def load_model(path_or_uri: str | Path) -> RadiomixModel:
+    """Load an exported model after verifying its checksums and radiomix version."""
+    root = local_model_folder(path_or_uri)
+    verify_checksums(root)
+    folder = artifact_folder(root)
+    if not (folder / MODEL_JSON).is_file():
+        raise ModelError(f"{root} is not a radiomix model (no {MODEL_JSON})")
+    return RadiomixModel.from_folder(folder)

@@ -1,0 +1,74 @@
+"""Score new cases with an exported model, from a feature table or a manifest of images.
+
+A manifest (a CSV with a `lesion_mask` column) is first turned into a feature table with the
+extraction configuration stored in the model. Unlabelled cases are normal input.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from radiomix.errors import ModelError
+from radiomix.serving.model import RadiomixModel, load_model
+
+ID_COLUMNS = ("case_id", "patient_id", "site", "label")
+TOP_FEATURES = 3
+LOG = logging.getLogger(__name__)
+
+
+def is_manifest(path: Path) -> bool:
+    """True for a data manifest (CSV with a `lesion_mask` column), False for a feature table."""
+    if path.suffix != ".csv":
+        return False
+    return "lesion_mask" in pd.read_csv(path, nrows=0).columns
+
+
+def features_from_manifest(model: RadiomixModel, manifest: Path) -> pd.DataFrame:
+    """Extract the features of a manifest's cases with the model's extraction configuration."""
+    if model.extraction_config is None:
+        raise ModelError(f"model {model.folder} stores no extraction configuration (it was "
+                         f"trained on a table of unknown origin); give a feature table instead "
+                         f"of manifest {manifest}")
+    from radiomix.features import ExtractionConfig, extract_features
+
+    config = ExtractionConfig.model_validate(model.extraction_config)
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "features.parquet"
+        extract_features(manifest, out, config, workers=1)
+        return pd.read_parquet(out)
+
+
+def read_input(model: RadiomixModel, source: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """The feature table of `source`: a DataFrame, a parquet/CSV table, or a manifest."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    path = Path(source)
+    if not path.is_file():
+        raise ModelError(f"input {path} does not exist")
+    if is_manifest(path):
+        return features_from_manifest(model, path)
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as error:  # pandas raises many types for unreadable files
+        raise ModelError(f"cannot read feature table {path}: {error}") from error
+
+
+def predict(model: RadiomixModel | str | Path, source: str | Path | pd.DataFrame,
+            top: int = TOP_FEATURES, strict: bool = False) -> pd.DataFrame:
+    """Per case: ids, probability, decision, novelty score and flag, out-of-range columns,
+    and the `top` features of largest SHAP contribution."""
+    model = model if isinstance(model, RadiomixModel) else load_model(model)
+    table = read_input(model, source).reset_index(drop=True)
+    unused = model.unused_columns(table)
+    if unused and not strict:
+        LOG.warning("columns not used by the model (ignored): %s", ", ".join(unused))
+    scores = model.score(table, strict=strict)
+    ids = table[[c for c in ID_COLUMNS if c in table.columns]]
+    result = pd.concat([ids, scores], axis=1)
+    if top > 0:
+        result["top_features"] = model.contributions(table, top)
+    return result

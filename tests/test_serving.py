@@ -1,0 +1,338 @@
+"""Export, load, predict and serve a model trained by the real training code on a small cohort.
+
+The cohort is 24 small PET volumes whose lesion uptake depends on the label; features are
+extracted with the real engine, a model is trained with `run_experiment` (tiny search),
+exported, and scored again: in process, in a fresh process through the command function,
+from the images, from the MLflow registry and through a real `mlflow models serve`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+import yaml
+from scipy import stats
+from scipy.spatial.distance import mahalanobis
+
+from radiomix.errors import ModelError
+from radiomix.serving.checksums import CHECKSUM_FILE, write_checksums
+from radiomix.serving.export import export_model
+from radiomix.serving.model import MODEL_JSON, artifact_folder, load_model
+from radiomix.serving.novelty import NoveltyDetector
+from radiomix.serving.predict import predict
+
+N_CASES = 24
+SHAPE = (12, 12, 12)
+REGISTERED = "radiomix-test-model"
+
+
+def _write_image(array: np.ndarray, path: Path) -> str:
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((2.0, 2.0, 2.0))
+    sitk.WriteImage(image, str(path))
+    return path.name
+
+
+def _pet(rng: np.random.Generator, lesion: np.ndarray, uptake: float) -> np.ndarray:
+    pet = rng.normal(1.0, 0.05, SHAPE)
+    pet[lesion == 1] = rng.normal(uptake, 0.2, int(lesion.sum()))
+    return pet.astype(np.float32)
+
+
+def _write_cohort(root: Path) -> SimpleNamespace:
+    """Images, masks and manifest of the training cohort and of three new cases."""
+    rng = np.random.default_rng(1)
+    lesion = np.zeros(SHAPE, np.uint8)
+    lesion[4:8, 4:8, 4:8] = 1
+    background = np.zeros(SHAPE, np.uint8)
+    background[1:3, 1:11, 1:11] = 1
+    masks = {"lesion_mask": _write_image(lesion, root / "lesion.nii.gz"),
+             "ref_background": _write_image(background, root / "background.nii.gz")}
+    rows = []
+    for i in range(N_CASES):
+        label = i % 2
+        uptake = 1.6 + 0.8 * label + rng.normal(0, 0.3)
+        rows.append({"case_id": f"c{i:02d}", "patient_id": f"p{i:02d}",
+                     "site": "A" if i < N_CASES // 2 else "B", "label": label,
+                     "label_source": "histology", "tracer": "FET", "primary": "glioma",
+                     "pet": _write_image(_pet(rng, lesion, uptake), root / f"pet{i:02d}.nii.gz"),
+                     **masks, "age": "" if i == 3 else round(rng.normal(55, 8), 1)})
+    training = pd.DataFrame(rows)
+    training.to_csv(root / "data_manifest.csv", index=False)
+    new = training.head(3).assign(case_id=["n0", "n1", "far"], patient_id=["q0", "q1", "q2"],
+                                  label="", label_source="")
+    new.loc[2, "pet"] = _write_image(_pet(rng, lesion, 40.0), root / "pet_far.nii.gz")
+    new.to_csv(root / "new_cases.csv", index=False)
+    return SimpleNamespace(manifest=root / "data_manifest.csv", new=root / "new_cases.csv")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> SimpleNamespace:
+    """Extract the cohort's features and train on them with the real experiment runner."""
+    from radiomix.features import extract_features
+    from radiomix.modeling.config import ExperimentConfig
+    from radiomix.modeling.experiment import run_experiment
+
+    root = tmp_path_factory.mktemp("serving")
+    cohort = _write_cohort(root)
+    (root / "extraction.yaml").write_text("families: [pet_static]\n")
+    table = root / "features.parquet"
+    extract_features(cohort.manifest, table, root / "extraction.yaml", workers=1)
+    config = ExperimentConfig.model_validate({
+        "name": "serving-test", "seed": 0, "input": {"table": str(table)},
+        "models": [{"name": "l2_lr"}], "search": {"n_trials": 3},
+        "outer_cv": {"folds": 2, "repeats": 1}, "inner_cv": {"folds": 2}})
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    result = run_experiment(config, root / "run", tracking_uri=uri)
+    return SimpleNamespace(root=root, table=table, uri=uri, result=result, **vars(cohort))
+
+
+@pytest.fixture(scope="module")
+def exported(trained) -> Path:
+    """The model exported from the training run and registered."""
+    return export_model(trained.result.run_id, trained.root / "models" / "demo",
+                        tracking_uri=trained.uri, register=REGISTERED)
+
+
+@pytest.fixture(scope="module")
+def reference(trained) -> pd.DataFrame:
+    """In-process predictions of the run's own final pipeline, with its stored threshold."""
+    final = trained.result.out_dir / "final_model"
+    info = json.loads((final / "model_info.json").read_text())
+    table = pd.read_parquet(trained.table)
+    probability = joblib.load(final / "pipeline.joblib").predict_proba(
+        table[info["input_columns"]])[:, 1]
+    return pd.DataFrame({"case_id": table["case_id"], "probability": probability,
+                         "decision": (probability >= info["threshold"]).astype(int)})
+
+
+@pytest.fixture
+def model_copy(exported, tmp_path) -> Path:
+    """A copy of the exported model folder that a test may alter."""
+    return Path(shutil.copytree(exported, tmp_path / "model"))
+
+
+def test_round_trip_in_process(exported, trained, reference):
+    predictions = predict(load_model(exported), trained.table)
+    assert list(predictions["case_id"]) == list(reference["case_id"])
+    np.testing.assert_allclose(predictions["probability"], reference["probability"],
+                               rtol=0, atol=1e-9)
+    assert (predictions["decision"] == reference["decision"]).all()
+    assert predictions["top_features"].str.count("=").eq(3).all()
+
+
+def test_fresh_process_command(exported, trained, reference, tmp_path):
+    out = tmp_path / "predictions.csv"
+    code = ("import typer; from radiomix.serving.commands import predict_command; "
+            "typer.run(predict_command)")
+    done = subprocess.run([sys.executable, "-c", code, "--model", str(exported),
+                           str(trained.table), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    written = pd.read_csv(out)
+    np.testing.assert_allclose(written["probability"], reference["probability"],
+                               rtol=0, atol=1e-9)
+    assert (written["decision"] == reference["decision"]).all()
+    assert f"{N_CASES} case(s) scored" in done.stdout
+
+
+def test_images_equal_table_and_far_case_is_flagged(exported, trained):
+    model = load_model(exported)
+    from_images = predict(model, trained.new)
+    assert list(from_images["case_id"]) == ["n0", "n1", "far"]
+    from_table = predict(model, trained.table).head(2)
+    for column in ("probability", "novelty_score"):
+        np.testing.assert_allclose(from_images[column].head(2), from_table[column],
+                                   rtol=0, atol=1e-9)
+    assert list(from_images["novel"]) == [False, False, True]
+    assert "pet_SUVmax=" in from_images.loc[2, "out_of_range"]
+    assert from_images.loc[0, "out_of_range"] == ""
+
+
+def test_training_cases_are_rarely_novel(exported, trained):
+    predictions = predict(load_model(exported), trained.table, top=0)
+    assert predictions["novel"].sum() <= 1
+    assert "top_features" not in predictions
+
+
+def test_registered_model_loads_from_registry(exported, trained, reference, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.uri)
+    model = load_model(f"models:/{REGISTERED}/1")
+    scores = model.score(pd.read_parquet(trained.table))
+    np.testing.assert_allclose(scores["probability"], reference["probability"], rtol=0,
+                               atol=1e-9)
+
+
+def test_model_card_and_signature(exported, trained):
+    folder = artifact_folder(exported)
+    card = json.loads((folder / "model_card.json").read_text())
+    metrics = json.loads((trained.result.out_dir / "metrics.json").read_text())
+    assert card["metrics"]["auc"] == metrics["model"]["auc"]
+    assert card["metrics"]["auc_ci"] == metrics["model"]["auc_ci"]
+    assert card["data"]["n_cases"] == N_CASES
+    assert card["data"]["sites"] == {"A": N_CASES // 2, "B": N_CASES // 2}
+    assert {"radiomix", "scikit-learn", "mlflow"} <= set(card["versions"])
+    info = json.loads((folder / MODEL_JSON).read_text())
+    assert info["extraction_config"]["families"] == ["pet_static"]
+    mlmodel = yaml.safe_load((exported / "MLmodel").read_text())
+    inputs = json.loads(mlmodel["signature"]["inputs"])
+    assert [column["name"] for column in inputs] == info["input_columns"]
+    assert "auc" in (folder / "model_card.md").read_text()
+
+
+def _one_row(trained) -> pd.DataFrame:
+    return pd.read_parquet(trained.table).head(2)
+
+
+def test_missing_column_is_named(exported, trained):
+    with pytest.raises(ModelError, match="pet_SUVmax"):
+        predict(load_model(exported), _one_row(trained).drop(columns="pet_SUVmax"))
+
+
+def test_text_value_is_named(exported, trained):
+    table = _one_row(trained).astype({"pet_TBRmax": object})
+    table.loc[1, "pet_TBRmax"] = "high"
+    with pytest.raises(ModelError, match=r"'pet_TBRmax' holds 'high'"):
+        predict(load_model(exported), table)
+
+
+def test_infinite_value_is_named(exported, trained):
+    table = _one_row(trained).assign(pet_TBRmean=[1.0, np.inf])
+    with pytest.raises(ModelError, match="'pet_TBRmean' holds inf"):
+        predict(load_model(exported), table)
+
+
+def test_strict_rejects_unused_and_out_of_range_columns(exported, trained):
+    model = load_model(exported)
+    with pytest.raises(ModelError, match="unknown_feature"):
+        predict(model, _one_row(trained).assign(unknown_feature=1.0), strict=True)
+    with pytest.raises(ModelError, match="pet_SUVmean=1000"):
+        predict(model, _one_row(trained).assign(pet_SUVmean=1000.0), strict=True)
+    relaxed = predict(model, _one_row(trained).assign(unknown_feature=1.0), top=0)
+    assert len(relaxed) == 2
+
+
+def test_tampered_file_is_refused(model_copy):
+    pipeline = artifact_folder(model_copy) / "pipeline.joblib"
+    pipeline.write_bytes(pipeline.read_bytes() + b"\0")
+    with pytest.raises(ModelError, match=r"checksum of artifacts/radiomix/pipeline\.joblib"):
+        load_model(model_copy)
+
+
+def test_added_file_and_missing_checksums_are_refused(model_copy):
+    (model_copy / "payload.pkl").write_bytes(b"x")
+    with pytest.raises(ModelError, match=r"payload\.pkl"):
+        load_model(model_copy)
+    (model_copy / "payload.pkl").unlink()
+    (model_copy / CHECKSUM_FILE).unlink()
+    with pytest.raises(ModelError, match=CHECKSUM_FILE):
+        load_model(model_copy)
+
+
+def test_incompatible_version_is_refused(model_copy):
+    path = artifact_folder(model_copy) / MODEL_JSON
+    info = json.loads(path.read_text())
+    path.write_text(json.dumps({**info, "radiomix_version": "9.9.0"}))
+    write_checksums(model_copy)
+    with pytest.raises(ModelError, match=r"saved by radiomix 9\.9\.0"):
+        load_model(model_copy)
+
+
+def test_export_errors(exported, trained):
+    with pytest.raises(ModelError, match="not empty"):
+        export_model(trained.result.run_id, exported, tracking_uri=trained.uri)
+    with pytest.raises(ModelError, match="0123456789abcdef"):
+        export_model("0123456789abcdef", trained.root / "other", tracking_uri=trained.uri)
+
+
+def test_novelty_threshold_matches_chi_square():
+    """Gaussian training data: squared Mahalanobis distances follow chi-square(p)."""
+    rng = np.random.default_rng(0)
+    p = 4
+    covariance = np.array([[1, .5, 0, 0], [.5, 1, 0, 0], [0, 0, 4, 1], [0, 0, 1, 1]], float)
+    train = pd.DataFrame(rng.multivariate_normal(np.zeros(p), covariance, 3000))
+    detector = NoveltyDetector.fit(train)
+    assert detector.threshold == pytest.approx(np.sqrt(stats.chi2.ppf(0.99, p)), rel=0.05)
+    fresh = pd.DataFrame(rng.multivariate_normal(np.zeros(p), covariance, 4000))
+    assert 0.005 <= (detector.score(fresh) > detector.threshold).mean() <= 0.02
+    inverse = np.linalg.inv(np.cov(train.to_numpy(), rowvar=False))
+    expected = [mahalanobis(row, train.mean().to_numpy(), inverse) for row in
+                fresh.head(20).to_numpy()]
+    np.testing.assert_allclose(detector.score(fresh.head(20)), expected, rtol=0.02)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_ping(url: str, server: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"mlflow models serve exited: {server.stderr.read()}")
+        try:
+            with urllib.request.urlopen(url + "/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.5)
+    raise AssertionError("mlflow models serve did not answer /ping in time")
+
+
+def _post(url: str, frame: pd.DataFrame) -> tuple[int, dict]:
+    body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split",
+                                                                   index=False))})
+    request = urllib.request.Request(url + "/invocations", data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.integration
+def test_rest_serving_answers_like_predict(exported, trained):
+    model = load_model(exported)
+    table = pd.read_parquet(trained.table)
+    expected = predict(model, table, top=0)
+    port = _free_port()
+    venv_bin = Path(sys.executable).parent
+    server = subprocess.Popen(
+        [str(venv_bin / "mlflow"), "models", "serve", "-m", str(exported), "--env-manager", "local",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": trained.uri,
+             "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_ping(url, server)
+        status, answer = _post(url, table[model.input_columns])
+        assert status == 200, answer
+        served = pd.DataFrame(answer["predictions"])
+        for column in ("probability", "novelty_score"):
+            np.testing.assert_allclose(served[column], expected[column], rtol=0, atol=1e-9)
+        assert list(served["decision"]) == list(expected["decision"])
+        assert list(served["novel"]) == list(expected["novel"])
+        status, answer = _post(url, table[model.input_columns].drop(columns="pet_SUVmax"))
+        assert status == 400 and "pet_SUVmax" in answer["message"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
