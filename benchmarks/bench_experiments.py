@@ -1,0 +1,72 @@
+"""Wall time and AUC of the shipped experiments (radMLBench tables, and the demo when present).
+
+Usage: python benchmarks/bench_experiments.py [EXPERIMENT_NAME ...]
+Writes benchmarks/results/bench_experiments.json. The reference AUCs are the mean AUCs of a
+careful plain scikit-learn nested CV (5-fold x 3 repeats, ANOVA-k selection with an
+LR / L1-LR / RF / SVM grid) on the same tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "bench_experiments.json"
+REFERENCE_AUC = {"radmlbench_lgg_1p19q": 0.80, "radmlbench_arita2018": 0.72,
+                 "radmlbench_head_neck": 0.71}
+DEFAULT = ["radmlbench_head_neck", "radmlbench_arita2018", "radmlbench_lgg_1p19q", "demo_all"]
+
+
+def bench(name: str, workdir: Path) -> dict | None:
+    """Run one experiment in `workdir`; None when its input table is absent."""
+    from radiomix.modeling.config import load_experiment
+    from radiomix.modeling.experiment import run_experiment
+
+    config = load_experiment(ROOT / "experiments" / f"{name}.yaml")
+    if config.input.table is not None and not config.input.table.is_file():
+        print(f"{name}: input table absent, skipped")
+        return None
+    start = time.perf_counter()
+    result = run_experiment(config, workdir / name,
+                            tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
+    seconds = time.perf_counter() - start
+    model = result.metrics["model"]
+    entry = {"seconds": round(seconds, 1), "auc_repeats_mean": model["auc_repeats_mean"],
+             "auc_repeats_sd": model["auc_repeats_sd"], "auc_repeat0": model["auc"],
+             "auc_repeat0_ci": model["auc_ci"], "n_cases": result.metrics["n_cases"],
+             "outer_cv": f"{config.outer_cv.folds}x{config.outer_cv.repeats}",
+             "n_trials": config.search.n_trials, "n_jobs": config.n_jobs,
+             "reference_auc": REFERENCE_AUC.get(name)}
+    if result.metrics["rules"]:
+        entry["rules_auc"] = {rule: values.get("auc")
+                              for rule, values in result.metrics["rules"].items()}
+        entry["rules_delong_p"] = {rule: values.get("delong_p_vs_model")
+                                   for rule, values in result.metrics["rules"].items()}
+    print(name, json.dumps(entry))
+    return entry
+
+
+def main(names: list[str]) -> None:
+    """Run the experiments and merge their figures into the results JSON."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        for name in names:
+            entry = bench(name, Path(tmp))
+            if entry is not None:
+                results[name] = entry
+    results["_machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                           "platform": platform.platform()}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    print(f"saved {RESULTS}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or DEFAULT)

@@ -1,0 +1,154 @@
+"""Experiment files: the pydantic schema of `experiments/*.yaml` and its loader.
+
+Relative paths in an experiment file are resolved against the parent of the file's folder,
+which is the project root for the files under `experiments/` (so `runs/demo/features.parquet`
+and `../shared/data/...` read from the project root).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from radiomix.errors import ConfigError
+
+MODEL_NAMES = ("l1_lr", "l2_lr", "enet_lr", "rf", "svm", "xgb")
+GROUP_NAMES = ("texture", "pet", "fdg", "dyn", "mri", "mrs", "clinical")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputConfig(_Strict):
+    """Where the feature table comes from and which columns carry id, target, group, site."""
+
+    table: Path | None = None
+    manifest: Path | None = None
+    extraction_config: Path | None = None
+    id_column: str = "case_id"
+    target_column: str = "label"
+    group_column: str | None = "patient_id"
+    site_column: str | None = "site"
+    site_pattern: str | None = Field(
+        None, description="regular expression whose first group, applied to the id, is the site"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InputConfig:
+        if (self.table is None) == (self.manifest is None):
+            raise ValueError("give exactly one of input.table or input.manifest")
+        if self.manifest is not None and self.extraction_config is None:
+            raise ValueError("input.manifest needs input.extraction_config")
+        return self
+
+
+class FeatureConfig(_Strict):
+    """Feature groups to use (see `radiomix.modeling.features.feature_groups`)."""
+
+    groups: list[Literal[GROUP_NAMES]] | Literal["all"] = "all"
+    exclude: list[str] = []
+
+
+class PreprocessingConfig(_Strict):
+    """Steps before feature selection; all are fitted inside each training fold."""
+
+    combat: bool = True
+    near_constant_fraction: float = Field(0.95, gt=0.5, le=1.0)
+    correlation_threshold: float = Field(0.95, gt=0.0, le=1.0)
+
+
+class ParamSpec(_Strict):
+    """One hyper-parameter of an optuna search space."""
+
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[str | int | float | bool | None] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ParamSpec:
+        if self.type == "categorical" and not self.choices:
+            raise ValueError("a categorical parameter needs choices")
+        if self.type != "categorical" and (self.low is None or self.high is None):
+            raise ValueError("a numeric parameter needs low and high")
+        if self.type != "categorical" and self.low > self.high:
+            raise ValueError("low must not exceed high")
+        return self
+
+
+class ModelConfig(_Strict):
+    """A model in the search; `params` override its default search space entry by entry."""
+
+    name: Literal[MODEL_NAMES]
+    params: dict[str, ParamSpec] = {}
+
+
+class SearchConfig(_Strict):
+    """The optuna search run inside each outer training fold."""
+
+    n_trials: int = Field(30, ge=1)
+    timeout_s: float | None = Field(None, gt=0)
+    k_features: ParamSpec = ParamSpec(type="int", low=2, high=30, log=True)
+    storage: str | None = Field(None, description="optuna RDB URL shared by several machines")
+    pruning: bool = True
+
+
+class CVConfig(_Strict):
+    """Stratified, patient-grouped K-fold, repeated with a fresh shuffle per repeat."""
+
+    folds: int = Field(5, ge=2)
+    repeats: int = Field(1, ge=1)
+
+
+class ExperimentConfig(_Strict):
+    """A whole experiment: input, features, preprocessing, models, search, CV, rules, seed."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = 0
+    input: InputConfig
+    features: FeatureConfig = FeatureConfig()
+    preprocessing: PreprocessingConfig = PreprocessingConfig()
+    models: list[ModelConfig] = Field(min_length=1)
+    search: SearchConfig = SearchConfig()
+    outer_cv: CVConfig = CVConfig(folds=5, repeats=2)
+    inner_cv: CVConfig = CVConfig(folds=3, repeats=1)
+    rules: list[str] | Literal["all"] = []
+    rules_path: Path | None = None
+    n_jobs: int = Field(1, ge=1, description="outer folds searched in parallel processes")
+
+    def resolve_paths(self, root: Path) -> ExperimentConfig:
+        """A copy with every relative path made absolute against `root`."""
+        def absolute(path: Path | None) -> Path | None:
+            return None if path is None or path.is_absolute() else (root / path).resolve()
+
+        updates = {
+            key: absolute(getattr(self.input, key)) or getattr(self.input, key)
+            for key in ("table", "manifest", "extraction_config")
+        }
+        rules_path = absolute(self.rules_path) or self.rules_path
+        return self.model_copy(update={"input": self.input.model_copy(update=updates),
+                                       "rules_path": rules_path})
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment YAML; relative paths resolve against its folder's parent."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"cannot read experiment file {path}: {error}") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"experiment file {path} is not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"experiment file {path} must hold a mapping")
+    try:
+        config = ExperimentConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"experiment file {path} is invalid:\n{error}") from error
+    return config.resolve_paths(path.resolve().parent.parent)

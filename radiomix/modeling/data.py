@@ -1,0 +1,182 @@
+"""The modelling data: load a feature table, name its feature groups, pick X, y, groups, sites.
+
+Non-numeric columns other than the id, target, group and site columns (e.g. `tracer`,
+`primary`) are not used as features: they are reported in `ModelData.excluded`. Encode a
+categorical clinical variable numerically in the table if it should enter the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from radiomix.errors import ConfigError, ManifestError
+from radiomix.modeling.config import ExperimentConfig, InputConfig
+
+IMAGE_TYPES = re.compile(
+    r"^(original|wavelet-[HL]+|log-sigma-[\w.-]+|square|squareroot|logarithm|exponential"
+    r"|gradient|lbp-[\w.-]+)$"
+)
+TEXTURE_CLASSES = {"firstorder", "shape", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm"}
+PREFIX_GROUPS = {"pet": "pet_", "fdg": "fdg_", "dyn": "dyn_", "mri": "mri_", "mrs": "mrs_"}
+TABLE_COLUMNS = ("case_id", "patient_id", "label", "site", "tracer")
+
+
+def is_texture(name: str) -> bool:
+    """True for `<image>_<filter>_<class>_<feature>` names (pyradiomics image type or class)."""
+    parts = name.split("_")
+    if len(parts) < 3:
+        return False
+    return bool(IMAGE_TYPES.match(parts[1])) or parts[2] in TEXTURE_CLASSES
+
+
+def feature_groups(columns) -> dict[str, list[str]]:
+    """Split feature columns into groups: texture, pet (static), fdg, dyn, mri, mrs, clinical.
+
+    Texture first (its second name part is a pyradiomics image type or its third a feature
+    class), then the standard prefixes; any other column is clinical.
+    """
+    groups: dict[str, list[str]] = {name: [] for name in ("texture", *PREFIX_GROUPS, "clinical")}
+    for column in columns:
+        if is_texture(column):
+            groups["texture"].append(column)
+            continue
+        group = next((g for g, prefix in PREFIX_GROUPS.items() if column.startswith(prefix)),
+                     "clinical")
+        groups[group].append(column)
+    return groups
+
+
+def table_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (the feature table's lineage hash)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a parquet or CSV (optionally gzipped) feature table."""
+    if not path.is_file():
+        raise ConfigError(f"feature table {path} does not exist")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except Exception as error:  # pandas raises many types for unreadable files
+        raise ConfigError(f"cannot read feature table {path}: {error}") from error
+
+
+def extract_table(source: InputConfig, out_dir: Path) -> Path:
+    """Run the feature extraction for a manifest input and return the parquet it wrote."""
+    try:
+        from radiomix.features import extract_features
+    except ImportError as error:
+        raise ConfigError(
+            f"input.manifest {source.manifest} needs radiomix.features.extract_features, "
+            "which is not available in this installation; give input.table instead"
+        ) from error
+    out = out_dir / "features.parquet"
+    extract_features(source.manifest, out, source.extraction_config)
+    return out
+
+
+@dataclass
+class ModelData:
+    """Everything the nested CV needs, row-aligned."""
+
+    table: pd.DataFrame
+    features: list[str]
+    y: np.ndarray
+    ids: np.ndarray
+    groups: np.ndarray
+    sites: np.ndarray | None
+    excluded: list[str] = field(default_factory=list)
+    n_unlabelled: int = 0
+
+    @cached_property
+    def X(self) -> pd.DataFrame:
+        """Features, plus a `site` column when sites are known."""
+        X = self.table[self.features].astype(float)
+        if self.sites is not None:
+            X = X.assign(site=self.sites)
+        return X
+
+
+def _require(table: pd.DataFrame, column: str, key: str, path: Path) -> pd.Series:
+    if column not in table.columns:
+        raise ConfigError(f"column {column!r} ({key}) is not in feature table {path}")
+    return table[column]
+
+
+def _labels(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """Labels as 0/1 floats with NaN for unlabelled rows."""
+    raw = table[column]
+    mapped = raw.replace({"recurrence": 1, "radionecrosis": 0})
+    labels = pd.to_numeric(mapped, errors="coerce")
+    bad = labels.notna() & ~labels.isin([0, 1]) | (raw.notna() & labels.isna())
+    if bad.any():
+        first = raw[bad].iloc[0]
+        raise ManifestError(f"column {column!r} of {path} holds {first!r}; expected 0 or 1")
+    return labels
+
+
+def _sites(table: pd.DataFrame, source: InputConfig, path: Path) -> np.ndarray | None:
+    if source.site_pattern:
+        ids = table[source.id_column].astype(str)
+        sites = ids.str.extract(source.site_pattern, expand=False)
+        if sites.isna().any():
+            first = ids[sites.isna()].iloc[0]
+            raise ConfigError(f"site_pattern {source.site_pattern!r} does not match id {first!r}"
+                              f" in {path}")
+        return sites.to_numpy(dtype=object)
+    if source.site_column and source.site_column in table.columns:
+        return table[source.site_column].astype(str).to_numpy(dtype=object)
+    return None
+
+
+def select_features(table: pd.DataFrame, config: ExperimentConfig,
+                    reserved: set[str]) -> tuple[list[str], list[str]]:
+    """Numeric feature columns of the configured groups, and the non-numeric ones left out."""
+    candidates = [c for c in table.columns if c not in reserved and c not in TABLE_COLUMNS]
+    excluded = [c for c in candidates if not pd.api.types.is_numeric_dtype(table[c])
+                and not pd.api.types.is_bool_dtype(table[c])]
+    numeric = [c for c in candidates if c not in excluded and c not in config.features.exclude]
+    groups = feature_groups(numeric)
+    wanted = groups.keys() if config.features.groups == "all" else config.features.groups
+    chosen = {c for g in wanted for c in groups[g]}
+    features = [c for c in numeric if c in chosen and table[c].notna().any()]
+    if not features:
+        raise ConfigError(f"experiment {config.name}: no numeric feature in groups {list(wanted)}")
+    return features, excluded
+
+
+def load_model_data(config: ExperimentConfig, table_path: Path) -> ModelData:
+    """Read the table and pick the labelled rows, features, groups and sites for `config`."""
+    source = config.input
+    table = read_table(table_path)
+    _require(table, source.id_column, "input.id_column", table_path)
+    _require(table, source.target_column, "input.target_column", table_path)
+    labels = _labels(table, source.target_column, table_path)
+    labelled = table[labels.notna()].reset_index(drop=True)
+    y = labels[labels.notna()].to_numpy(dtype=int)
+    if len(np.unique(y)) < 2:
+        raise ConfigError(f"feature table {table_path} needs labelled cases of both classes")
+    ids = labelled[source.id_column].astype(str).to_numpy(dtype=object)
+    if source.group_column:
+        groups = _require(labelled, source.group_column, "input.group_column", table_path)
+        groups = groups.astype(str).to_numpy(dtype=object)
+    else:
+        groups = ids
+    reserved = {source.id_column, source.target_column, source.group_column, source.site_column}
+    features, excluded = select_features(labelled, config, {c for c in reserved if c})
+    return ModelData(table=labelled, features=features, y=y, ids=ids, groups=groups,
+                     sites=_sites(labelled, source, table_path), excluded=excluded,
+                     n_unlabelled=int(labels.isna().sum()))

@@ -1,0 +1,225 @@
+"""Run an experiment: nested CV, final model, metrics, plots, SHAP, all tracked in MLflow.
+
+The parent MLflow run holds the experiment's parameters, its summary metrics and every
+artifact (also written to the output folder); each outer fold is a child run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import mlflow
+import numpy as np
+import pandas as pd
+import yaml
+from rich.progress import Progress
+
+from radiomix.errors import ConfigError
+from radiomix.evaluation import plots
+from radiomix.evaluation.stats import auc_score
+from radiomix.modeling.config import ExperimentConfig
+from radiomix.modeling.data import ModelData, extract_table, load_model_data, table_sha256
+from radiomix.modeling.explain import explain_pipeline, mean_abs_shap
+from radiomix.modeling.metrics import experiment_metrics
+from radiomix.modeling.nested_cv import FinalModel, FoldResult, fit_final, outer_splits, run_folds
+from radiomix.modeling.tracking import (
+    ensure_experiment,
+    log_flat_params,
+    log_numbers,
+    resolve_tracking_uri,
+    using_tracking_uri,
+)
+
+
+@dataclass
+class ExperimentResult:
+    """What `run_experiment` produced."""
+
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+    metrics: dict
+    out_dir: Path
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def _rule_columns(config: ExperimentConfig, table: pd.DataFrame
+                  ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """`rule_<id>` and `param_<id>` of the compared rules, row-aligned with `table`, and each
+    rule's direction ("higher" or "lower" parameter means recurrence)."""
+    if not config.rules:
+        return pd.DataFrame(index=table.index), {}
+    from radiomix.rules import evaluate_rules, load_rules
+
+    rules = load_rules(config.rules_path)
+    if config.rules != "all":
+        known = {rule.id for rule in rules}
+        unknown = sorted(set(config.rules) - known)
+        if unknown:
+            raise ConfigError(f"experiment {config.name}: unknown rules {unknown}; "
+                              f"known: {sorted(known)}")
+        rules = [rule for rule in rules if rule.id in config.rules]
+    evaluated = evaluate_rules(table, rules)
+    columns = [c for c in evaluated.columns if c.startswith(("rule_", "param_"))]
+    directions = {rule.id: rule.spec.direction for rule in rules}
+    return evaluated[columns].reset_index(drop=True), directions
+
+
+def _fold_frame(data: ModelData, result: FoldResult, rules: pd.DataFrame) -> pd.DataFrame:
+    test = result.split.test
+    frame = pd.DataFrame({
+        "case_id": data.ids[test], "patient_id": data.groups[test],
+        "repeat": result.split.repeat, "fold": result.split.fold,
+        "y_true": data.y[test], "y_score": result.y_score,
+        "threshold": result.search.threshold,
+        "y_pred": (result.y_score >= result.search.threshold).astype(int),
+    })
+    return pd.concat([frame, rules.iloc[test].reset_index(drop=True)], axis=1)
+
+
+def _log_fold(result: FoldResult, frame: pd.DataFrame, experiment_id: str) -> None:
+    """One child run per outer fold: chosen parameters, fold metrics, best trial."""
+    split = result.split
+    with mlflow.start_run(experiment_id=experiment_id, nested=True,
+                          run_name=f"repeat{split.repeat}-fold{split.fold}"):
+        log_flat_params({"repeat": split.repeat, "fold": split.fold,
+                         "harmonised": result.harmonised,
+                         **{f"best_{k}": v for k, v in result.search.params.items()}})
+        y = frame["y_true"].to_numpy(int)
+        test_auc = auc_score(y, frame["y_score"]) if len(np.unique(y)) == 2 else float("nan")
+        log_numbers({"test_auc": test_auc, "inner_auc": result.search.inner_auc,
+                     "threshold": result.search.threshold, "n_test": len(split.test),
+                     "n_train": len(split.train), "n_trials": len(result.search.values),
+                     "n_pruned": result.search.n_pruned, "seconds": result.seconds})
+
+
+def _rule_points(metrics: dict) -> dict[str, tuple[float, float]]:
+    return {rule: (values.get("sensitivity") or np.nan, values.get("specificity") or np.nan)
+            for rule, values in metrics["rules"].items()}
+
+
+def _save_final_model(final: FinalModel, data: ModelData, out: Path) -> dict[str, Path]:
+    folder = out / "final_model"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"pipeline": folder / "pipeline.joblib",
+             "training_features": folder / "training_features.parquet",
+             "model_info": folder / "model_info.json"}
+    joblib.dump(final.pipeline, paths["pipeline"])
+    data.X[final.input_columns].to_parquet(paths["training_features"])
+    info = {"input_columns": final.input_columns, "threshold": final.search.threshold,
+            "model": final.search.model, "params": final.search.params,
+            "harmonised": final.harmonised, "inner_auc": final.search.inner_auc,
+            "positive_class": "recurrence (1)"}
+    paths["model_info"].write_text(json.dumps(info, indent=2))
+    return paths
+
+
+def _write_figures(oof: pd.DataFrame, metrics: dict, final: FinalModel, data: ModelData,
+                   config: ExperimentConfig, out: Path) -> dict[str, Path]:
+    first = oof[oof["repeat"] == 0]
+    explanation = explain_pipeline(final.pipeline, final.search.model, data.X, config.seed)
+    shap_csv = out / "shap_mean_abs.csv"
+    mean_abs_shap(explanation).to_csv(shap_csv, index=False)
+    return {
+        "roc": plots.roc_plot(first["y_true"], first["y_score"], _rule_points(metrics),
+                              out / "roc.png", metrics["model"]["auc"]),
+        "calibration": plots.calibration_plot(first["y_true"], first["y_score"],
+                                              out / "calibration.png"),
+        "shap_summary": plots.shap_beeswarm(explanation, out / "shap_summary.png"),
+        "shap_mean_abs": shap_csv,
+        "optuna_history": plots.optuna_history_plot(final.search.values,
+                                                    out / "optuna_history.png"),
+    }
+
+
+def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
+             permute_labels: bool) -> dict[str, Path]:
+    """Experiment file, table hash and extraction configuration, saved beside the results."""
+    paths = {"experiment": out / "experiment.yaml", "lineage": out / "lineage.json"}
+    paths["experiment"].write_text(yaml.safe_dump(config.model_dump(mode="json"),
+                                                  sort_keys=False))
+    lineage = {"table": table.name, "table_sha256": table_sha256(table),
+               "n_cases": len(data.y), "n_unlabelled_dropped": data.n_unlabelled,
+               "features": data.features, "excluded_non_numeric": data.excluded,
+               "permute_labels": permute_labels,
+               "extraction_config": (config.input.extraction_config.name
+                                     if config.input.extraction_config else None)}
+    paths["lineage"].write_text(json.dumps(lineage, indent=2))
+    if config.input.extraction_config is not None:
+        paths["extraction_config"] = out / config.input.extraction_config.name
+        shutil.copyfile(config.input.extraction_config, paths["extraction_config"])
+    return paths
+
+
+def _experiment_params(config: ExperimentConfig, data: ModelData, table: Path,
+                       permute_labels: bool) -> dict:
+    return {"experiment": config.name, "seed": config.seed, "table": table.name,
+            "table_sha256": table_sha256(table), "n_cases": len(data.y),
+            "n_patients": len(np.unique(data.groups)), "n_features": len(data.features),
+            "feature_groups": config.features.groups, "combat": config.preprocessing.combat,
+            "models": [m.name for m in config.models], "n_trials": config.search.n_trials,
+            "outer_cv": f"{config.outer_cv.folds}x{config.outer_cv.repeats}",
+            "inner_cv": config.inner_cv.folds, "rules": config.rules,
+            "permute_labels": permute_labels}
+
+
+def _input_table(config: ExperimentConfig, out: Path) -> Path:
+    return config.input.table if config.input.table else extract_table(config.input, out)
+
+
+def run_experiment(config: ExperimentConfig, out_dir: str | Path,
+                   tracking_uri: str | None = None,
+                   permute_labels: bool = False) -> ExperimentResult:
+    """Nested CV, final model, metrics and artifacts of `config`, tracked in MLflow."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = _input_table(config, out)
+    data = load_model_data(config, table)
+    if permute_labels:
+        data.y = np.random.default_rng(config.seed).permutation(data.y)
+    rules, directions = _rule_columns(config, data.table)
+    uri = resolve_tracking_uri(tracking_uri)
+    with using_tracking_uri(uri):
+        return _tracked_run(config, data, table, rules, directions, out, uri, permute_labels)
+
+
+def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: pd.DataFrame,
+                 directions: dict[str, str], out: Path, uri: str,
+                 permute_labels: bool) -> ExperimentResult:
+    """The nested CV, final model and artifacts inside one parent MLflow run."""
+    experiment_id = ensure_experiment(config.name, uri)
+    run_name = config.name + ("-permuted" if permute_labels else "")
+    splits = outer_splits(data.y, data.groups, config)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as parent:
+        log_flat_params(_experiment_params(config, data, table, permute_labels))
+        prefix = f"{config.name}-{parent.info.run_id[:12]}"
+        frames = []
+        with Progress() as progress:
+            task = progress.add_task(f"{config.name}: outer folds", total=len(splits) + 1)
+            for result in run_folds(data, splits, config, prefix):
+                frames.append(_fold_frame(data, result, rules))
+                _log_fold(result, frames[-1], experiment_id)
+                progress.advance(task)
+            progress.update(task, description=f"{config.name}: final model")
+            final = fit_final(data, config, prefix)
+            progress.advance(task)
+        oof = pd.concat(frames, ignore_index=True)
+        metrics = experiment_metrics(oof, config.seed, directions)
+        paths = {"oof_predictions": out / "oof_predictions.csv", "metrics": out / "metrics.json"}
+        oof.to_csv(paths["oof_predictions"], index=False)
+        paths["metrics"].write_text(json.dumps(metrics, indent=2))
+        paths |= _write_figures(oof, metrics, final, data, config, out)
+        paths |= _lineage(config, table, data, out, permute_labels)
+        final_paths = _save_final_model(final, data, out)
+        log_flat_params(final.describe())
+        log_numbers(metrics)
+        for path in paths.values():
+            mlflow.log_artifact(str(path))
+        for path in final_paths.values():
+            mlflow.log_artifact(str(path), artifact_path="final_model")
+    paths |= {f"final_{key}": path for key, path in final_paths.items()}
+    return ExperimentResult(parent.info.run_id, experiment_id, uri, metrics, out, paths)

@@ -1,0 +1,189 @@
+"""End-to-end experiments on small synthetic tables: outputs, MLflow runs, statistics, leakage."""
+
+from __future__ import annotations
+
+import json
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from mlflow.tracking import MlflowClient
+from sklearn.feature_selection import SelectKBest, f_classif
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from test_modeling_support import synthetic_table, tiny_config
+from typer.testing import CliRunner
+
+from radiomix.evaluation import stats
+from radiomix.modeling.commands import train_command
+from radiomix.modeling.experiment import run_experiment
+
+OOF_COLUMNS = ["case_id", "patient_id", "repeat", "fold", "y_true", "y_score"]
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    """One finished tiny experiment compared with two rules (FET T/WM and ADC ratio)."""
+    folder = tmp_path_factory.mktemp("experiment")
+    table = synthetic_table(n_patients=50, lesions=2, n_noise=15, seed=5)
+    table.loc[table.index % 7 == 0, "tracer"] = "FDOPA"
+    table.loc[table.index % 5 == 0, "mri_ADC_ratio"] = np.nan
+    table.to_parquet(folder / "features.parquet")
+    config = tiny_config(folder / "features.parquet", rules=["fet_twm", "adc_ratio"])
+    result = run_experiment(config, folder / "out",
+                            tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+    return config, result, table, folder
+
+
+def _oof(result) -> pd.DataFrame:
+    return pd.read_csv(result.paths["oof_predictions"])
+
+
+def test_predictions_cover_every_case_once_per_repeat(experiment):
+    _, result, table, _ = experiment
+    oof = _oof(result)
+    assert oof.columns[:6].tolist() == OOF_COLUMNS
+    for rule in ("fet_twm", "adc_ratio"):
+        assert {f"rule_{rule}", f"param_{rule}"} <= set(oof.columns)
+    for _, part in oof.groupby("repeat"):
+        assert sorted(part["case_id"]) == sorted(table["case_id"])
+    by_case = oof[oof["repeat"] == 0].set_index("case_id").loc[table["case_id"]]
+    np.testing.assert_array_equal(by_case["y_true"], table["label"])
+
+
+def test_rule_columns_follow_the_published_cutoff(experiment):
+    _, result, table, _ = experiment
+    first = _oof(result).query("repeat == 0").set_index("case_id").loc[table["case_id"]]
+    fet = (table["tracer"] == "FET").to_numpy()
+    assert first["rule_fet_twm"][~fet].isna().all()
+    expected = (table["pet_TWMmax"][fet] >= 2.65).astype(float).to_numpy()
+    np.testing.assert_array_equal(first["rule_fet_twm"][fet].to_numpy(), expected)
+    adc = table["mri_ADC_ratio"].notna().to_numpy()
+    np.testing.assert_array_equal(first["rule_adc_ratio"][adc].to_numpy(),
+                                  (table["mri_ADC_ratio"][adc] < 1.6).astype(float).to_numpy())
+
+
+def test_metrics_json_matches_the_statistics_module(experiment):
+    _, result, _, _ = experiment
+    metrics = json.loads(result.paths["metrics"].read_text())
+    first = _oof(result).query("repeat == 0")
+    y, score = first["y_true"].to_numpy(), first["y_score"].to_numpy()
+    auc = stats.auc_delong(y, score)
+    model = metrics["model"]
+    assert model["auc"] == pytest.approx(auc.auc)
+    assert model["auc_ci"] == pytest.approx([auc.ci_low, auc.ci_high])
+    decisions = stats.binary_metrics(y, (score >= first["threshold"]).astype(int))
+    assert model["sensitivity"] == pytest.approx(decisions["sensitivity"])
+    assert model["specificity"] == pytest.approx(decisions["specificity"])
+    assert model["brier"] == pytest.approx(np.mean((score - y) ** 2))
+    intercept, slope = stats.calibration_intercept_slope(y, score)
+    assert model["calibration_slope"] == pytest.approx(slope)
+    assert model["calibration_intercept"] == pytest.approx(intercept)
+    per_repeat = [stats.auc_score(p["y_true"], p["y_score"]) for _, p in _oof(result).groupby(
+        "repeat")]
+    assert model["auc_repeats_mean"] == pytest.approx(np.mean(per_repeat))
+    for rule, sign in (("fet_twm", 1.0), ("adc_ratio", -1.0)):
+        applies = first[first[f"rule_{rule}"].notna()]
+        entry = metrics["rules"][rule]
+        assert entry["n"] == len(applies)
+        param = sign * applies[f"param_{rule}"].to_numpy()
+        assert entry["auc"] == pytest.approx(stats.auc_delong(applies["y_true"], param).auc)
+        paired = stats.delong_test(applies["y_true"], applies["y_score"], param)
+        assert entry["delong_p_vs_model"] == pytest.approx(paired.p_value)
+        mcnemar = stats.mcnemar_exact(applies["y_true"], applies["y_pred"],
+                                      applies[f"rule_{rule}"].astype(int))
+        assert entry["mcnemar_p_vs_model"] == pytest.approx(mcnemar.p_value)
+    assert metrics["n_cases"] == 100 and metrics["n_patients"] == 50
+
+
+def test_model_finds_the_known_signal(experiment):
+    _, result, _, _ = experiment
+    assert result.metrics["model"]["auc"] > 0.8
+    shap = pd.read_csv(result.paths["shap_mean_abs"])
+    assert set(shap["feature"][:2]) & {"pet_TWMmax", "mri_ADC_ratio"}
+
+
+def test_mlflow_holds_parent_child_runs_and_artifacts(experiment):
+    config, result, _, folder = experiment
+    client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+    children = client.search_runs([result.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert len(children) == config.outer_cv.folds * config.outer_cv.repeats
+    assert all("test_auc" in child.data.metrics for child in children)
+    parent = client.get_run(result.run_id)
+    assert parent.data.metrics["model.auc"] == pytest.approx(result.metrics["model"]["auc"])
+    assert len(parent.data.params["table_sha256"]) == 64
+    names = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"metrics.json", "oof_predictions.csv", "roc.png", "calibration.png",
+            "shap_summary.png", "shap_mean_abs.csv", "optuna_history.png",
+            "lineage.json", "final_model"} <= names
+    final = {a.path for a in client.list_artifacts(result.run_id, "final_model")}
+    assert {"final_model/pipeline.joblib", "final_model/training_features.parquet"} <= final
+
+
+def test_final_model_reloads_and_scores_its_training_features(experiment):
+    _, result, table, _ = experiment
+    pipeline = joblib.load(result.paths["final_pipeline"])
+    features = pd.read_parquet(result.paths["final_training_features"])
+    info = json.loads(result.paths["final_model_info"].read_text())
+    assert list(features.columns) == info["input_columns"]
+    probability = pipeline.predict_proba(features)[:, 1]
+    assert probability.shape == (len(table),)
+    assert stats.auc_score(table["label"], probability) > 0.8
+    assert 0.0 < info["threshold"] < 1.0
+
+
+def test_same_seed_gives_identical_metrics(experiment, tmp_path):
+    config, result, _, folder = experiment
+    again = run_experiment(config, tmp_path / "again",
+                           tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+    assert again.metrics == result.metrics
+    pd.testing.assert_frame_equal(_oof(again), _oof(result))
+
+
+def test_permuted_labels_give_chance_auc_while_selection_before_cv_is_optimistic(tmp_path):
+    table = synthetic_table(n_patients=200, lesions=1, n_noise=150, sites=1, seed=11)
+    table.to_parquet(tmp_path / "t.parquet")
+    config = tiny_config(tmp_path / "t.parquet", models=[{"name": "l2_lr"}],
+                         search={"n_trials": 3, "k_features": {"type": "int", "low": 5,
+                                                               "high": 20}},
+                         outer_cv={"folds": 4, "repeats": 2})
+    result = run_experiment(config, tmp_path / "out", f"sqlite:///{tmp_path / 'm.db'}",
+                            permute_labels=True)
+    assert abs(result.metrics["model"]["auc_repeats_mean"] - 0.5) < 0.08
+    shuffled = pd.read_csv(result.paths["oof_predictions"]).query("repeat == 0")
+    y = shuffled.set_index("case_id").loc[table["case_id"], "y_true"].to_numpy()
+    assert not np.array_equal(y, table["label"].to_numpy())
+    X = table.filter(like="_").drop(columns=["case_id", "patient_id"], errors="ignore")
+    selected = SelectKBest(f_classif, k=10).fit_transform(X, y)  # the mistake: before CV
+    naive = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression()), selected,
+                              y, cv=StratifiedKFold(4, shuffle=True, random_state=0),
+                              method="predict_proba")[:, 1]
+    assert stats.auc_score(y, naive) > 0.62
+
+
+def test_train_command_runs_from_the_command_line(tmp_path, monkeypatch):
+    synthetic_table(n_patients=24, lesions=1, n_noise=5).to_csv(tmp_path / "t.csv", index=False)
+    experiment_file = tmp_path / "experiments" / "cli.yaml"
+    experiment_file.parent.mkdir()
+    experiment_file.write_text(
+        "name: cli\ninput: {table: t.csv}\nmodels: [{name: l2_lr}]\n"
+        "search: {n_trials: 2}\nouter_cv: {folds: 3, repeats: 1}\ninner_cv: {folds: 2}\n")
+    monkeypatch.chdir(tmp_path)
+    app = typer.Typer()
+    app.command("train")(train_command)
+    app.command("other")(lambda: None)
+    runner = CliRunner()
+    outcome = runner.invoke(app, ["train", str(experiment_file)])
+    assert outcome.exit_code == 0, outcome.output
+    printed = json.loads(outcome.stdout[outcome.stdout.index("{"):])
+    assert (tmp_path / "runs" / "cli" / "metrics.json").is_file()
+    assert (tmp_path / "mlflow.db").is_file() and len(printed["run_id"]) == 32
+    experiment_file.write_text("name: cli\ninput: {table: missing.csv}\nmodels: [{name: rf}]\n")
+    outcome = runner.invoke(app, ["train", str(experiment_file)])
+    assert outcome.exit_code == 1
+    assert "missing.csv" in outcome.output
