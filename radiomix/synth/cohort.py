@@ -43,7 +43,7 @@ def write_volume(path: Path, array: np.ndarray, spacing_mm: float, dtype: type) 
     """Write a 3D (z, y, x) or 4D (t, z, y, x) array as gzip NIfTI on the cohort grid."""
     if dtype is np.float32:
         array = np.round(array / QUANTUM) * QUANTUM
-    image = sitk.GetImageFromArray(np.ascontiguousarray(array.astype(dtype)))
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array.astype(dtype)), isVector=False)
     shape = array.shape[-3:][::-1]
     origin = [-(n - 1) / 2.0 * spacing_mm for n in shape]
     if array.ndim == 4:

@@ -1,0 +1,169 @@
+"""Generated cohorts: contract, measured parameters vs nominal/configured, determinism."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from radiomix.data.manifest import IDENTITY_COLUMNS, IMAGE_COLUMNS, MASK_COLUMNS
+from radiomix.data.validate import validate_manifest
+from radiomix.errors import RadiomixError
+from radiomix.synth.cohort import synthesize_cohort
+from radiomix.synth.config import load_config
+from radiomix.synth.demo import ensure_demo_cohort, load_demo_settings, prefixed_manifest
+from radiomix.synth.published import nominal_parameters
+
+REPO = Path(__file__).resolve().parents[1]
+N_PATIENTS, SEED = 20, 11
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    return synthesize_cohort(tmp_path_factory.mktemp("synth") / "c", N_PATIENTS, SEED, workers=2)
+
+
+def read(root: Path, cell: str) -> np.ndarray:
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(root / cell)))
+
+
+def measure(root: Path, row: pd.Series) -> dict[str, float]:
+    """The published parameters, measured with plain numpy on the written images."""
+    lesion = read(root, row.lesion_mask) > 0
+    background = read(root, row.ref_background) > 0
+    wm = read(root, row.ref_wm) > 0
+    pet = read(root, row.pet)
+    out = {"pet_TBRmean": pet[lesion].mean() / pet[background].mean(),
+           "pet_TBRmax": pet[lesion].max() / pet[background].mean()}
+    if row.pet_dynamic:
+        frames = read(root, row.pet_dynamic)
+        timing = json.loads((root / row.pet_dynamic.replace(".nii.gz", ".json")).read_text())
+        mid = (np.array(timing["FrameTimesStart"]) + np.array(timing["FrameDuration"]) / 2) / 60
+        out["dyn_TTP_min"] = mid[int(np.argmax(frames[:, lesion].mean(axis=1)))]
+    if row.tracer == "FDOPA":
+        striatum = read(root, row.ref_striatum) > 0
+        out["fdopa_LS_max_over_max"] = pet[lesion].max() / pet[striatum].max()
+    for column, name in (("adc", "mri_ADC_ratio"), ("rcbv", "mri_rCBV_mean")):
+        if row[column]:
+            image = read(root, row[column])
+            out[name] = image[lesion].mean() / image[wm].mean()
+    return out
+
+
+@pytest.fixture(scope="module")
+def measured(cohort) -> pd.DataFrame:
+    manifest = pd.read_csv(cohort, dtype=str, keep_default_na=False)
+    rows = [{"case_id": row.case_id, **measure(cohort.parent, row)}
+            for _, row in manifest.iterrows()]
+    truth = pd.read_csv(cohort.parent / "truth.csv")
+    return pd.DataFrame(rows).merge(truth, on="case_id", suffixes=("", "_nominal"))
+
+
+def test_manifest_follows_the_contract(cohort):
+    report = validate_manifest(cohort)
+    assert report.valid, [str(p) for p in report.problems]
+    table = pd.read_csv(cohort, dtype=str, keep_default_na=False)
+    assert set(IDENTITY_COLUMNS + IMAGE_COLUMNS + MASK_COLUMNS) <= set(table.columns)
+    assert table["case_id"].is_unique and set(table["label"]) <= {"0", "1"}
+    assert table.groupby("patient_id").size().max() <= 2
+    for row in table.itertuples():
+        shapes = {read(cohort.parent, getattr(row, c)).shape[-3:]
+                  for c in IMAGE_COLUMNS + MASK_COLUMNS if getattr(row, c)}
+        assert len(shapes) == 1
+        for column in MASK_COLUMNS:
+            mask = read(cohort.parent, getattr(row, column))
+            assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 1}, column
+        if row.pet_dynamic:
+            assert read(cohort.parent, row.pet_dynamic).shape[0] == 16
+
+
+def test_images_reproduce_nominal_parameters(measured):
+    """Per case: the measurements on noisy images agree with the nominal parameters."""
+    fet = measured[measured.tracer == "FET"]
+    np.testing.assert_allclose(fet["pet_TBRmean"], fet["pet_TBRmean_nominal"], rtol=0.04)
+    np.testing.assert_allclose(measured["pet_TBRmax"], measured["noise_free_pet_TBRmax"],
+                               rtol=0.2)
+    fdopa = measured[measured.tracer == "FDOPA"]
+    np.testing.assert_allclose(fdopa["fdopa_LS_max_over_max"],
+                               fdopa["fdopa_LS_max_over_max_nominal"], rtol=0.15)
+    mri = measured.dropna(subset=["mri_ADC_ratio_nominal"])
+    np.testing.assert_allclose(mri["mri_ADC_ratio"], mri["mri_ADC_ratio_nominal"], rtol=0.03)
+    perfusion = measured.dropna(subset=["mri_rCBV_mean_nominal"])
+    np.testing.assert_allclose(perfusion["mri_rCBV_mean"], perfusion["mri_rCBV_mean_nominal"],
+                               rtol=0.06)
+    dynamic = measured.dropna(subset=["dyn_TTP_min_nominal"])
+    close = (dynamic["dyn_TTP_min"] - dynamic["dyn_TTP_min_nominal"]).abs() <= 10.0
+    assert close.mean() >= 0.75
+
+
+def test_measured_class_means_follow_the_configuration(measured):
+    """FET TBRmean 2.2 vs 1.7 (Ceccon) and early vs late time to peak, on the images."""
+    fet = measured[measured.tracer == "FET"].groupby("label")
+    tbr = fet["pet_TBRmean"].agg(["mean", "count"])
+    assert tbr.loc[1, "mean"] == pytest.approx(2.2, abs=3 * 0.4 / np.sqrt(tbr.loc[1, "count"]))
+    assert tbr.loc[0, "mean"] == pytest.approx(1.7, abs=3 * 0.3 / np.sqrt(tbr.loc[0, "count"]))
+    ttp = fet["dyn_TTP_min"].mean()
+    assert ttp[1] < 38.0 < ttp[0]
+
+
+def test_sampled_parameters_follow_the_configured_class_means():
+    config = load_config()
+    nominal = nominal_parameters(config, 500, 3)
+    fet = nominal[nominal.tracer == "FET"].groupby("label")
+    means = fet["pet_TBRmean"].mean()
+    assert means[1] == pytest.approx(2.2, abs=0.08) and means[0] == pytest.approx(1.7, abs=0.06)
+    assert fet["dyn_TTP_min"].median()[1] < 35.0 and fet["dyn_TTP_min"].median()[0] > 40.0
+    assert fet["dyn_slope_suv_per_h"].median()[1] < 0 <= fet["dyn_slope_suv_per_h"].median()[0]
+    adc = nominal.groupby("label")["mri_ADC_ratio"].mean()
+    assert adc[1] == pytest.approx(1.43, abs=0.03) and adc[0] == pytest.approx(1.82, abs=0.02)
+
+
+def test_oracle_separates_the_classes(cohort):
+    truth = pd.read_csv(cohort.parent / "truth.csv")
+    assert np.isfinite(truth["oracle_llr"]).all()
+    assert truth.loc[truth.label == 1, "oracle_llr"].mean() > 0 > \
+        truth.loc[truth.label == 0, "oracle_llr"].mean()
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
+    one = synthesize_cohort(tmp_path / "one", 3, 5, workers=1).parent
+    two = synthesize_cohort(tmp_path / "two", 3, 5, workers=2).parent
+    other = synthesize_cohort(tmp_path / "other", 3, 6, workers=1).parent
+    assert _files(one) == _files(two)
+    assert _files(one)["truth.csv"] != _files(other)["truth.csv"]
+
+
+def test_demo_manifest_is_what_the_simulator_writes(tmp_path):
+    """The first demo patients regenerate exactly the committed root manifest's rows."""
+    settings = load_demo_settings()
+    committed = (REPO / "data_manifest.csv").read_text().splitlines()
+    generated = synthesize_cohort(tmp_path / "demo", 3, settings.seed, workers=2)
+    lines = prefixed_manifest(generated, settings.folder).splitlines()
+    assert lines == committed[: len(lines)]
+
+
+def test_ensure_demo_cohort_regenerates_missing_files(tmp_path):
+    settings = tmp_path / "demo.yaml"
+    settings.write_text(f"n_patients: 2\nseed: 4\nfolder: demo_data\n"
+                        f"config: {REPO / 'configs' / 'synth' / 'default.yaml'}\n")
+    manifest = tmp_path / "data_manifest.csv"
+    ensure_demo_cohort(manifest, settings)
+    first = pd.read_csv(manifest, dtype=str, keep_default_na=False).iloc[0]
+    image = read(tmp_path, first.pet)
+    shutil.rmtree(tmp_path / "demo_data")
+    ensure_demo_cohort(manifest, settings)
+    np.testing.assert_array_equal(read(tmp_path, first.pet), image)
+    manifest.write_text(manifest.read_text().replace("site_", "center_"))
+    (tmp_path / first.ref_wm).unlink()
+    with pytest.raises(RadiomixError, match="differs"):
+        ensure_demo_cohort(manifest, settings)

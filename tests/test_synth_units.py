@@ -1,0 +1,78 @@
+"""Simulator building blocks against textbook formulas and scipy's distributions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from scipy import integrate, stats
+
+from radiomix.errors import ConfigError
+from radiomix.synth.config import DEFAULT_CONFIG, Dist, load_config
+from radiomix.synth.kinetics import (
+    feng_input,
+    fine_grid,
+    frame_means,
+    tissue_curve,
+    two_tissue_response,
+)
+
+FENG = dict(a1=851.1225, a2=21.8798, a3=20.8113, l1=-4.1339, l2=-0.0104, l3=-0.1191)
+
+
+def test_feng_input_integral_matches_closed_form():
+    t = np.linspace(0.0, 3000.0, 600_001)
+    numeric = integrate.trapezoid(feng_input(t, **FENG), t)
+    f = FENG
+    exact = f["a1"] / f["l1"] ** 2 + (f["a2"] + f["a3"]) / f["l1"] - f["a2"] / f["l2"] \
+        - f["a3"] / f["l3"]
+    assert numeric == pytest.approx(exact, rel=1e-4)
+    assert feng_input(np.array([0.0, 0.4]), **FENG, delay_min=0.5).tolist() == [0.0, 0.0]
+
+
+def test_one_tissue_limit_is_single_exponential():
+    t = np.linspace(0, 30, 301)
+    np.testing.assert_allclose(two_tissue_response(t, 0.1, 0.2, 0.0, 0.0),
+                               0.1 * np.exp(-0.2 * t), rtol=1e-12)
+
+
+def test_constant_input_reaches_distribution_volume():
+    """Steady state of the reversible 2TCM: VT = K1/k2 (1 + k3/k4)."""
+    t = fine_grid(400.0)
+    k1, k2, k3, k4 = 0.1, 0.15, 0.05, 0.08
+    curve = tissue_curve(t, np.ones_like(t), (k1, k2, k3, k4), blood_fraction=0.0)
+    assert curve[-1] == pytest.approx(k1 / k2 * (1 + k3 / k4), rel=2e-3)
+
+
+def test_frame_means_of_a_line_are_mid_frame_values():
+    t = fine_grid(50.0)
+    starts, durations = np.array([0.0, 5.0, 20.0]), np.array([5.0, 15.0, 30.0])
+    means = frame_means(t, (3.0 + 2.0 * t)[None], starts, durations)[0]
+    np.testing.assert_allclose(means, 3.0 + 2.0 * (starts + durations / 2), rtol=1e-9)
+
+
+def test_truncated_normal_matches_scipy():
+    dist = Dist(kind="normal", mean=2.2, sd=0.4, low=1.1, high=4.5)
+    a, b = (1.1 - 2.2) / 0.4, (4.5 - 2.2) / 0.4
+    for x in (1.2, 2.0, 3.9):
+        assert dist.logpdf(x) == pytest.approx(stats.truncnorm.logpdf(x, a, b, 2.2, 0.4))
+    draws = np.array([dist.sample(np.random.default_rng(i)) for i in range(4000)])
+    assert draws.min() >= 1.1 and draws.max() <= 4.5
+    assert draws.mean() == pytest.approx(stats.truncnorm.mean(a, b, 2.2, 0.4), abs=0.02)
+
+
+def test_lognormal_matches_scipy():
+    dist = Dist(kind="lognormal", median=3.0, sigma=0.8)
+    for x in (0.6, 3.0, 12.0):
+        assert dist.logpdf(x) == pytest.approx(stats.lognorm.logpdf(x, 0.8, scale=3.0))
+
+
+def test_bad_config_raises_config_error(tmp_path):
+    content = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    content["mrs"]["cho_naa"]["recurrence"]["low"] = 0.9  # classes on different supports
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(content))
+    with pytest.raises(ConfigError, match=r"bad\.yaml"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
