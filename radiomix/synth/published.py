@@ -102,3 +102,9 @@ def markdown_table(performance: pd.DataFrame) -> str:
             f"| {row.specificity:.2f} | {published(row.published_specificity, row.sp_interval)} "
             f"| {row.source} |")
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    from radiomix.synth.config import load_config
+
+    print(markdown_table(rule_performance(nominal_parameters(load_config(), 2000, 2024))), end="")
