@@ -183,3 +183,16 @@ def test_extract_command_writes_the_table(cohort, tmp_path):
     assert (tmp_path / "e.csv").is_file()
     bad = CliRunner().invoke(app, [str(tmp_path / "absent.csv"), "--out", str(out)])
     assert bad.exit_code == 2 and "manifest not found" in bad.output
+
+
+@pytest.mark.integration
+def test_existing_scheduler_by_address(serial_run, cohort, tmp_path):
+    from distributed import LocalCluster
+
+    _, serial, _ = serial_run
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        result = extract_features(cohort, tmp_path / "features.parquet", config=quick_config(),
+                                  scheduler=cluster.scheduler_address)
+    assert result.n_computed == 3
+    pd.testing.assert_frame_equal(result.table, serial.table)

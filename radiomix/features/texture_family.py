@@ -52,7 +52,7 @@ def _probe_keys(params_json: str) -> tuple[str, ...]:
     return tuple(key.removeprefix("probe_") for key in features)
 
 
-def _texture_image(case: Case, name: str, column: str, config: ExtractionConfig) -> sitk.Image:
+def _texture_image(case: Case, column: str, config: ExtractionConfig) -> sitk.Image:
     if column == "pet_dynamic":
         return summed_image(case, config.texture.dynamic_sum.window_min)
     return load_case_image(case, column)
@@ -66,7 +66,7 @@ def texture(case: Case, config: ExtractionConfig) -> Extracted:
         if not (case.has(column) and case.has("lesion_mask")):
             continue
         try:
-            image = _texture_image(case, name, column, config)
+            image = _texture_image(case, column, config)
             mask = load_case_mask(case, "lesion_mask", image)
             result.features |= texture_features(image, mask, config.texture.params[name], name,
                                                 case_id=case.case_id)
