@@ -1,0 +1,92 @@
+"""A real `mlflow server` on loopback receives an experiment's parent and child runs."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from test_modeling_support import synthetic_table, tiny_config
+
+from radiomix.evaluation.report import build_report
+from radiomix.modeling.experiment import run_experiment
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"mlflow server exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"mlflow server at {url} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mlflow_server")
+    port = _free_port()
+    command = [sys.executable, "-m", "mlflow", "server",
+               "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+               "--artifacts-destination", str(folder / "artifacts"),
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    log = (folder / "server.log").open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process)
+        yield url, folder
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def test_server_receives_parent_child_runs_and_artifacts(server, tmp_path):
+    url, folder = server
+    synthetic_table(n_patients=30, lesions=1, n_noise=5, seed=4).to_csv(tmp_path / "t.csv",
+                                                                        index=False)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    config = tiny_config(tmp_path / "t.csv", search={"storage": storage})
+    result = run_experiment(config, tmp_path / "out", tracking_uri=url)
+
+    client = MlflowClient(tracking_uri=url)
+    parent = client.get_run(result.run_id)
+    assert parent.info.run_name == "tiny"
+    children = client.search_runs([result.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert len(children) == 6
+    assert {(c.data.params["repeat"], c.data.params["fold"]) for c in children} == {
+        (str(r), str(f)) for r in range(2) for f in range(3)}
+    downloaded = client.download_artifacts(result.run_id, "metrics.json", str(tmp_path))
+    assert json.loads(open(downloaded).read()) == result.metrics
+    final = {a.path for a in client.list_artifacts(result.run_id, "final_model")}
+    assert "final_model/pipeline.joblib" in final
+    assert any((folder / "artifacts").rglob("pipeline.joblib"))
+
+    studies = optuna.get_all_study_names(storage)
+    assert len(studies) == 6 + 1 and any(name.endswith("-final") for name in studies)
+
+    page = build_report(result.run_id, tmp_path / "report.html", url).read_text()
+    assert f"{result.metrics['model']['auc']:.3f}" in page

@@ -1,0 +1,58 @@
+"""The HTML report of an experiment run: self-contained, with the run's numbers and figures."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+import typer
+from test_modeling_support import synthetic_table, tiny_config
+from typer.testing import CliRunner
+
+from radiomix.errors import ConfigError
+from radiomix.evaluation.report import build_report, report_command
+from radiomix.modeling.experiment import run_experiment
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    synthetic_table(n_patients=30, lesions=1, n_noise=6, seed=2).to_csv(folder / "t.csv",
+                                                                        index=False)
+    config = tiny_config(folder / "t.csv", rules=["fet_twm"])
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    return run_experiment(config, folder / "out", tracking_uri=uri), uri, folder
+
+
+def test_report_is_self_contained_and_shows_the_run(finished):
+    result, uri, folder = finished
+    page = build_report(result.run_id, folder / "report.html", uri).read_text()
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", page)
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 4
+    assert all(base64.b64decode(image)[:8] == b"\x89PNG\r\n\x1a\n" for image in images)
+    metrics = json.loads(result.paths["metrics"].read_text())
+    assert f"{metrics['model']['auc']:.3f}" in page
+    assert f"{metrics['model']['auc_ci'][0]:.3f}" in page
+    assert "fet_twm" in page and result.run_id in page
+    fold_table = page.split("<h2>Outer folds</h2>")[1].split("</table>")[0]
+    assert fold_table.count("<tr>") == 1 + 3 * 2
+
+
+def test_report_command_and_unknown_run(finished, tmp_path):
+    result, uri, _ = finished
+    app = typer.Typer()
+    app.command("report")(report_command)
+    app.command("other")(lambda: None)
+    runner = CliRunner()
+    out = tmp_path / "r.html"
+    outcome = runner.invoke(app, ["report", result.run_id, "--out", str(out),
+                                  "--tracking-uri", uri])
+    assert outcome.exit_code == 0, outcome.output
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    outcome = runner.invoke(app, ["report", "0" * 32, "--tracking-uri", uri])
+    assert outcome.exit_code == 1 and "0" * 32 in outcome.output
+    with pytest.raises(ConfigError, match="cannot read MLflow run"):
+        build_report("f" * 32, tmp_path / "x.html", uri)
