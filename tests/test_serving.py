@@ -1,9 +1,9 @@
 """Export, load, predict and serve a model trained by the real training code on a small cohort.
 
-The cohort is 24 small PET volumes whose lesion uptake depends on the label; features are
-extracted with the real engine, a model is trained with `run_experiment` (tiny search),
-exported, and scored again: in process, in a fresh process through the command function,
-from the images, from the MLflow registry and through a real `mlflow models serve`.
+A small synthetic cohort (`synthesize_cohort`) is extracted with the real engine (no texture,
+for speed), a model is trained with `run_experiment` (tiny search), exported, and scored
+again: in process, in a fresh process through the command function, from the images, from
+the MLflow registry and through a real `mlflow models serve`.
 """
 
 from __future__ import annotations
@@ -36,70 +36,46 @@ from radiomix.serving.model import MODEL_JSON, artifact_folder, load_model
 from radiomix.serving.novelty import NoveltyDetector
 from radiomix.serving.predict import predict
 
-N_CASES = 24
-SHAPE = (12, 12, 12)
+N_PATIENTS = 16
+FAMILIES = "[pet_static, pet_dynamic, fdg_dual_phase, mri, mrs]"
 REGISTERED = "radiomix-test-model"
+FAR_FACTOR = 25.0
 
 
-def _write_image(array: np.ndarray, path: Path) -> str:
-    image = sitk.GetImageFromArray(array)
-    image.SetSpacing((2.0, 2.0, 2.0))
-    sitk.WriteImage(image, str(path))
-    return path.name
-
-
-def _pet(rng: np.random.Generator, lesion: np.ndarray, uptake: float) -> np.ndarray:
-    pet = rng.normal(1.0, 0.05, SHAPE)
-    pet[lesion == 1] = rng.normal(uptake, 0.2, int(lesion.sum()))
-    return pet.astype(np.float32)
-
-
-def _write_cohort(root: Path) -> SimpleNamespace:
-    """Images, masks and manifest of the training cohort and of three new cases."""
-    rng = np.random.default_rng(1)
-    lesion = np.zeros(SHAPE, np.uint8)
-    lesion[4:8, 4:8, 4:8] = 1
-    background = np.zeros(SHAPE, np.uint8)
-    background[1:3, 1:11, 1:11] = 1
-    masks = {"lesion_mask": _write_image(lesion, root / "lesion.nii.gz"),
-             "ref_background": _write_image(background, root / "background.nii.gz")}
-    rows = []
-    for i in range(N_CASES):
-        label = i % 2
-        uptake = 1.6 + 0.8 * label + rng.normal(0, 0.3)
-        rows.append({"case_id": f"c{i:02d}", "patient_id": f"p{i:02d}",
-                     "site": "A" if i < N_CASES // 2 else "B", "label": label,
-                     "label_source": "histology", "tracer": "FET", "primary": "glioma",
-                     "pet": _write_image(_pet(rng, lesion, uptake), root / f"pet{i:02d}.nii.gz"),
-                     **masks, "age": "" if i == 3 else round(rng.normal(55, 8), 1)})
-    training = pd.DataFrame(rows)
-    training.to_csv(root / "data_manifest.csv", index=False)
-    new = training.head(3).assign(case_id=["n0", "n1", "far"], patient_id=["q0", "q1", "q2"],
-                                  label="", label_source="")
-    new.loc[2, "pet"] = _write_image(_pet(rng, lesion, 40.0), root / "pet_far.nii.gz")
-    new.to_csv(root / "new_cases.csv", index=False)
-    return SimpleNamespace(manifest=root / "data_manifest.csv", new=root / "new_cases.csv")
+def _new_cases(manifest: Path) -> Path:
+    """Three unlabelled cases beside the cohort: two copies and one with 25x the PET uptake."""
+    table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    new = table.head(3).assign(case_id=["n0", "n1", "far"], patient_id=["q0", "q1", "q2"],
+                               label="", label_source="")
+    image = sitk.ReadImage(str(manifest.parent / new.loc[2, "pet"]))
+    sitk.WriteImage(image * FAR_FACTOR, str(manifest.parent / "pet_far.nii.gz"))
+    new.loc[2, "pet"] = "pet_far.nii.gz"
+    path = manifest.parent / "new_cases.csv"
+    new.to_csv(path, index=False)
+    return path
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> SimpleNamespace:
-    """Extract the cohort's features and train on them with the real experiment runner."""
+    """A synthetic cohort, its features, and a model trained by the real experiment runner."""
     from radiomix.features import extract_features
     from radiomix.modeling.config import ExperimentConfig
     from radiomix.modeling.experiment import run_experiment
+    from radiomix.synth.cohort import synthesize_cohort
 
     root = tmp_path_factory.mktemp("serving")
-    cohort = _write_cohort(root)
-    (root / "extraction.yaml").write_text("families: [pet_static]\n")
+    manifest = synthesize_cohort(root / "cohort", N_PATIENTS, seed=3, workers=2)
+    (root / "extraction.yaml").write_text(f"families: {FAMILIES}\n")
     table = root / "features.parquet"
-    extract_features(cohort.manifest, table, root / "extraction.yaml", workers=1)
+    extract_features(manifest, table, root / "extraction.yaml", workers=1)
     config = ExperimentConfig.model_validate({
         "name": "serving-test", "seed": 0, "input": {"table": str(table)},
         "models": [{"name": "l2_lr"}], "search": {"n_trials": 3},
         "outer_cv": {"folds": 2, "repeats": 1}, "inner_cv": {"folds": 2}})
     uri = f"sqlite:///{root / 'mlflow.db'}"
     result = run_experiment(config, root / "run", tracking_uri=uri)
-    return SimpleNamespace(root=root, table=table, uri=uri, result=result, **vars(cohort))
+    return SimpleNamespace(root=root, table=table, uri=uri, result=result, manifest=manifest,
+                           new=_new_cases(manifest))
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +124,7 @@ def test_fresh_process_command(exported, trained, reference, tmp_path):
     np.testing.assert_allclose(written["probability"], reference["probability"],
                                rtol=0, atol=1e-9)
     assert (written["decision"] == reference["decision"]).all()
-    assert f"{N_CASES} case(s) scored" in done.stdout
+    assert f"{len(reference)} case(s) scored" in done.stdout
 
 
 def test_images_equal_table_and_far_case_is_flagged(exported, trained):
@@ -184,11 +160,12 @@ def test_model_card_and_signature(exported, trained):
     metrics = json.loads((trained.result.out_dir / "metrics.json").read_text())
     assert card["metrics"]["auc"] == metrics["model"]["auc"]
     assert card["metrics"]["auc_ci"] == metrics["model"]["auc_ci"]
-    assert card["data"]["n_cases"] == N_CASES
-    assert card["data"]["sites"] == {"A": N_CASES // 2, "B": N_CASES // 2}
+    table = pd.read_parquet(trained.table)
+    assert card["data"]["n_cases"] == table["label"].notna().sum()
+    assert card["data"]["sites"] == table["site"].value_counts().to_dict()
     assert {"radiomix", "scikit-learn", "mlflow"} <= set(card["versions"])
     info = json.loads((folder / MODEL_JSON).read_text())
-    assert info["extraction_config"]["families"] == ["pet_static"]
+    assert info["extraction_config"]["families"] == FAMILIES.strip("[]").split(", ")
     mlmodel = yaml.safe_load((exported / "MLmodel").read_text())
     inputs = json.loads(mlmodel["signature"]["inputs"])
     assert [column["name"] for column in inputs] == info["input_columns"]

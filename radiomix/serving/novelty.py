@@ -4,9 +4,10 @@ The score is the Mahalanobis distance of a case from the training cases, on feat
 imputed with the training medians and standardised with the training means and standard
 deviations, under a Ledoit-Wolf shrunk covariance (well defined when there are more features
 than cases). The threshold is the `QUANTILE` quantile of cross-fitted training distances
-(each training case scored by a detector fitted without its fold), so that about 1 % of cases
-like the training ones are flagged. Separately, every value beyond the training range of its
-column by more than `RANGE_MARGIN` of that range is reported by column.
+(each training case scored with a covariance fitted without its fold, on the same
+standardisation), so that about 1 % of new cases like the training ones are flagged;
+in-sample distances would be too small to calibrate it. Separately, every value beyond the
+training range of its column by more than `RANGE_MARGIN` of that range is reported by column.
 
 The detector is stored as plain arrays (`.npz`, no pickle) and its column list as JSON.
 """
@@ -28,27 +29,32 @@ CROSS_FIT_FOLDS = 5
 
 
 @dataclass
-class _Distance:
-    """Standardisation and shrunk precision matrix fitted on training rows."""
+class _Standardiser:
+    """Training medians (for imputation), means and standard deviations."""
 
     median: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
-    precision: np.ndarray
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> _Distance:
+    def fit(cls, X: np.ndarray) -> _Standardiser:
         median = np.nanmedian(X, axis=0)
         median = np.where(np.isnan(median), 0.0, median)
         filled = np.where(np.isnan(X), median, X)
-        mean, scale = filled.mean(axis=0), filled.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        precision = LedoitWolf(assume_centered=True).fit((filled - mean) / scale).precision_
-        return cls(median, mean, scale, precision)
+        scale = filled.std(axis=0)
+        return cls(median, filled.mean(axis=0), np.where(scale > 0, scale, 1.0))
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        z = (np.where(np.isnan(X), self.median, X) - self.mean) / self.scale
-        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", z, self.precision, z), 0.0))
+        return (np.where(np.isnan(X), self.median, X) - self.mean) / self.scale
+
+
+def _precision(Z: np.ndarray) -> np.ndarray:
+    """Ledoit-Wolf shrunk precision matrix of standardised rows."""
+    return LedoitWolf(assume_centered=True).fit(Z).precision_
+
+
+def _distance(Z: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Z, precision, Z), 0.0))
 
 
 @dataclass
@@ -56,7 +62,8 @@ class NoveltyDetector:
     """Mahalanobis novelty score with a training-quantile threshold, and per-column ranges."""
 
     columns: list[str]
-    distance: _Distance
+    standardiser: _Standardiser
+    precision: np.ndarray
     threshold: float
     low: np.ndarray
     high: np.ndarray
@@ -65,20 +72,23 @@ class NoveltyDetector:
     def fit(cls, X: pd.DataFrame, seed: int = 0) -> NoveltyDetector:
         """Fit on the numeric training features X (NaN allowed)."""
         values = X.to_numpy(dtype=float)
-        cross_fitted = np.empty(len(values))
-        folds = KFold(min(CROSS_FIT_FOLDS, len(values)), shuffle=True, random_state=seed)
-        for train, test in folds.split(values):
-            cross_fitted[test] = _Distance.fit(values[train])(values[test])
+        standardiser = _Standardiser.fit(values)
+        Z = standardiser(values)
+        cross_fitted = np.empty(len(Z))
+        folds = KFold(min(CROSS_FIT_FOLDS, len(Z)), shuffle=True, random_state=seed)
+        for train, test in folds.split(Z):
+            cross_fitted[test] = _distance(Z[test], _precision(Z[train]))
         minimum, maximum = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
         span = maximum - minimum
         span = np.where(span > 0, span, np.maximum(np.abs(maximum), 1.0))
-        return cls(list(X.columns), _Distance.fit(values), float(np.quantile(cross_fitted,
-                                                                                QUANTILE)),
+        return cls(list(X.columns), standardiser, _precision(Z),
+                   float(np.quantile(cross_fitted, QUANTILE)),
                    minimum - RANGE_MARGIN * span, maximum + RANGE_MARGIN * span)
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
         """Novelty score (Mahalanobis distance) of each row of X."""
-        return self.distance(X[self.columns].to_numpy(dtype=float))
+        return _distance(self.standardiser(X[self.columns].to_numpy(dtype=float)),
+                         self.precision)
 
     def out_of_range(self, X: pd.DataFrame) -> list[list[str]]:
         """Per row, the columns whose value lies beyond the widened training range."""
@@ -95,9 +105,9 @@ class NoveltyDetector:
     def save(self, folder: Path) -> list[Path]:
         """Write `novelty.npz` and `novelty.json` into `folder`; return their paths."""
         arrays, meta = folder / "novelty.npz", folder / "novelty.json"
-        d = self.distance
-        np.savez(arrays, median=d.median, mean=d.mean, scale=d.scale, precision=d.precision,
-                 low=self.low, high=self.high)
+        st = self.standardiser
+        np.savez(arrays, median=st.median, mean=st.mean, scale=st.scale,
+                 precision=self.precision, low=self.low, high=self.high)
         meta.write_text(json.dumps({"columns": self.columns, "threshold": self.threshold,
                                     "quantile": QUANTILE, "range_margin": RANGE_MARGIN,
                                     "method": "Ledoit-Wolf Mahalanobis distance"}, indent=2))
@@ -108,5 +118,6 @@ class NoveltyDetector:
         """Read a detector written by `save`."""
         meta = json.loads((folder / "novelty.json").read_text())
         with np.load(folder / "novelty.npz", allow_pickle=False) as a:
-            distance = _Distance(a["median"], a["mean"], a["scale"], a["precision"])
-            return cls(meta["columns"], distance, float(meta["threshold"]), a["low"], a["high"])
+            standardiser = _Standardiser(a["median"], a["mean"], a["scale"])
+            return cls(meta["columns"], standardiser, a["precision"], float(meta["threshold"]),
+                       a["low"], a["high"])
