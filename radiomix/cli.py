@@ -12,6 +12,7 @@ from radiomix.data.commands import validate_command
 from radiomix.data.suv import suv_command
 from radiomix.errors import RadiomixError
 from radiomix.rules.commands import baseline_command
+from radiomix.synth.command import synth_command
 
 app = typer.Typer(help="Radiomics and machine learning for recurrence vs radionecrosis.",
                   no_args_is_help=True)
@@ -29,6 +30,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """Radiomics and machine learning for recurrence vs radionecrosis."""
 
 
+app.command("synth")(synth_command)
 app.command("validate")(validate_command)
 app.command("suv")(suv_command)
 app.command("baseline")(baseline_command)
