@@ -22,6 +22,7 @@ from radiomix.errors import ConfigError
 from radiomix.features import extract_features, feature_names, read_provenance, register
 from radiomix.features import registry as registry_module
 from radiomix.features.cache import FeatureCache
+from radiomix.features.engine import dask_client
 from radiomix.features.regions import mask_array
 
 
@@ -132,11 +133,24 @@ def test_curves_written_beside_the_table(serial_run):
     assert lesion_a["suv"].to_numpy() == pytest.approx(1 + 0.03 * lesion_a["mid_min"].to_numpy())
 
 
+def _worker_threads() -> dict[str, object]:
+    import os
+
+    import SimpleITK as sitk
+
+    return {"openblas_env": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "itk": sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()}
+
+
 @pytest.mark.integration
 def test_two_worker_local_cluster_gives_the_serial_table(serial_run, cohort, tmp_path):
     _, serial, _ = serial_run
-    parallel = extract_features(cohort, tmp_path / "features.parquet", config=quick_config(),
-                                workers=2)
+    with dask_client(2, None) as client:
+        threads = client.run(_worker_threads)
+        parallel = extract_features(cohort, tmp_path / "features.parquet", config=quick_config(),
+                                    scheduler=client.scheduler.address)
+    assert len(threads) == 2
+    assert all(info == {"openblas_env": "1", "itk": 1} for info in threads.values())
     assert parallel.n_computed == 3
     pd.testing.assert_frame_equal(parallel.table, serial.table)
     pd.testing.assert_frame_equal(parallel.errors, serial.errors)
