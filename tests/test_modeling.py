@@ -176,3 +176,15 @@ def test_pipeline_fits_only_on_training_rows_with_combat(tmp_path):
     combat = pipeline.named_steps["combat"]
     assert sorted(combat.batches_) == ["site0", "site1", "site2"]
     assert set(pipeline[:-1].transform(data.X.iloc[test]).columns) <= set(data.features)
+
+
+def test_constant_feature_is_dropped_before_combat(tmp_path):
+    table = synthetic_table(n_patients=40, lesions=1, sites=2).assign(mrs_cho_cr=1.0)
+    table.loc[:1, "mrs_cho_cr"] = np.nan  # imputed to the median: still constant
+    table.to_csv(tmp_path / "t.csv", index=False)
+    config = tiny_config(tmp_path / "t.csv")
+    data = load_model_data(config, config.input.table)
+    pipeline = build_pipeline(data.features, "l2_lr", {"C": 1.0}, 3, config.preprocessing,
+                              True, 0).fit(data.X, data.y)
+    assert "mrs_cho_cr" in data.features
+    assert "mrs_cho_cr" not in pipeline[:-2].transform(data.X).columns

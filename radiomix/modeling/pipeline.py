@@ -1,6 +1,6 @@
 """The model zoo, its default search spaces, and the leak-free modelling `Pipeline`.
 
-Pipeline: median imputation → ComBat across sites (when asked and the training data hold at
+Pipeline: median imputation and removal of near-constant features → ComBat across sites (when asked and the training data hold at
 least two sites) → standard scaling → redundancy filter → k best by ANOVA F → model. Every
 step is fitted on the training data it is given, so refitting the pipeline inside a fold
 keeps the fold's test side unseen.
@@ -82,9 +82,14 @@ def build_preprocessing(features: list[str], preprocessing: PreprocessingConfig,
                         harmonise: bool) -> list[tuple[str, Any]]:
     """The hyper-parameter-free steps: imputation, optional ComBat, scaling, redundancy filter.
 
-    With `harmonise` the input must hold a `site` column beside `features`.
+    Near-constant features are dropped right after imputation, before ComBat: harmonising a
+    constant column would turn it into a site indicator. With `harmonise` the input must hold
+    a `site` column beside `features`.
     """
-    imputer = ColumnTransformer([("median", SimpleImputer(strategy="median"), features)],
+    numeric = Pipeline([("median", SimpleImputer(strategy="median")),
+                        ("constant", RedundancyFilter(preprocessing.near_constant_fraction,
+                                                      correlation_threshold=1.0))])
+    imputer = ColumnTransformer([("numeric", numeric, features)],
                                 remainder="passthrough" if harmonise else "drop",
                                 verbose_feature_names_out=False)
     steps: list[tuple[str, Any]] = [("impute", imputer)]
