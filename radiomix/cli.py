@@ -9,6 +9,7 @@ from rich.console import Console
 
 from radiomix import __version__
 from radiomix.data.commands import validate_command
+from radiomix.demo import demo_command
 from radiomix.data.suv import suv_command
 from radiomix.errors import RadiomixError
 from radiomix.rules.commands import baseline_command
@@ -30,6 +31,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """Radiomics and machine learning for recurrence vs radionecrosis."""
 
 
+app.command("demo")(demo_command)
 app.command("synth")(synth_command)
 app.command("validate")(validate_command)
 app.command("suv")(suv_command)
