@@ -142,6 +142,25 @@ def test_invalid_parameter_set_raises_config_error(tmp_path):
         get_extractor(broken)
 
 
+def test_missing_parameter_file_raises_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"absent\.yaml"):
+        texture_features(
+            sitk.Image(4, 4, 4, sitk.sitkFloat32), None, tmp_path / "absent.yaml", "pet"
+        )
+
+
+def test_edited_parameter_file_is_read_again(tmp_path):
+    import os
+
+    path = tmp_path / "params.yaml"
+    path.write_text("setting: {binWidth: 0.25}\n")
+    assert get_extractor(path).settings["binWidth"] == 0.25
+    path.write_text("setting: {binWidth: 0.5}\n")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert get_extractor(path).settings["binWidth"] == 0.5
+
+
 def test_extractor_is_cached_per_parameter_set():
     assert get_extractor(PET_PARAMS) is get_extractor(str(PET_PARAMS))
     assert get_extractor(PET_PARAMS) is get_extractor(pyradiomics_params(PET_PARAMS))

@@ -83,8 +83,23 @@ def _extractor_for_key(key: str):
         raise ConfigError(f"invalid pyradiomics parameter set: {exc}") from exc
 
 
+@functools.lru_cache(maxsize=32)
+def _key_for_file(path: Path, modified_ns: int) -> str:
+    return params_key(pyradiomics_params(path))
+
+
 def get_extractor(params: dict[str, Any] | Path | str):
-    """The pyradiomics ``RadiomicsFeatureExtractor`` for a parameter set, built once and cached."""
+    """The pyradiomics ``RadiomicsFeatureExtractor`` for a parameter set, built once and cached.
+
+    A parameter file is read again only when its modification time changes.
+    """
+    if isinstance(params, str | Path):
+        path = Path(params).resolve()
+        try:
+            modified_ns = path.stat().st_mtime_ns
+        except OSError as exc:
+            raise ConfigError(f"cannot read pyradiomics parameter file {params}: {exc}") from exc
+        return _extractor_for_key(_key_for_file(path, modified_ns))
     return _extractor_for_key(params_key(pyradiomics_params(params)))
 
 
