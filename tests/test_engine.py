@@ -127,6 +127,8 @@ def test_provenance_in_parquet_metadata(serial_run, cohort):
 def test_curves_written_beside_the_table(serial_run):
     out, _, _ = serial_run
     curves = pd.read_parquet(out.with_name("features_curves.parquet"))
+    assert sorted(path.name for path in out.parent.iterdir()) == [
+        ".radiomix_cache", "features.parquet", "features_curves.parquet", "features_errors.csv"]
     assert list(curves.columns) == ["case_id", "region", "frame", "mid_min", "suv"]
     assert set(curves["case_id"]) == {"a", "b"}
     lesion_a = curves[(curves["case_id"] == "a") & (curves["region"] == "lesion_mask")]

@@ -287,14 +287,28 @@ def provenance(config: ExtractionConfig, manifest: Path) -> dict[str, str]:
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
+@contextmanager
+def replaced_atomically(path: Path):
+    """Yield a temporary path beside ``path``; move it onto ``path`` when the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, str] | None = None
                   ) -> None:
-    """Write a table as parquet, with ``metadata`` as JSON under the ``radiomix`` schema key."""
+    """Write a table as parquet (atomically), with ``metadata`` as JSON under the
+    ``radiomix`` schema key."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if metadata is not None:
         merged = {**(table.schema.metadata or {}), PROVENANCE_KEY: json.dumps(metadata).encode()}
         table = table.replace_schema_metadata(merged)
-    pq.write_table(table, path)
+    with replaced_atomically(path) as temporary:
+        pq.write_table(table, temporary)
 
 
 def read_provenance(path: Path) -> dict[str, str]:
@@ -360,7 +374,7 @@ def extract_features(manifest: Path, out: Path, config: Path | ExtractionConfig 
 
 def _write_outputs(extraction: ExtractionResult, out: Path, errors: Path | None,
                    metadata: dict[str, str]) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_parquet(extraction.table, out, metadata)
     write_parquet(extraction.curves, sibling(out, "_curves.parquet"))
-    extraction.errors.to_csv(errors or sibling(out, "_errors.csv"), index=False)
+    with replaced_atomically(Path(errors or sibling(out, "_errors.csv"))) as temporary:
+        extraction.errors.to_csv(temporary, index=False)
