@@ -146,6 +146,20 @@ def test_training_cases_are_rarely_novel(exported, trained):
     assert "top_features" not in predictions
 
 
+def test_top_features_match_linear_shap_formula(exported, trained):
+    """Logistic regression on independent features: SHAP value = coef * (x - background mean)."""
+    model = load_model(exported)
+    table = pd.read_parquet(trained.table).head(4)
+    steps = model.pipeline[:-1]
+    background = steps.transform(model.background[model.input_columns]).mean()
+    selected = steps.transform(table[model.input_columns])
+    contributions = (selected - background) * model.pipeline[-1].coef_[0]
+    for listed, (_, row) in zip(model.contributions(table, top=2), contributions.iterrows(),
+                                strict=True):
+        expected = row.reindex(row.abs().sort_values(ascending=False).index).head(2)
+        assert listed == "; ".join(f"{name}={value:+.4g}" for name, value in expected.items())
+
+
 def test_registered_model_loads_from_registry(exported, trained, reference, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.uri)
     model = load_model(f"models:/{REGISTERED}/1")
@@ -221,12 +235,31 @@ def test_added_file_and_missing_checksums_are_refused(model_copy):
         load_model(model_copy)
 
 
+def test_pyfunc_loader_refuses_tampered_model(model_copy):
+    import mlflow.pyfunc
+
+    novelty = artifact_folder(model_copy) / "novelty.json"
+    novelty.write_text(novelty.read_text().replace('"threshold": ', '"threshold": 1e9 + '))
+    with pytest.raises(ModelError, match=r"novelty\.json"):
+        mlflow.pyfunc.load_model(str(model_copy))
+
+
 def test_incompatible_version_is_refused(model_copy):
     path = artifact_folder(model_copy) / MODEL_JSON
     info = json.loads(path.read_text())
     path.write_text(json.dumps({**info, "radiomix_version": "9.9.0"}))
     write_checksums(model_copy)
     with pytest.raises(ModelError, match=r"saved by radiomix 9\.9\.0"):
+        load_model(model_copy)
+
+
+def test_other_scikit_learn_version_warns(model_copy):
+    path = artifact_folder(model_copy) / MODEL_JSON
+    info = json.loads(path.read_text())
+    path.write_text(json.dumps({**info, "versions": {**info["versions"],
+                                                     "scikit-learn": "0.0.1"}}))
+    write_checksums(model_copy)
+    with pytest.warns(UserWarning, match=r"scikit-learn 0\.0\.1"):
         load_model(model_copy)
 
 

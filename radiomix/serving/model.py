@@ -45,6 +45,20 @@ def check_version(saved: str, folder: Path) -> None:
                          "match); re-export it from its run with this version")
 
 
+def warn_library_versions(saved: dict[str, str], folder: Path) -> None:
+    """Warn when the pipeline was pickled with another scikit-learn or XGBoost version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("scikit-learn", "xgboost", "xgboost-cpu"):
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            continue
+        if name in saved and saved[name] != installed:
+            warnings.warn(f"model {folder} was saved with {name} {saved[name]}, this is "
+                          f"{installed}; predictions may differ", UserWarning, stacklevel=3)
+
+
 def artifact_folder(root: Path) -> Path:
     """The folder of radiomix files inside an exported MLflow model folder."""
     return root / "artifacts" / ARTIFACT_KEY
@@ -68,6 +82,7 @@ class RadiomixModel:
 
         info = json.loads((folder / MODEL_JSON).read_text())
         check_version(info["radiomix_version"], folder)
+        warn_library_versions(info.get("versions", {}), folder)
         return cls(pipeline=joblib.load(folder / "pipeline.joblib"), info=info,
                    novelty=NoveltyDetector.load(folder),
                    background=pd.read_parquet(folder / "training_features.parquet"),
