@@ -125,8 +125,12 @@ class RadiomixModel:
         if strict and unused:
             raise ModelError(f"input has column(s) {unused} that model {self.folder} does not "
                              "use")
-        checked = pd.DataFrame({c: _numeric(frame[c], c) for c in self.feature_columns},
-                               index=frame.index)
+        checked = frame[self.feature_columns].copy()
+        for name in checked.columns:
+            if not _plain_number(checked[name]):
+                checked[name] = _numeric(checked[name], name)
+        checked = checked.astype(float)
+        _check_finite(checked)
         if SITE in self.input_columns:
             checked[SITE] = frame[SITE].astype(str)
         return checked[self.input_columns]
@@ -192,22 +196,30 @@ class RadiomixModel:
                 for row in values]
 
 
+def _plain_number(column: pd.Series) -> bool:
+    """True for an integer or float column (not boolean)."""
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
 def _numeric(column: pd.Series, name: str) -> pd.Series:
-    """`column` as floats; ModelError naming the column for text or infinite values."""
-    if pd.api.types.is_bool_dtype(column) or not (
-            pd.api.types.is_numeric_dtype(column) or column.dtype == object
-            or pd.api.types.is_string_dtype(column)):
+    """A text column as floats; ModelError naming the column for other types or text."""
+    if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
         raise ModelError(f"column {name!r} has type {column.dtype}; a number is expected")
     values = pd.to_numeric(column, errors="coerce").astype(float)
     text = column.notna() & values.isna()
     if text.any():
         raise ModelError(f"column {name!r} holds {column[text].iloc[0]!r} at row "
                          f"{column.index[text][0]!r}; a number is expected")
-    infinite = np.isinf(values)
-    if infinite.any():
-        raise ModelError(f"column {name!r} holds {values[infinite].iloc[0]} at row "
-                         f"{values.index[infinite][0]!r}; a finite number or empty is expected")
     return values
+
+
+def _check_finite(table: pd.DataFrame) -> None:
+    """ModelError naming the first column and row holding an infinite value."""
+    infinite = np.isinf(table.to_numpy())
+    if infinite.any():
+        row, column = np.argwhere(infinite)[0]
+        raise ModelError(f"column {table.columns[column]!r} holds {table.iat[row, column]} at "
+                         f"row {table.index[row]!r}; a finite number or empty is expected")
 
 
 def local_model_folder(path_or_uri: str | Path) -> Path:
