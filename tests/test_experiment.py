@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from test_modeling_support import synthetic_table, tiny_config
+from test_modeling_support import shared_tracking_uri, synthetic_table, tiny_config
 from typer.testing import CliRunner
 
 from radiomix.evaluation import stats
@@ -34,9 +34,8 @@ def experiment(tmp_path_factory):
     table.loc[table.index % 5 == 0, "mri_ADC_ratio"] = np.nan
     table.to_parquet(folder / "features.parquet")
     config = tiny_config(folder / "features.parquet", rules=["fet_twm", "adc_ratio"])
-    result = run_experiment(config, folder / "out",
-                            tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
-    return config, result, table, folder
+    result = run_experiment(config, folder / "out", tracking_uri=shared_tracking_uri())
+    return config, result, table
 
 
 def _oof(result) -> pd.DataFrame:
@@ -44,7 +43,7 @@ def _oof(result) -> pd.DataFrame:
 
 
 def test_predictions_cover_every_case_once_per_repeat(experiment):
-    _, result, table, _ = experiment
+    _, result, table = experiment
     oof = _oof(result)
     assert oof.columns[:6].tolist() == OOF_COLUMNS
     for rule in ("fet_twm", "adc_ratio"):
@@ -56,7 +55,7 @@ def test_predictions_cover_every_case_once_per_repeat(experiment):
 
 
 def test_rule_columns_follow_the_published_cutoff(experiment):
-    _, result, table, _ = experiment
+    _, result, table = experiment
     first = _oof(result).query("repeat == 0").set_index("case_id").loc[table["case_id"]]
     fet = (table["tracer"] == "FET").to_numpy()
     assert first["rule_fet_twm"][~fet].isna().all()
@@ -68,7 +67,7 @@ def test_rule_columns_follow_the_published_cutoff(experiment):
 
 
 def test_metrics_json_matches_the_statistics_module(experiment):
-    _, result, _, _ = experiment
+    _, result, _ = experiment
     metrics = json.loads(result.paths["metrics"].read_text())
     first = _oof(result).query("repeat == 0")
     y, score = first["y_true"].to_numpy(), first["y_score"].to_numpy()
@@ -101,15 +100,15 @@ def test_metrics_json_matches_the_statistics_module(experiment):
 
 
 def test_model_finds_the_known_signal(experiment):
-    _, result, _, _ = experiment
+    _, result, _ = experiment
     assert result.metrics["model"]["auc"] > 0.8
     shap = pd.read_csv(result.paths["shap_mean_abs"])
     assert set(shap["feature"][:2]) & {"pet_TWMmax", "mri_ADC_ratio"}
 
 
 def test_mlflow_holds_parent_child_runs_and_artifacts(experiment):
-    config, result, _, folder = experiment
-    client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+    config, result, _ = experiment
+    client = MlflowClient(tracking_uri=shared_tracking_uri())
     children = client.search_runs([result.experiment_id],
                                   f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert len(children) == config.outer_cv.folds * config.outer_cv.repeats
@@ -126,7 +125,7 @@ def test_mlflow_holds_parent_child_runs_and_artifacts(experiment):
 
 
 def test_final_model_reloads_and_scores_its_training_features(experiment):
-    _, result, table, _ = experiment
+    _, result, table = experiment
     pipeline = joblib.load(result.paths["final_pipeline"])
     features = pd.read_parquet(result.paths["final_training_features"])
     info = json.loads(result.paths["final_model_info"].read_text())
@@ -138,9 +137,8 @@ def test_final_model_reloads_and_scores_its_training_features(experiment):
 
 
 def test_same_seed_gives_identical_metrics(experiment, tmp_path):
-    config, result, _, folder = experiment
-    again = run_experiment(config, tmp_path / "again",
-                           tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+    config, result, _ = experiment
+    again = run_experiment(config, tmp_path / "again", tracking_uri=shared_tracking_uri())
     assert again.metrics == result.metrics
     pd.testing.assert_frame_equal(_oof(again), _oof(result))
 
@@ -152,7 +150,7 @@ def test_permuted_labels_give_chance_auc_while_selection_before_cv_is_optimistic
                          search={"n_trials": 3, "k_features": {"type": "int", "low": 5,
                                                                "high": 20}},
                          outer_cv={"folds": 4, "repeats": 2})
-    result = run_experiment(config, tmp_path / "out", f"sqlite:///{tmp_path / 'm.db'}",
+    result = run_experiment(config, tmp_path / "out", shared_tracking_uri(),
                             permute_labels=True)
     assert abs(result.metrics["model"]["auc_repeats_mean"] - 0.5) < 0.08
     shuffled = pd.read_csv(result.paths["oof_predictions"]).query("repeat == 0")

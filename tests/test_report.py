@@ -8,7 +8,7 @@ import re
 
 import pytest
 import typer
-from test_modeling_support import synthetic_table, tiny_config
+from test_modeling_support import shared_tracking_uri, synthetic_table, tiny_config
 from typer.testing import CliRunner
 
 from radiomix.errors import ConfigError
@@ -22,7 +22,7 @@ def finished(tmp_path_factory):
     synthetic_table(n_patients=30, lesions=1, n_noise=6, seed=2).to_csv(folder / "t.csv",
                                                                         index=False)
     config = tiny_config(folder / "t.csv", rules=["fet_twm"])
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    uri = shared_tracking_uri()
     return run_experiment(config, folder / "out", tracking_uri=uri), uri, folder
 
 

@@ -1,9 +1,9 @@
 """The model zoo, its default search spaces, and the leak-free modelling `Pipeline`.
 
-Pipeline: median imputation and removal of near-constant features → ComBat across sites (when asked and the training data hold at
-least two sites) → standard scaling → redundancy filter → k best by ANOVA F → model. Every
-step is fitted on the training data it is given, so refitting the pipeline inside a fold
-keeps the fold's test side unseen.
+Pipeline: median imputation and removal of near-constant features → ComBat across sites
+(when asked and the training data hold at least two sites) → standard scaling → redundancy
+filter → k best by ANOVA F → model. Every step is fitted on the training data it is given,
+so refitting the pipeline inside a fold keeps the fold's test side unseen.
 """
 
 from __future__ import annotations
