@@ -73,7 +73,7 @@ def run_on_cluster(n_workers: int, manifest: Path, config: ExtractionConfig, fol
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, env=SINGLE_THREAD_ENV) as cluster, \
+                      dashboard_address=":0", env=SINGLE_THREAD_ENV) as cluster, \
             Client(cluster) as client:
         client.run(lambda: __import__("radiomix.features.texture_family"))
         seconds, _ = timed(extract_features, manifest, folder / f"w{n_workers}" / "f.parquet",

@@ -207,7 +207,7 @@ def test_existing_scheduler_by_address(serial_run, cohort, tmp_path):
 
     _, serial, _ = serial_run
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         result = extract_features(cohort, tmp_path / "features.parquet", config=quick_config(),
                                   scheduler=cluster.scheduler_address)
     assert result.n_computed == 3

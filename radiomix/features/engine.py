@@ -214,7 +214,7 @@ def dask_client(workers: int, scheduler: str | None):
             yield client
         return
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, env=SINGLE_THREAD_ENV) as cluster, \
+                      dashboard_address=":0", env=SINGLE_THREAD_ENV) as cluster, \
             Client(cluster) as client:
         yield client
 
