@@ -22,6 +22,7 @@ from radiomix.errors import ConfigError
 from radiomix.features import extract_features, feature_names, read_provenance, register
 from radiomix.features import registry as registry_module
 from radiomix.features.cache import FeatureCache
+from radiomix.features.config import ExtractionConfig
 from radiomix.features.engine import dask_client
 from radiomix.features.regions import mask_array
 
@@ -212,3 +213,11 @@ def test_existing_scheduler_by_address(serial_run, cohort, tmp_path):
                                   scheduler=cluster.scheduler_address)
     assert result.n_computed == 3
     pd.testing.assert_frame_equal(result.table, serial.table)
+
+
+def test_config_in_provenance_rebuilds_the_same_configuration(serial_run):
+    out, _, _ = serial_run
+    stored = json.loads(read_provenance(out)["config"])
+    rebuilt = ExtractionConfig.model_validate(stored)
+    assert rebuilt == quick_config()
+    assert rebuilt.digest() == read_provenance(out)["config_sha256"]
