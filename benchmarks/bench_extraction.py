@@ -17,7 +17,7 @@ The load average before and after is recorded: the speed-up is only meaningful o
 idle machine (load well below the core count). The parent's CPU time during the two-worker run
 shows that it waits on results without spinning.
 
-Run: ``.venv/bin/python benchmarks/bench_extraction.py [--data DIR] [--cases N]``
+Run: ``.venv/bin/python benchmarks/bench_extraction.py [--data DIR] [--cases N] [--repeats R]``
 """
 
 from __future__ import annotations
@@ -67,21 +67,22 @@ def timed(function, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
-def run_on_cluster(n_workers: int, manifest: Path, config: ExtractionConfig, folder: Path
-                   ) -> float:
-    """Seconds to extract on a started, warmed-up LocalCluster of ``n_workers`` processes."""
+def run_on_cluster(n_workers: int, manifest: Path, config: ExtractionConfig, folder: Path,
+                   repeats: int) -> float:
+    """Fewest seconds over ``repeats`` cold extractions on a started LocalCluster of
+    ``n_workers`` processes."""
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                       dashboard_address=":0", env=SINGLE_THREAD_ENV) as cluster, \
             Client(cluster) as client:
         client.run(lambda: __import__("radiomix.features.texture_family"))
-        seconds, _ = timed(extract_features, manifest, folder / f"w{n_workers}" / "f.parquet",
-                           config, scheduler=cluster.scheduler_address)
-    return seconds
+        return min(timed(extract_features, manifest, folder / f"w{n_workers}-{run}" / "f.parquet",
+                         config, scheduler=cluster.scheduler_address)[0]
+                   for run in range(repeats))
 
 
-def parallel_and_cache(manifest: Path, folder: Path) -> dict[str, float]:
+def parallel_and_cache(manifest: Path, folder: Path, repeats: int) -> dict[str, float]:
     config = pet_texture_config(filters=True)
     serial, _ = timed(extract_features, manifest, folder / "serial" / "f.parquet", config,
                       workers=1)
@@ -92,8 +93,8 @@ def parallel_and_cache(manifest: Path, folder: Path) -> dict[str, float]:
     with_startup, _ = timed(extract_features, manifest, folder / "two" / "f.parquet", config,
                             workers=2)
     parent_cpu = time.process_time() - parent_cpu
-    one = run_on_cluster(1, manifest, config, folder)
-    two = run_on_cluster(2, manifest, config, folder)
+    one = run_on_cluster(1, manifest, config, folder, repeats)
+    two = run_on_cluster(2, manifest, config, folder, repeats)
     return {"serial_in_process_s": serial, "one_worker_s": one, "two_workers_s": two,
             "two_workers_with_cluster_start_s": with_startup,
             "parent_cpu_s_during_two_worker_run": parent_cpu,
@@ -132,13 +133,15 @@ def main() -> None:
                         help="the shared reference data folder")
     parser.add_argument("--cases", type=int, default=20, help="number of STS lesions")
     parser.add_argument("--demo-patients", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="cold runs per cluster size; the fastest is kept")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         manifest = sts_manifest(args.data, folder, args.cases)
-        figures = {"cases": args.cases, "cpu_count": os.cpu_count(),
+        figures = {"cases": args.cases, "repeats": args.repeats, "cpu_count": os.cpu_count(),
                    "python": platform.python_version(), "load_average_before": os.getloadavg()}
-        figures |= parallel_and_cache(manifest, folder)
+        figures |= parallel_and_cache(manifest, folder, args.repeats)
         figures |= per_case_real_pet(manifest, folder)
         figures |= per_case_demo(folder, args.demo_patients)
     figures["load_average_after"] = os.getloadavg()
