@@ -154,8 +154,8 @@ def test_top_features_match_linear_shap_formula(exported, trained):
     background = steps.transform(model.background[model.input_columns]).mean()
     selected = steps.transform(table[model.input_columns])
     contributions = (selected - background) * model.pipeline[-1].coef_[0]
-    for listed, (_, row) in zip(model.contributions(table, top=2), contributions.iterrows(),
-                                strict=True):
+    listed_top = model.score(table, top=2)["top_features"]
+    for listed, (_, row) in zip(listed_top, contributions.iterrows(), strict=True):
         expected = row.reindex(row.abs().sort_values(ascending=False).index).head(2)
         assert listed == "; ".join(f"{name}={value:+.4g}" for name, value in expected.items())
 

@@ -27,7 +27,6 @@ SITE = "site"
 ARTIFACT_KEY = "radiomix"
 MODEL_JSON = "radiomix_model.json"
 BACKGROUND_ROWS = 40
-SCORE_COLUMNS = ("probability", "decision", "novelty_score", "novel", "out_of_range")
 IDENTITY_COLUMNS = ("case_id", "patient_id", "site", "label", "label_source", "tracer",
                     "primary")
 
@@ -135,8 +134,9 @@ class RadiomixModel:
             checked[SITE] = frame[SITE].astype(str)
         return checked[self.input_columns]
 
-    def score(self, frame: pd.DataFrame, strict: bool = False) -> pd.DataFrame:
-        """Probability of recurrence, decision at the stored threshold, novelty, range report.
+    def score(self, frame: pd.DataFrame, strict: bool = False, top: int = 0) -> pd.DataFrame:
+        """Probability of recurrence, decision at the stored threshold, novelty, range report,
+        and with `top > 0` the `top` features of largest |SHAP| (`top_features`).
 
         With `strict`, unused columns and values beyond the training range raise ModelError
         instead of being ignored and reported in `out_of_range`.
@@ -147,17 +147,25 @@ class RadiomixModel:
             row = next(i for i, items in enumerate(outside) if items)
             raise ModelError(f"input row {frame.index[row]!r} is out of range: "
                              f"{'; '.join(outside[row])}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # unseen sites are reported below
-            probability = self.pipeline.predict_proba(X)[:, 1]
+        selected = self._select(X)
+        probability = self.pipeline[-1].predict_proba(selected)[:, 1]
         novelty = self.novelty.score(X)
-        return pd.DataFrame({
+        scores = pd.DataFrame({
             "probability": probability,
             "decision": (probability >= self.threshold).astype(int),
             "novelty_score": novelty,
             "novel": novelty > self.novelty.threshold,
             "out_of_range": ["; ".join(items) for items in outside],
         }, index=frame.index)
+        if top > 0:
+            scores["top_features"] = _top_features(self._explain(selected), top)
+        return scores
+
+    def _select(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The checked input through every pipeline step but the model."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # unseen sites are reported
+            return self.pipeline[:-1].transform(X)
 
     def _outside(self, X: pd.DataFrame) -> list[list[str]]:
         """Per row: values beyond the training range, and a site never seen in training."""
@@ -175,7 +183,7 @@ class RadiomixModel:
         import shap
 
         model, name = self.pipeline[-1], self.info["model"]
-        background = self.pipeline[:-1].transform(self.background[self.input_columns])
+        background = self._select(self.background[self.input_columns])
         if name in TREE_MODELS:
             return shap.TreeExplainer(model)
         if name in LINEAR_MODELS:
@@ -183,17 +191,32 @@ class RadiomixModel:
         masker = shap.maskers.Independent(background, max_samples=BACKGROUND_ROWS)
         return shap.PermutationExplainer(lambda a: model.predict_proba(a)[:, 1], masker, seed=0)
 
-    def contributions(self, frame: pd.DataFrame, top: int = 3) -> list[str]:
-        """Per row, the `top` features of largest |SHAP| as `name=+value` joined by `; `."""
-        X = self.check_input(frame)
-        selected = self.pipeline[:-1].transform(X)
+    def shap_values(self, frame: pd.DataFrame):
+        """A `shap.Explanation` of the positive class on the features the pipeline selected.
+
+        Units are the model's output: log-odds for logistic regression and XGBoost,
+        probability for random forest and SVM.
+        """
+        return self._explain(self._select(self.check_input(frame)))
+
+    def _explain(self, selected: pd.DataFrame):
+        import shap
+
         exact = self.info["model"] in TREE_MODELS | LINEAR_MODELS
         kwargs = {} if exact else {"max_evals": 2 * selected.shape[1] + 1}
-        values = np.asarray(self._explainer(selected, **kwargs).values)
-        values = values[..., 1] if values.ndim == 3 else values
-        names = list(selected.columns)
-        return ["; ".join(f"{names[j]}={row[j]:+.4g}" for j in np.argsort(-np.abs(row))[:top])
-                for row in values]
+        explanation = self._explainer(selected, **kwargs)
+        values, base = np.asarray(explanation.values), np.asarray(explanation.base_values)
+        if values.ndim == 3:
+            values, base = values[..., 1], base[..., 1]
+        return shap.Explanation(values=values, base_values=base, data=selected.to_numpy(),
+                                feature_names=list(selected.columns))
+
+
+def _top_features(explanation, top: int) -> list[str]:
+    """Per row, the `top` features of largest |SHAP| as `name=+value` joined by `; `."""
+    names = explanation.feature_names
+    return ["; ".join(f"{names[j]}={row[j]:+.4g}" for j in np.argsort(-np.abs(row))[:top])
+            for row in explanation.values]
 
 
 def _plain_number(column: pd.Series) -> bool:

@@ -66,9 +66,6 @@ def predict(model: RadiomixModel | str | Path, source: str | Path | pd.DataFrame
     unused = model.unused_columns(table)
     if unused and not strict:
         LOG.warning("columns not used by the model (ignored): %s", ", ".join(unused))
-    scores = model.score(table, strict=strict)
+    scores = model.score(table, strict=strict, top=top)
     ids = table[[c for c in ID_COLUMNS if c in table.columns]]
-    result = pd.concat([ids, scores], axis=1)
-    if top > 0:
-        result["top_features"] = model.contributions(table, top)
-    return result
+    return pd.concat([ids, scores], axis=1)
