@@ -56,7 +56,7 @@ def pet_texture_config(filters: bool) -> ExtractionConfig:
     config = load_config()
     params = {**config.texture.params["pet"], "radiomix": {"filters": filters}}
     texture = config.texture.model_copy(update={
-        "images": {"pet": config.texture.images["pet"]}, "dynamic_sum": None,
+        "images": {"pet": config.texture.images["pet"]}, "dynamic_maps": (),
         "params": {"pet": params}})
     return config.model_copy(update={"families": ("pet_static", "texture"), "texture": texture})
 

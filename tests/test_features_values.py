@@ -13,9 +13,10 @@ import SimpleITK as sitk
 from scipy import stats
 
 from radiomix.data.manifest import load_manifest
+from radiomix.errors import ConfigError
 from radiomix.features import extract_case, load_config
-from radiomix.features.config import DynamicSumConfig, ExtractionConfig, PetDynamicConfig
-from radiomix.features.pet_dynamic import curve_pattern
+from radiomix.features.config import DynamicMapConfig, ExtractionConfig, PetDynamicConfig
+from radiomix.features.pet_dynamic import curve_pattern, slope
 from radiomix.features.pet_static import suv_peak
 
 SHAPE = (20, 20, 20)  # z, y, x
@@ -133,7 +134,7 @@ def quick_config(**changes) -> ExtractionConfig:
     """The project configuration with texture of ``pet`` only, no filters."""
     config = load_config(REPO / "configs" / "extraction.yaml")
     texture = config.texture.model_copy(update={
-        "images": {"pet": config.texture.images["pet"]}, "dynamic_sum": None,
+        "images": {"pet": config.texture.images["pet"]}, "dynamic_maps": (),
         "params": {"pet": {**config.texture.params["pet"], "radiomix": {"filters": False}}}})
     return config.model_copy(update={"texture": texture, **changes})
 
@@ -265,13 +266,25 @@ def test_texture_family_first_order_and_shape_match_the_phantom(phantom_result):
     assert phantom_result.problems == []
 
 
-def test_dynamic_sum_is_textured_as_the_window_average(phantom_case):
+@pytest.mark.parametrize(("kind", "window", "expected"), [
+    ("sum", (20.0, 40.0), 1.9),     # mean of 1 + 0.03 t over frames 20–40 min
+    ("ttp", (0.0, 50.0), 47.5),     # still rising: the last frame's mid-time
+    ("slope", (20.0, 50.0), 1.8),   # 0.03 SUV/min
+])
+def test_dynamic_maps_are_textured(phantom_case, kind, window, expected):
     config = quick_config(families=("texture",))
+    spec = DynamicMapConfig(name="dynmap", map=kind, window_min=window)
     texture = config.texture.model_copy(update={
-        "images": {}, "dynamic_sum": DynamicSumConfig(),
-        "params": {"dynsum": config.texture.params["pet"]}})
+        "images": {}, "dynamic_maps": (spec,), "params": {"dynmap": config.texture.params["pet"]}})
     features = extract_case(phantom_case, config.model_copy(update={"texture": texture})).features
-    assert features["dynsum_original_firstorder_Mean"] == pytest.approx(1.9, rel=1e-6)
+    assert features["dynmap_original_firstorder_Mean"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_slope_map_matches_a_per_voxel_polyfit():
+    mid_min = np.array([22.5, 27.5, 32.5, 37.5, 42.5, 47.5])
+    frames = np.random.default_rng(1).normal(2.0, 0.5, (mid_min.size, 3, 4, 5))
+    expected = np.apply_along_axis(lambda curve: np.polyfit(mid_min, curve, 1)[0], 0, frames)
+    assert slope(frames, mid_min, np.ones(mid_min.size)) == pytest.approx(expected * 60)
 
 
 def test_missing_reference_gives_nan_and_a_reason(tmp_path):
@@ -285,3 +298,24 @@ def test_missing_reference_gives_nan_and_a_reason(tmp_path):
     assert ("mri", "missing",
             "no adc: mri_ADC_mean, mri_ADC_min, mri_ADC_ratio set to NaN") in reasons
     assert result.features["mri_rCBV_mean"] == pytest.approx(2.0)
+
+
+def test_dynamic_map_without_frames_in_its_window_is_reported(phantom_case):
+    config = quick_config(families=("texture",))
+    spec = DynamicMapConfig(name="late", map="sum", window_min=(60.0, 90.0))
+    texture = config.texture.model_copy(update={
+        "images": {}, "dynamic_maps": (spec,), "params": {"late": config.texture.params["pet"]}})
+    result = extract_case(phantom_case, config.model_copy(update={"texture": texture}))
+    assert result.features == {}
+    [problem] = result.problems
+    assert (problem.stage, problem.kind) == ("texture", "error")
+    assert "case c1, column pet_dynamic" in problem.message
+    assert "sum map needs 1 frame(s) with mid-time in [60.0, 90.0] min" in problem.message
+
+
+def test_unknown_map_kind_is_a_config_error(tmp_path):
+    (tmp_path / "pet.yaml").write_text("setting: {binWidth: 0.25}\n")
+    config = tmp_path / "extraction.yaml"
+    config.write_text("texture:\n  dynamic_maps:\n    - {name: m, map: auc, params: pet.yaml}\n")
+    with pytest.raises(ConfigError, match="map"):
+        load_config(config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -51,16 +51,19 @@ class PetDynamicConfig(_Section):
         return self
 
 
-class DynamicSumConfig(_Section):
-    """Texture of the dynamic series summed over a window (a parametric map)."""
+class DynamicMapConfig(_Section):
+    """A per-voxel parametric map of the dynamic series, textured as an image ``name``:
+    ``sum`` (time-averaged SUV), ``ttp`` (time to peak, min) or ``slope`` (SUV/h), each over
+    the frames whose mid-time lies in ``window_min``."""
 
     name: str = "dynsum"
+    map: Literal["sum", "ttp", "slope"] = "sum"
     window_min: tuple[float, float] = (20.0, 40.0)
     params: str = "pet.yaml"
 
     @model_validator(mode="after")
-    def _window(self) -> DynamicSumConfig:
-        _check_window(self.window_min, "dynamic_sum.window_min")
+    def _window(self) -> DynamicMapConfig:
+        _check_window(self.window_min, f"dynamic_maps {self.name} window_min")
         return self
 
 
@@ -69,7 +72,7 @@ class TextureConfig(_Section):
     resolved against the configuration file's folder)."""
 
     images: dict[str, str] = Field(default_factory=dict)
-    dynamic_sum: DynamicSumConfig | None = None
+    dynamic_maps: tuple[DynamicMapConfig, ...] = ()
     filters: bool | None = None
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -90,11 +93,13 @@ class ExtractionConfig(_Section):
         return hashlib.sha256(text.encode()).hexdigest()
 
     def textured_images(self) -> dict[str, str]:
-        """Texture image name -> manifest column (the dynamic sum reads ``pet_dynamic``)."""
+        """Texture image name -> manifest column (dynamic maps read ``pet_dynamic``)."""
         images = {name: name for name in self.texture.images}
-        if self.texture.dynamic_sum is not None:
-            images[self.texture.dynamic_sum.name] = "pet_dynamic"
-        return images
+        return images | {spec.name: "pet_dynamic" for spec in self.texture.dynamic_maps}
+
+    def dynamic_map(self, name: str) -> DynamicMapConfig:
+        """The dynamic map textured as image ``name``."""
+        return next(spec for spec in self.texture.dynamic_maps if spec.name == name)
 
 
 def default_config_path() -> Path:
@@ -114,8 +119,8 @@ def load_config(path: Path | str | None = None) -> ExtractionConfig:
     texture = raw.get("texture") or {}
     if not isinstance(texture, dict):
         raise ConfigError(f"{path}: texture must be a mapping")
-    raw["texture"] = {**texture, "params": _texture_params(texture, path.parent)}
     try:
+        raw["texture"] = {**texture, "params": _texture_params(texture, path.parent)}
         return ExtractionConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(f"{path}: invalid extraction configuration:\n{error}") from error
@@ -136,10 +141,9 @@ def _read_yaml(path: Path, what: str) -> dict[str, Any]:
 def _texture_params(texture: dict[str, Any], folder: Path) -> dict[str, Any]:
     """The pyradiomics parameter dict of every textured image, read from its file."""
     files = dict(texture.get("images") or {})
-    dynamic_sum = texture.get("dynamic_sum")
-    if isinstance(dynamic_sum, dict):
-        summed = DynamicSumConfig.model_validate(dynamic_sum)
-        files[summed.name] = summed.params
+    for spec in texture.get("dynamic_maps") or ():
+        parsed = DynamicMapConfig.model_validate(spec)
+        files[parsed.name] = parsed.params
     params = {}
     for image, file in files.items():
         loaded = _read_yaml(folder / str(file), f"texture parameter file of image {image} in")

@@ -100,23 +100,41 @@ def curves_table(case_id: str, curves: dict[str, np.ndarray], mid_min: np.ndarra
     return pd.concat(parts, ignore_index=True)
 
 
-def summed_image(case: Case, window: tuple[float, float]) -> sitk.Image:
-    """The time-averaged (duration-weighted) SUV image of the frames of a window."""
+def time_average(frames: np.ndarray, mid_min: np.ndarray, duration_s: np.ndarray) -> np.ndarray:
+    """Duration-weighted mean SUV of each voxel."""
+    return np.average(frames, axis=0, weights=duration_s)
+
+
+def time_to_peak(frames: np.ndarray, mid_min: np.ndarray, duration_s: np.ndarray) -> np.ndarray:
+    """Mid-time (min) of each voxel's highest frame."""
+    return mid_min[np.argmax(frames, axis=0)]
+
+
+def slope(frames: np.ndarray, mid_min: np.ndarray, duration_s: np.ndarray) -> np.ndarray:
+    """Least-squares slope of each voxel's curve, in SUV per hour."""
+    centred = mid_min - mid_min.mean()
+    per_min = np.tensordot(centred, frames, axes=1) / np.sum(centred**2)
+    return per_min * MINUTES_PER_HOUR
+
+
+PARAMETRIC_MAPS = {"sum": (time_average, 1), "ttp": (time_to_peak, 1), "slope": (slope, 2)}
+
+
+def parametric_map(case: Case, kind: str, window: tuple[float, float]) -> sitk.Image:
+    """A per-voxel map (``sum``, ``ttp`` or ``slope``) over the frames of a window."""
+    function, fewest_frames = PARAMETRIC_MAPS[kind]
     frames, grid, timing = read_case_dynamic(case)
     chosen = in_window(timing.mid_min, window)
-    if not chosen.any():
-        raise_window_error(case, window, timing)
-    average = np.average(frames[chosen], axis=0, weights=timing.duration_s[chosen])
-    image = sitk.GetImageFromArray(average.astype(np.float32))
+    if np.count_nonzero(chosen) < fewest_frames:
+        raise ExtractionError(
+            f"case {case.case_id}, column pet_dynamic, file {case.path('pet_dynamic')}: "
+            f"{kind} map needs {fewest_frames} frame(s) with mid-time in {list(window)} min "
+            f"(frames at {np.round(timing.mid_min, 2).tolist()} min)")
+    values = function(frames[chosen].astype(np.float64), timing.mid_min[chosen],
+                      timing.duration_s[chosen])
+    image = sitk.GetImageFromArray(values.astype(np.float32))
     image.CopyInformation(grid)
     return image
-
-
-def raise_window_error(case: Case, window: tuple[float, float], timing: FrameTiming) -> None:
-    """ExtractionError: no frame of the series has its mid-time in the window."""
-    raise ExtractionError(f"case {case.case_id}, column pet_dynamic, file "
-                          f"{case.path('pet_dynamic')}: no frame mid-time in {list(window)} min "
-                          f"(frames at {np.round(timing.mid_min, 2).tolist()} min)")
 
 
 @register("pet_dynamic", inputs=pet_dynamic_inputs)
@@ -129,9 +147,10 @@ def pet_dynamic(case: Case, config: ExtractionConfig) -> Extracted:
     lesion = curves["lesion_mask"]
     peak_frame = int(np.argmax(lesion))
     ttp = float(timing.mid_min[peak_frame])
-    slope = late_slope_per_h(lesion, timing.mid_min, settings.slope_window_min)
-    features = {"dyn_TTP_min": ttp, "dyn_slope_suv_per_h": slope,
-                "dyn_pattern": curve_pattern(ttp, slope, float(lesion[peak_frame]), settings)}
+    late_slope = late_slope_per_h(lesion, timing.mid_min, settings.slope_window_min)
+    features = {"dyn_TTP_min": ttp, "dyn_slope_suv_per_h": late_slope,
+                "dyn_pattern": curve_pattern(ttp, late_slope, float(lesion[peak_frame]),
+                                             settings)}
     if "ref_background" in curves:
         background = windowed_mean(curves["ref_background"], timing, settings.tbr_window_min)
         lesion_mean = windowed_mean(lesion, timing, settings.tbr_window_min)

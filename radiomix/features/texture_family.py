@@ -1,7 +1,8 @@
 """The ``texture`` family: pyradiomics features of every configured image inside the lesion.
 
 Each image is textured with its own parameter set (``configs/extraction/<image>.yaml``); the
-dynamic series can be textured as its time-averaged image over a window (``dynamic_sum``).
+dynamic series can be textured through per-voxel parametric maps (``dynamic_maps``: the
+time-averaged SUV, the time to peak or the slope over a window).
 One image failing (e.g. a lesion too small for pyradiomics) is reported and the other images
 are still textured.
 """
@@ -18,7 +19,7 @@ from radiomix.data.images import load_case_image, load_case_mask
 from radiomix.data.manifest import Case
 from radiomix.errors import RadiomixError
 from radiomix.features.config import ExtractionConfig
-from radiomix.features.pet_dynamic import summed_image
+from radiomix.features.pet_dynamic import parametric_map
 from radiomix.features.registry import Extracted, register
 from radiomix.features.texture import texture_features
 
@@ -52,9 +53,11 @@ def _probe_keys(params_json: str) -> tuple[str, ...]:
     return tuple(key.removeprefix("probe_") for key in features)
 
 
-def _texture_image(case: Case, column: str, config: ExtractionConfig) -> sitk.Image:
+def _texture_image(case: Case, name: str, column: str, config: ExtractionConfig
+                   ) -> sitk.Image:
     if column == "pet_dynamic":
-        return summed_image(case, config.texture.dynamic_sum.window_min)
+        spec = config.dynamic_map(name)
+        return parametric_map(case, spec.map, spec.window_min)
     return load_case_image(case, column)
 
 
@@ -66,7 +69,7 @@ def texture(case: Case, config: ExtractionConfig) -> Extracted:
         if not (case.has(column) and case.has("lesion_mask")):
             continue
         try:
-            image = _texture_image(case, column, config)
+            image = _texture_image(case, name, column, config)
             mask = load_case_mask(case, "lesion_mask", image)
             result.features |= texture_features(image, mask, config.texture.params[name], name,
                                                 case_id=case.case_id)
