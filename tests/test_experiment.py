@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import typer
 from mlflow.tracking import MlflowClient
@@ -19,6 +22,7 @@ from test_modeling_support import shared_tracking_uri, synthetic_table, tiny_con
 from typer.testing import CliRunner
 
 from radiomix.evaluation import stats
+from radiomix.features.engine import PROVENANCE_KEY
 from radiomix.modeling.commands import train_command
 from radiomix.modeling.experiment import run_experiment
 
@@ -32,7 +36,10 @@ def experiment(tmp_path_factory):
     table = synthetic_table(n_patients=50, lesions=2, n_noise=15, seed=5)
     table.loc[table.index % 7 == 0, "tracer"] = "FDOPA"
     table.loc[table.index % 5 == 0, "mri_ADC_ratio"] = np.nan
-    table.to_parquet(folder / "features.parquet")
+    arrow = pa.Table.from_pandas(table)
+    provenance = json.dumps({"config_sha256": "c0ffee", "config": "{}"}).encode()
+    arrow = arrow.replace_schema_metadata({**arrow.schema.metadata, PROVENANCE_KEY: provenance})
+    pq.write_table(arrow, folder / "features.parquet")
     config = tiny_config(folder / "features.parquet", rules=["fet_twm", "adc_ratio"])
     result = run_experiment(config, folder / "out", tracking_uri=shared_tracking_uri())
     return config, result, table
@@ -122,6 +129,15 @@ def test_mlflow_holds_parent_child_runs_and_artifacts(experiment):
             "lineage.json", "final_model"} <= names
     final = {a.path for a in client.list_artifacts(result.run_id, "final_model")}
     assert {"final_model/pipeline.joblib", "final_model/training_features.parquet"} <= final
+
+
+def test_lineage_records_table_hash_and_extraction_provenance(experiment):
+    config, result, _ = experiment
+    lineage = json.loads(result.paths["lineage"].read_text())
+    assert lineage["table_sha256"] == hashlib.sha256(config.input.table.read_bytes()).hexdigest()
+    assert lineage["extraction_config_sha256"] == "c0ffee"
+    provenance = json.loads(result.paths["extraction_provenance"].read_text())
+    assert provenance["config_sha256"] == "c0ffee"
 
 
 def test_final_model_reloads_and_scores_its_training_features(experiment):

@@ -62,6 +62,16 @@ def table_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def table_provenance(path: Path) -> dict:
+    """The extraction provenance (configuration, versions, manifest) stored in a parquet
+    feature table written by `radiomix.features.extract_features`; {} for other tables."""
+    if path.suffix != ".parquet":
+        return {}
+    from radiomix.features.engine import read_provenance
+
+    return read_provenance(path)
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a parquet or CSV (optionally gzipped) feature table."""
     if not path.is_file():

@@ -22,7 +22,13 @@ from radiomix.errors import ConfigError
 from radiomix.evaluation import plots
 from radiomix.evaluation.stats import auc_score
 from radiomix.modeling.config import ExperimentConfig
-from radiomix.modeling.data import ModelData, extract_table, load_model_data, table_sha256
+from radiomix.modeling.data import (
+    ModelData,
+    extract_table,
+    load_model_data,
+    table_provenance,
+    table_sha256,
+)
 from radiomix.modeling.explain import explain_pipeline, mean_abs_shap
 from radiomix.modeling.metrics import experiment_metrics
 from radiomix.modeling.nested_cv import FinalModel, FoldResult, fit_final, outer_splits, run_folds
@@ -138,7 +144,9 @@ def _write_figures(oof: pd.DataFrame, metrics: dict, final: FinalModel, data: Mo
 
 def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
              permute_labels: bool) -> dict[str, Path]:
-    """Experiment file, table hash and extraction configuration, saved beside the results."""
+    """Experiment file, table hash and extraction configuration (the file named in the
+    experiment, and the provenance the extraction stored in the table), saved beside the
+    results."""
     paths = {"experiment": out / "experiment.yaml", "lineage": out / "lineage.json"}
     paths["experiment"].write_text(yaml.safe_dump(config.model_dump(mode="json"),
                                                   sort_keys=False))
@@ -148,6 +156,11 @@ def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
                "permute_labels": permute_labels,
                "extraction_config": (config.input.extraction_config.name
                                      if config.input.extraction_config else None)}
+    provenance = table_provenance(table)
+    if provenance:
+        lineage["extraction_config_sha256"] = provenance.get("config_sha256")
+        paths["extraction_provenance"] = out / "extraction_provenance.json"
+        paths["extraction_provenance"].write_text(json.dumps(provenance, indent=2))
     paths["lineage"].write_text(json.dumps(lineage, indent=2))
     if config.input.extraction_config is not None:
         paths["extraction_config"] = out / config.input.extraction_config.name
