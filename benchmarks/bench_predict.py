@@ -53,16 +53,14 @@ def summary(times: list[float], scale: float = 1.0) -> dict:
 
 def build_model(workdir: Path, patients: int, classifier: str, texture: bool) -> tuple:
     """Cohort, feature table and exported model; returns (manifest, table, model folder)."""
-    from radiomix.features import extract_features, load_config
+    from radiomix.features import ExtractionConfig, extract_features, load_config
     from radiomix.modeling.config import ExperimentConfig
     from radiomix.modeling.experiment import run_experiment
     from radiomix.serving.export import export_model
     from radiomix.synth.cohort import synthesize_cohort
 
     manifest = synthesize_cohort(workdir / "cohort", patients, seed=7)
-    config = load_config(None)
-    if not texture:
-        config = config.model_copy(update={"families": tuple(FAMILIES)})
+    config = load_config(None) if texture else ExtractionConfig(families=tuple(FAMILIES))
     table = workdir / "features.parquet"
     extract_features(manifest, table, config, workers=1)
     experiment = ExperimentConfig.model_validate({

@@ -25,9 +25,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+import typer
 import yaml
 from scipy import stats
 from scipy.spatial.distance import mahalanobis
+from typer.testing import CliRunner
 
 from radiomix.errors import ModelError
 from radiomix.serving.checksums import CHECKSUM_FILE, write_checksums
@@ -261,6 +263,37 @@ def test_other_scikit_learn_version_warns(model_copy):
     write_checksums(model_copy)
     with pytest.warns(UserWarning, match=r"scikit-learn 0\.0\.1"):
         load_model(model_copy)
+
+
+def test_manifest_needs_a_stored_extraction_configuration(model_copy, trained):
+    path = artifact_folder(model_copy) / MODEL_JSON
+    path.write_text(json.dumps({**json.loads(path.read_text()), "extraction_config": None}))
+    write_checksums(model_copy)
+    with pytest.raises(ModelError, match="stores no extraction configuration"):
+        predict(load_model(model_copy), trained.new)
+
+
+def _cli(command) -> typer.Typer:
+    app = typer.Typer()
+    app.command()(command)
+    return app
+
+
+def test_commands_report_errors_without_traceback(exported, trained, tmp_path):
+    from radiomix.serving.commands import export_command, predict_command
+
+    runner = CliRunner()
+    table = tmp_path / "broken.csv"
+    pd.read_parquet(trained.table).drop(columns="pet_TBRmax").to_csv(table, index=False)
+    result = runner.invoke(_cli(predict_command), ["--model", str(exported), str(table),
+                                                   "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 1
+    assert "error: input lacks column(s) ['pet_TBRmax']" in result.output
+    result = runner.invoke(_cli(export_command), ["feedfacefeedface", "--out",
+                                                  str(tmp_path / "m"), "--tracking-uri",
+                                                  trained.uri])
+    assert result.exit_code == 1
+    assert "cannot read run feedfacefeedface" in result.output
 
 
 def test_export_errors(exported, trained):
