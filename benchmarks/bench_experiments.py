@@ -1,6 +1,7 @@
 """Wall time and AUC of the shipped experiments (radMLBench tables, and the demo when present).
 
-Usage: python benchmarks/bench_experiments.py [EXPERIMENT_NAME ...]
+Usage: python benchmarks/bench_experiments.py [EXPERIMENT_NAME[:permuted] ...]
+(`:permuted` runs the experiment on shuffled labels: the leakage check.)
 Writes benchmarks/results/bench_experiments.json. The reference AUCs are the mean AUCs of a
 careful plain scikit-learn nested CV (5-fold x 3 repeats, ANOVA-k selection with an
 LR / L1-LR / RF / SVM grid) on the same tables.
@@ -20,21 +21,24 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "bench_experiments.json"
 REFERENCE_AUC = {"radmlbench_lgg_1p19q": 0.80, "radmlbench_arita2018": 0.72,
                  "radmlbench_head_neck": 0.71}
-DEFAULT = ["radmlbench_head_neck", "radmlbench_arita2018", "radmlbench_lgg_1p19q", "demo_all"]
+DEFAULT = ["radmlbench_head_neck", "radmlbench_arita2018", "radmlbench_lgg_1p19q", "demo_all",
+           "demo_all:permuted"]
 
 
-def bench(name: str, workdir: Path) -> dict | None:
+def bench(key: str, workdir: Path) -> dict | None:
     """Run one experiment in `workdir`; None when its input table is absent."""
     from radiomix.modeling.config import load_experiment
     from radiomix.modeling.experiment import run_experiment
 
+    name, _, variant = key.partition(":")
     config = load_experiment(ROOT / "experiments" / f"{name}.yaml")
     if config.input.table is not None and not config.input.table.is_file():
         print(f"{name}: input table absent, skipped")
         return None
     start = time.perf_counter()
-    result = run_experiment(config, workdir / name,
-                            tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
+    result = run_experiment(config, workdir / key.replace(":", "_"),
+                            tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
+                            permute_labels=variant == "permuted")
     seconds = time.perf_counter() - start
     model = result.metrics["model"]
     entry = {"seconds": round(seconds, 1), "auc_repeats_mean": model["auc_repeats_mean"],
@@ -42,13 +46,13 @@ def bench(name: str, workdir: Path) -> dict | None:
              "auc_repeat0_ci": model["auc_ci"], "n_cases": result.metrics["n_cases"],
              "outer_cv": f"{config.outer_cv.folds}x{config.outer_cv.repeats}",
              "n_trials": config.search.n_trials, "n_jobs": config.n_jobs,
-             "reference_auc": REFERENCE_AUC.get(name)}
+             "reference_auc": None if variant else REFERENCE_AUC.get(name)}
     if result.metrics["rules"]:
         entry["rules_auc"] = {rule: values.get("auc")
                               for rule, values in result.metrics["rules"].items()}
         entry["rules_delong_p"] = {rule: values.get("delong_p_vs_model")
                                    for rule, values in result.metrics["rules"].items()}
-    print(name, json.dumps(entry))
+    print(key, json.dumps(entry))
     return entry
 
 

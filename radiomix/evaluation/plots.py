@@ -18,8 +18,7 @@ from sklearn.metrics import roc_curve
 
 def _save(figure, path: Path) -> Path:
     path = Path(path)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
     return path
 
