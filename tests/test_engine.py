@@ -18,7 +18,8 @@ from test_features_values import (
 )
 
 from radiomix.data.images import load_case_image
-from radiomix.errors import ConfigError
+from radiomix.errors import ConfigError, ExtractionError
+from radiomix.features import engine as engine_module
 from radiomix.features import extract_features, feature_names, read_provenance, register
 from radiomix.features import registry as registry_module
 from radiomix.features.cache import FeatureCache
@@ -221,3 +222,10 @@ def test_config_in_provenance_rebuilds_the_same_configuration(serial_run):
     rebuilt = ExtractionConfig.model_validate(stored)
     assert rebuilt == quick_config()
     assert rebuilt.digest() == read_provenance(out)["config_sha256"]
+
+
+def test_unreachable_scheduler_is_an_extraction_error(cohort, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine_module, "CONNECT_TIMEOUT", "1s")
+    with pytest.raises(ExtractionError, match=r"cannot connect to the Dask scheduler at tcp://"):
+        extract_features(cohort, tmp_path / "f.parquet", config=quick_config(),
+                         scheduler="tcp://127.0.0.1:9")

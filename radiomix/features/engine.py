@@ -33,7 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from radiomix import __version__
 from radiomix.data.manifest import Case, load_manifest
-from radiomix.errors import RadiomixError
+from radiomix.errors import ExtractionError, RadiomixError
 from radiomix.features.cache import FeatureCache, case_key
 from radiomix.features.config import ExtractionConfig, load_config
 from radiomix.features.registry import Family, enabled_families, feature_names
@@ -44,6 +44,7 @@ IDENTITY_COLUMNS = ["case_id", "patient_id", "label", "site", "tracer"]
 CLINICAL_FIELDS = ["primary", "label_source"]
 CLINICAL_VALUES = ["age", "months_since_rt"]
 ENGINE_STAGE = "engine"
+CONNECT_TIMEOUT = "10s"
 PROVENANCE_KEY = b"radiomix"
 SINGLE_THREAD_ENV = {name: "1" for name in (
     "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -204,18 +205,40 @@ def run_dask(client, cases: list[Case], config: ExtractionConfig,
         future.release()
 
 
+def _connect(scheduler: str):
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise ExtractionError(f"cannot connect to the Dask scheduler at {scheduler}: "
+                              f"{error}") from error
+
+
+def _start_cluster(workers: int):
+    from distributed import LocalCluster
+
+    try:
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=":0", env=SINGLE_THREAD_ENV)
+    except (RuntimeError, OSError, TimeoutError) as error:
+        raise ExtractionError(
+            f"cannot start a Dask LocalCluster of {workers} worker process(es): {error}. "
+            "Run serially with --workers 1; from a Python script, call extraction under "
+            "`if __name__ == \"__main__\":` (worker processes re-import the main module)"
+        ) from error
+
+
 @contextmanager
 def dask_client(workers: int, scheduler: str | None):
     """A client of the scheduler at ``scheduler``, or of a new single-threaded-worker cluster."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler:
-        with Client(scheduler) as client:
+        with _connect(scheduler) as client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", env=SINGLE_THREAD_ENV) as cluster, \
-            Client(cluster) as client:
+    with _start_cluster(workers) as cluster, Client(cluster) as client:
         yield client
 
 
