@@ -68,11 +68,13 @@ def _rules_section(metrics: dict) -> str:
     if not metrics["rules"]:
         return ""
     rows = [[html.escape(rule), _number(r["n"]), _interval(r.get("auc"), r.get("auc_ci")),
+             _number(r.get("model_auc_same_cases")),
              _interval(r.get("sensitivity"), r.get("sensitivity_ci")),
              _interval(r.get("specificity"), r.get("specificity_ci")),
              _number(r.get("delong_p_vs_model"), 4), _number(r.get("mcnemar_p_vs_model"), 4)]
             for rule, r in metrics["rules"].items()]
-    header = ["rule", "n applicable", "AUC of parameter (CI)", "sensitivity", "specificity",
+    header = ["rule", "n applicable", "AUC of parameter (CI)", "model AUC, same cases",
+              "sensitivity", "specificity",
               "DeLong p vs model", "McNemar p vs model"]
     return "<h2>Comparison with the rules</h2>" + _table(header, rows)
 
