@@ -57,8 +57,10 @@ def _model_section(metrics: dict) -> str:
                                                   model.get("specificity_ci"))],
             ["Brier score (patient bootstrap CI)", _interval(model["brier"],
                                                              model.get("brier_ci"))],
-            ["calibration slope", _number(model["calibration_slope"])],
-            ["calibration intercept", _number(model["calibration_intercept"])]]
+            ["calibration slope (patient bootstrap CI)",
+             _interval(model["calibration_slope"], model.get("calibration_slope_ci"))],
+            ["calibration intercept (patient bootstrap CI)",
+             _interval(model["calibration_intercept"], model.get("calibration_intercept_ci"))]]
     summary = f"{metrics['n_cases']} cases of {metrics['n_patients']} patients"
     return f"<h2>Model (nested CV, out-of-fold)</h2><p>{summary}</p>" + _table(
         ["metric", "value"], rows)

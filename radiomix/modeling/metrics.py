@@ -15,6 +15,8 @@ import pandas as pd
 
 from radiomix.evaluation import stats
 
+BOOTSTRAPS = 500
+
 
 def _clean(value):
     """JSON-safe: NaN becomes None, numpy scalars become Python numbers."""
@@ -39,16 +41,23 @@ def rule_ids(oof: pd.DataFrame) -> list[str]:
 
 
 def model_metrics(oof: pd.DataFrame, seed: int) -> dict:
-    """AUC (DeLong CI, per-repeat mean and SD), Se/Sp (Wilson CI), Brier, calibration."""
+    """AUC (DeLong CI, per-repeat mean and SD), Se/Sp (Wilson CI), Brier and calibration
+    intercept and slope (patient-clustered bootstrap CIs)."""
     first = oof[oof["repeat"] == 0]
     y, score = first["y_true"].to_numpy(int), first["y_score"].to_numpy(float)
     auc = stats.auc_delong(y, score)
     per_repeat = [stats.auc_score(part["y_true"].to_numpy(int), part["y_score"].to_numpy(float))
                   for _, part in oof.groupby("repeat")]
     decision = stats.binary_metrics(y, first["y_pred"].to_numpy(int))
-    intercept, slope = stats.calibration_intercept_slope(y, score)
-    brier, brier_low, brier_high = stats.clustered_bootstrap_ci(
-        stats.brier_score, y, score, first["patient_id"].to_numpy(), n_boot=500, seed=seed)
+    patients = first["patient_id"].to_numpy()
+
+    def bootstrap(metric):
+        return stats.clustered_bootstrap_ci(metric, y, score, patients, n_boot=BOOTSTRAPS,
+                                            seed=seed)
+
+    brier, brier_low, brier_high = bootstrap(stats.brier_score)
+    intercept, *intercept_ci = bootstrap(lambda a, b: stats.calibration_intercept_slope(a, b)[0])
+    slope, *slope_ci = bootstrap(lambda a, b: stats.calibration_intercept_slope(a, b)[1])
     return {
         "auc": auc.auc, "auc_ci": [auc.ci_low, auc.ci_high],
         "auc_repeats_mean": float(np.mean(per_repeat)),
@@ -56,7 +65,8 @@ def model_metrics(oof: pd.DataFrame, seed: int) -> dict:
         "sensitivity": decision["sensitivity"], "sensitivity_ci": decision["sensitivity_ci"],
         "specificity": decision["specificity"], "specificity_ci": decision["specificity_ci"],
         "brier": brier, "brier_ci": [brier_low, brier_high],
-        "calibration_slope": slope, "calibration_intercept": intercept,
+        "calibration_slope": slope, "calibration_slope_ci": slope_ci,
+        "calibration_intercept": intercept, "calibration_intercept_ci": intercept_ci,
     }
 
 
