@@ -1,7 +1,9 @@
 """Wall time and AUC of the shipped experiments (radMLBench tables, and the demo when present).
 
-Usage: python benchmarks/bench_experiments.py [EXPERIMENT_NAME[:permuted] ...]
-(`:permuted` runs the experiment on shuffled labels: the leakage check.)
+Usage: python benchmarks/bench_experiments.py [EXPERIMENT_NAME[:permuted|:serial|:nocombat] ...]
+(`:permuted` runs the experiment on shuffled labels: the leakage check; `:serial` runs the
+outer folds one after the other, to compare with the parallel default; `:nocombat` turns
+site harmonisation off.)
 Writes benchmarks/results/bench_experiments.json. The reference AUCs are the mean AUCs of a
 careful plain scikit-learn nested CV (5-fold x 3 repeats, ANOVA-k selection with an
 LR / L1-LR / RF / SVM grid) on the same tables.
@@ -32,6 +34,11 @@ def bench(key: str, workdir: Path) -> dict | None:
 
     name, _, variant = key.partition(":")
     config = load_experiment(ROOT / "experiments" / f"{name}.yaml")
+    if variant == "serial":
+        config = config.model_copy(update={"n_jobs": 1})
+    if variant == "nocombat":
+        config = config.model_copy(update={"preprocessing": config.preprocessing.model_copy(
+            update={"combat": False})})
     if config.input.table is not None and not config.input.table.is_file():
         print(f"{name}: input table absent, skipped")
         return None
