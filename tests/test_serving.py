@@ -45,13 +45,16 @@ FAR_FACTOR = 25.0
 
 
 def _new_cases(manifest: Path) -> Path:
-    """Three unlabelled cases beside the cohort: two copies and one with 25x the PET uptake."""
+    """Four unlabelled cases beside the cohort: two copies, one with 25x the PET uptake and
+    one whose PET file is not an image."""
     table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    new = table.head(3).assign(case_id=["n0", "n1", "far"], patient_id=["q0", "q1", "q2"],
-                               label="", label_source="")
+    new = table.head(4).assign(case_id=["n0", "n1", "far", "broken"],
+                               patient_id=["q0", "q1", "q2", "q3"], label="", label_source="")
     image = sitk.ReadImage(str(manifest.parent / new.loc[2, "pet"]))
     sitk.WriteImage(image * FAR_FACTOR, str(manifest.parent / "pet_far.nii.gz"))
     new.loc[2, "pet"] = "pet_far.nii.gz"
+    (manifest.parent / "broken.nii.gz").write_bytes(b"not an image")
+    new.loc[3, "pet"] = "broken.nii.gz"
     path = manifest.parent / "new_cases.csv"
     new.to_csv(path, index=False)
     return path
@@ -132,14 +135,16 @@ def test_fresh_process_command(exported, trained, reference, tmp_path):
 def test_images_equal_table_and_far_case_is_flagged(exported, trained):
     model = load_model(exported)
     from_images = predict(model, trained.new)
-    assert list(from_images["case_id"]) == ["n0", "n1", "far"]
+    assert list(from_images["case_id"]) == ["n0", "n1", "far", "broken"]
     from_table = predict(model, trained.table).head(2)
     for column in ("probability", "novelty_score"):
         np.testing.assert_allclose(from_images[column].head(2), from_table[column],
                                    rtol=0, atol=1e-9)
-    assert list(from_images["novel"]) == [False, False, True]
+    assert list(from_images["novel"].head(3)) == [False, False, True]
     assert "pet_SUVmax=" in from_images.loc[2, "out_of_range"]
     assert from_images.loc[0, "out_of_range"] == ""
+    assert list(from_images["extraction_errors"].head(3)) == ["", "", ""]
+    assert "broken.nii.gz" in from_images.loc[3, "extraction_errors"]
 
 
 def test_training_cases_are_rarely_novel(exported, trained):

@@ -77,7 +77,19 @@ def _table_config(experiment: dict, lineage: dict) -> dict | None:
     if file_sha256(Path(table)) != lineage.get("table_sha256"):
         return None
     config = read_provenance(Path(table)).get("config")
-    return json.loads(config) if config else None
+    return _validated(json.loads(config)) if config else None
+
+
+def _validated(config: dict) -> dict | None:
+    """The configuration normalised by the installed schema; None when it does not fit."""
+    from pydantic import ValidationError
+
+    from radiomix.features import ExtractionConfig
+
+    try:
+        return ExtractionConfig.model_validate(config).model_dump(mode="json")
+    except ValidationError:
+        return None
 
 
 def extraction_config(run_files: Path) -> dict | None:

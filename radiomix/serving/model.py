@@ -28,7 +28,7 @@ ARTIFACT_KEY = "radiomix"
 MODEL_JSON = "radiomix_model.json"
 BACKGROUND_ROWS = 40
 IDENTITY_COLUMNS = ("case_id", "patient_id", "site", "label", "label_source", "tracer",
-                    "primary")
+                    "primary", "extraction_errors")
 
 
 def major_minor(version: str) -> str:

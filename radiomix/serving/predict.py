@@ -16,6 +16,7 @@ from radiomix.errors import ModelError
 from radiomix.serving.model import RadiomixModel, load_model
 
 ID_COLUMNS = ("case_id", "patient_id", "site", "label")
+REPORT_COLUMNS = ("extraction_errors",)
 TOP_FEATURES = 3
 LOG = logging.getLogger(__name__)
 
@@ -28,18 +29,28 @@ def is_manifest(path: Path) -> bool:
 
 
 def features_from_manifest(model: RadiomixModel, manifest: Path) -> pd.DataFrame:
-    """Extract the features of a manifest's cases with the model's extraction configuration."""
+    """Extract a manifest's cases with the model's extraction configuration; the column
+    `extraction_errors` lists the failures of each case (its features are then NaN)."""
     if model.extraction_config is None:
         raise ModelError(f"model {model.folder} stores no extraction configuration (it was "
                          f"trained on a table of unknown origin); give a feature table instead "
                          f"of manifest {manifest}")
+    from pydantic import ValidationError
+
     from radiomix.features import ExtractionConfig, extract_features
 
-    config = ExtractionConfig.model_validate(model.extraction_config)
+    try:
+        config = ExtractionConfig.model_validate(model.extraction_config)
+    except ValidationError as error:
+        raise ModelError(f"model {model.folder}: its extraction configuration is not valid "
+                         f"for this radiomix:\n{error}") from error
     with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "features.parquet"
-        extract_features(manifest, out, config, workers=1)
-        return pd.read_parquet(out)
+        result = extract_features(manifest, Path(folder) / "features.parquet", config,
+                                  workers=1)
+    failures = result.errors[result.errors["kind"] == "error"]
+    messages = failures.groupby("case_id")["message"].agg("; ".join)
+    table = result.table.reset_index(drop=True)
+    return table.assign(extraction_errors=table["case_id"].map(messages).fillna(""))
 
 
 def read_input(model: RadiomixModel, source: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -68,4 +79,5 @@ def predict(model: RadiomixModel | str | Path, source: str | Path | pd.DataFrame
         LOG.warning("columns not used by the model (ignored): %s", ", ".join(unused))
     scores = model.score(table, strict=strict, top=top)
     ids = table[[c for c in ID_COLUMNS if c in table.columns]]
-    return pd.concat([ids, scores], axis=1)
+    reports = table[[c for c in REPORT_COLUMNS if c in table.columns]]
+    return pd.concat([ids, scores, reports], axis=1)
