@@ -199,10 +199,11 @@ def run_dask(client, cases: list[Case], config: ExtractionConfig,
                for case in cases}
     for future in as_completed(futures):
         try:
-            collect(future.result())
+            result = future.result()
         except Exception as error:  # the task or its worker died: report the case, go on
-            collect(_engine_failure(futures[future], error))
+            result = _engine_failure(futures[future], error)
         future.release()
+        collect(result)
 
 
 def _connect(scheduler: str):
