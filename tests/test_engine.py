@@ -229,3 +229,29 @@ def test_unreachable_scheduler_is_an_extraction_error(cohort, tmp_path, monkeypa
     with pytest.raises(ExtractionError, match=r"cannot connect to the Dask scheduler at tcp://"):
         extract_features(cohort, tmp_path / "f.parquet", config=quick_config(),
                          scheduler="tcp://127.0.0.1:9")
+
+
+@pytest.mark.integration
+def test_failed_task_is_reported_not_cached_and_retried(cohort, tmp_path, monkeypatch):
+    from distributed import LocalCluster
+
+    extract = engine_module.extract_case_single_threaded
+
+    def failing_for_b(case, config):
+        if case.case_id == "b":
+            raise RuntimeError("worker lost")
+        return extract(case, config)
+
+    monkeypatch.setattr(engine_module, "extract_case_single_threaded", failing_for_b)
+    out, config = tmp_path / "features.parquet", quick_config(families=("pet_static",))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster:
+        result = extract_features(cohort, out, config=config, scheduler=cluster.scheduler_address)
+    engine_rows = result.errors[result.errors["stage"] == "engine"]
+    assert engine_rows["case_id"].tolist() == ["b"]
+    assert "worker failed: RuntimeError: worker lost" in engine_rows["message"].iat[0]
+    assert result.table["pet_SUVmax"].isna().tolist() == [False, True, True]  # c: broken mask
+    monkeypatch.undo()
+    rerun = extract_features(cohort, out, config=config, workers=1)
+    assert (rerun.n_computed, rerun.n_cached) == (1, 2)
+    assert rerun.table.loc[1, "pet_SUVmax"] == pytest.approx(3.0)
