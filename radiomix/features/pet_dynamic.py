@@ -13,6 +13,9 @@ Conventions (all times from injection, in minutes):
   (increasing) when the late slope exceeds ``rising_slope_per_h`` × the peak value, i.e. the
   curve still rises by more than that fraction of its peak per hour; otherwise 2 (peak after
   ``early_peak_min``, then plateau or fall: late slope ≤ that bound).
+
+:func:`parametric_map` reduces the series to one value per voxel over a window (time-averaged
+SUV, time to peak or slope) for the ``texture`` family.
 """
 
 from __future__ import annotations
