@@ -68,6 +68,8 @@ def test_rule_columns_follow_the_published_cutoff(experiment):
     assert first["rule_fet_twm"][~fet].isna().all()
     expected = (table["pet_TWMmax"][fet] >= 2.65).astype(float).to_numpy()
     np.testing.assert_array_equal(first["rule_fet_twm"][fet].to_numpy(), expected)
+    written = pd.read_csv(result.paths["oof_predictions"], dtype=str, keep_default_na=False)
+    assert set(written["rule_fet_twm"]) == {"0", "1", ""}
     adc = table["mri_ADC_ratio"].notna().to_numpy()
     np.testing.assert_array_equal(first["rule_adc_ratio"][adc].to_numpy(),
                                   (table["mri_ADC_ratio"][adc] < 1.6).astype(float).to_numpy())

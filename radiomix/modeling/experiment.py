@@ -72,7 +72,8 @@ def _rule_columns(config: ExperimentConfig, table: pd.DataFrame
     evaluated = evaluate_rules(table, rules)
     columns = [c for c in evaluated.columns if c.startswith(("rule_", "param_"))]
     directions = {rule.id: rule.spec.direction for rule in rules}
-    return evaluated[columns].reset_index(drop=True), directions
+    decisions = {c: evaluated[c].astype("Int64") for c in columns if c.startswith("rule_")}
+    return evaluated[columns].assign(**decisions).reset_index(drop=True), directions
 
 
 def _fold_frame(data: ModelData, result: FoldResult, rules: pd.DataFrame) -> pd.DataFrame:
