@@ -156,10 +156,20 @@ def texture_features(
     extractor = get_extractor(params)
     where = f"image '{image_name}'" + (f" of case '{case_id}'" if case_id else "")
     result = _run_extractor(extractor, image, mask, where)
+    voxel_count = None
+    if ibsi_corrections:
+        voxel_count = _mask_voxel_count(result, mask, int(extractor.settings.get("label", 1)))
+    return named_features(result, image_name, voxel_count)
+
+
+def named_features(
+    result: dict[str, Any], image_name: str, voxel_count: int | None
+) -> dict[str, float]:
+    """Pyradiomics' ``execute`` output as radiomix features: diagnostics dropped, values as
+    floats, IBSI-corrected when the mask's ``voxel_count`` is given, keys prefixed."""
     features = {
         key: float(value) for key, value in result.items() if not key.startswith(DIAGNOSTICS_PREFIX)
     }
-    if ibsi_corrections:
-        label = int(extractor.settings.get("label", 1))
-        features = ibsi_correct(features, _mask_voxel_count(result, mask, label))
+    if voxel_count is not None:
+        features = ibsi_correct(features, voxel_count)
     return {f"{image_name}_{key}": value for key, value in features.items()}
