@@ -76,7 +76,7 @@ def trained(tmp_path_factory) -> SimpleNamespace:
     config = ExperimentConfig.model_validate({
         "name": "serving-test", "seed": 0, "input": {"table": str(table)},
         "models": [{"name": "l2_lr"}], "search": {"n_trials": 3},
-        "outer_cv": {"folds": 2, "repeats": 1}, "inner_cv": {"folds": 2}})
+        "outer_cv": {"folds": 2, "repeats": 1}, "inner_cv": {"folds": 2}, "rules": "all"})
     uri = f"sqlite:///{root / 'mlflow.db'}"
     result = run_experiment(config, root / "run", tracking_uri=uri)
     return SimpleNamespace(root=root, table=table, uri=uri, result=result, manifest=manifest,
@@ -181,6 +181,7 @@ def test_model_card_and_signature(exported, trained):
     metrics = json.loads((trained.result.out_dir / "metrics.json").read_text())
     assert card["metrics"]["auc"] == metrics["model"]["auc"]
     assert card["metrics"]["auc_ci"] == metrics["model"]["auc_ci"]
+    assert card["rules"] == metrics["rules"] and card["rules"]
     table = pd.read_parquet(trained.table)
     assert card["data"]["n_cases"] == table["label"].notna().sum()
     assert card["data"]["sites"] == table["site"].value_counts().to_dict()
@@ -190,7 +191,10 @@ def test_model_card_and_signature(exported, trained):
     mlmodel = yaml.safe_load((exported / "MLmodel").read_text())
     inputs = json.loads(mlmodel["signature"]["inputs"])
     assert [column["name"] for column in inputs] == info["input_columns"]
-    assert "auc" in (folder / "model_card.md").read_text()
+    markdown = (folder / "model_card.md").read_text()
+    assert f"auc: {metrics['model']['auc']:.3f}" in markdown
+    assert all(f"| {rule} | {values['n']} |" in markdown
+               for rule, values in metrics["rules"].items())
 
 
 def _one_row(trained) -> pd.DataFrame:

@@ -20,7 +20,7 @@ def _data_summary(lineage: dict, training: pd.DataFrame, info: dict) -> dict:
     return {"n_cases": lineage.get("n_cases"), "n_features": len(lineage.get("features", [])),
             "n_input_columns": len(info["input_columns"]), "sites": sites,
             "table": lineage.get("table"), "table_sha256": lineage.get("table_sha256"),
-            "extraction_config": lineage.get("extraction_config"),
+            "extraction_families": (info["extraction_config"] or {}).get("families"),
             "missing_fraction": float(training.drop(columns="site", errors="ignore")
                                       .isna().to_numpy().mean())}
 
@@ -53,6 +53,24 @@ def _interval(metrics: dict, key: str) -> str:
     return text
 
 
+def _p_value(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+def _rules_table(rules: dict) -> list[str]:
+    """One Markdown table row per compared rule; p-values of the paired tests vs the model."""
+    if not rules:
+        return ["- no rule compared"]
+    lines = ["| rule | cases | AUC | sensitivity | specificity | DeLong p | McNemar p |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for rule, values in rules.items():
+        cells = [rule, str(values.get("n")), *(_interval(values, key) for key in HEADLINE[:3]),
+                 _p_value(values.get("delong_p_vs_model")),
+                 _p_value(values.get("mcnemar_p_vs_model"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def card_markdown(card: dict) -> str:
     """The card as Markdown."""
     model, data = card["model"], card["data"]
@@ -63,14 +81,15 @@ def card_markdown(card: dict) -> str:
              "", "## Data", "",
              f"- {data['n_cases']} labelled cases, {data['n_features']} features, sites "
              f"{data['sites'] or 'not given'}",
-             f"- table {data['table']} (sha256 {data['table_sha256']}), extraction "
-             f"configuration {data['extraction_config']}", "",
+             f"- table {data['table']} (sha256 {data['table_sha256']})",
+             "- extraction configuration: " + (
+                 f"stored, families {data['extraction_families']}"
+                 if data["extraction_families"] else "not stored (predicts from tables only)"),
+             "",
              "## Cross-validated performance (out-of-fold)", ""]
     lines += [f"- {key}: {_interval(card['metrics'], key)}" for key in HEADLINE]
-    lines += ["", "## Rule-based comparison", ""]
-    lines += [f"- {rule}: {json.dumps(values)}" for rule, values in card["rules"].items()]
-    if not card["rules"]:
-        lines.append("- no rule compared")
+    lines += ["", "## Rule-based comparison (cases where the rule applies)", ""]
+    lines += _rules_table(card["rules"])
     lines += ["", "## Novelty detection", "",
               f"- {card['novelty']['method']}, flag above {card['novelty']['threshold']:.3f}",
               "", "## Versions", ""]
