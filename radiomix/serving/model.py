@@ -203,7 +203,7 @@ class RadiomixModel:
         import shap
 
         exact = self.info["model"] in TREE_MODELS | LINEAR_MODELS
-        kwargs = {} if exact else {"max_evals": 2 * selected.shape[1] + 1}
+        kwargs = {} if exact else {"max_evals": 2 * selected.shape[1] + 1, "silent": True}
         explanation = self._explainer(selected, **kwargs)
         values, base = np.asarray(explanation.values), np.asarray(explanation.base_values)
         if values.ndim == 3:
