@@ -15,9 +15,7 @@ from radiomix.data.manifest import IDENTITY_COLUMNS, IMAGE_COLUMNS, MASK_COLUMNS
 from radiomix.data.validate import validate_manifest
 from radiomix.errors import RadiomixError
 from radiomix.synth.cohort import synthesize_cohort
-from radiomix.synth.config import load_config
 from radiomix.synth.demo import ensure_demo_cohort, load_demo_settings, prefixed_manifest
-from radiomix.synth.published import nominal_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 N_PATIENTS, SEED = 20, 11
@@ -96,7 +94,7 @@ def test_images_reproduce_nominal_parameters(measured):
     perfusion = measured.dropna(subset=["mri_rCBV_mean_nominal"])
     np.testing.assert_allclose(perfusion["mri_rCBV_mean"], perfusion["mri_rCBV_mean_nominal"],
                                rtol=0.06)
-    dynamic = measured.dropna(subset=["dyn_TTP_min_nominal"])
+    dynamic = measured.dropna(subset=["dyn_TTP_min", "dyn_TTP_min_nominal"])
     close = (dynamic["dyn_TTP_min"] - dynamic["dyn_TTP_min_nominal"]).abs() <= 10.0
     assert close.mean() >= 0.75
 
@@ -109,18 +107,6 @@ def test_measured_class_means_follow_the_configuration(measured):
     assert tbr.loc[0, "mean"] == pytest.approx(1.7, abs=3 * 0.3 / np.sqrt(tbr.loc[0, "count"]))
     ttp = fet["dyn_TTP_min"].mean()
     assert ttp[1] < 38.0 < ttp[0]
-
-
-def test_sampled_parameters_follow_the_configured_class_means():
-    config = load_config()
-    nominal = nominal_parameters(config, 500, 3)
-    fet = nominal[nominal.tracer == "FET"].groupby("label")
-    means = fet["pet_TBRmean"].mean()
-    assert means[1] == pytest.approx(2.2, abs=0.08) and means[0] == pytest.approx(1.7, abs=0.06)
-    assert fet["dyn_TTP_min"].median()[1] < 35.0 and fet["dyn_TTP_min"].median()[0] > 40.0
-    assert fet["dyn_slope_suv_per_h"].median()[1] < 0 <= fet["dyn_slope_suv_per_h"].median()[0]
-    adc = nominal.groupby("label")["mri_ADC_ratio"].mean()
-    assert adc[1] == pytest.approx(1.43, abs=0.03) and adc[0] == pytest.approx(1.82, abs=0.02)
 
 
 def test_oracle_separates_the_classes(cohort):

@@ -9,6 +9,7 @@ from scipy import integrate, stats
 
 from radiomix.errors import ConfigError
 from radiomix.synth.config import DEFAULT_CONFIG, Dist, load_config
+from radiomix.synth.copula import latent_scores, log_copula_density, log_joint_density
 from radiomix.synth.kinetics import (
     feng_input,
     fine_grid,
@@ -76,3 +77,60 @@ def test_bad_config_raises_config_error(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_normal_score_and_quantile_invert_scipy_cdfs():
+    truncated = Dist(kind="normal", mean=1.43, sd=0.307, low=0.8, high=3.0)
+    a, b = (0.8 - 1.43) / 0.307, (3.0 - 1.43) / 0.307
+    lognormal = Dist(kind="lognormal", median=3.0, sigma=0.435)
+    for x in (0.85, 1.2, 1.43, 2.1, 2.9):
+        expected = stats.norm.ppf(stats.truncnorm.cdf(x, a, b, 1.43, 0.307))
+        assert truncated.normal_score(x) == pytest.approx(expected, abs=1e-9)
+        assert truncated.quantile(stats.norm.cdf(expected)) == pytest.approx(x, rel=1e-9)
+    for x in (0.5, 3.0, 40.0):  # untruncated: the standardised log
+        assert lognormal.normal_score(x) == pytest.approx(np.log(x / 3.0) / 0.435, abs=1e-9)
+    # far upper tail keeps its precision (cdf rounds to 1 there)
+    assert Dist(kind="normal", mean=0, sd=1).normal_score(9.0) == pytest.approx(9.0, rel=1e-9)
+
+
+def _equicorrelation(n: int, rho: float) -> np.ndarray:
+    return (1 - rho) * np.eye(n) + rho * np.ones((n, n))
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.3, 0.5, 0.8])
+def test_copula_density_matches_the_multivariate_normal(rho):
+    z = np.array([0.3, -1.2, 2.0, 0.7, -0.1])
+    for n in range(1, 6):
+        expected = (stats.multivariate_normal(np.zeros(n), _equicorrelation(n, rho)).logpdf(z[:n])
+                    - stats.norm.logpdf(z[:n]).sum())
+        assert log_copula_density(z[:n], rho) == pytest.approx(expected, abs=1e-10)
+
+
+def test_discrete_items_match_conditional_normal_probabilities():
+    """Box probabilities of latent scores given the observed ones, by Schur complement."""
+    rho, observed = 0.5, np.array([1.1, -0.4, 0.9])
+    boxes = [(-0.3, 0.8), (0.5, np.inf)]  # a curve pattern interval, 'has a core'
+    n_obs, n = observed.size, observed.size + len(boxes)
+    cov = _equicorrelation(n, rho)
+    gain = cov[n_obs:, :n_obs] @ np.linalg.inv(cov[:n_obs, :n_obs])
+    mean = gain @ observed
+    conditional = cov[n_obs:, n_obs:] - gain @ cov[:n_obs, n_obs:]
+    lower, upper = np.array([b[0] for b in boxes]), np.array([b[1] for b in boxes])
+    box = stats.multivariate_normal(mean, conditional).cdf(upper, lower_limit=lower)
+    expected = log_copula_density(observed, rho) + np.log(box)
+    items = [[(1.0, *boxes[0])], [(1.0, *boxes[1])]]
+    assert log_joint_density(observed, items, rho) == pytest.approx(expected, abs=1e-5)
+    # a mixture item is the weighted sum of its intervals' probabilities
+    mixture = [[(0.25, -np.inf, -0.3), (2.0, -0.3, 0.8)], [(1.0, *boxes[1])]]
+    below = stats.multivariate_normal(mean, conditional).cdf([-0.3, np.inf],
+                                                              lower_limit=[-np.inf, 0.5])
+    expected = log_copula_density(observed, rho) + np.log(0.25 * below + 2.0 * box)
+    assert log_joint_density(observed, mixture, rho) == pytest.approx(expected, abs=1e-5)
+
+
+def test_latent_scores_have_the_configured_correlation():
+    rng = np.random.default_rng(0)
+    draws = np.stack([latent_scores(rng, 4, 0.5) for _ in range(20000)])
+    correlation = np.corrcoef(draws, rowvar=False)[np.triu_indices(4, 1)]
+    np.testing.assert_allclose(correlation, 0.5, atol=0.03)
+    np.testing.assert_allclose(draws.std(axis=0), 1.0, atol=0.03)

@@ -59,13 +59,30 @@ class Dist(Strict):
 
     def sample(self, rng: np.random.Generator) -> float:
         """One draw by inverse transform (one uniform number per draw)."""
-        u = rng.random()
+        return self.quantile(rng.random())
+
+    def quantile(self, u: float) -> float:
+        """The value below which a fraction ``u`` of the distribution lies."""
         if self.kind == "uniform":
             return float(self.low + u * (self.high - self.low))
         loc, scale, z_low, z_high = self._standard()
         p_low, p_high = ndtr(z_low), ndtr(z_high)
         value = loc + scale * float(ndtri(p_low + u * (p_high - p_low)))
         return float(np.exp(value)) if self.kind == "lognormal" else value
+
+    def normal_score(self, x: float) -> float:
+        """Phi^-1(F(x)): the standard-normal quantile of ``x``'s cumulative probability.
+
+        Computed from the upper tail above the median so that far tails keep their precision.
+        """
+        if self.kind == "uniform":
+            return float(ndtri(np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0)))
+        loc, scale, z_low, z_high = self._standard()
+        z = ((np.log(x) if self.kind == "lognormal" else x) - loc) / scale
+        mass = ndtr(z_high) - ndtr(z_low)
+        if z <= 0:
+            return float(ndtri(np.clip((ndtr(z) - ndtr(z_low)) / mass, 0.0, 1.0)))
+        return float(-ndtri(np.clip((ndtr(-z) - ndtr(-z_high)) / mass, 0.0, 1.0)))
 
     def logpdf(self, x: float) -> float:
         """Log density at ``x`` (of the truncated distribution)."""
@@ -109,6 +126,11 @@ class ClassDist(Strict):
         """The distribution of class ``label`` (1 recurrence, 0 radionecrosis)."""
         return self.recurrence if label == 1 else self.radionecrosis
 
+    @property
+    def orientation(self) -> int:
+        """+1 when recurrence lies on the high side (by the class centres), else -1."""
+        return 1 if self.recurrence.center >= self.radionecrosis.center else -1
+
 
 class ClassProbability(Strict):
     recurrence: float = Field(ge=0, le=1)
@@ -116,6 +138,11 @@ class ClassProbability(Strict):
 
     def of(self, label: int) -> float:
         return self.recurrence if label == 1 else self.radionecrosis
+
+    @property
+    def orientation(self) -> int:
+        """+1 when the event is at least as likely in recurrence, else -1."""
+        return 1 if self.recurrence >= self.radionecrosis else -1
 
 
 class Grid(Strict):
@@ -219,6 +246,8 @@ class RatePattern(Strict):
 
 
 class LesionKinetics(Strict):
+    """Curve patterns listed from the least to the most tumour-like, and their class weights."""
+
     patterns: dict[str, RatePattern]
     weights: dict[Literal["recurrence", "radionecrosis"], dict[str, float]]
     source: str = ""
@@ -298,10 +327,18 @@ class Mrs(Strict):
     cho_cr: ClassDist
 
 
+class Latent(Strict):
+    """Within-class dependence: equicorrelation of the Gaussian copula of a lesion's markers."""
+
+    correlation: float = Field(ge=0, lt=1)
+    source: str = ""
+
+
 class SynthConfig(Strict):
     """The whole simulator configuration."""
 
     grid: Grid
+    latent: Latent
     cohort: Cohort
     sites: list[Site] = Field(min_length=1)
     anatomy: Anatomy

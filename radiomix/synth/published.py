@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
@@ -37,14 +36,15 @@ RULES = (
                   0.813, 0.843, 32, 51, "Lizarraga 2014: L/S max >= 1.0 (visual score proxy)"),
     PublishedRule("fdg_dual_phase", "FDG", "fdg_dual_phase_index",
                   lambda t: t["fdg_dual_phase_index"] > 0.19,
-                  0.95, 1.00, 19, 9, "Horky 2011: retention index > 0.19"),
+                  0.85, 0.88, None, None,
+                  "Horky 2011 cut-off: retention index > 0.19; Li 2018 pooled PET in metastases"),
     PublishedRule("rcbv_mean", None, "mri_rCBV_mean", lambda t: t["mri_rCBV_mean"] >= 1.8,
                   0.88, 0.88, None, None, "Patel 2017 pooled mean rCBV; cut-off 1.8 (Gasparetto)"),
     PublishedRule("mrs_cho_naa", None, "mrs_cho_naa", lambda t: t["mrs_cho_naa"] > 1.8,
                   0.88, 0.86, None, None, "Zhang 2014 pooled Cho/NAA; cut-off 1.8 (Weybright)"),
     PublishedRule("adc_ratio", None, "mri_ADC_ratio", lambda t: t["mri_ADC_ratio"] < 1.6,
-                  float("nan"), float("nan"), None, None,
-                  "Hein 2004 class means; 1.6 is a derived midpoint, no published Se/Sp"),
+                  0.71, 0.87, None, None,
+                  "van Dijken 2017 pooled ADC; cut-off 1.6 = midpoint of Hein 2004 class means"),
 )
 META_ANALYSIS_MARGIN = 0.08
 
@@ -93,8 +93,6 @@ def markdown_table(performance: pd.DataFrame) -> str:
              "|---|---|---|---|---|---|---|"]
     for row in performance.itertuples():
         def published(value: float, interval: tuple[float, float]) -> str:
-            if np.isnan(value):
-                return "–"
             return f"{value:.2f} ({max(interval[0], 0):.2f}–{min(interval[1], 1):.2f})"
         lines.append(
             f"| `{row.rule}` | {row.n_recurrence} / {row.n_radionecrosis} "

@@ -1,16 +1,28 @@
 """Patient parameters: class, tracer, site, lesion levels, kinetics, MRI/MRS values, oracle.
 
+The class-dependent markers of a lesion share one latent factor (an equicorrelated Gaussian
+copula, see ``copula``): within a class they are correlated, each keeps its marginal.
+
 Everything a patient needs is drawn here from its own random stream, so that a patient
 does not depend on the others (nor on how many processes generate the cohort).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
-from radiomix.synth.config import ClassDist, LesionKinetics, Site, SynthConfig, Tracer
+from radiomix.synth.config import (
+    ClassDist,
+    ClassProbability,
+    LesionKinetics,
+    Site,
+    SynthConfig,
+    Tracer,
+)
+from radiomix.synth.copula import latent_scores, log_joint_density
 from radiomix.synth.kinetics import (
     feng_input,
     fine_grid,
@@ -24,6 +36,9 @@ LABEL_NAMES = {1: "recurrence", 0: "radionecrosis"}
 SLOPE_WINDOW_MIN = (20.0, 50.0)
 EARLY_PEAK_MIN = 20.0
 RISING_PEAK_MIN = 40.0
+# Components of the latent vector, in draw order: the markers that depend on the class.
+LATENT_MARKERS = ("level", "heterogeneity", "kinetics", "core", "adc", "rcbv", "cho_naa",
+                  "cho_cr")
 
 
 @dataclass
@@ -43,7 +58,6 @@ class LesionSpec:
     rcbv_mean: float
     cho_naa: float
     cho_cr: float
-    llr_terms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,51 +91,79 @@ def _choice(rng: np.random.Generator, weights: dict[str, float]) -> str:
     return names[int(rng.choice(len(names), p=probabilities / probabilities.sum()))]
 
 
-def _class_llr(dist: ClassDist, value: float) -> float:
-    return dist.recurrence.logpdf(value) - dist.radionecrosis.logpdf(value)
+def marker_value(dist: ClassDist, label: int, score: float) -> float:
+    """The class-``label`` value of a continuous marker at latent normal ``score``."""
+    return dist.of(label).quantile(float(ndtr(dist.orientation * score)))
 
 
-def kinetic_llr(kinetics: LesionKinetics, rates: tuple[float, float, float]) -> float:
-    """Log-likelihood ratio of the lesion rate constants under the two class mixtures."""
-    densities = {
-        name: np.exp(sum(dist.logpdf(value)
-                         for dist, value in zip((p.k2, p.k3, p.k4), rates, strict=True)))
-        for name, p in kinetics.patterns.items()
-    }
-    mixture = {label: sum(w * densities[name] for name, w in weights.items())
-               for label, weights in kinetics.weights.items()}
-    return float(np.log(mixture["recurrence"] + 1e-300) - np.log(mixture["radionecrosis"] + 1e-300))
+def marker_score(dist: ClassDist, label: int, value: float) -> float:
+    """The latent normal score of ``value`` under the class-``label`` marginal."""
+    return dist.orientation * dist.of(label).normal_score(value)
+
+
+def pattern_intervals(kinetics: LesionKinetics, label: int) -> dict[str, tuple[float, float]]:
+    """Latent-score interval of each curve pattern (listed least to most tumour-like)."""
+    weights = kinetics.weights[LABEL_NAMES[label]]
+    cumulative = np.cumsum([weights.get(name, 0.0) for name in kinetics.patterns])
+    edges = ndtri(np.clip(np.concatenate([[0.0], cumulative / cumulative[-1]]), 0.0, 1.0))
+    return {name: (float(edges[i]), float(edges[i + 1]))
+            for i, name in enumerate(kinetics.patterns)}
+
+
+def core_interval(probability: ClassProbability, label: int,
+                  has_core: bool) -> tuple[float, float]:
+    """Latent-score interval meaning 'necrotic core' (or 'no core') in class ``label``."""
+    p = probability.of(label)
+    if probability.orientation > 0:
+        threshold = float(ndtri(1.0 - p))
+        return (threshold, np.inf) if has_core else (-np.inf, threshold)
+    threshold = float(ndtri(p))
+    return (-np.inf, threshold) if has_core else (threshold, np.inf)
+
+
+def _pattern_at(intervals: dict[str, tuple[float, float]], score: float) -> str:
+    return next(name for name, (low, high) in intervals.items() if low <= score < high)
 
 
 def _draw_rates(rng: np.random.Generator, kinetics: LesionKinetics,
-                label: int) -> tuple[str, tuple[float, float, float]]:
-    pattern = _choice(rng, kinetics.weights[LABEL_NAMES[label]])
+                pattern: str) -> tuple[float, float, float]:
     chosen = kinetics.patterns[pattern]
-    return pattern, (chosen.k2.sample(rng), chosen.k3.sample(rng), chosen.k4.sample(rng))
+    return chosen.k2.sample(rng), chosen.k3.sample(rng), chosen.k4.sample(rng)
 
 
 def sample_lesion(rng: np.random.Generator, config: SynthConfig, tracer: Tracer) -> LesionSpec:
-    """Class and nominal parameters of one lesion."""
+    """Class and nominal parameters of one lesion, dependent through one latent factor."""
     cohort = config.cohort
     label = int(rng.random() < cohort.prevalence)
     flipped = rng.random() < cohort.label_noise
-    pattern, rates = _draw_rates(rng, tracer.lesion_kinetics, label)
-    core = config.anatomy.necrotic_core.probability.of(label)
+    z = dict(zip(LATENT_MARKERS, latent_scores(rng, len(LATENT_MARKERS),
+                                               config.latent.correlation), strict=True))
+    pattern = _pattern_at(pattern_intervals(tracer.lesion_kinetics, label), z["kinetics"])
+    core = config.anatomy.necrotic_core.probability
+    low, high = core_interval(core, label, True)
+    continuous = continuous_markers(config, tracer)
     return LesionSpec(
         label=label,
         manifest_label=1 - label if flipped else label,
         label_source="histology" if rng.random() < cohort.histology_share else "follow-up",
         volume_cm3=config.anatomy.lesion_volume_cm3.sample(rng),
-        has_core=bool(rng.random() < core),
-        heterogeneity=config.anatomy.lesion_heterogeneity.of(label).sample(rng),
-        level=tracer.lesion_level.of(label).sample(rng),
+        has_core=bool(low <= z["core"] < high),
+        heterogeneity=marker_value(continuous["heterogeneity"], label, z["heterogeneity"]),
+        level=marker_value(continuous["level"], label, z["level"]),
         pattern=pattern,
-        rates=rates,
-        adc_ratio=config.mri.adc.lesion_ratio.of(label).sample(rng),
-        rcbv_mean=config.mri.rcbv.lesion_mean.of(label).sample(rng),
-        cho_naa=config.mrs.cho_naa.of(label).sample(rng),
-        cho_cr=config.mrs.cho_cr.of(label).sample(rng),
+        rates=_draw_rates(rng, tracer.lesion_kinetics, pattern),
+        adc_ratio=marker_value(continuous["adc"], label, z["adc"]),
+        rcbv_mean=marker_value(continuous["rcbv"], label, z["rcbv"]),
+        cho_naa=marker_value(continuous["cho_naa"], label, z["cho_naa"]),
+        cho_cr=marker_value(continuous["cho_cr"], label, z["cho_cr"]),
     )
+
+
+def continuous_markers(config: SynthConfig, tracer: Tracer) -> dict[str, ClassDist]:
+    """The class distribution of every continuous marker of a lesion under ``tracer``."""
+    return {"level": tracer.lesion_level, "heterogeneity": config.anatomy.lesion_heterogeneity,
+            "adc": config.mri.adc.lesion_ratio, "rcbv": config.mri.rcbv.lesion_mean,
+            "cho_naa": config.mrs.cho_naa, "cho_cr": config.mrs.cho_cr}
 
 
 def sample_patient(config: SynthConfig, seed: int, index: int) -> PatientSpec:
@@ -226,28 +268,60 @@ def nominal_kinetics(config: SynthConfig, spec: PatientSpec,
     return values
 
 
-def oracle_terms(config: SynthConfig, spec: PatientSpec, lesion: LesionSpec,
-                 radius_mm: float) -> dict[str, float]:
-    """Log-likelihood-ratio terms of the class-dependent parameters a reader could see."""
-    tracer = config.pet.tracers[spec.tracer]
-    terms = {"level": _class_llr(tracer.lesion_level, lesion.level),
-             "heterogeneity": _class_llr(config.anatomy.lesion_heterogeneity,
-                                         lesion.heterogeneity)}
+def visible_markers(config: SynthConfig, spec: PatientSpec, radius_mm: float) -> list[str]:
+    """The class-dependent markers a reader could see for a lesion of ``spec``."""
+    names = ["level", "heterogeneity"]
     if spec.has_dynamic or spec.tracer == "FDG":
-        terms["kinetics"] = kinetic_llr(tracer.lesion_kinetics, lesion.rates)
-    core = config.anatomy.necrotic_core
-    if radius_mm >= core.min_radius_mm:
-        p1, p0 = core.probability.recurrence, core.probability.radionecrosis
-        terms["core"] = float(np.log(p1 / p0) if lesion.has_core
-                              else np.log((1 - p1) / (1 - p0)))
+        names.append("kinetics")
+    if radius_mm >= config.anatomy.necrotic_core.min_radius_mm:
+        names.append("core")
     if spec.has_mri:
-        terms["adc"] = _class_llr(config.mri.adc.lesion_ratio, lesion.adc_ratio)
+        names.append("adc")
     if spec.has_rcbv:
-        terms["rcbv"] = _class_llr(config.mri.rcbv.lesion_mean, lesion.rcbv_mean)
+        names.append("rcbv")
     if spec.has_mrs:
-        terms["mrs"] = (_class_llr(config.mrs.cho_naa, lesion.cho_naa)
-                        + _class_llr(config.mrs.cho_cr, lesion.cho_cr))
-    return terms
+        names += ["cho_naa", "cho_cr"]
+    return names
+
+
+def _rate_log_densities(kinetics: LesionKinetics,
+                        rates: tuple[float, float, float]) -> dict[str, float]:
+    return {name: sum(dist.logpdf(value) for dist, value in zip((p.k2, p.k3, p.k4), rates,
+                                                                strict=True))
+            for name, p in kinetics.patterns.items()}
+
+
+def class_log_likelihood(config: SynthConfig, tracer: Tracer, lesion: LesionSpec,
+                         visible: list[str], label: int) -> float:
+    """log p(visible nominal parameters | class ``label``) under the copula model."""
+    markers = continuous_markers(config, tracer)
+    values = {"level": lesion.level, "heterogeneity": lesion.heterogeneity,
+              "adc": lesion.adc_ratio, "rcbv": lesion.rcbv_mean,
+              "cho_naa": lesion.cho_naa, "cho_cr": lesion.cho_cr}
+    names = [name for name in visible if name in markers]
+    log_marginals = sum(markers[n].of(label).logpdf(values[n]) for n in names)
+    scores = np.array([marker_score(markers[n], label, values[n]) for n in names])
+    items, log_scale = [], 0.0
+    if "kinetics" in visible:
+        log_rates = _rate_log_densities(tracer.lesion_kinetics, lesion.rates)
+        log_scale = max(log_rates.values())
+        intervals = pattern_intervals(tracer.lesion_kinetics, label)
+        items.append([(float(np.exp(log_rates[name] - log_scale)), low, high)
+                      for name, (low, high) in intervals.items()])
+    if "core" in visible:
+        items.append([(1.0, *core_interval(config.anatomy.necrotic_core.probability, label,
+                                           lesion.has_core))])
+    rho = config.latent.correlation
+    return float(log_marginals + log_scale + log_joint_density(scores, items, rho))
+
+
+def oracle_llr(config: SynthConfig, spec: PatientSpec, lesion: LesionSpec,
+               radius_mm: float) -> float:
+    """log p(parameters | recurrence) - log p(parameters | radionecrosis), visible ones only."""
+    tracer = config.pet.tracers[spec.tracer]
+    visible = visible_markers(config, spec, radius_mm)
+    return (class_log_likelihood(config, tracer, lesion, visible, 1)
+            - class_log_likelihood(config, tracer, lesion, visible, 0))
 
 
 def nominal_radius_mm(volume_cm3: float) -> float:
@@ -262,7 +336,6 @@ def parameter_rows(config: SynthConfig, spec: PatientSpec) -> list[dict[str, obj
     tracer = config.pet.tracers[spec.tracer]
     rows = []
     for i, lesion in enumerate(spec.lesions):
-        terms = oracle_terms(config, spec, lesion, nominal_radius_mm(lesion.volume_cm3))
         row: dict[str, object] = {
             "case_id": f"{spec.patient_id}_L{i + 1}", "patient_id": spec.patient_id,
             "label": lesion.label, "manifest_label": lesion.manifest_label,
@@ -276,7 +349,7 @@ def parameter_rows(config: SynthConfig, spec: PatientSpec) -> list[dict[str, obj
             "heterogeneity": lesion.heterogeneity, "kinetic_pattern": lesion.pattern,
             "k2": lesion.rates[0], "k3": lesion.rates[1], "k4": lesion.rates[2],
             "has_dynamic": spec.has_dynamic,
-            "oracle_llr": float(sum(terms.values())),
+            "oracle_llr": oracle_llr(config, spec, lesion, nominal_radius_mm(lesion.volume_cm3)),
         }
         rows.append(row)
     return rows
