@@ -167,12 +167,13 @@ def test_top_features_match_linear_shap_formula(exported, trained):
         assert listed == "; ".join(f"{name}={value:+.4g}" for name, value in expected.items())
 
 
-def test_registered_model_loads_from_registry(exported, trained, reference, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.uri)
-    model = load_model(f"models:/{REGISTERED}/1")
+def test_registered_model_loads_from_registry(exported, trained, reference):
+    model = load_model(f"models:/{REGISTERED}/1", tracking_uri=trained.uri)
     scores = model.score(pd.read_parquet(trained.table))
     np.testing.assert_allclose(scores["probability"], reference["probability"], rtol=0,
                                atol=1e-9)
+    with pytest.raises(ModelError, match="cannot fetch model models:/unknown-model/1"):
+        load_model("models:/unknown-model/1", tracking_uri=trained.uri)
 
 
 def test_model_card_and_signature(exported, trained):

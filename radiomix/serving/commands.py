@@ -42,6 +42,10 @@ def predict_command(
     strict: bool = typer.Option(
         False, "--strict", help="Fail on unused columns and on values beyond the training "
                                 "range instead of ignoring and reporting them."),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri",
+        help="MLflow store of a models:/ or runs:/ URI [default: $MLFLOW_TRACKING_URI, else "
+             "sqlite:///mlflow.db]."),
 ) -> None:
     """Probability of recurrence, decision, top SHAP features and novelty flag per case.
 
@@ -52,7 +56,7 @@ def predict_command(
     from radiomix.serving.predict import predict
 
     try:
-        predictions = predict(model, input, top=top, strict=strict)
+        predictions = predict(model, input, top=top, strict=strict, tracking_uri=tracking_uri)
     except RadiomixError as error:
         _fail(error)
     out.parent.mkdir(parents=True, exist_ok=True)

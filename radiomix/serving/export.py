@@ -161,7 +161,7 @@ def _register(out: Path, run_id: str, name: str, tracking_uri: str) -> str:
     """Upload the model folder to the run and register it as a new version of `name`."""
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri)
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     artifact_path = f"exported_model/{out.name}"
     client.log_artifacts(run_id, str(out), artifact_path=artifact_path)
     source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"

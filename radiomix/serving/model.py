@@ -245,8 +245,9 @@ def _check_finite(table: pd.DataFrame) -> None:
                          f"row {table.index[row]!r}; a finite number or empty is expected")
 
 
-def local_model_folder(path_or_uri: str | Path) -> Path:
-    """A local folder holding the model: the path itself, or an MLflow URI downloaded."""
+def local_model_folder(path_or_uri: str | Path, tracking_uri: str | None = None) -> Path:
+    """A local folder holding the model: the path itself, or an MLflow URI downloaded from
+    the tracking and registry store `tracking_uri` (default as for `radiomix train`)."""
     path = Path(path_or_uri)
     if path.is_dir():
         return path
@@ -256,15 +257,36 @@ def local_model_folder(path_or_uri: str | Path) -> Path:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    from radiomix.modeling.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
     try:
-        return Path(mlflow.artifacts.download_artifacts(text))
+        if text.startswith("models:/"):
+            text = _registry_source(text, uri)
+        return Path(mlflow.artifacts.download_artifacts(text, tracking_uri=uri))
     except MlflowException as error:
-        raise ModelError(f"cannot fetch model {text}: {error.message}") from error
+        raise ModelError(f"cannot fetch model {path_or_uri} from {uri}: {error.message}"
+                         ) from error
 
 
-def load_model(path_or_uri: str | Path) -> RadiomixModel:
+def _registry_source(model_uri: str, uri: str) -> str:
+    """Where the registry version `models:/NAME/VERSION` or `models:/NAME@ALIAS` of the
+    registry at `uri` keeps its files (MLflow would look in the default registry)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri, registry_uri=uri)
+    spec = model_uri[len("models:/"):]
+    if "@" in spec:
+        name, alias = spec.split("@", 1)
+        version = client.get_model_version_by_alias(name, alias).version
+    else:
+        name, _, version = spec.rpartition("/")
+    return client.get_model_version_download_uri(name, version)
+
+
+def load_model(path_or_uri: str | Path, tracking_uri: str | None = None) -> RadiomixModel:
     """Load an exported model after verifying its checksums and radiomix version."""
-    root = local_model_folder(path_or_uri)
+    root = local_model_folder(path_or_uri, tracking_uri)
     verify_checksums(root)
     folder = artifact_folder(root)
     if not (folder / MODEL_JSON).is_file():

@@ -69,10 +69,12 @@ def read_input(model: RadiomixModel, source: str | Path | pd.DataFrame) -> pd.Da
 
 
 def predict(model: RadiomixModel | str | Path, source: str | Path | pd.DataFrame,
-            top: int = TOP_FEATURES, strict: bool = False) -> pd.DataFrame:
+            top: int = TOP_FEATURES, strict: bool = False,
+            tracking_uri: str | None = None) -> pd.DataFrame:
     """Per case: ids, probability, decision, novelty score and flag, out-of-range columns,
-    and the `top` features of largest SHAP contribution."""
-    model = model if isinstance(model, RadiomixModel) else load_model(model)
+    and the `top` features of largest SHAP contribution. A model given by MLflow URI is
+    fetched from `tracking_uri`."""
+    model = model if isinstance(model, RadiomixModel) else load_model(model, tracking_uri)
     table = read_input(model, source).reset_index(drop=True)
     unused = model.unused_columns(table)
     if unused and not strict:
