@@ -150,24 +150,30 @@ def _save_pyfunc(out: Path, staging: Path) -> None:
     signature = infer_signature(example, model.score(example))
     versions = library_versions()
     requirements = [f"{name}=={versions[name]}" for name in
-                    ("mlflow", "scikit-learn", "pandas", "numpy", "shap") if name in versions]
+                    ("mlflow", "scikit-learn", "xgboost", "xgboost-cpu", "pandas", "numpy",
+                     "scipy", "shap") if name in versions]
     mlflow.pyfunc.save_model(str(out), python_model=RadiomixPyfunc(),
                              artifacts={ARTIFACT_KEY: str(staging)}, signature=signature,
                              input_example=example, pip_requirements=requirements,
                              metadata={"radiomix_version": __version__})
 
 
-def _register(out: Path, run_id: str, name: str, tracking_uri: str) -> str:
+def _register(out: Path, run_id: str, name: str, tracking_uri: str) -> None:
     """Upload the model folder to the run and register it as a new version of `name`."""
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     artifact_path = f"exported_model/{out.name}"
-    client.log_artifacts(run_id, str(out), artifact_path=artifact_path)
-    source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
-    if not client.search_registered_models(filter_string=f"name = '{name}'"):
-        client.create_registered_model(name)
-    return client.create_model_version(name, source, run_id=run_id).version
+    try:
+        client.log_artifacts(run_id, str(out), artifact_path=artifact_path)
+        source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+        if not client.search_registered_models(filter_string=f"name = '{name}'"):
+            client.create_registered_model(name)
+        client.create_model_version(name, source, run_id=run_id)
+    except MlflowException as error:
+        raise ModelError(f"model written to {out}, but registering it as {name!r} in "
+                         f"{tracking_uri} failed: {error.message}") from error
 
 
 def export_model(run_id: str, out: str | Path, tracking_uri: str | None = None,
