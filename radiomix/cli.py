@@ -13,6 +13,7 @@ from radiomix.demo import demo_command
 from radiomix.data.suv import suv_command
 from radiomix.errors import RadiomixError
 from radiomix.rules.commands import baseline_command
+from radiomix.serving.commands import export_command, predict_command
 from radiomix.synth.command import synth_command
 
 app = typer.Typer(help="Radiomics and machine learning for recurrence vs radionecrosis.",
@@ -36,6 +37,8 @@ app.command("synth")(synth_command)
 app.command("validate")(validate_command)
 app.command("suv")(suv_command)
 app.command("baseline")(baseline_command)
+app.command("export")(export_command)
+app.command("predict")(predict_command)
 
 
 def run() -> None:
