@@ -114,7 +114,8 @@ class ModelData:
     @cached_property
     def X(self) -> pd.DataFrame:
         """Features, plus a `site` column when sites are known."""
-        X = self.table[self.features].astype(float)
+        X = pd.DataFrame(self.table[self.features].to_numpy(dtype=float),
+                         columns=self.features, index=self.table.index)
         if self.sites is not None:
             X = X.assign(site=self.sites)
         return X
