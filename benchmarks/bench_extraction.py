@@ -2,9 +2,9 @@
 
 Measures, on the same cases and configuration:
 
-1. parallel speed-up: wall time of one Dask worker vs two (both clusters started and the
-   package imported on the workers before timing, so the figure is the engine's scaling, not
-   process start-up), plus the in-process serial run and the two-worker run including cluster
+1. parallel speed-up: wall time of one Dask worker vs two (both clusters started and every
+   worker warmed up, i.e. modules imported and the pyradiomics extractor built, before timing,
+   so the figure is the engine's scaling, not process start-up), plus the in-process serial run and the two-worker run including cluster
    start-up;
 2. warm cache: a re-run on a filled cache vs the cold run;
 3. per-case time of the full multi-parametric configuration on the demo cohort
@@ -14,8 +14,10 @@ Cases: the 20 real FDG-PET lesions of the shared reference data (``pet/sts_suv``
 plus texture of ``pet`` with LoG and wavelet filters on.
 
 The load average before and after is recorded: the speed-up is only meaningful on an otherwise
-idle machine (load well below the core count). The parent's CPU time during the two-worker run
-shows that it waits on results without spinning.
+idle machine (load well below the core count). Two figures do not depend on the load: the CPU
+seconds the workers used with one and with two workers (equal when running in parallel adds no
+work, e.g. no oversubscribed BLAS threads), and the parent's CPU time during the two-worker run
+(small when it waits on results without spinning).
 
 Run: ``.venv/bin/python benchmarks/bench_extraction.py [--data DIR] [--cases N] [--repeats R]``
 """
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from radiomix.features import extract_features, load_config
+from radiomix.features import extract_features, feature_names, load_config
 from radiomix.features.config import ExtractionConfig
 from radiomix.features.engine import SINGLE_THREAD_ENV
 
@@ -68,18 +70,24 @@ def timed(function, *args, **kwargs) -> tuple[float, object]:
 
 
 def run_on_cluster(n_workers: int, manifest: Path, config: ExtractionConfig, folder: Path,
-                   repeats: int) -> float:
+                   repeats: int) -> tuple[float, float]:
     """Fewest seconds over ``repeats`` cold extractions on a started LocalCluster of
-    ``n_workers`` processes."""
+    ``n_workers`` processes, and the CPU seconds its workers used in that run."""
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                       dashboard_address=":0", env=SINGLE_THREAD_ENV) as cluster, \
             Client(cluster) as client:
-        client.run(lambda: __import__("radiomix.features.texture_family"))
-        return min(timed(extract_features, manifest, folder / f"w{n_workers}-{run}" / "f.parquet",
-                         config, scheduler=cluster.scheduler_address)[0]
-                   for run in range(repeats))
+        client.run(feature_names, config)  # imports and builds pyradiomics on every worker
+        runs = []
+        for run in range(repeats):
+            before = client.run(time.process_time)
+            seconds, _ = timed(extract_features, manifest,
+                               folder / f"w{n_workers}-{run}" / "f.parquet", config,
+                               scheduler=cluster.scheduler_address)
+            after = client.run(time.process_time)
+            runs.append((seconds, sum(after[worker] - before[worker] for worker in after)))
+    return min(runs)
 
 
 def parallel_and_cache(manifest: Path, folder: Path, repeats: int) -> dict[str, float]:
@@ -93,11 +101,12 @@ def parallel_and_cache(manifest: Path, folder: Path, repeats: int) -> dict[str, 
     with_startup, _ = timed(extract_features, manifest, folder / "two" / "f.parquet", config,
                             workers=2)
     parent_cpu = time.process_time() - parent_cpu
-    one = run_on_cluster(1, manifest, config, folder, repeats)
-    two = run_on_cluster(2, manifest, config, folder, repeats)
+    one, one_cpu = run_on_cluster(1, manifest, config, folder, repeats)
+    two, two_cpu = run_on_cluster(2, manifest, config, folder, repeats)
     return {"serial_in_process_s": serial, "one_worker_s": one, "two_workers_s": two,
             "two_workers_with_cluster_start_s": with_startup,
             "parent_cpu_s_during_two_worker_run": parent_cpu,
+            "worker_cpu_s_one_worker": one_cpu, "worker_cpu_s_two_workers": two_cpu,
             "speedup_two_vs_one_worker": one / two, "speedup_two_vs_serial": serial / two,
             "warm_cache_s": warm, "warm_vs_cold_speedup": serial / warm}
 
