@@ -4,8 +4,8 @@ Measures, on the same cases and configuration:
 
 1. parallel speed-up: wall time of one Dask worker vs two (both clusters started and every
    worker warmed up, i.e. modules imported and the pyradiomics extractor built, before timing,
-   so the figure is the engine's scaling, not process start-up), plus the in-process serial run and the two-worker run including cluster
-   start-up;
+   so the figure is the engine's scaling, not process start-up), plus the in-process serial
+   run and the two-worker run including cluster start-up;
 2. warm cache: a re-run on a filled cache vs the cold run;
 3. per-case time of the full multi-parametric configuration on the demo cohort
    (``radiomix.synth.synthesize_cohort``); without it, on the real PET lesions only.
