@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from radiomix.errors import ConfigError, ImageReadError
-from radiomix.features.texture import pyradiomics_params, read_param_file, texture_features
+
+if TYPE_CHECKING:  # pandas, SimpleITK and pyradiomics load in the functions (fast CLI start)
+    import pandas as pd
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "extraction"
 IBSI_PARAMS = CONFIG_DIR / "ibsi_phantom.yaml"
@@ -32,6 +33,8 @@ STATUSES = ("pass", "fail", "unmapped", "no reference")
 
 def load_mapping(path: Path = IBSI_MAPPING) -> dict[str, Any]:
     """The IBSI ↔ pyradiomics mapping (aggregation modes and per-family feature tags)."""
+    from radiomix.features.texture import read_param_file
+
     mapping = read_param_file(path)
     if not {"modes", "families"} <= mapping.keys():
         raise ConfigError(f"IBSI mapping {path} needs the sections 'modes' and 'families'")
@@ -89,6 +92,8 @@ def read_phantom(shared_root: Path):
 
 def read_reference(path: Path) -> pd.DataFrame:
     """An IBSI reference table in the compliance-sheet layout (tag, reference value, tolerance)."""
+    import pandas as pd
+
     if not Path(path).is_file():
         raise ImageReadError(f"IBSI reference table not found: {path}")
     table = pd.read_csv(path, encoding="utf-8-sig")
@@ -101,6 +106,8 @@ def features_per_mode(
     image, mask, params: dict[str, Any], mapping: dict[str, Any], ibsi_corrections: bool = True
 ) -> dict[str, dict[str, float]]:
     """Run ``texture_features`` once per aggregation mode; keys without the image prefix."""
+    from radiomix.features.texture import texture_features
+
     prefix = f"{IMAGE_NAME}_"
     results = {}
     for mode in mapping["modes"]:
@@ -127,6 +134,8 @@ def compare_to_reference(
     digits: int | None,
 ) -> pd.DataFrame:
     """One row per IBSI reference feature with radiomix' value and its status."""
+    import pandas as pd
+
     rows = []
     for row in reference.itertuples(index=False):
         mode, feature = index.get(row.tag, (None, None))
@@ -159,6 +168,8 @@ def ibsi_check(shared_root: Path, *, ibsi_corrections: bool = True) -> pd.DataFr
     unmapped / no reference). Values are compared after rounding to 3 significant figures.
     ``ibsi_corrections=False`` checks pyradiomics' uncorrected output instead.
     """
+    from radiomix.features.texture import pyradiomics_params
+
     mapping = load_mapping()
     index = tag_index(mapping)
     image, mask = read_phantom(shared_root)
@@ -170,6 +181,8 @@ def ibsi_check(shared_root: Path, *, ibsi_corrections: bool = True) -> pd.DataFr
 
 def summarise(report: pd.DataFrame) -> pd.DataFrame:
     """Per IBSI family: n matched, n mapped (with a reference value), n unmapped."""
+    import pandas as pd
+
     counts = pd.crosstab(report["family"], report["status"]).reindex(columns=STATUSES, fill_value=0)
     summary = pd.DataFrame(
         {
