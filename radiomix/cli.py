@@ -9,9 +9,10 @@ from rich.console import Console
 
 from radiomix import __version__
 from radiomix.data.commands import validate_command
-from radiomix.demo import demo_command
 from radiomix.data.suv import suv_command
+from radiomix.demo import demo_command
 from radiomix.errors import RadiomixError
+from radiomix.features.commands import extract_command
 from radiomix.rules.commands import baseline_command
 from radiomix.serving.commands import export_command, predict_command
 from radiomix.synth.command import synth_command
@@ -36,6 +37,7 @@ app.command("demo")(demo_command)
 app.command("synth")(synth_command)
 app.command("validate")(validate_command)
 app.command("suv")(suv_command)
+app.command("extract")(extract_command)
 app.command("baseline")(baseline_command)
 app.command("export")(export_command)
 app.command("predict")(predict_command)
