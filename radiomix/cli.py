@@ -1,4 +1,4 @@
-"""The `radiomix` command line."""
+"""The `radiomix` command line: one verb per stage of the pipeline."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from radiomix.data.commands import validate_command
 from radiomix.data.suv import suv_command
 from radiomix.demo import demo_command
 from radiomix.errors import RadiomixError
+from radiomix.evaluation.report import report_command
 from radiomix.features.commands import extract_command
+from radiomix.features.ibsi import ibsi_check_command
+from radiomix.modeling.commands import train_command
 from radiomix.rules.commands import baseline_command
 from radiomix.serving.commands import export_command, predict_command
 from radiomix.synth.command import synth_command
@@ -33,14 +36,20 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """Radiomics and machine learning for recurrence vs radionecrosis."""
 
 
-app.command("demo")(demo_command)
-app.command("synth")(synth_command)
-app.command("validate")(validate_command)
-app.command("suv")(suv_command)
-app.command("extract")(extract_command)
-app.command("baseline")(baseline_command)
-app.command("export")(export_command)
-app.command("predict")(predict_command)
+for verb, command in (
+    ("demo", demo_command),
+    ("synth", synth_command),
+    ("validate", validate_command),
+    ("suv", suv_command),
+    ("extract", extract_command),
+    ("ibsi-check", ibsi_check_command),
+    ("baseline", baseline_command),
+    ("train", train_command),
+    ("report", report_command),
+    ("export", export_command),
+    ("predict", predict_command),
+):
+    app.command(verb)(command)
 
 
 def run() -> None:
