@@ -16,7 +16,7 @@ _TRACKING_URIS: list[str] = []
 
 
 def shared_tracking_uri() -> str:
-    """One SQLite MLflow store for the whole test session (creating a store takes seconds)."""
+    """One SQLite MLflow store for the whole test run (creating a store takes seconds)."""
     if not _TRACKING_URIS:
         folder = Path(tempfile.mkdtemp(prefix="radiomix-mlflow-"))
         atexit.register(shutil.rmtree, folder, True)
