@@ -10,9 +10,12 @@ import html
 import json
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FIGURES = {"roc.png": "ROC curve with the rules' operating points",
            "calibration.png": "Calibration", "shap_summary.png": "SHAP summary (final model)",
@@ -108,6 +111,8 @@ def _shap_section(folder: Path, top: int = 15) -> str:
     path = folder / "shap_mean_abs.csv"
     if not path.is_file():
         return ""
+    import pandas as pd
+
     table = pd.read_csv(path).head(top)
     rows = [[html.escape(str(r.feature)), _number(r.mean_abs_shap, 4)] for r in table.itertuples()]
     return "<h2>Most influential features (mean |SHAP|)</h2>" + _table(
