@@ -159,6 +159,7 @@ def test_static_pet_values_known_by_construction(phantom_result):
         "pet_TBRmax": 2.0, "pet_TBRmean": lesion_mean / 1.5, "pet_TWMmax": 3.0,
         "pet_TWMmean": lesion_mean, "pet_LSmax": 1.2, "pet_LSmean": lesion_mean / 2.5,
         "pet_LGMmax": 1.5, "pet_LGMmean": lesion_mean / 2.0, "pet_LNmax": 2.0,
+        "pet_LSmax_over_max": 1.2,
         # 2.0 < 1.6 × 1.5 = 2.4 ≤ 3.0: only the 384 voxels at 3.0 are in the BTV.
         "pet_MTV_ml_1p6": 384 * VOXEL_ML, "pet_TBRmean_1p6": 2.0,
     }
@@ -294,7 +295,7 @@ def test_missing_reference_gives_nan_and_a_reason(tmp_path):
     assert "pet_LSmax" not in result.features
     assert result.features["pet_TBRmax"] == pytest.approx(2.0)
     reasons = {(p.stage, p.kind, p.message) for p in result.problems}
-    assert ("pet_static", "missing", "no ref_striatum: pet_LSmax, pet_LSmean set to NaN") in reasons
+    assert ("pet_static", "missing", "no ref_striatum: pet_LSmax, pet_LSmean, pet_LSmax_over_max set to NaN") in reasons
     assert ("mri", "missing",
             "no adc: mri_ADC_mean, mri_ADC_min, mri_ADC_ratio set to NaN") in reasons
     assert result.features["mri_rCBV_mean"] == pytest.approx(2.0)

@@ -99,7 +99,7 @@ def _one_rule_table(column: str, values: list[float], tracer: str = "FET",
     [
         ("fet_twm", "pet_TWMmax", "FET", "glioma", [2.65, 2.649, NAN], [1, 0, NAN]),
         ("fdopa_rsuv", "pet_LNmax", "FDOPA", "metastasis", [1.59, 1.591], [0, 1]),
-        ("fdopa_visual", "pet_LSmax", "FDOPA", "metastasis", [1.0, 0.99], [1, 0]),
+        ("fdopa_visual", "pet_LSmax_over_max", "FDOPA", "metastasis", [1.0, 0.99], [1, 0]),
         ("fdg_dual_phase", "fdg_dual_phase_index", "FDG", "metastasis", [0.19, 0.2], [0, 1]),
         ("adc_ratio", "mri_ADC_ratio", "FET", "glioma", [1.6, 1.59], [0, 1]),
         ("rcbv_mean", "mri_rCBV_mean", "FDG", "metastasis", [1.8, 1.79], [1, 0]),

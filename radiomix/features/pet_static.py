@@ -16,6 +16,8 @@ from radiomix.features.registry import register
 LESION = ("pet", "lesion_mask")
 # Ratio prefix -> the reference mask whose mean is the denominator.
 RATIOS = {"TBR": "ref_background", "TWM": "ref_wm", "LS": "ref_striatum", "LGM": "ref_gm"}
+# Lesion max over the reference region's max.
+MAX_RATIOS = {"pet_LNmax": "ref_background", "pet_LSmax_over_max": "ref_striatum"}
 
 
 def threshold_tag(threshold: float) -> str:
@@ -30,8 +32,8 @@ def pet_static_inputs(config: ExtractionConfig) -> dict[str, tuple[str, ...]]:
     for prefix, reference in RATIOS.items():
         inputs |= {f"pet_{prefix}max": (*LESION, reference),
                    f"pet_{prefix}mean": (*LESION, reference)}
-    inputs |= {"pet_LNmax": (*LESION, "ref_background"),
-               f"pet_MTV_ml_{tag}": (*LESION, "ref_background"),
+    inputs |= {name: (*LESION, column) for name, column in MAX_RATIOS.items()}
+    inputs |= {f"pet_MTV_ml_{tag}": (*LESION, "ref_background"),
                f"pet_TBRmean_{tag}": (*LESION, "ref_background")}
     return inputs
 
@@ -72,16 +74,17 @@ def _bounding_box(mask: np.ndarray, margin: list[int]) -> tuple[slice, ...]:
 
 
 def ratio_features(lesion: np.ndarray, references: dict[str, np.ndarray]) -> dict[str, float]:
-    """Lesion max and mean over each present reference region's mean, and L/N max."""
+    """Lesion max and mean over each present reference region's mean, and the max-over-max
+    ratios: L/N max (background, Lizarraga; Cicone's rSUV) and L/S max (striatum, Lizarraga)."""
     features = {}
     for prefix, column in RATIOS.items():
         if column in references:
             reference_mean = float(np.mean(references[column]))
             features[f"pet_{prefix}max"] = ratio(float(np.max(lesion)), reference_mean)
             features[f"pet_{prefix}mean"] = ratio(float(np.mean(lesion)), reference_mean)
-    if "ref_background" in references:
-        features["pet_LNmax"] = ratio(float(np.max(lesion)),
-                                      float(np.max(references["ref_background"])))
+    for name, column in MAX_RATIOS.items():
+        if column in references:
+            features[name] = ratio(float(np.max(lesion)), float(np.max(references[column])))
     return features
 
 

@@ -33,7 +33,7 @@ from radiomix.errors import RuleError
 STANDARD_FEATURES = frozenset({
     "pet_SUVmax", "pet_SUVmean", "pet_SUVpeak", "pet_TBRmax", "pet_TBRmean",
     "pet_TWMmax", "pet_TWMmean", "pet_LSmax", "pet_LSmean", "pet_LGMmax", "pet_LGMmean",
-    "pet_LNmax", "pet_volume_ml", "pet_MTV_ml_1p6", "pet_TBRmean_1p6",
+    "pet_LNmax", "pet_LSmax_over_max", "pet_volume_ml", "pet_MTV_ml_1p6", "pet_TBRmean_1p6",
     "dyn_TTP_min", "dyn_slope_suv_per_h", "dyn_pattern", "dyn_TBRmean_20_40",
     "fdg_dual_phase_index", "fdg_dual_phase_index_mean",
     "mri_ADC_mean", "mri_ADC_min", "mri_ADC_ratio", "mri_rCBV_max", "mri_rCBV_mean",
