@@ -76,7 +76,8 @@ def test_broken_case_is_reported_and_the_others_complete(serial_run):
     assert table.loc["c", "mrs_cho_naa"] == 2.1  # a family without the mask still runs
     assert table.loc["a", lesion_features].notna().all()
     missing = errors[(errors["case_id"] == "b") & (errors["kind"] == "missing")]
-    assert "no ref_striatum: pet_LSmax, pet_LSmean, pet_LSmax_over_max set to NaN" in set(missing["message"])
+    assert ("no ref_striatum: pet_LSmax, pet_LSmean, pet_LSmax_over_max set to NaN"
+            in set(missing["message"]))
 
 
 def test_second_run_hits_the_cache_with_an_identical_table(serial_run):

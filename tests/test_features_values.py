@@ -295,7 +295,8 @@ def test_missing_reference_gives_nan_and_a_reason(tmp_path):
     assert "pet_LSmax" not in result.features
     assert result.features["pet_TBRmax"] == pytest.approx(2.0)
     reasons = {(p.stage, p.kind, p.message) for p in result.problems}
-    assert ("pet_static", "missing", "no ref_striatum: pet_LSmax, pet_LSmean, pet_LSmax_over_max set to NaN") in reasons
+    assert ("pet_static", "missing",
+            "no ref_striatum: pet_LSmax, pet_LSmean, pet_LSmax_over_max set to NaN") in reasons
     assert ("mri", "missing",
             "no adc: mri_ADC_mean, mri_ADC_min, mri_ADC_ratio set to NaN") in reasons
     assert result.features["mri_rCBV_mean"] == pytest.approx(2.0)
