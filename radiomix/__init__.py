@@ -16,6 +16,19 @@ _API = {
     "validate_manifest": "radiomix.data.validate",
     "read_dicom_pet_suv": "radiomix.data.suv",
     "read_frame_timing": "radiomix.data.timing",
+    "synthesize_cohort": "radiomix.synth",
+    "extract_features": "radiomix.features",
+    "ibsi_check": "radiomix.features.ibsi",
+    "load_rules": "radiomix.rules",
+    "evaluate_rules": "radiomix.rules",
+    "baseline_report": "radiomix.rules",
+    "load_experiment": "radiomix.modeling.config",
+    "run_experiment": "radiomix.modeling.experiment",
+    "build_report": "radiomix.evaluation.report",
+    "export_model": "radiomix.serving.export",
+    "load_model": "radiomix.serving.model",
+    "predict": "radiomix.serving.predict",
+    "run_demo": "radiomix.demo",
 }
 
 __all__ = ["__version__", *_API]

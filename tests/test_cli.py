@@ -31,3 +31,12 @@ def test_installed_entry_point_runs():
                             capture_output=True, text=True, check=False)
     assert script.returncode == 0, script.stderr
     assert script.stdout.strip() == f"radiomix {__version__}"
+
+
+def test_python_api_mirrors_the_verbs():
+    import radiomix
+
+    missing = [name for name in radiomix.__all__ if not callable(getattr(radiomix, name, None))
+               and name != "__version__"]
+    assert missing == []
+    assert radiomix.extract_features.__module__ == "radiomix.features.engine"
