@@ -12,7 +12,7 @@ import yaml
 
 from radiomix.features import load_config
 from radiomix.features.engine import write_parquet
-from radiomix.serving.checksums import file_sha256
+from radiomix.hashing import file_sha256
 from radiomix.serving.export import extraction_config
 
 

@@ -7,7 +7,6 @@ categorical clinical variable numerically in the table if it should enter the mo
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -51,15 +50,6 @@ def feature_groups(columns) -> dict[str, list[str]]:
                      "clinical")
         groups[group].append(column)
     return groups
-
-
-def table_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes (the feature table's lineage hash)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def table_provenance(path: Path) -> dict:

@@ -21,13 +21,13 @@ from rich.progress import Progress
 from radiomix.errors import ConfigError
 from radiomix.evaluation import plots
 from radiomix.evaluation.stats import auc_score
+from radiomix.hashing import file_sha256
 from radiomix.modeling.config import ExperimentConfig
 from radiomix.modeling.data import (
     ModelData,
     extract_table,
     load_model_data,
     table_provenance,
-    table_sha256,
 )
 from radiomix.modeling.explain import explain_pipeline, mean_abs_shap
 from radiomix.modeling.metrics import experiment_metrics
@@ -151,7 +151,7 @@ def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
     paths = {"experiment": out / "experiment.yaml", "lineage": out / "lineage.json"}
     paths["experiment"].write_text(yaml.safe_dump(config.model_dump(mode="json"),
                                                   sort_keys=False))
-    lineage = {"table": table.name, "table_sha256": table_sha256(table),
+    lineage = {"table": table.name, "table_sha256": file_sha256(table),
                "n_cases": len(data.y), "n_unlabelled_dropped": data.n_unlabelled,
                "features": data.features, "excluded_non_numeric": data.excluded,
                "permute_labels": permute_labels,
@@ -172,7 +172,7 @@ def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
 def _experiment_params(config: ExperimentConfig, data: ModelData, table: Path,
                        permute_labels: bool) -> dict:
     return {"experiment": config.name, "seed": config.seed, "table": table.name,
-            "table_sha256": table_sha256(table), "n_cases": len(data.y),
+            "table_sha256": file_sha256(table), "n_cases": len(data.y),
             "n_patients": len(np.unique(data.groups)), "n_features": len(data.features),
             "feature_groups": config.features.groups, "combat": config.preprocessing.combat,
             "models": [m.name for m in config.models], "n_trials": config.search.n_trials,

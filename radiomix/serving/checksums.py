@@ -6,23 +6,14 @@ can also be checked by hand with ``sha256sum -c checksums.sha256`` from inside t
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from radiomix.errors import ModelError
+from radiomix.hashing import file_sha256
 
 CHECKSUM_FILE = "checksums.sha256"
 # Written by MLflow beside a model fetched from the registry; holds only its name and version.
 MLFLOW_REGISTRY_FILE = "registered_model_meta"
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _model_files(folder: Path) -> list[str]:

@@ -23,8 +23,9 @@ import yaml
 
 from radiomix import __version__
 from radiomix.errors import ModelError
+from radiomix.hashing import file_sha256
 from radiomix.serving.card import model_card, write_card
-from radiomix.serving.checksums import file_sha256, write_checksums
+from radiomix.serving.checksums import write_checksums
 from radiomix.serving.model import ARTIFACT_KEY, MODEL_JSON, SITE, RadiomixModel
 from radiomix.serving.novelty import NoveltyDetector
 
