@@ -1,20 +1,34 @@
-"""IBSI chapter 1 conformance of radiomix' texture features on the IBSI digital phantom.
+"""IBSI chapter 1 conformance: the digital phantom and the CT radiomics phantom (configs A–E).
 
-The phantom is run through ``texture_features`` (IBSI corrections on) once per IBSI
-aggregation mode; each IBSI reference value is compared with the mapped pyradiomics feature
-(mapping and modes in ``configs/extraction/ibsi_mapping.yaml``). IBSI features without a
-pyradiomics counterpart are reported as ``unmapped``.
+Each data set is processed as IBSI specifies (``radiomix.features.ibsi_preprocess``: nothing for
+the digital phantom; interpolation, re-segmentation and discretisation for the CT phantom
+configurations of ``configs/extraction/ibsi_ct.yaml``). pyradiomics' feature classes then
+compute, with the settings of ``configs/extraction/ibsi_phantom.yaml``:
+
+- morphology (``shape``) on the morphological mask,
+- intensity statistics (``firstorder``) on the re-segmented, non-discretised intensities,
+- intensity histogram (``firstorder``) and texture features on the IBSI grey levels, kept as
+  they are (pyradiomics' own re-binning, which renumbers grey levels from the ROI minimum, is
+  bypassed),
+
+once per IBSI aggregation mode (``configs/extraction/ibsi_mapping.yaml``); 2D (per slice)
+modes run the in-plane settings on every slice and average the features over slices. Each IBSI
+reference value is compared with the mapped feature; IBSI features without a pyradiomics
+counterpart are reported as ``unmapped``. The IBSI corrections of ``texture.ibsi_correct``
+(excess kurtosis, N − 1 axis lengths) are applied.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from radiomix.errors import ConfigError, ImageReadError
+from radiomix.errors import ConfigError, ExtractionError, ImageReadError
 
 if TYPE_CHECKING:  # pandas, SimpleITK and pyradiomics load in the functions (fast CLI start)
     import pandas as pd
@@ -22,13 +36,21 @@ if TYPE_CHECKING:  # pandas, SimpleITK and pyradiomics load in the functions (fa
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "extraction"
 IBSI_PARAMS = CONFIG_DIR / "ibsi_phantom.yaml"
 IBSI_MAPPING = CONFIG_DIR / "ibsi_mapping.yaml"
+IBSI_CT_CONFIGS = CONFIG_DIR / "ibsi_ct.yaml"
 DEFAULT_SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 PHANTOM_DIR = Path("ibsi") / "digital_phantom" / "nifti"
+CT_PHANTOM_DIR = Path("ibsi") / "ct_radiomics_phantom" / "nifti"
 REFERENCE_DIR = Path("ibsi") / "reference_values"
 REFERENCE_TABLE = REFERENCE_DIR / "zrad_ibsi_1_reference_values_digital_phantom.csv"
+CT_REFERENCE_TABLE = "zrad_ibsi_1_reference_values_config_{}.csv"
+DIGITAL_PHANTOM = "phantom"
+CT_CONFIGURATIONS = ("A", "B", "C", "D", "E")
+DATASETS = (DIGITAL_PHANTOM, *CT_CONFIGURATIONS)
 PHANTOM_SIGNIFICANT_DIGITS = 3
-IMAGE_NAME = "ibsi"
+SOURCES = ("morphology", "intensity", "discretised")
+DIAGNOSTICS_PREFIX = "Diagnostics"
 STATUSES = ("pass", "fail", "unmapped", "no reference")
+GREY_LEVEL_COUNT = "ibsiGreyLevelCount"  # feature-class setting: N_g of the whole ROI
 
 
 def load_mapping(path: Path = IBSI_MAPPING) -> dict[str, Any]:
@@ -38,6 +60,9 @@ def load_mapping(path: Path = IBSI_MAPPING) -> dict[str, Any]:
     mapping = read_param_file(path)
     if not {"modes", "families"} <= mapping.keys():
         raise ConfigError(f"IBSI mapping {path} needs the sections 'modes' and 'families'")
+    for name, family in mapping["families"].items():
+        if family.get("source", "discretised") not in SOURCES:
+            raise ConfigError(f"IBSI mapping {path}: family {name} has an unknown source")
     return mapping
 
 
@@ -48,14 +73,15 @@ def pyradiomics_key(feature_class: str, feature: str) -> str:
     return f"original_{feature_class}_{feature}"
 
 
-def tag_index(mapping: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """IBSI tag (with its aggregation suffix) → (mode, pyradiomics key of the feature)."""
-    index: dict[str, tuple[str, str]] = {}
+def tag_index(mapping: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """IBSI tag (with its aggregation suffix) → (mode, source image, pyradiomics key)."""
+    index: dict[str, tuple[str, str, str]] = {}
     for family in mapping["families"].values():
+        source = family.get("source", "discretised")
         for suffix, mode in family["suffixes"].items():
             for base_tag, feature in family["features"].items():
                 tag = f"{base_tag}_{suffix}" if suffix else base_tag
-                index[tag] = (mode, pyradiomics_key(family["class"], feature))
+                index[tag] = (mode, source, pyradiomics_key(family["class"], feature))
     return index
 
 
@@ -68,7 +94,7 @@ def round_significant(value: float, digits: int) -> float:
 
 def matches(value: float, reference: float, tolerance: float, digits: int | None) -> bool:
     """Whether ``value`` agrees with an IBSI reference: within tolerance, or equal when both
-    are rounded to ``digits`` significant figures (the precision of the phantom's table)."""
+    are rounded to ``digits`` significant figures (the precision of the printed table)."""
     if not math.isfinite(value):
         return False
     if abs(value - reference) <= tolerance:
@@ -78,16 +104,24 @@ def matches(value: float, reference: float, tolerance: float, digits: int | None
     )
 
 
-def read_phantom(shared_root: Path):
-    """The IBSI digital phantom image and mask as SimpleITK images."""
+def _read_pair(folder: Path, image_name: str, what: str):
     import SimpleITK as sitk
 
-    folder = Path(shared_root) / PHANTOM_DIR
-    paths = folder / "image" / "phantom.nii.gz", folder / "mask" / "mask.nii.gz"
+    paths = folder / "image" / image_name, folder / "mask" / "mask.nii.gz"
     for path in paths:
         if not path.is_file():
-            raise ImageReadError(f"IBSI digital phantom file not found: {path}")
+            raise ImageReadError(f"IBSI {what} file not found: {path}")
     return tuple(sitk.ReadImage(str(path)) for path in paths)
+
+
+def read_phantom(shared_root: Path):
+    """The IBSI digital phantom image and mask as SimpleITK images."""
+    return _read_pair(Path(shared_root) / PHANTOM_DIR, "phantom.nii.gz", "digital phantom")
+
+
+def read_ct_phantom(shared_root: Path):
+    """The IBSI CT radiomics phantom (PAT1) image and GTV mask as SimpleITK images."""
+    return _read_pair(Path(shared_root) / CT_PHANTOM_DIR, "phantom.nii.gz", "CT phantom")
 
 
 def read_reference(path: Path) -> pd.DataFrame:
@@ -102,21 +136,144 @@ def read_reference(path: Path) -> pd.DataFrame:
     ]
 
 
-def features_per_mode(
-    image, mask, params: dict[str, Any], mapping: dict[str, Any], ibsi_corrections: bool = True
-) -> dict[str, dict[str, float]]:
-    """Run ``texture_features`` once per aggregation mode; keys without the image prefix."""
-    from radiomix.features.texture import texture_features
+def _keep_grey_levels(self, matrix):
+    """``_applyBinning`` of the IBSI feature classes: the image already holds IBSI grey levels.
+    N_g is the highest grey level, of the whole ROI when given (per-slice features)."""
+    import numpy as np
 
-    prefix = f"{IMAGE_NAME}_"
-    results = {}
-    for mode in mapping["modes"]:
-        mode_params = {**params, "setting": {**params["setting"], **mapping["modes"][mode]}}
-        values = texture_features(
-            image, mask, mode_params, IMAGE_NAME, ibsi_corrections=ibsi_corrections
+    levels = np.rint(matrix).astype(np.int64)
+    self.coefficients["grayLevels"] = np.unique(levels[self.maskArray])
+    highest = int(np.max(self.coefficients["grayLevels"]))
+    self.coefficients["Ng"] = max(highest, int(self.settings.get(GREY_LEVEL_COUNT, 0)))
+    return levels
+
+
+@functools.cache
+def feature_classes() -> dict[str, type]:
+    """pyradiomics' feature classes, without their re-binning of the grey levels."""
+    import radiomics
+
+    from radiomix.features.texture import quiet_pyradiomics
+
+    quiet_pyradiomics()
+    return {
+        name: type(f"Ibsi{cls.__name__}", (cls,), {"_applyBinning": _keep_grey_levels})
+        for name, cls in radiomics.getFeatureClasses().items()
+    }
+
+
+def crop_to_mask(image, mask):
+    """Image and mask cropped to the mask's bounding box."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    indices = np.nonzero(sitk.GetArrayViewFromImage(mask))
+    lower = [int(axis.min()) for axis in indices[::-1]]
+    size = [int(axis.max()) - low + 1 for axis, low in zip(indices[::-1], lower, strict=True)]
+    return sitk.RegionOfInterest(image, size, lower), sitk.RegionOfInterest(mask, size, lower)
+
+
+def class_features(
+    image, mask, classes: dict[str, list[str] | None], settings: dict[str, Any]
+) -> dict[str, float]:
+    """pyradiomics features of ``classes`` (name → feature names, None: all) of ``image`` in
+    ``mask`` (label 1), keyed ``original_<class>_<feature>``; grey levels are used as they are."""
+    image, mask = crop_to_mask(image, mask)
+    features = {}
+    for class_name, names in classes.items():
+        try:
+            instance = feature_classes()[class_name](image, mask, **settings)
+            if names:
+                for name in names:
+                    instance.enableFeatureByName(name)
+            else:
+                instance.enableAllFeatures()
+            values = instance.execute()
+        except Exception as exc:  # any pyradiomics failure becomes one radiomix error
+            raise ExtractionError(
+                f"pyradiomics {class_name} failed on an IBSI image: {exc}"
+            ) from exc
+        features |= {f"original_{class_name}_{k}": float(v) for k, v in values.items()}
+    return features
+
+
+def slice_averaged_features(
+    image, mask, classes: dict[str, list[str] | None], settings: dict[str, Any]
+) -> dict[str, float]:
+    """IBSI 2D aggregation: features of every slice (along z) holding ROI voxels, averaged;
+    N_g (in the normalised inverse differences) is that of the whole ROI."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    levels = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(mask) > 0]
+    settings = {**settings, GREY_LEVEL_COUNT: int(np.rint(levels.max()))}
+    per_slice = []
+    for z in np.nonzero(sitk.GetArrayViewFromImage(mask).any(axis=(1, 2)))[0]:
+        index, size = [0, 0, int(z)], [*image.GetSize()[:2], 1]
+        per_slice.append(
+            class_features(
+                sitk.RegionOfInterest(image, size, index),
+                sitk.RegionOfInterest(mask, size, index),
+                classes,
+                settings,
+            )
         )
-        results[mode] = {key.removeprefix(prefix): value for key, value in values.items()}
-    return results
+    return {key: float(np.mean([s[key] for s in per_slice])) for key in per_slice[0]}
+
+
+def _needed_runs(
+    tags: Sequence[str], index: dict[str, tuple[str, str, str]]
+) -> dict[tuple[str, str], dict[str, None]]:
+    """(source, mode) → pyradiomics classes needed for the mapped ``tags``."""
+    runs: dict[tuple[str, str], dict[str, None]] = {}
+    for tag in tags:
+        if tag in index:
+            mode, source, key = index[tag]
+            runs.setdefault((source, mode), {})[key.split("_")[1]] = None
+    return runs
+
+
+def _source_images(images, source: str):
+    if source == "morphology":
+        return images.intensity, images.morphological_mask
+    if source == "intensity":
+        return images.intensity, images.intensity_mask
+    return images.discretised, images.intensity_mask
+
+
+def mapped_values(
+    images,
+    tags: Sequence[str],
+    params: dict[str, Any],
+    mapping: dict[str, Any],
+    ibsi_corrections: bool = True,
+) -> dict[str, float]:
+    """radiomix' value of every mapped IBSI tag in ``tags`` for the processed ``images``
+    (``ibsi_preprocess.IbsiImages``); diagnostics are taken as computed. ``ibsi_corrections``:
+    apply ``texture.ibsi_correct`` (off: pyradiomics' own definitions)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from radiomix.features.texture import ibsi_correct
+
+    index = tag_index(mapping)
+    slice_modes = mapping.get("slice_modes", {})
+    morphology_voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(images.morphological_mask)))
+    values = dict(images.diagnostics)
+    for (source, mode), classes in _needed_runs(tags, index).items():
+        base_mode = slice_modes.get(mode, mode)
+        if base_mode not in mapping["modes"]:
+            raise ConfigError(f"IBSI mapping: unknown aggregation mode {mode}")
+        settings = {**params["setting"], **mapping["modes"][base_mode]}
+        wanted = {name: params["featureClass"].get(name) for name in classes}
+        run = slice_averaged_features if mode in slice_modes else class_features
+        features = run(*_source_images(images, source), wanted, settings)
+        if ibsi_corrections:
+            features = ibsi_correct(features, morphology_voxels)
+        for tag in tags:
+            if index.get(tag, (None, None, None))[:2] == (mode, source):
+                values[tag] = features[index[tag][2]]
+    return values
 
 
 def _status(value: float | None, reference: float, tolerance: float, digits: int | None) -> str:
@@ -129,20 +286,26 @@ def _status(value: float | None, reference: float, tolerance: float, digits: int
 
 def compare_to_reference(
     reference: pd.DataFrame,
-    values: dict[str, dict[str, float]],
-    index: dict[str, tuple[str, str]],
+    values: dict[str, float],
+    index: dict[str, tuple[str, str, str]],
     digits: int | None,
+    exact_digits: int | None = None,
 ) -> pd.DataFrame:
-    """One row per IBSI reference feature with radiomix' value and its status."""
+    """One row per IBSI reference feature with radiomix' value and its status.
+
+    ``digits``: compare every value also at this many significant figures (digital phantom);
+    ``exact_digits``: only values of tolerance 0 (exact, printed rounded) are compared so.
+    """
     import pandas as pd
 
     rows = []
     for row in reference.itertuples(index=False):
-        mode, feature = index.get(row.tag, (None, None))
-        if mode is not None and feature not in values[mode]:
-            raise ConfigError(f"IBSI tag {row.tag} is mapped to {feature}, which was not computed")
-        value = values[mode][feature] if mode else None
+        mode, _, feature = index.get(row.tag, (None, None, None))
+        if row.family.startswith(DIAGNOSTICS_PREFIX):
+            mode, feature = "diagnostics", row.tag
+        value = values.get(row.tag) if mode else None
         tolerance = 0.0 if pd.isna(row.tolerance) else float(row.tolerance)
+        row_digits = digits if digits is not None or tolerance else exact_digits
         rows.append(
             {
                 "configuration": row.dataset,
@@ -154,46 +317,89 @@ def compare_to_reference(
                 "radiomix": value,
                 "reference": row.reference,
                 "tolerance": tolerance,
-                "status": _status(value, float(row.reference), tolerance, digits),
+                "status": _status(value, float(row.reference), tolerance, row_digits),
             }
         )
     return pd.DataFrame(rows)
 
 
-def ibsi_check(shared_root: Path, *, ibsi_corrections: bool = True) -> pd.DataFrame:
-    """IBSI conformance report of the digital phantom: one row per IBSI reference feature.
+def _phantom_images(shared_root: Path):
+    """The digital phantom as processed IBSI images: no processing, one mask."""
+    from radiomix.features.ibsi_preprocess import IbsiImages
 
-    Columns: configuration, family, feature (IBSI name), tag, pyradiomics_feature, mode,
-    radiomix (value), reference (consensus value), tolerance, status (pass / fail /
-    unmapped / no reference). Values are compared after rounding to 3 significant figures.
-    ``ibsi_corrections=False`` checks pyradiomics' uncorrected output instead.
-    """
+    image, mask = read_phantom(shared_root)
+    return IbsiImages(image, image, mask, mask)
+
+
+def dataset_report(
+    shared_root: Path, dataset: str, *, ibsi_corrections: bool = True
+) -> pd.DataFrame:
+    """Conformance report of one data set: ``phantom`` or a CT configuration ``A``–``E``."""
+    from radiomix.features.ibsi_preprocess import load_configurations, preprocess
     from radiomix.features.texture import pyradiomics_params
 
+    if dataset not in DATASETS:
+        raise ConfigError(f"unknown IBSI data set {dataset!r}; choose from {list(DATASETS)}")
     mapping = load_mapping()
     index = tag_index(mapping)
-    image, mask = read_phantom(shared_root)
     params = pyradiomics_params(IBSI_PARAMS)
-    values = features_per_mode(image, mask, params, mapping, ibsi_corrections)
-    reference = read_reference(Path(shared_root) / REFERENCE_TABLE)
-    return compare_to_reference(reference, values, index, PHANTOM_SIGNIFICANT_DIGITS)
+    if dataset == DIGITAL_PHANTOM:
+        table = Path(shared_root) / REFERENCE_TABLE
+        images = _phantom_images(shared_root)
+        digits, exact_digits = PHANTOM_SIGNIFICANT_DIGITS, None
+    else:
+        table = Path(shared_root) / REFERENCE_DIR / CT_REFERENCE_TABLE.format(dataset)
+        config = load_configurations(IBSI_CT_CONFIGS)[dataset]
+        images = preprocess(*read_ct_phantom(shared_root), config)
+        digits, exact_digits = None, PHANTOM_SIGNIFICANT_DIGITS
+    reference = read_reference(table)
+    values = mapped_values(images, list(reference["tag"]), params, mapping, ibsi_corrections)
+    return compare_to_reference(reference, values, index, digits, exact_digits)
+
+
+def ibsi_check(
+    shared_root: Path, datasets: Sequence[str] = DATASETS, *, ibsi_corrections: bool = True
+) -> pd.DataFrame:
+    """IBSI conformance report: one row per IBSI reference feature of each data set.
+
+    ``datasets``: ``phantom`` (digital phantom) and/or CT phantom configurations ``A``–``E``.
+    Columns: configuration, family, feature (IBSI name), tag, pyradiomics_feature, mode,
+    radiomix (value), reference (consensus value), tolerance, status (pass / fail / unmapped /
+    no reference). Digital phantom values pass within tolerance or at 3 significant figures
+    (the table's precision); CT values pass within the configuration's tolerance (values of
+    tolerance 0, printed rounded, at 3 significant figures). ``ibsi_corrections=False`` checks
+    pyradiomics' uncorrected definitions instead.
+    """
+    import pandas as pd
+    from rich.progress import track
+
+    reports = [
+        dataset_report(shared_root, dataset, ibsi_corrections=ibsi_corrections)
+        for dataset in track(list(datasets), description="IBSI data sets", transient=True)
+    ]
+    return pd.concat(reports, ignore_index=True)
 
 
 def summarise(report: pd.DataFrame) -> pd.DataFrame:
-    """Per IBSI family: n matched, n mapped (with a reference value), n unmapped."""
+    """Per configuration and IBSI family: n matched, n mapped (with a reference value),
+    n unmapped; a ``total`` row per configuration."""
     import pandas as pd
 
-    counts = pd.crosstab(report["family"], report["status"]).reindex(columns=STATUSES, fill_value=0)
-    summary = pd.DataFrame(
-        {
-            "matched": counts["pass"],
-            "mapped": counts["pass"] + counts["fail"],
-            "unmapped": counts["unmapped"],
-        }
+    parts = []
+    for configuration, rows in report.groupby("configuration", sort=False):
+        counts = pd.crosstab(rows["family"], rows["status"]).reindex(columns=STATUSES, fill_value=0)
+        summary = pd.DataFrame(
+            {
+                "matched": counts["pass"],
+                "mapped": counts["pass"] + counts["fail"],
+                "unmapped": counts["unmapped"],
+            }
+        ).reindex(rows["family"].drop_duplicates())
+        summary.loc["total"] = summary.sum()
+        parts.append(summary.assign(configuration=configuration))
+    return (
+        pd.concat(parts).rename_axis("family").reset_index().set_index(["configuration", "family"])
     )
-    summary = summary.reindex(report["family"].drop_duplicates())
-    summary.loc["total"] = summary.sum()
-    return summary
 
 
 def ibsi_check_command(
@@ -204,18 +410,35 @@ def ibsi_check_command(
         Path | None,
         typer.Option(help="Folder of the external reference data (holding ibsi/)."),
     ] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="Data set to check, repeatable: 'phantom' (digital phantom) or a CT phantom "
+            "configuration A, B, C, D, E. Default: all six.",
+        ),
+    ] = None,
 ) -> None:
-    """Check radiomix' features against the IBSI digital phantom reference values."""
+    """Check radiomix' features against the IBSI digital phantom and CT phantom (configs A–E)."""
     from rich.console import Console
     from rich.table import Table
 
-    report = ibsi_check(shared or DEFAULT_SHARED)
+    datasets = [name.strip() for name in dataset] if dataset else list(DATASETS)
+    unknown = sorted(set(datasets) - set(DATASETS))
+    if unknown:
+        raise typer.BadParameter(f"unknown data set(s) {unknown}; choose from {list(DATASETS)}")
+    report = ibsi_check(shared or DEFAULT_SHARED, datasets)
     report.to_csv(out, index=False)
-    table = Table(title="IBSI digital phantom: matched / mapped / unmapped per family")
-    for column in ("family", "matched", "mapped", "unmapped"):
+    table = Table(title="IBSI conformance: matched / mapped / unmapped per family")
+    for column in ("configuration", "family", "matched", "mapped", "unmapped"):
         table.add_column(column)
-    for family, counts in summarise(report).iterrows():
-        table.add_row(str(family), *(str(counts[c]) for c in ("matched", "mapped", "unmapped")))
+    for (configuration, family), counts in summarise(report).iterrows():
+        table.add_row(
+            str(configuration),
+            str(family),
+            *(str(counts[c]) for c in ("matched", "mapped", "unmapped")),
+        )
     console = Console()
     console.print(table)
     console.print(f"report written to {out}")
