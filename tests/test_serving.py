@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,6 +25,7 @@ import pytest
 import SimpleITK as sitk
 import typer
 import yaml
+from local_server import free_port, running
 from scipy import stats
 from scipy.spatial.distance import mahalanobis
 from typer.testing import CliRunner
@@ -329,26 +328,6 @@ def test_novelty_threshold_matches_chi_square():
     np.testing.assert_allclose(detector.score(fresh.head(20)), expected, rtol=0.02)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_ping(url: str, server: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"mlflow models serve exited: {server.stderr.read()}")
-        try:
-            with urllib.request.urlopen(url + "/ping", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.5)
-    raise AssertionError("mlflow models serve did not answer /ping in time")
-
-
 def _post(url: str, frame: pd.DataFrame) -> tuple[int, dict]:
     body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split",
                                                                    index=False))})
@@ -366,17 +345,15 @@ def test_rest_serving_answers_like_predict(exported, trained):
     model = load_model(exported)
     table = pd.read_parquet(trained.table)
     expected = predict(model, table, top=0)
-    port = _free_port()
+    port = free_port()
     venv_bin = Path(sys.executable).parent
-    server = subprocess.Popen(
-        [str(venv_bin / "mlflow"), "models", "serve", "-m", str(exported), "--env-manager", "local",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "MLFLOW_TRACKING_URI": trained.uri,
-             "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"})
+    command = [str(venv_bin / "mlflow"), "models", "serve", "-m", str(exported),
+               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", "1"]
     url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_ping(url, server)
+    with running(command, f"{url}/ping", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                 env={**os.environ, "MLFLOW_TRACKING_URI": trained.uri,
+                      "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}):
         status, answer = _post(url, table[model.input_columns])
         assert status == 200, answer
         served = pd.DataFrame(answer["predictions"])
@@ -386,6 +363,3 @@ def test_rest_serving_answers_like_predict(exported, trained):
         assert list(served["novel"]) == list(expected["novel"])
         status, answer = _post(url, table[model.input_columns].drop(columns="pet_SUVmax"))
         assert status == 400 and "pet_SUVmax" in answer["message"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
