@@ -118,9 +118,7 @@ def test_round_trip_in_process(exported, trained, reference):
 
 def test_fresh_process_command(exported, trained, reference, tmp_path):
     out = tmp_path / "predictions.csv"
-    code = ("import typer; from radiomix.serving.commands import predict_command; "
-            "typer.run(predict_command)")
-    done = subprocess.run([sys.executable, "-c", code, "--model", str(exported),
+    done = subprocess.run([sys.executable, "-m", "radiomix", "predict", "--model", str(exported),
                            str(trained.table), "--out", str(out)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
