@@ -9,13 +9,14 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from radiomix.data.manifest import IMAGE_COLUMNS, MASK_COLUMNS
+from radiomix.data.timing import sidecar_path
 from radiomix.errors import ConfigError, RadiomixError
 from radiomix.synth.cohort import synthesize_cohort
 from radiomix.synth.config import DEFAULT_CONFIG
 
 DEMO_SETTINGS = DEFAULT_CONFIG.parent / "demo.yaml"
-PATH_COLUMNS = ("pet", "pet_dynamic", "pet_early", "pet_late", "t1c", "flair", "adc", "rcbv",
-                "lesion_mask", "ref_background", "ref_wm", "ref_gm", "ref_striatum")
+PATH_COLUMNS = IMAGE_COLUMNS + MASK_COLUMNS
 
 
 class DemoSettings(BaseModel):
@@ -42,7 +43,7 @@ def referenced_files(manifest: Path) -> list[Path]:
     files = [manifest.parent / cell for column in PATH_COLUMNS if column in table
              for cell in table[column] if cell]
     dynamic = table.get("pet_dynamic", [])
-    files += [manifest.parent / cell.replace(".nii.gz", ".json") for cell in dynamic if cell]
+    files += [sidecar_path(manifest.parent / cell) for cell in dynamic if cell]
     return files
 
 
