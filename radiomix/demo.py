@@ -96,7 +96,8 @@ def demo_command(
     best = _best_rule(result.metrics["rules"])
     if best:
         rule, values = best
-        console.print(f"best single rule {rule}: AUC {values['auc']:.3f} on {values['n']} cases, "
+        console.print(f"best single rule {rule}: AUC {values['auc']:.3f} vs model "
+                      f"{values['model_auc_same_cases']:.3f} on the same {values['n']} cases, "
                       f"paired DeLong p = {values['delong_p_vs_model']:.3g}")
     console.print(f"features {result.features}\nbaseline {result.baseline}\n"
                   f"MLflow run {result.run_id}\nreport {result.report}")
