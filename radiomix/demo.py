@@ -28,8 +28,13 @@ class DemoResult:
 
 
 def run_demo(out: Path = DEMO_OUT, workers: int | None = None,
-             tracking_uri: str | None = None, console: Console | None = None) -> DemoResult:
-    """Run the whole pipeline on the embedded synthetic cohort and write its report."""
+             tracking_uri: str | None = None, console: Console | None = None,
+             manifest: Path = DEMO_MANIFEST, experiment: Path = DEMO_EXPERIMENT) -> DemoResult:
+    """Run the whole pipeline on the embedded synthetic cohort and write its report.
+
+    ``manifest`` and ``experiment`` default to the demo cohort and ``experiments/demo_all.yaml``;
+    the experiment's input table is replaced by the features extracted here.
+    """
     from radiomix.data.validate import validate_manifest
     from radiomix.errors import ManifestError
     from radiomix.evaluation.report import build_report
@@ -44,22 +49,21 @@ def run_demo(out: Path = DEMO_OUT, workers: int | None = None,
     step = _Steps(console)
 
     step("1/6 synthetic cohort (generated once, then reused)")
-    ensure_demo_cohort(DEMO_MANIFEST)
+    ensure_demo_cohort(manifest)
     step("2/6 validate the manifest")
-    report = validate_manifest(DEMO_MANIFEST)
+    report = validate_manifest(manifest)
     if not report.valid:
-        raise ManifestError("demo manifest is invalid:\n" + "\n".join(map(str, report.problems)))
+        raise ManifestError(f"{manifest} is invalid:\n" + "\n".join(map(str, report.problems)))
     step("3/6 extract features")
     features = out / "features.parquet"
-    extraction = extract_features(DEMO_MANIFEST, features, workers=workers,
-                                  errors=out / "errors.csv")
+    extraction = extract_features(manifest, features, workers=workers, errors=out / "errors.csv")
     step("4/6 rule-based baseline")
     baseline = out / "baseline.csv"
     baseline_report(extraction.table, load_rules()).to_csv(baseline, index=False)
     step("5/6 nested cross-validation")
-    experiment = load_experiment(DEMO_EXPERIMENT)
-    experiment.input.table = features
-    result = run_experiment(experiment, out / "demo_all", tracking_uri=tracking_uri)
+    config = load_experiment(experiment)
+    config.input.table = features
+    result = run_experiment(config, out / config.name, tracking_uri=tracking_uri)
     step("6/6 report")
     page = build_report(result.run_id, out / "report.html", tracking_uri=result.tracking_uri)
     step.done()
