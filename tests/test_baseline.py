@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
+from radiomix.cli import app
 from radiomix.errors import RadiomixError
 from radiomix.rules import baseline_report, load_rules
-from radiomix.rules.commands import baseline_command
 
 NAN = np.nan
 
@@ -127,16 +126,8 @@ def test_bad_label_names_the_case(table, rules) -> None:
         baseline_report(table, rules)
 
 
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    application = typer.Typer()
-    application.command("baseline")(baseline_command)
-    application.command("other")(lambda: None)  # keeps "baseline" a sub-command
-    return application
-
-
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_command_prints_and_writes_csv(app, table, tmp_path, suffix) -> None:
+def test_command_prints_and_writes_csv(table, tmp_path, suffix) -> None:
     features = tmp_path / f"features{suffix}"
     table.to_csv(features, index=False) if suffix == ".csv" else table.to_parquet(features)
     out = tmp_path / "out" / "baseline.csv"
@@ -150,7 +141,19 @@ def test_command_prints_and_writes_csv(app, table, tmp_path, suffix) -> None:
     assert (row["tp"], row["fp"], row["tn"], row["fn"]) == (4, 1, 3, 2)
 
 
-def test_command_reports_bad_input_without_traceback(app, tmp_path) -> None:
+def test_command_writes_a_markdown_table(table, tmp_path) -> None:
+    table.to_csv(tmp_path / "features.csv", index=False)
+    markdown = tmp_path / "baseline.md"
+    result = CliRunner().invoke(app, ["baseline", str(tmp_path / "features.csv"), "--out",
+                                      str(tmp_path / "b.csv"), "--markdown", str(markdown)])
+    assert result.exit_code == 0, result.output
+    lines = markdown.read_text().splitlines()
+    assert len(lines) == 2 + 10
+    fet_twm = next(line for line in lines if line.startswith("| fet_twm |"))
+    assert "| 4 1 3 2 |" in fet_twm and "| 67 (" in fet_twm  # Se = 4 / 6
+
+
+def test_command_reports_bad_input_without_traceback(tmp_path) -> None:
     missing = tmp_path / "nothing.csv"
     result = CliRunner().invoke(app, ["baseline", str(missing)])
     assert result.exit_code == 2

@@ -30,26 +30,40 @@ def _published(row) -> str:
     return "/".join(figures) + f" [{row['published_evidence']}]"
 
 
+HEADERS = ("rule", "applies / not", "TP FP TN FN", "Se", "Sp", "Acc", "AUC (param)",
+           "published Se/Sp/Acc/AUC")
+
+
+def report_rows(report) -> list[list[str]]:
+    """The baseline report as display rows (percent, Wilson and DeLong 95 % CIs)."""
+    return [[row["rule_id"],
+             f"{row['n_applicable']} / {row['n_not_applicable']}",
+             f"{row['tp']} {row['fp']} {row['tn']} {row['fn']}",
+             _with_interval(row, "sensitivity"),
+             _with_interval(row, "specificity"),
+             _with_interval(row, "accuracy"),
+             _with_interval(row, "auc"),
+             _published(row)]
+            for _, row in report.iterrows()]
+
+
 def print_report(report, console) -> None:
-    """Print the baseline report as a rich table (percent, Wilson and DeLong 95 % CIs)."""
+    """Print the baseline report as a rich table."""
     from rich.table import Table
 
     table = Table(title="Rule-based baseline (ours vs published; %, 95 % CI)")
-    for header in ("rule", "applies / not", "TP FP TN FN", "Se", "Sp", "Acc", "AUC (param)",
-                   "published Se/Sp/Acc/AUC"):
+    for header in HEADERS:
         table.add_column(header)
-    for _, row in report.iterrows():
-        table.add_row(
-            row["rule_id"],
-            f"{row['n_applicable']} / {row['n_not_applicable']}",
-            f"{row['tp']} {row['fp']} {row['tn']} {row['fn']}",
-            _with_interval(row, "sensitivity"),
-            _with_interval(row, "specificity"),
-            _with_interval(row, "accuracy"),
-            _with_interval(row, "auc"),
-            _published(row),
-        )
+    for row in report_rows(report):
+        table.add_row(*row)
     console.print(table)
+
+
+def markdown_table(report) -> str:
+    """The baseline report as a Markdown table, for papers and docs."""
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(row) + " |" for row in report_rows(report)]
+    return "\n".join(lines) + "\n"
 
 
 def baseline_command(
@@ -58,6 +72,8 @@ def baseline_command(
     out: Path = typer.Option(Path("baseline.csv"), "--out", help="Where to write the CSV."),
     rules: Path | None = typer.Option(None, "--rules",
                                       help="Rules file (default: configs/rules.yaml)."),
+    markdown: Path | None = typer.Option(None, "--markdown",
+                                         help="Also write the table as Markdown to this file."),
     any_primary: bool = typer.Option(False, "--any-primary",
                                      help="Apply rules by tracer only, ignoring the primary "
                                           "tumour they were published for."),
@@ -81,6 +97,8 @@ def baseline_command(
                                  by_primary=not any_primary)
         out.parent.mkdir(parents=True, exist_ok=True)
         report.to_csv(out, index=False)
+        if markdown:
+            markdown.write_text(markdown_table(report), encoding="utf-8")
     except RadiomixError as error:
         console.print(f"[red]error[/red] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR) from None
