@@ -133,6 +133,14 @@ def test_non_finite_voxels_are_counted(cohort):
     assert problems_of(cohort) == [("c2", "t1c", "3 non-finite voxels")]
 
 
+def test_direction_flip_is_a_geometry_problem(cohort):
+    mask = sitk.ReadImage(str(cohort.parent / "c2_bg.nii.gz"))
+    mask.SetDirection((-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    sitk.WriteImage(mask, str(cohort.parent / "c2_bg.nii.gz"))
+    assert [(c, col) for c, col, m in problems_of(cohort) if "direction" in m] == [
+        ("c2", "ref_background")]
+
+
 def test_origin_shift_is_a_geometry_problem(cohort):
     write_image(cohort.parent / "c1_lesion.nii.gz", lesion_array(), origin=(0.0, 0.0, 1.0))
     assert [(c, col) for c, col, m in problems_of(cohort) if "origin" in m] == [
