@@ -6,8 +6,7 @@ The Python API mirrors the command line; names are imported on first use so that
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from radiomix.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -33,8 +32,4 @@ _API = {
 
 __all__ = ["__version__", *_API]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _API:
-        raise AttributeError(f"module 'radiomix' has no attribute {name!r}")
-    return getattr(import_module(_API[name]), name)
+__getattr__ = lazy_getattr(__name__, _API)

@@ -121,7 +121,7 @@ def test_published_figures_side_by_side(table, rules) -> None:
 
 def test_bad_label_names_the_case(table, rules) -> None:
     table["label"] = table["label"].astype(object)
-    table.loc[3, "label"] = "recurrence"
+    table.loc[3, "label"] = "maybe"
     with pytest.raises(RadiomixError, match=r"case 'case03'.*'label'"):
         baseline_report(table, rules)
 

@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from radiomix.demo import run_demo
 from radiomix.evaluation.stats import auc_delong
+from radiomix.features import load_config, read_provenance
+from radiomix.modeling.config import load_experiment
+from radiomix.modeling.experiment import run_experiment
 from radiomix.rules import load_rules
 from radiomix.synth import synthesize_cohort
 
+SMALL_SEARCH = {"models": [{"name": "l2_lr"}], "search": {"n_trials": 2},
+                "outer_cv": {"folds": 2, "repeats": 1}, "inner_cv": {"folds": 2}}
 
-def test_demo_runs_every_stage_and_reports_the_model(tmp_path):
-    manifest = synthesize_cohort(tmp_path / "cohort", n_patients=14, seed=5)
-    experiment = tmp_path / "experiments" / "small.yaml"
-    experiment.parent.mkdir()
-    experiment.write_text(yaml.safe_dump({
-        "name": "small", "seed": 1, "input": {"table": "unused.parquet"},
-        "models": [{"name": "l2_lr"}], "search": {"n_trials": 2},
-        "outer_cv": {"folds": 2, "repeats": 1}, "inner_cv": {"folds": 2}, "rules": "all"}))
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    return synthesize_cohort(tmp_path_factory.mktemp("cohort"), n_patients=14, seed=5)
+
+
+def write_experiment(folder, name: str, source: dict):
+    experiment = folder / "experiments" / f"{name}.yaml"
+    experiment.parent.mkdir(exist_ok=True)
+    experiment.write_text(yaml.safe_dump({"name": name, "seed": 1, "input": source,
+                                          "rules": "all", **SMALL_SEARCH}))
+    return experiment
+
+
+def test_demo_runs_every_stage_and_reports_the_model(manifest, tmp_path):
+    experiment = write_experiment(tmp_path, "small", {"table": "unused.parquet"})
 
     result = run_demo(tmp_path / "out", workers=1,
                       tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
@@ -37,3 +52,16 @@ def test_demo_runs_every_stage_and_reports_the_model(tmp_path):
     assert result.metrics["model"]["auc"] == expected
     assert json.loads((tmp_path / "out" / "small" / "metrics.json").read_text()) == result.metrics
     assert f"{expected:.3f}" in result.report.read_text(encoding="utf-8")
+
+
+def test_experiment_extracts_its_input_from_a_manifest(manifest, tmp_path):
+    extraction = Path(__file__).resolve().parents[1] / "configs" / "extraction.yaml"
+    experiment = write_experiment(tmp_path, "from_images", {
+        "manifest": str(manifest), "extraction_config": str(extraction)})
+    result = run_experiment(load_experiment(experiment), tmp_path / "out",
+                            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    features = pd.read_parquet(tmp_path / "out" / "features.parquet")
+    assert list(features["case_id"]) == list(pd.read_csv(manifest)["case_id"])
+    assert read_provenance(tmp_path / "out" / "features.parquet")["config_sha256"] == (
+        load_config(extraction).digest())
+    assert result.metrics["n_cases"] == len(features)

@@ -11,7 +11,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import typer
 from mlflow.tracking import MlflowClient
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.linear_model import LogisticRegression
@@ -21,9 +20,9 @@ from sklearn.preprocessing import StandardScaler
 from test_modeling_support import shared_tracking_uri, synthetic_table, tiny_config
 from typer.testing import CliRunner
 
+from radiomix.cli import app
 from radiomix.evaluation import stats
 from radiomix.features.engine import PROVENANCE_KEY
-from radiomix.modeling.commands import train_command
 from radiomix.modeling.experiment import run_experiment
 
 OOF_COLUMNS = ["case_id", "patient_id", "repeat", "fold", "y_true", "y_score"]
@@ -190,9 +189,6 @@ def test_train_command_runs_from_the_command_line(tmp_path, monkeypatch):
         "name: cli\ninput: {table: t.csv}\nmodels: [{name: l2_lr}]\n"
         "search: {n_trials: 2}\nouter_cv: {folds: 3, repeats: 1}\ninner_cv: {folds: 2}\n")
     monkeypatch.chdir(tmp_path)
-    app = typer.Typer()
-    app.command("train")(train_command)
-    app.command("other")(lambda: None)
     runner = CliRunner()
     outcome = runner.invoke(app, ["train", str(experiment_file)])
     assert outcome.exit_code == 0, outcome.output

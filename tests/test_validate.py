@@ -12,7 +12,7 @@ import SimpleITK as sitk
 from typer.testing import CliRunner
 
 from radiomix.cli import app
-from radiomix.data.manifest import load_manifest
+from radiomix.data.manifest import load_manifest, parse_labels
 from radiomix.data.validate import validate_manifest
 from radiomix.errors import ManifestError
 
@@ -204,3 +204,12 @@ def test_real_nrrd_and_ibsi_phantom_validate(shared_data, tmp_path):
     image = load_case_image(ibsi, "pet")
     assert image.GetSpacing() == (2.0, 2.0, 2.0) and image.GetSize() == (5, 4, 4)
     assert int(sitk.GetArrayFromImage(load_case_mask(ibsi, "lesion_mask", image)).sum()) == 74
+
+
+def test_labels_accept_numbers_and_words_and_name_a_bad_case():
+    values = pd.Series(["1", "Recurrence", "0", " radionecrosis", "", None, 1.0, 0])
+    ids = pd.Series([f"c{i}" for i in range(len(values))])
+    np.testing.assert_array_equal(parse_labels(values, ids, "t.csv"),
+                                  [1, 1, 0, 0, np.nan, np.nan, 1, 0])
+    with pytest.raises(ManifestError, match=r"t.csv: case 'c1': column 'label'.*'2'"):
+        parse_labels(pd.Series(["1", "2"]), ids[:2], "t.csv")

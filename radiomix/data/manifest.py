@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from radiomix.errors import ManifestError
@@ -151,6 +152,25 @@ def _is_finite_number(text: str) -> bool:
         return math.isfinite(float(text))
     except ValueError:
         return False
+
+
+def parse_labels(values: pd.Series, case_ids: pd.Series, source: str,
+                 column: str = "label") -> np.ndarray:
+    """A label column of a table as 1.0 / 0.0 / NaN (empty).
+
+    Accepts 1/recurrence and 0/radionecrosis (any case, numbers or text); ManifestError
+    naming the source, the first bad case and the column otherwise.
+    """
+    words = values.map(lambda value: value.strip().lower() if isinstance(value, str) else value)
+    named = words.map(lambda value: LABELS.get(value, value) if isinstance(value, str) else value)
+    numbers = pd.to_numeric(named.replace("", np.nan), errors="coerce")
+    bad = (numbers.notna() & ~numbers.isin([0, 1])) | (numbers.isna() & named.notna()
+                                                         & (named != ""))
+    if bad.any():
+        row = bad.idxmax()
+        raise ManifestError(f"{source}: case {case_ids[row]!r}: column {column!r} must be "
+                            f"1/recurrence, 0/radionecrosis or empty, got {values[row]!r}")
+    return numbers.to_numpy(dtype=float)
 
 
 def case_from_row(row: pd.Series, root: Path) -> Case:

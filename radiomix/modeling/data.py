@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radiomix.errors import ConfigError, ManifestError
+from radiomix.data.manifest import parse_labels
+from radiomix.errors import ConfigError
 from radiomix.modeling.config import ExperimentConfig, InputConfig
 
 IMAGE_TYPES = re.compile(
@@ -117,18 +118,6 @@ def _require(table: pd.DataFrame, column: str, key: str, path: Path) -> pd.Serie
     return table[column]
 
 
-def _labels(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
-    """Labels as 0/1 floats with NaN for unlabelled rows."""
-    raw = table[column]
-    mapped = raw.replace({"recurrence": 1, "radionecrosis": 0})
-    labels = pd.to_numeric(mapped, errors="coerce")
-    bad = labels.notna() & ~labels.isin([0, 1]) | (raw.notna() & labels.isna())
-    if bad.any():
-        first = raw[bad].iloc[0]
-        raise ManifestError(f"column {column!r} of {path} holds {first!r}; expected 0 or 1")
-    return labels
-
-
 def _sites(table: pd.DataFrame, source: InputConfig, path: Path) -> np.ndarray | None:
     if source.site_pattern:
         ids = table[source.id_column].astype(str)
@@ -165,7 +154,8 @@ def load_model_data(config: ExperimentConfig, table_path: Path) -> ModelData:
     table = read_table(table_path)
     _require(table, source.id_column, "input.id_column", table_path)
     _require(table, source.target_column, "input.target_column", table_path)
-    labels = _labels(table, source.target_column, table_path)
+    labels = pd.Series(parse_labels(table[source.target_column], table[source.id_column],
+                                    str(table_path), source.target_column), index=table.index)
     labelled = table[labels.notna()].reset_index(drop=True)
     y = labels[labels.notna()].to_numpy(dtype=int)
     if len(np.unique(y)) < 2:

@@ -7,7 +7,7 @@ lazily so that the command line starts without loading pandas.
 
 from __future__ import annotations
 
-from importlib import import_module
+from radiomix.lazy import lazy_getattr
 
 _EXPORTS = {
     "Rule": "radiomix.rules.config",
@@ -18,8 +18,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'radiomix.rules' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

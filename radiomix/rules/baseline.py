@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from radiomix.data.manifest import parse_labels
 from radiomix.errors import RadiomixError
 from radiomix.evaluation.stats import auc_delong, binary_metrics
 from radiomix.rules.apply import APPLICABLE, INDETERMINATE, MISSING_PREFIX, apply_rule
@@ -35,14 +36,8 @@ def labels_of(table: pd.DataFrame) -> np.ndarray:
     """The `label` column as 1.0 / 0.0 / NaN, or a RadiomixError naming the bad case."""
     if "label" not in table.columns:
         raise RadiomixError("the feature table has no 'label' column")
-    labels = pd.to_numeric(table["label"], errors="coerce")
-    bad = (labels.notna() & ~labels.isin([0, 1])) | (labels.isna() & table["label"].notna())
-    if bad.any():
-        row = bad.idxmax()
-        case = table.at[row, "case_id"] if "case_id" in table.columns else row
-        raise RadiomixError(f"case {case!r}: column 'label' must be 1, 0 or empty, "
-                            f"got {table.at[row, 'label']!r}")
-    return labels.to_numpy(dtype=float)
+    case_ids = table["case_id"] if "case_id" in table.columns else table.index.to_series()
+    return parse_labels(table["label"], case_ids, "feature table")
 
 
 def _reasons(status: np.ndarray) -> str:

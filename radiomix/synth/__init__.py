@@ -6,14 +6,10 @@ command line can import ``radiomix.synth.command`` without the imaging libraries
 
 from __future__ import annotations
 
-from importlib import import_module
+from radiomix.lazy import lazy_getattr
 
 _EXPORTS = {"synthesize_cohort": "radiomix.synth.cohort",
             "ensure_demo_cohort": "radiomix.synth.demo"}
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> object:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
