@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -54,6 +55,8 @@ for verb, command in (
 
 def run() -> None:
     """Entry point: every radiomix error ends as one clear line and exit code 1."""
+    # MLflow's per-file download bars would interleave with radiomix's own progress.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         app(prog_name="radiomix")
     except RadiomixError as error:
