@@ -210,6 +210,16 @@ def test_single_batch_is_identity(combat):
     np.testing.assert_allclose(harmonised, table.drop(columns="site"), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("options", [{}, {"parametric": False}, {"eb": False}])
+def test_constant_feature_stays_constant(options):
+    table, _ = simulate({"A": 20, "B": 20, "C": 12})
+    table["constant"] = 1.0
+    harmonised = ComBat(**options).fit_transform(table)
+    np.testing.assert_allclose(harmonised["constant"], 1.0, rtol=0, atol=1e-12)
+    site_spread = [frame["f0"].groupby(table["site"]).mean().std() for frame in (table, harmonised)]
+    assert site_spread[1] < site_spread[0] / 3  # the other features are still harmonised
+
+
 def test_unseen_batch_is_left_unadjusted_with_one_warning():
     table, _ = simulate({"A": 20, "B": 20, "C": 6})
     combat = ComBat().fit(table[table["site"] != "C"])

@@ -27,7 +27,9 @@ Choices made here, where the published algorithm leaves a gap:
   per-batch estimates (as ``eb=False``), with a warning.
 * Non-finite values are rejected with an error naming the column: impute before ComBat.
 * A feature with zero pooled variance is standardised with variance 1 (as neuroCombat does
-  in practice), so it is shifted but never divided by zero.
+  in practice), so it is never divided by zero; a feature constant over all training rows
+  is left as it is (empirical Bayes would otherwise lend it the other features' site shifts
+  and turn it into a site indicator).
 * The parametric empirical Bayes iteration runs to a relative change of 1e-10; sva and
   neuroCombat stop at 1e-4, short of the fixed point by about 1e-5 in the output.
 * Non-parametric empirical Bayes weighs features by their likelihood in log space, which
@@ -112,6 +114,8 @@ class ComBat(TransformerMixin, BaseEstimator):
         )
         standardized = (features - self.grand_mean_) / np.sqrt(self.pooled_variance_)
         self.gamma_, self.delta_ = self._batch_effects(standardized, codes)
+        constant = np.ptp(features, axis=0) == 0
+        self.gamma_[:, constant], self.delta_[:, constant] = 0.0, 1.0
         return self
 
     def transform(self, X):
