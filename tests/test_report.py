@@ -6,6 +6,7 @@ import base64
 import json
 import re
 
+import pandas as pd
 import pytest
 import typer
 from test_modeling_support import shared_tracking_uri, synthetic_table, tiny_config
@@ -56,3 +57,22 @@ def test_report_command_and_unknown_run(finished, tmp_path):
     assert outcome.exit_code == 1 and "0" * 32 in outcome.output
     with pytest.raises(ConfigError, match="cannot read MLflow run"):
         build_report("f" * 32, tmp_path / "x.html", uri)
+
+
+def test_curves_plot_has_one_panel_per_tracer(tmp_path):
+    import matplotlib.image
+
+    from radiomix.evaluation.plots import curves_plot
+
+    rows = [{"case_id": f"{tracer}{label}", "region": region, "frame": frame,
+             "mid_min": 5.0 * frame, "suv": 1.0 + label + frame * (region == "lesion_mask")}
+            for tracer in ("FET", "FDOPA") for label in (0, 1)
+            for region in ("lesion_mask", "ref_background") for frame in range(4)]
+    curves = pd.DataFrame(rows)
+    labels = pd.DataFrame({"case_id": curves["case_id"].unique()}).assign(
+        tracer=lambda t: t["case_id"].str[:-1], label=lambda t: t["case_id"].str[-1].astype(int))
+    widths = []
+    for chosen in (["FET"], ["FET", "FDOPA"]):
+        path = curves_plot(curves, labels[labels["tracer"].isin(chosen)], tmp_path / "c.png")
+        widths.append(matplotlib.image.imread(path).shape[1])
+    assert 1.8 < widths[1] / widths[0] < 2.2

@@ -44,3 +44,8 @@ def extract_command(
                   f"{result.n_cached} from cache) -> {out}")
     console.print(f"{len(result.errors)} report line(s), {len(failures)} failure(s) in "
                   f"{errors or sibling(out, '_errors.csv')}")
+    if len(result.curves) and result.table["label"].notna().any():
+        from radiomix.evaluation.plots import curves_plot
+
+        figure = curves_plot(result.curves, result.table, sibling(out, "_curves.png"))
+        console.print(f"time-activity curves per class: {figure}")
