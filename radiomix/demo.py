@@ -1,7 +1,8 @@
-"""`radiomix demo`: synth → validate → extract → baseline → train → report on the demo cohort."""
+"""`radiomix demo`: synth → validate → extract → baseline → train → report → export."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ class DemoResult:
     baseline: Path
     run_id: str
     report: Path
+    model: Path
     metrics: dict
 
 
@@ -42,32 +44,37 @@ def run_demo(out: Path = DEMO_OUT, workers: int | None = None,
     from radiomix.modeling.config import load_experiment
     from radiomix.modeling.experiment import run_experiment
     from radiomix.rules import baseline_report, load_rules
+    from radiomix.serving.export import export_model
     from radiomix.synth import ensure_demo_cohort
 
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
     step = _Steps(console)
 
-    step("1/6 synthetic cohort (generated once, then reused)")
+    step("1/7 synthetic cohort (generated once, then reused)")
     ensure_demo_cohort(manifest)
-    step("2/6 validate the manifest")
+    step("2/7 validate the manifest")
     report = validate_manifest(manifest)
     if not report.valid:
         raise ManifestError(f"{manifest} is invalid:\n" + "\n".join(map(str, report.problems)))
-    step("3/6 extract features")
+    step("3/7 extract features")
     features = out / "features.parquet"
     extraction = extract_features(manifest, features, workers=workers, errors=out / "errors.csv")
-    step("4/6 rule-based baseline")
+    step("4/7 rule-based baseline")
     baseline = out / "baseline.csv"
     baseline_report(extraction.table, load_rules()).to_csv(baseline, index=False)
-    step("5/6 nested cross-validation")
+    step("5/7 nested cross-validation")
     config = load_experiment(experiment)
     config.input.table = features
     result = run_experiment(config, out / config.name, tracking_uri=tracking_uri)
-    step("6/6 report")
+    step("6/7 report")
     page = build_report(result.run_id, out / "report.html", tracking_uri=result.tracking_uri)
+    step("7/7 export the final model")
+    model = out / "model"
+    shutil.rmtree(model, ignore_errors=True)
+    export_model(result.run_id, model, tracking_uri=result.tracking_uri)
     step.done()
-    return DemoResult(features, baseline, result.run_id, page, result.metrics)
+    return DemoResult(features, baseline, result.run_id, page, model, result.metrics)
 
 
 class _Steps:
@@ -91,12 +98,12 @@ def demo_command(
     tracking_uri: str = typer.Option(None, "--tracking-uri",
                                      help="MLflow tracking URI (default: sqlite:///mlflow.db)."),
 ) -> None:
-    """Run synth → validate → extract → baseline → train → report on the demo cohort."""
+    """Run synth → validate → extract → baseline → train → report → export on the demo cohort."""
     console = Console()
     result = run_demo(out, workers, tracking_uri, console)
-    model = result.metrics["model"]
-    low, high = model["auc_ci"]
-    console.print(f"model AUC {model['auc']:.3f} (95 % CI {low:.3f}–{high:.3f})")
+    scores = result.metrics["model"]
+    low, high = scores["auc_ci"]
+    console.print(f"model AUC {scores['auc']:.3f} (95 % CI {low:.3f}–{high:.3f})")
     best = _best_rule(result.metrics["rules"])
     if best:
         rule, values = best
@@ -104,7 +111,9 @@ def demo_command(
                       f"{values['model_auc_same_cases']:.3f} on the same {values['n']} cases, "
                       f"paired DeLong p = {values['delong_p_vs_model']:.3g}")
     console.print(f"features {result.features}\nbaseline {result.baseline}\n"
-                  f"MLflow run {result.run_id}\nreport {result.report}")
+                  f"MLflow run {result.run_id}\nreport {result.report}\nmodel {result.model}"
+                  f" (score new cases: radiomix predict --model {result.model} INPUT --out "
+                  "predictions.csv)")
 
 
 def _best_rule(rules: dict) -> tuple[str, dict] | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import joblib
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -15,6 +17,8 @@ from radiomix.features import load_config, read_provenance
 from radiomix.modeling.config import load_experiment
 from radiomix.modeling.experiment import run_experiment
 from radiomix.rules import load_rules
+from radiomix.serving.model import load_model
+from radiomix.serving.predict import predict
 from radiomix.synth import synthesize_cohort
 
 SMALL_SEARCH = {"models": [{"name": "l2_lr"}], "search": {"n_trials": 2},
@@ -52,6 +56,11 @@ def test_demo_runs_every_stage_and_reports_the_model(manifest, tmp_path):
     assert result.metrics["model"]["auc"] == expected
     assert json.loads((tmp_path / "out" / "small" / "metrics.json").read_text()) == result.metrics
     assert f"{expected:.3f}" in result.report.read_text(encoding="utf-8")
+    scored = predict(load_model(result.model), features, top=0)
+    final = joblib.load(tmp_path / "out" / "small" / "final_model" / "pipeline.joblib")
+    inputs = load_model(result.model).input_columns
+    np.testing.assert_allclose(scored["probability"],
+                               final.predict_proba(features[inputs])[:, 1], rtol=0, atol=1e-9)
 
 
 def test_experiment_extracts_its_input_from_a_manifest(manifest, tmp_path):
