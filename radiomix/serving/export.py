@@ -15,6 +15,7 @@ import json
 import platform
 import shutil
 import tempfile
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -148,7 +149,10 @@ def _save_pyfunc(out: Path, staging: Path) -> None:
 
     model = RadiomixModel.from_folder(staging)
     example = model.background[model.input_columns].head(EXAMPLE_ROWS)
-    signature = infer_signature(example, model.score(example))
+    with warnings.catch_warnings():
+        # The integer output column is `decision` (0/1), which is never missing.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        signature = infer_signature(example, model.score(example))
     versions = library_versions()
     requirements = [f"{name}=={versions[name]}" for name in
                     ("mlflow", "scikit-learn", "xgboost", "xgboost-cpu", "pandas", "numpy",
