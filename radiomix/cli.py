@@ -6,9 +6,9 @@ import os
 import sys
 
 import typer
-from rich.console import Console
 
 from radiomix import __version__
+from radiomix.console import EXIT_ERROR, print_error
 from radiomix.data.commands import validate_command
 from radiomix.data.suv import suv_command
 from radiomix.demo import demo_command
@@ -54,11 +54,11 @@ for verb, command in (
 
 
 def run() -> None:
-    """Entry point: every radiomix error ends as one clear line and exit code 1."""
+    """Entry point: every radiomix error ends as one clear line and exit code 2."""
     # MLflow's per-file download bars would interleave with radiomix's own progress.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         app(prog_name="radiomix")
     except RadiomixError as error:
-        Console(stderr=True).print(f"[red]error[/red] {error}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        print_error(error)
+        sys.exit(EXIT_ERROR)

@@ -40,3 +40,12 @@ def test_python_api_mirrors_the_verbs():
                and name != "__version__"]
     assert missing == []
     assert radiomix.extract_features.__module__ == "radiomix.features.engine"
+
+
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
+    script = subprocess.run([sys.executable, "-m", "radiomix", "baseline",
+                             str(tmp_path / "absent.parquet")],
+                            capture_output=True, text=True, check=False)
+    assert script.returncode == 2
+    assert script.stderr.startswith("error:") and "absent.parquet" in script.stderr
+    assert "Traceback" not in script.stderr + script.stdout

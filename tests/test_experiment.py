@@ -197,5 +197,5 @@ def test_train_command_runs_from_the_command_line(tmp_path, monkeypatch):
     assert (tmp_path / "mlflow.db").is_file() and len(printed["run_id"]) == 32
     experiment_file.write_text("name: cli\ninput: {table: missing.csv}\nmodels: [{name: rf}]\n")
     outcome = runner.invoke(app, ["train", str(experiment_file)])
-    assert outcome.exit_code == 1
+    assert outcome.exit_code == 2
     assert "missing.csv" in outcome.output

@@ -54,7 +54,7 @@ def test_report_command_and_unknown_run(finished, tmp_path):
     assert outcome.exit_code == 0, outcome.output
     assert out.read_text().startswith("<!DOCTYPE html>")
     outcome = runner.invoke(app, ["report", "0" * 32, "--tracking-uri", uri])
-    assert outcome.exit_code == 1 and "0" * 32 in outcome.output
+    assert outcome.exit_code == 2 and "0" * 32 in outcome.output
     with pytest.raises(ConfigError, match="cannot read MLflow run"):
         build_report("f" * 32, tmp_path / "x.html", uri)
 

@@ -294,12 +294,12 @@ def test_commands_report_errors_without_traceback(exported, trained, tmp_path):
     pd.read_parquet(trained.table).drop(columns="pet_TBRmax").to_csv(table, index=False)
     result = runner.invoke(_cli(predict_command), ["--model", str(exported), str(table),
                                                    "--out", str(tmp_path / "p.csv")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "error: input lacks column(s) ['pet_TBRmax']" in result.output
     result = runner.invoke(_cli(export_command), ["feedfacefeedface", "--out",
                                                   str(tmp_path / "m"), "--tracking-uri",
                                                   trained.uri])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "cannot read run feedfacefeedface" in result.output
 
 

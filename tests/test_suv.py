@@ -280,6 +280,6 @@ def test_suv_command_reports_errors_without_traceback(edited_slice, tmp_path: Pa
     app = typer.Typer()
     app.command()(suv_command)
     result = CliRunner().invoke(app, [str(path.parent), "--out", str(tmp_path / "x.nii.gz")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "CNTS" in result.output
     assert "Traceback" not in result.output

@@ -9,11 +9,12 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from radiomix.console import EXIT_ERROR, print_error
 from radiomix.data.manifest import read_manifest_table
 from radiomix.data.validate import validate_manifest
 from radiomix.errors import RadiomixError
 
-EXIT_INVALID = 2
+EXIT_INVALID = EXIT_ERROR
 
 
 def validate_command(
@@ -27,7 +28,7 @@ def validate_command(
             task = progress.add_task("checking cases", total=n_cases)
             report = validate_manifest(manifest, lambda case: progress.advance(task))
     except RadiomixError as error:
-        console.print(f"[red]error[/red] {error}")
+        print_error(error)
         raise typer.Exit(EXIT_INVALID) from None
     for problem in report.problems:
         console.print(f"[red]problem[/red] {problem}", highlight=False, soft_wrap=True)

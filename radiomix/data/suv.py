@@ -397,18 +397,19 @@ def suv_command(
     from rich.markup import escape
     from rich.table import Table
 
+    from radiomix.console import exit_on_error
     from radiomix.errors import RadiomixError
 
     console = Console()
-    try:
+    with exit_on_error():
         slices = sorted_pet_slices(dicom_dir)
         image = suv_image(slices, dicom_dir)
         factors = {round(suv_factor(ds), 12) for ds in slices}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        sitk.WriteImage(image, str(out))
-    except (RadiomixError, OSError, RuntimeError) as error:
-        console.print(f"[red]error[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            sitk.WriteImage(image, str(out))
+        except (OSError, RuntimeError) as error:
+            raise RadiomixError(f"cannot write the SUV image {out}: {error}") from error
     table = Table(title=escape(f"SUV conversion of {dicom_dir}"))
     table.add_column("quantity")
     table.add_column("value")

@@ -193,11 +193,8 @@ def report_command(
         help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]."),
 ) -> None:
     """Write one self-contained HTML page with the tables and figures of an experiment run."""
-    from radiomix.errors import RadiomixError
+    from radiomix.console import exit_on_error
 
-    try:
+    with exit_on_error():
         path = build_report(run_id, out, tracking_uri)
-    except RadiomixError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=1) from error
     typer.echo(f"report written to {path}")

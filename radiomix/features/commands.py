@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-EXIT_FAILED = 2
-
 
 def extract_command(
     manifest: Path = typer.Argument(..., help="The data_manifest.csv of the cohort."),
@@ -29,16 +27,13 @@ def extract_command(
     """
     from rich.console import Console
 
-    from radiomix.errors import RadiomixError
+    from radiomix.console import exit_on_error
     from radiomix.features.engine import extract_features, sibling
 
     console = Console()
-    try:
+    with exit_on_error():
         result = extract_features(manifest, out, config=config, workers=workers,
                                   scheduler=scheduler, errors=errors)
-    except RadiomixError as error:
-        console.print(f"[red]error[/red] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_FAILED) from None
     failures = result.errors[result.errors["kind"] == "error"]
     console.print(f"{len(result.table)} cases ({result.n_computed} computed, "
                   f"{result.n_cached} from cache) -> {out}")

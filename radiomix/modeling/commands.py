@@ -22,17 +22,14 @@ def train_command(
     """Nested cross-validation with optuna, final model, metrics, SHAP; tracked in MLflow."""
     import json
 
-    from radiomix.errors import RadiomixError
+    from radiomix.console import exit_on_error
     from radiomix.modeling.config import load_experiment
     from radiomix.modeling.experiment import run_experiment
 
-    try:
+    with exit_on_error():
         config = load_experiment(experiment)
         result = run_experiment(config, out or Path("runs") / config.name, tracking_uri,
                                 permute_labels)
-    except RadiomixError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=1) from error
     model = result.metrics["model"]
     typer.echo(json.dumps({"run_id": result.run_id, "auc": model["auc"],
                            "auc_ci": model["auc_ci"], "out": str(result.out_dir)}, indent=2))

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-EXIT_ERROR = 2
-
 
 def _percent(value: float) -> str:
     """A proportion as a whole percentage, '-' when undefined."""
@@ -87,20 +85,17 @@ def baseline_command(
     """
     from rich.console import Console
 
-    from radiomix.errors import RadiomixError
+    from radiomix.console import exit_on_error
     from radiomix.rules.baseline import baseline_report, read_feature_table
     from radiomix.rules.config import load_rules
 
     console = Console()
-    try:
+    with exit_on_error():
         report = baseline_report(read_feature_table(features), load_rules(rules),
                                  by_primary=not any_primary)
         out.parent.mkdir(parents=True, exist_ok=True)
         report.to_csv(out, index=False)
         if markdown:
             markdown.write_text(markdown_table(report), encoding="utf-8")
-    except RadiomixError as error:
-        console.print(f"[red]error[/red] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_ERROR) from None
     print_report(report, console)
     console.print(f"written {out}")

@@ -7,11 +7,6 @@ from pathlib import Path
 import typer
 
 
-def _fail(error: Exception) -> None:
-    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1) from error
-
-
 def export_command(
     run_id: str = typer.Argument(..., help="MLflow run id of a `radiomix train` parent run."),
     out: Path = typer.Option(..., "--out", help="Model folder to create, e.g. models/NAME."),
@@ -22,13 +17,11 @@ def export_command(
         help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]."),
 ) -> None:
     """Export a trained model as an MLflow pyfunc model with checksums and a model card."""
-    from radiomix.errors import RadiomixError
+    from radiomix.console import exit_on_error
     from radiomix.serving.export import export_model
 
-    try:
+    with exit_on_error():
         path = export_model(run_id, out, tracking_uri, register)
-    except RadiomixError as error:
-        _fail(error)
     typer.echo(f"model written to {path}" + (f", registered as {register}" if register else ""))
 
 
@@ -52,13 +45,11 @@ def predict_command(
     Model files run code when loaded: use only models from a trusted source (their
     checksums are verified before loading).
     """
-    from radiomix.errors import RadiomixError
+    from radiomix.console import exit_on_error
     from radiomix.serving.predict import predict
 
-    try:
+    with exit_on_error():
         predictions = predict(model, input, top=top, strict=strict, tracking_uri=tracking_uri)
-    except RadiomixError as error:
-        _fail(error)
     out.parent.mkdir(parents=True, exist_ok=True)
     predictions.to_csv(out, index=False, float_format="%.17g")
     novel = int(predictions["novel"].sum())

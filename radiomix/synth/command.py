@@ -17,12 +17,9 @@ def synth_command(
                                        help="Worker processes (default: all cores)."),
 ) -> None:
     """Generate a synthetic multi-parametric PET/MRI cohort with its manifest and truth."""
-    from radiomix.errors import RadiomixError
+    from radiomix.console import exit_on_error
     from radiomix.synth.cohort import synthesize_cohort
 
-    try:
+    with exit_on_error():
         manifest = synthesize_cohort(out, n_patients, seed, config, workers)
-    except RadiomixError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from error
     typer.echo(f"wrote {manifest} and {manifest.parent / 'truth.csv'}")
