@@ -12,7 +12,6 @@ from scipy.special import ndtr, ndtri
 
 from radiomix.errors import ConfigError
 
-CLASSES = ("radionecrosis", "recurrence")
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synth" / "default.yaml"
 PET_TISSUES = ("gm", "wm", "striatum", "csf", "core", "lesion")
 
