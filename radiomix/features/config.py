@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from radiomix.errors import ConfigError
+from radiomix.paths import CONFIG_DIR
 
 DEFAULT_FAMILIES = ("pet_static", "pet_dynamic", "fdg_dual_phase", "mri", "mrs", "texture")
 
@@ -104,7 +105,7 @@ class ExtractionConfig(_Section):
 
 def default_config_path() -> Path:
     """The project's ``configs/extraction.yaml`` beside the package."""
-    return Path(__file__).resolve().parents[2] / "configs" / "extraction.yaml"
+    return CONFIG_DIR / "extraction.yaml"
 
 
 def load_config(path: Path | str | None = None) -> ExtractionConfig:

@@ -29,15 +29,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from radiomix.errors import ConfigError, ExtractionError, ImageReadError
+from radiomix.paths import CONFIG_DIR, PROJECT_ROOT
 
 if TYPE_CHECKING:  # pandas, SimpleITK and pyradiomics load in the functions (fast CLI start)
     import pandas as pd
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "extraction"
-IBSI_PARAMS = CONFIG_DIR / "ibsi_phantom.yaml"
-IBSI_MAPPING = CONFIG_DIR / "ibsi_mapping.yaml"
-IBSI_CT_CONFIGS = CONFIG_DIR / "ibsi_ct.yaml"
-DEFAULT_SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+IBSI_CONFIG_DIR = CONFIG_DIR / "extraction"
+IBSI_PARAMS = IBSI_CONFIG_DIR / "ibsi_phantom.yaml"
+IBSI_MAPPING = IBSI_CONFIG_DIR / "ibsi_mapping.yaml"
+IBSI_CT_CONFIGS = IBSI_CONFIG_DIR / "ibsi_ct.yaml"
+DEFAULT_SHARED = PROJECT_ROOT.parent / "shared" / "data"
 PHANTOM_DIR = Path("ibsi") / "digital_phantom" / "nifti"
 CT_PHANTOM_DIR = Path("ibsi") / "ct_radiomics_phantom" / "nifti"
 REFERENCE_DIR = Path("ibsi") / "reference_values"

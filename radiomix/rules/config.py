@@ -10,9 +10,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from radiomix.errors import ConfigError, RuleError
+from radiomix.paths import CONFIG_DIR
 from radiomix.rules.expression import Node, features_of, is_known_feature, parse_expression
 
-DEFAULT_RULES_PATH = Path(__file__).resolve().parents[2] / "configs" / "rules.yaml"
+DEFAULT_RULES_PATH = CONFIG_DIR / "rules.yaml"
 
 Proportion = float | None
 

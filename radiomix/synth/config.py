@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from scipy.special import ndtr, ndtri
 
 from radiomix.errors import ConfigError
+from radiomix.paths import CONFIG_DIR
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synth" / "default.yaml"
+DEFAULT_CONFIG = CONFIG_DIR / "synth" / "default.yaml"
 PET_TISSUES = ("gm", "wm", "striatum", "csf", "core", "lesion")
 
 
