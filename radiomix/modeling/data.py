@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from radiomix.data.manifest import parse_labels
+from radiomix.data.tables import read_feature_table
 from radiomix.errors import ConfigError
 from radiomix.modeling.config import ExperimentConfig, InputConfig
 
@@ -61,18 +62,6 @@ def table_provenance(path: Path) -> dict:
     from radiomix.features.engine import read_provenance
 
     return read_provenance(path)
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a parquet or CSV (optionally gzipped) feature table."""
-    if not path.is_file():
-        raise ConfigError(f"feature table {path} does not exist")
-    try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except Exception as error:  # pandas raises many types for unreadable files
-        raise ConfigError(f"cannot read feature table {path}: {error}") from error
 
 
 def extract_table(source: InputConfig, out_dir: Path) -> Path:
@@ -151,7 +140,7 @@ def select_features(table: pd.DataFrame, config: ExperimentConfig,
 def load_model_data(config: ExperimentConfig, table_path: Path) -> ModelData:
     """Read the table and pick the labelled rows, features, groups and sites for `config`."""
     source = config.input
-    table = read_table(table_path)
+    table = read_feature_table(table_path)
     _require(table, source.id_column, "input.id_column", table_path)
     _require(table, source.target_column, "input.target_column", table_path)
     labels = pd.Series(parse_labels(table[source.target_column], table[source.id_column],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,20 +15,6 @@ from radiomix.rules.config import Rule
 
 PROPORTIONS = ("sensitivity", "specificity", "accuracy", "ppv", "npv")
 PUBLISHED = (*PROPORTIONS, "auc")
-
-
-def read_feature_table(path: str | Path) -> pd.DataFrame:
-    """Read a feature table from parquet or CSV, or raise a RadiomixError naming the file."""
-    path = Path(path)
-    readers = {".parquet": pd.read_parquet, ".csv": pd.read_csv}
-    if path.suffix.lower() not in readers:
-        raise RadiomixError(f"feature table {path}: expected a .parquet or .csv file")
-    if not path.is_file():
-        raise RadiomixError(f"feature table {path} does not exist")
-    try:
-        return readers[path.suffix.lower()](path)
-    except (OSError, ValueError) as error:
-        raise RadiomixError(f"cannot read feature table {path}: {error}") from None
 
 
 def labels_of(table: pd.DataFrame) -> np.ndarray:

@@ -86,7 +86,8 @@ def baseline_command(
     from rich.console import Console
 
     from radiomix.console import exit_on_error
-    from radiomix.rules.baseline import baseline_report, read_feature_table
+    from radiomix.data.tables import read_feature_table
+    from radiomix.rules.baseline import baseline_report
     from radiomix.rules.config import load_rules
 
     console = Console()

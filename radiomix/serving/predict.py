@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from radiomix.data.tables import read_feature_table
 from radiomix.errors import ModelError
 from radiomix.serving.model import RadiomixModel, load_model
 
@@ -62,10 +63,7 @@ def read_input(model: RadiomixModel, source: str | Path | pd.DataFrame) -> pd.Da
         raise ModelError(f"input {path} does not exist")
     if is_manifest(path):
         return features_from_manifest(model, path)
-    try:
-        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except Exception as error:  # pandas raises many types for unreadable files
-        raise ModelError(f"cannot read feature table {path}: {error}") from error
+    return read_feature_table(path)
 
 
 def predict(model: RadiomixModel | str | Path, source: str | Path | pd.DataFrame,
