@@ -5,6 +5,9 @@ Every failure becomes a radiomix error naming the case, the manifest column and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +39,37 @@ class Where:
         return ", ".join(part for part in parts if part)
 
 
+_READS: ContextVar[dict[Path, sitk.Image] | None] = ContextVar("radiomix_reads", default=None)
+
+
+@contextmanager
+def reads_shared() -> Iterator[None]:
+    """Within the block, each file is read once and its image shared by every caller.
+
+    The extraction of one case runs inside it: several families need the same images and
+    masks. Callers must not modify the images they get.
+    """
+    token = _READS.set({})
+    try:
+        yield
+    finally:
+        _READS.reset(token)
+
+
 def read_image(path: Path, where: Where | None = None) -> sitk.Image:
     """Read a 3D or 4D image file or a DICOM series folder as float32.
 
     A DICOM PET series is converted to body-weight SUV.
     """
+    shared = _READS.get()
+    if shared is None:
+        return _read_image(path, where)
+    if path not in shared:
+        shared[path] = _read_image(path, where)
+    return shared[path]
+
+
+def _read_image(path: Path, where: Where | None) -> sitk.Image:
     where = where or Where(file=path)
     if not path.exists():
         raise ImageReadError(f"{where}: file not found")

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from radiomix import __version__
+from radiomix.data.images import reads_shared
 from radiomix.data.manifest import Case, load_manifest
 from radiomix.errors import ExtractionError, RadiomixError
 from radiomix.features.cache import FeatureCache, case_key
@@ -159,12 +160,13 @@ def extract_case(case: Case, config: ExtractionConfig) -> CaseResult:
     """Every enabled family on one case (pure: reads files, writes nothing)."""
     merged = CaseResult(case.case_id)
     curves = []
-    for family in enabled_families(config):
-        result = run_family(case, family, config)
-        merged.features |= result.features
-        merged.problems += result.problems
-        if result.curves is not None:
-            curves.append(result.curves)
+    with reads_shared():  # the families share the case's images instead of rereading them
+        for family in enabled_families(config):
+            result = run_family(case, family, config)
+            merged.features |= result.features
+            merged.problems += result.problems
+            if result.curves is not None:
+                curves.append(result.curves)
     merged.curves = pd.concat(curves, ignore_index=True) if curves else None
     return merged
 
