@@ -16,6 +16,7 @@ from radiomix.data.images import (
     read_dynamic,
     read_mask,
     read_volume,
+    reads_shared,
     reference_column,
     split_roi,
 )
@@ -57,7 +58,8 @@ def validate_manifest(path: Path | str,
         return ValidationReport(path, tuple(problems), {})
     for _, row in _blank_bad_cells(table, problems).iterrows():
         case = case_from_row(row, path.parent)
-        problems += check_case_files(case)
+        with reads_shared():  # the reference image is checked again as an image column
+            problems += check_case_files(case)
         if progress:
             progress(case)
     return ValidationReport(path, tuple(problems), summarise(table))
