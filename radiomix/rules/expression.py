@@ -219,18 +219,18 @@ class _Parser:
         return node
 
     def disjunction(self) -> Node:
-        operands = [self.conjunction()]
-        while self.at_keyword("or"):
-            self.take()
-            operands.append(self.conjunction())
-        return operands[0] if len(operands) == 1 else Or(tuple(operands))
+        return self.joined("or", self.conjunction, Or)
 
     def conjunction(self) -> Node:
-        operands = [self.negation()]
-        while self.at_keyword("and"):
+        return self.joined("and", self.negation, And)
+
+    def joined(self, keyword: str, operand: Callable[[], Node], node: type) -> Node:
+        """``operand (keyword operand)*`` as one ``node``, or the single operand."""
+        operands = [operand()]
+        while self.at_keyword(keyword):
             self.take()
-            operands.append(self.negation())
-        return operands[0] if len(operands) == 1 else And(tuple(operands))
+            operands.append(operand())
+        return operands[0] if len(operands) == 1 else node(tuple(operands))
 
     def negation(self) -> Node:
         if self.at_keyword("not"):
