@@ -31,9 +31,14 @@ def bench(key: str, workdir: Path) -> dict | None:
     """Run one experiment in `workdir`; None when its input table is absent."""
     from radiomix.modeling.config import load_experiment
     from radiomix.modeling.experiment import run_experiment
+    from radiomix.paths import EXPERIMENTS_DIR
 
     name, _, variant = key.partition(":")
-    config = load_experiment(ROOT / "experiments" / f"{name}.yaml")
+    if name.startswith("demo"):
+        config = load_experiment(EXPERIMENTS_DIR / f"{name}.yaml")
+        config.input.table = ROOT / "runs" / "demo" / "features.parquet"
+    else:
+        config = load_experiment(ROOT / "experiments" / f"{name}.yaml")
     if variant == "serial":
         config = config.model_copy(update={"n_jobs": 1})
     if variant == "nocombat":

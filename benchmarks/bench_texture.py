@@ -33,9 +33,10 @@ from radiomix.features.texture import (
     quiet_pyradiomics,
     texture_features,
 )
+from radiomix.paths import CONFIG_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-PET_PARAMS = ROOT / "configs" / "extraction" / "pet.yaml"
+PET_PARAMS = CONFIG_DIR / "extraction" / "pet.yaml"
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_SHARED = ROOT.parent / "shared" / "data"
 CLI_JOBS = (1, 2)

@@ -10,11 +10,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from radiomix.paths import PROJECT_ROOT
+from radiomix.paths import EXPERIMENTS_DIR
 
-DEMO_MANIFEST = PROJECT_ROOT / "data_manifest.csv"
-DEMO_EXPERIMENT = PROJECT_ROOT / "experiments" / "demo_all.yaml"
-DEMO_OUT = PROJECT_ROOT / "runs" / "demo"
+# The demo cohort and its results live in the current folder; the experiment ships inside
+# the package.
+DEMO_MANIFEST = Path("data_manifest.csv")
+DEMO_EXPERIMENT = EXPERIMENTS_DIR / "demo_all.yaml"
+DEMO_OUT = Path("runs") / "demo"
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ def run_demo(out: Path = DEMO_OUT, workers: int | None = None,
              manifest: Path = DEMO_MANIFEST, experiment: Path = DEMO_EXPERIMENT) -> DemoResult:
     """Run the whole pipeline on the embedded synthetic cohort and write its report.
 
-    ``manifest`` and ``experiment`` default to the demo cohort and ``experiments/demo_all.yaml``;
+    ``manifest`` and ``experiment`` default to the demo cohort and the packaged ``demo_all.yaml``;
     the experiment's input table is replaced by the features extracted here.
     """
     from radiomix.data.validate import validate_manifest

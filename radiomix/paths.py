@@ -1,8 +1,13 @@
-"""Where the project's own files are: configurations, experiments, the demo manifest."""
+"""Where radiomix's own files are: the configurations shipped inside the package.
+
+The configurations are package data, so an installed wheel reads the same defaults as a
+checkout; a missing default file is an error, never a silent fallback.
+"""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = PROJECT_ROOT / "configs"
+CONFIG_DIR = Path(str(resources.files("radiomix").joinpath("configs")))
+EXPERIMENTS_DIR = CONFIG_DIR / "experiments"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -16,6 +15,7 @@ from radiomix.evaluation.stats import auc_delong
 from radiomix.features import load_config, read_provenance
 from radiomix.modeling.config import load_experiment
 from radiomix.modeling.experiment import run_experiment
+from radiomix.paths import CONFIG_DIR
 from radiomix.rules import load_rules
 from radiomix.serving.model import load_model
 from radiomix.serving.predict import predict
@@ -64,7 +64,7 @@ def test_demo_runs_every_stage_and_reports_the_model(manifest, tmp_path):
 
 
 def test_experiment_extracts_its_input_from_a_manifest(manifest, tmp_path):
-    extraction = Path(__file__).resolve().parents[1] / "configs" / "extraction.yaml"
+    extraction = CONFIG_DIR / "extraction.yaml"
     experiment = write_experiment(tmp_path, "from_images", {
         "manifest": str(manifest), "extraction_config": str(extraction)})
     result = run_experiment(load_experiment(experiment), tmp_path / "out",

@@ -18,6 +18,7 @@ from radiomix.features import extract_case, load_config
 from radiomix.features.config import DynamicMapConfig, ExtractionConfig, PetDynamicConfig
 from radiomix.features.pet_dynamic import curve_pattern, slope
 from radiomix.features.pet_static import suv_peak
+from radiomix.paths import CONFIG_DIR
 
 SHAPE = (20, 20, 20)  # z, y, x
 SPACING_MM = 2.0
@@ -132,7 +133,7 @@ def linear_curve() -> np.ndarray:
 
 def quick_config(**changes) -> ExtractionConfig:
     """The project configuration with texture of ``pet`` only, no filters."""
-    config = load_config(REPO / "configs" / "extraction.yaml")
+    config = load_config(CONFIG_DIR / "extraction.yaml")
     texture = config.texture.model_copy(update={
         "images": {"pet": config.texture.images["pet"]}, "dynamic_maps": (),
         "params": {"pet": {**config.texture.params["pet"], "radiomix": {"filters": False}}}})

@@ -18,6 +18,7 @@ from radiomix.modeling.nested_cv import outer_splits
 from radiomix.modeling.pipeline import build_pipeline
 from radiomix.modeling.search import grouped_folds
 from radiomix.modeling.transformers import KBestSelector, RedundancyFilter
+from radiomix.paths import EXPERIMENTS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,15 +146,15 @@ def test_experiment_file_errors_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"e\.yaml"):
         load_experiment(path)
     path.write_text("name: x\ninput: {table: data/t.csv}\nmodels: [{name: rf}]\n")
-    assert load_experiment(path).input.table == tmp_path / "data" / "t.csv"
+    assert load_experiment(path).input.table == tmp_path / "sub" / "data" / "t.csv"
 
 
 def test_shipped_experiments_load():
-    names = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
+    files = [*(ROOT / "experiments").glob("*.yaml"), *EXPERIMENTS_DIR.glob("*.yaml")]
     assert {"demo_all", "demo_pet_static", "demo_pet_dynamic", "demo_texture",
-            "radmlbench_arita2018"} <= set(names)
-    for name in names:
-        config = load_experiment(ROOT / "experiments" / f"{name}.yaml")
+            "radmlbench_arita2018"} <= {path.stem for path in files}
+    for path in files:
+        config = load_experiment(path)
         assert {m.name for m in config.models} >= {"l1_lr", "l2_lr", "enet_lr", "rf", "svm",
                                                     "xgb"}
 

@@ -14,6 +14,7 @@ import SimpleITK as sitk
 from radiomix.data.manifest import IDENTITY_COLUMNS, IMAGE_COLUMNS, MASK_COLUMNS
 from radiomix.data.validate import validate_manifest
 from radiomix.errors import RadiomixError
+from radiomix.paths import CONFIG_DIR
 from radiomix.synth.cohort import synthesize_cohort
 from radiomix.synth.demo import ensure_demo_cohort, load_demo_settings, prefixed_manifest
 
@@ -141,7 +142,7 @@ def test_demo_manifest_is_what_the_simulator_writes(tmp_path):
 def test_ensure_demo_cohort_regenerates_missing_files(tmp_path):
     settings = tmp_path / "demo.yaml"
     settings.write_text(f"n_patients: 2\nseed: 4\nfolder: demo_data\n"
-                        f"config: {REPO / 'configs' / 'synth' / 'default.yaml'}\n")
+                        f"config: {CONFIG_DIR / 'synth' / 'default.yaml'}\n")
     manifest = tmp_path / "data_manifest.csv"
     ensure_demo_cohort(manifest, settings)
     first = pd.read_csv(manifest, dtype=str, keep_default_na=False).iloc[0]

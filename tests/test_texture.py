@@ -18,9 +18,10 @@ from radiomix.features.texture import (
     pyradiomics_params,
     texture_features,
 )
+from radiomix.paths import CONFIG_DIR
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "extraction"
-PET_PARAMS = CONFIG_DIR / "pet.yaml"
+TEXTURE_PARAMS = CONFIG_DIR / "extraction"
+PET_PARAMS = TEXTURE_PARAMS / "pet.yaml"
 BASELINE_CLASSES = ("firstorder", "shape", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
 BASELINE_CASE = "brain1"
 # The shape baseline was written by pyradiomics 2.0.1 (its provenance row); the mesh of 3.0.1
@@ -169,7 +170,7 @@ def test_extractor_is_cached_per_parameter_set():
 
 @pytest.mark.parametrize("name", ["pet", "t1c", "flair", "adc", "rcbv"])
 def test_shipped_parameter_files(name):
-    params = pyradiomics_params(CONFIG_DIR / f"{name}.yaml")
+    params = pyradiomics_params(TEXTURE_PARAMS / f"{name}.yaml")
     settings = get_extractor(params).settings
     assert settings["label"] == 1
     assert not settings.get("resampledPixelSpacing")

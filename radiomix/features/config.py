@@ -104,18 +104,13 @@ class ExtractionConfig(_Section):
 
 
 def default_config_path() -> Path:
-    """The project's ``configs/extraction.yaml`` beside the package."""
+    """The packaged default ``configs/extraction.yaml``."""
     return CONFIG_DIR / "extraction.yaml"
 
 
 def load_config(path: Path | str | None = None) -> ExtractionConfig:
-    """Read and validate an extraction configuration; ``None`` reads the project default
-    (or built-in defaults without texture when that file is absent)."""
-    if path is None:
-        path = default_config_path()
-        if not path.is_file():
-            return ExtractionConfig()
-    path = Path(path)
+    """Read and validate an extraction configuration; ``None`` reads the packaged default."""
+    path = Path(path) if path is not None else default_config_path()
     raw = _read_yaml(path, "extraction configuration")
     texture = raw.get("texture") or {}
     if not isinstance(texture, dict):

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from radiomix.errors import ConfigError, ExtractionError, ImageReadError
-from radiomix.paths import CONFIG_DIR, PROJECT_ROOT
+from radiomix.paths import CONFIG_DIR
 
 if TYPE_CHECKING:  # pandas, SimpleITK and pyradiomics load in the functions (fast CLI start)
     import pandas as pd
@@ -38,7 +38,7 @@ IBSI_CONFIG_DIR = CONFIG_DIR / "extraction"
 IBSI_PARAMS = IBSI_CONFIG_DIR / "ibsi_phantom.yaml"
 IBSI_MAPPING = IBSI_CONFIG_DIR / "ibsi_mapping.yaml"
 IBSI_CT_CONFIGS = IBSI_CONFIG_DIR / "ibsi_ct.yaml"
-DEFAULT_SHARED = PROJECT_ROOT.parent / "shared" / "data"
+DEFAULT_SHARED = Path("..") / "shared" / "data"  # beside the folder the command runs in
 PHANTOM_DIR = Path("ibsi") / "digital_phantom" / "nifti"
 CT_PHANTOM_DIR = Path("ibsi") / "ct_radiomics_phantom" / "nifti"
 REFERENCE_DIR = Path("ibsi") / "reference_values"

@@ -1,8 +1,6 @@
 """Experiment files: the pydantic schema of `experiments/*.yaml` and its loader.
 
-Relative paths in an experiment file are resolved against the parent of the file's folder,
-which is the project root for the files under `experiments/` (so `runs/demo/features.parquet`
-and `../shared/data/...` read from the project root).
+Relative paths in an experiment file are resolved against the file's own folder.
 """
 
 from __future__ import annotations
@@ -137,7 +135,7 @@ class ExperimentConfig(_Strict):
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
-    """Read and validate an experiment YAML; relative paths resolve against its folder's parent."""
+    """Read and validate an experiment YAML; relative paths resolve against its folder."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -151,4 +149,4 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(f"experiment file {path} is invalid:\n{error}") from error
-    return config.resolve_paths(path.resolve().parent.parent)
+    return config.resolve_paths(path.resolve().parent)
