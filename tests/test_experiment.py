@@ -186,7 +186,7 @@ def test_train_command_runs_from_the_command_line(tmp_path, monkeypatch):
     experiment_file = tmp_path / "experiments" / "cli.yaml"
     experiment_file.parent.mkdir()
     experiment_file.write_text(
-        "name: cli\ninput: {table: t.csv}\nmodels: [{name: l2_lr}]\n"
+        "name: cli\ninput: {table: ../t.csv}\nmodels: [{name: l2_lr}]\n"
         "search: {n_trials: 2}\nouter_cv: {folds: 3, repeats: 1}\ninner_cv: {folds: 2}\n")
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
