@@ -46,12 +46,12 @@ def test_unchanged_table_provenance_wins(tmp_path):
 def test_changed_table_falls_back_to_the_configuration_file(tmp_path):
     table = _table_with_provenance(tmp_path, ["pet_static"])
     config_file = tmp_path / "extraction.yaml"
-    config_file.write_text("families: [mri, mrs]\npet_static: {btv_threshold: 1.8}\n")
+    config_file.write_text("families: [mri, mrs]\nbtv: {threshold: 1.8}\n")
     run = _run_folder(tmp_path, table, config_file, "0" * 64)
     stored = extraction_config(run)
     assert stored == load_config(config_file).model_dump(mode="json")
     assert stored["families"] == ["mri", "mrs"]
-    assert stored["pet_static"]["btv_threshold"] == 1.8
+    assert stored["btv"]["threshold"] == 1.8
 
 
 def test_no_source_stores_nothing(tmp_path):

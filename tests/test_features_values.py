@@ -17,7 +17,7 @@ from radiomix.errors import ConfigError
 from radiomix.features import extract_case, load_config
 from radiomix.features.config import DynamicMapConfig, ExtractionConfig, PetDynamicConfig
 from radiomix.features.pet_dynamic import curve_pattern, slope
-from radiomix.features.pet_static import suv_peak
+from radiomix.features.pet_static import ibsi_local_peak, suv_peak
 from radiomix.paths import CONFIG_DIR
 
 SHAPE = (20, 20, 20)  # z, y, x
@@ -161,46 +161,52 @@ def test_static_pet_values_known_by_construction(phantom_result):
         "pet_TWMmean": lesion_mean, "pet_LSmax": 1.2, "pet_LSmean": lesion_mean / 2.5,
         "pet_LGMmax": 1.5, "pet_LGMmean": lesion_mean / 2.0, "pet_LNmax": 2.0,
         "pet_LSmax_over_max": 1.2,
-        # 2.0 < 1.6 × 1.5 = 2.4 ≤ 3.0: only the 384 voxels at 3.0 are in the BTV.
-        "pet_MTV_ml_1p6": 384 * VOXEL_ML, "pet_TBRmean_1p6": 2.0,
+        # 2.0 < 1.6 × 1.5 = 2.4 ≤ 3.0: only the 384 voxels at 3.0 are in the BTV; the
+        # striatum (2.5) within the 10 mm search margin is a reference region, left out.
+        "pet_BTV_ml": 384 * VOXEL_ML, "pet_TBRmean_btv": 2.0,
     }
     for name, value in expected.items():
         assert features[name] == pytest.approx(value, rel=1e-6), name
 
 
 def brute_force_peak(array: np.ndarray, lesion: np.ndarray, spacing: float,
-                     diameter: float) -> float:
-    """Independent SUVpeak: for each lesion voxel, the mean of voxels within the radius."""
-    coordinates = np.indices(array.shape).reshape(3, -1).T * spacing
-    values = array.ravel()
-    best = -math.inf
-    for centre in np.argwhere(lesion) * spacing:
-        inside = np.sum((coordinates - centre) ** 2, axis=1) <= (diameter / 2) ** 2 + 1e-9
-        best = max(best, float(values[inside].mean()))
-    return best
+                     volume_ml: float = 1.0) -> float:
+    """Independent PERCIST SUVpeak: for each lesion voxel, the lesion voxels within the
+    1 cm³ sphere's radius; among the centres holding the most, the highest mean."""
+    radius2 = (3 * volume_ml * 1000 / (4 * math.pi)) ** (2 / 3)
+    coordinates = np.argwhere(lesion) * spacing
+    values = array[lesion]
+    best = (-1, -math.inf)
+    for centre in coordinates:
+        inside = np.sum((coordinates - centre) ** 2, axis=1) <= radius2 + 1e-9
+        best = max(best, (int(inside.sum()), float(values[inside].mean())))
+    return best[1]
 
 
 def test_suv_peak_matches_brute_force_on_the_phantom(phantom_result):
     lesion = mask(LESION).astype(bool)
-    expected = brute_force_peak(static_pet().astype(np.float64), lesion, SPACING_MM, 12.0)
+    expected = brute_force_peak(static_pet().astype(np.float64), lesion, SPACING_MM)
     assert phantom_result.features["pet_SUVpeak"] == pytest.approx(expected, rel=1e-9)
-    assert 2.0 < expected < 3.0  # the 12 mm sphere cannot fit in the 3.0 part (6 slices)
+    assert 2.0 < expected < 3.0  # the 1 cm³ sphere cannot fit in the 3.0 part (6 slices)
 
 
 def test_suv_peak_prefers_a_sphere_of_uptake_to_a_single_hot_voxel():
     array = np.ones((30, 30, 30))
-    array[5:13, 5:13, 5:13] = 4.0  # 16 mm cube: a 12 mm sphere fits inside
+    array[5:13, 5:13, 5:13] = 4.0  # 16 mm cube: a 1 cm³ sphere fits inside
     array[22, 22, 22] = 10.0        # a single hot voxel in background 1
     lesion = np.zeros(array.shape, dtype=bool)
     lesion[5:13, 5:13, 5:13] = True
     lesion[22, 22, 22] = True
     image = sitk.GetImageFromArray(array.astype(np.float32))
     image.SetSpacing((2.0, 2.0, 2.0))
-    assert suv_peak(image, lesion, 12.0) == pytest.approx(4.0)
-    # Sphere of radius 3 voxels: 123 voxels, so the hot voxel alone gives (10 + 122) / 123.
+    assert suv_peak(image, lesion) == pytest.approx(4.0)
+    # The IBSI local peak is centred on the hottest voxel: a sphere of radius 3.1 voxels
+    # holds 123 voxels, so the hot voxel alone gives (10 + 122) / 123.
+    assert ibsi_local_peak(image, lesion) == pytest.approx(132 / 123)
+    # A one-voxel lesion: its only voxel (the sphere never reads outside the lesion).
     single = np.zeros(array.shape, dtype=bool)
     single[22, 22, 22] = True
-    assert suv_peak(image, single, 12.0) == pytest.approx(132 / 123)
+    assert suv_peak(image, single) == pytest.approx(10.0)
 
 
 def test_dynamic_linear_curve_slope_ttp_pattern_and_tbr(phantom_result):
@@ -219,7 +225,7 @@ def test_dynamic_curves_are_returned_per_region(phantom_result):
     assert list(lesion["suv"]) == pytest.approx(linear_curve(), rel=1e-6)
     background = curves[curves["region"] == "ref_background"]
     assert np.allclose(background["suv"], 0.95)
-    assert set(curves["region"]) == set(REGIONS)
+    assert set(curves["region"]) == set(REGIONS) | {"lesion_sphere_2ml"}
 
 
 @pytest.mark.parametrize(("tau", "ttp", "pattern"), [(15.0, 15.5, 3.0), (30.0, 32.5, 2.0)])

@@ -77,7 +77,7 @@ def test_shipped_rules_are_complete(rules) -> None:
     assert set(rules) == {
         "fdg_dual_phase", "fdopa_visual", "fdopa_ln_max", "fdopa_rsuv", "fet_twm",
         "fet_dynamic", "fdopa_dynamic_slope", "mrs_cho_naa", "rcbv_mean", "adc_ratio"}
-    assert rules["fet_dynamic"].inputs == ["dyn_TBRmean_20_40", "dyn_TTP_min"]
+    assert rules["fet_dynamic"].inputs == ["dyn_TBRmean_btv_20_40", "dyn_TTP_min"]
     assert rules["adc_ratio"].spec.direction == "lower"
     assert rules["fdopa_dynamic_slope"].spec.direction == "lower"
     assert rules["fdopa_rsuv"].spec.published.sensitivity == pytest.approx(0.90)
@@ -124,13 +124,13 @@ def test_mrs_band_is_indeterminate_not_missing(rules) -> None:
 def test_or_rule_is_decided_by_one_known_true_side(rules) -> None:
     table = pd.DataFrame({
         "case_id": list("abcdef"), "tracer": "FET", "primary": "glioma",
-        "dyn_TBRmean_20_40": [2.4, 1.5, NAN, 1.5, NAN, 1.5],
+        "dyn_TBRmean_btv_20_40": [2.4, 1.5, NAN, 1.5, NAN, 1.5],
         "dyn_TTP_min": [NAN, NAN, 30.0, 60.0, NAN, 30.0]})
     outcome = apply_rule(table, rules["fet_dynamic"])
     np.testing.assert_array_equal(outcome.decision, [1, NAN, 1, 0, NAN, 1])
     assert list(outcome.status) == [
         "applicable", "missing dyn_TTP_min", "applicable", "applicable",
-        "missing dyn_TBRmean_20_40, dyn_TTP_min", "applicable"]
+        "missing dyn_TBRmean_btv_20_40, dyn_TTP_min", "applicable"]
 
 
 def test_population_by_tracer_and_primary(rules) -> None:

@@ -14,6 +14,7 @@ from radiomix.data.timing import (
     read_bids_timing,
     read_frame_timing,
     sidecar_path,
+    timing_flags,
     write_bids_timing,
 )
 from radiomix.errors import FrameTimingError
@@ -61,7 +62,9 @@ def test_bids_round_trip_keeps_other_keys(tmp_path: Path) -> None:
     content = json.loads(json_path.read_text())
     assert content["TracerName"] == "FET"
     assert content["FrameTimesStart"] == FET_START_S
+    assert content["InjectionStart"] == 0
     back = read_bids_timing(json_path)
+    assert back.notes == ()
     np.testing.assert_array_equal(back.start_s, FET_START_S)
     np.testing.assert_array_equal(back.duration_s, FET_DURATION_S)
 
@@ -142,3 +145,49 @@ def test_timing_arrays_are_read_only() -> None:
     timing = FrameTiming([0, 60], [60, 60])
     with pytest.raises(ValueError):
         timing.start_s[0] = 5.0
+
+
+@pytest.mark.parametrize("injection_start", [-120, 0, 45.5])
+def test_bids_times_are_from_the_injection(tmp_path: Path, injection_start: float) -> None:
+    """BIDS: FrameTimesStart and InjectionStart are both from TimeZero."""
+    json_path = _write_sidecar(tmp_path / "pet.json", {
+        "FrameTimesStart": FET_START_S, "FrameDuration": FET_DURATION_S,
+        "InjectionStart": injection_start, "TimeZero": "10:00:00",
+        "ScanStart": FET_START_S[0]})
+    timing = read_bids_timing(json_path)
+    np.testing.assert_allclose(timing.start_s, np.array(FET_START_S) - injection_start)
+    np.testing.assert_allclose(timing.duration_s, FET_DURATION_S)
+    assert timing.notes == ()
+
+
+def test_missing_injection_start_and_scan_start_mismatch_are_noted(tmp_path: Path) -> None:
+    json_path = _write_sidecar(tmp_path / "pet.json", {
+        "FrameTimesStart": FET_START_S, "FrameDuration": FET_DURATION_S, "ScanStart": 30})
+    notes = read_bids_timing(json_path).notes
+    assert notes[0] == "no InjectionStart: frame times taken as from the injection"
+    assert notes[1] == "ScanStart 30 s is not the first frame's start 0 s (both from TimeZero)"
+
+
+def test_bad_injection_start_is_an_error(tmp_path: Path) -> None:
+    json_path = _write_sidecar(tmp_path / "pet.json", {
+        "FrameTimesStart": [0], "FrameDuration": [60], "InjectionStart": "10:00"})
+    with pytest.raises(FrameTimingError, match=r"pet.json: InjectionStart must be a number"):
+        read_bids_timing(json_path)
+
+
+def test_flags_name_frames_before_injection_and_gaps() -> None:
+    timing = FrameTiming([-30, 30, 120, 180], [60, 60, 60, 60])
+    assert timing_flags(timing) == [
+        "1 frame(s) start before the injection (frame 0 at -0.50 min)",
+        "gap of 30 s between frame 1 and frame 2"]
+    assert timing_flags(FrameTiming(FET_START_S, FET_DURATION_S)) == []
+
+
+def test_acqtimes_beside_the_image_are_read_when_there_is_no_sidecar(tmp_path: Path) -> None:
+    (tmp_path / "dyn.acqtimes").write_text("2\n0 60\n60 180\n", encoding="utf-8")
+    timing = read_frame_timing(tmp_path / "dyn.nii.gz", n_frames=2)
+    np.testing.assert_array_equal(timing.end_s, [60, 180])
+    _write_sidecar(tmp_path / "dyn.json", {"FrameTimesStart": [0, 60],
+                                           "FrameDuration": [60, 120]})
+    with pytest.raises(FrameTimingError, match="two frame timing files"):
+        read_frame_timing(tmp_path / "dyn.nii.gz")

@@ -1,8 +1,18 @@
 """Frame timing of dynamic PET: BIDS-PET sidecars and PMOD ``.acqtimes`` files.
 
-Times are in seconds from the time zero of the acquisition (the injection for the
-series handled here). A :class:`FrameTiming` is validated when it is built, so every
-instance in the program has positive durations and increasing, non-overlapping frames.
+Every :class:`FrameTiming` holds times in seconds **from the start of the injection**:
+
+- BIDS-PET gives ``FrameTimesStart``, ``InjectionStart`` and ``ScanStart`` in seconds relative
+  to ``TimeZero`` (a clock time); a frame starts ``FrameTimesStart - InjectionStart`` after
+  the injection. A sidecar without ``InjectionStart`` is read as if ``TimeZero`` were the
+  injection, and says so in its ``notes``; a ``ScanStart`` that is not the first frame's start
+  is noted too.
+- PMOD ``.acqtimes`` list frame start and end times from the injection (PMOD's kinetic
+  convention), so they are taken as they are.
+
+A :class:`FrameTiming` is validated when it is built (positive durations, increasing,
+non-overlapping frames); :func:`timing_flags` lists what is legal but worth a look: frames
+before the injection, gaps between frames and the notes of the reader.
 """
 
 from __future__ import annotations
@@ -17,6 +27,9 @@ from radiomix.errors import FrameTimingError
 
 BIDS_START_KEY = "FrameTimesStart"
 BIDS_DURATION_KEY = "FrameDuration"
+BIDS_INJECTION_KEY = "InjectionStart"
+BIDS_SCAN_START_KEY = "ScanStart"
+ACQTIMES_SUFFIX = ".acqtimes"
 OVERLAP_TOLERANCE_S = 1e-6
 
 
@@ -37,6 +50,7 @@ class FrameTiming:
     start_s: np.ndarray
     duration_s: np.ndarray
     source: str = field(default="frame timing", compare=False)
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start_s", _frozen_vector(self.start_s, "start", self.source))
@@ -112,7 +126,7 @@ def sidecar_path(image_path: Path) -> Path:
 
 
 def read_bids_timing(json_path: Path) -> FrameTiming:
-    """Frame timing from a BIDS-PET sidecar (``FrameTimesStart``, ``FrameDuration``, seconds)."""
+    """Frame timing from a BIDS-PET sidecar, in seconds from the injection."""
     json_path = Path(json_path)
     try:
         content = json.loads(json_path.read_text(encoding="utf-8"))
@@ -125,28 +139,79 @@ def read_bids_timing(json_path: Path) -> FrameTiming:
     missing = [key for key in (BIDS_START_KEY, BIDS_DURATION_KEY) if key not in content]
     if missing:
         raise FrameTimingError(f"{json_path}: missing key(s) {', '.join(missing)}")
-    return FrameTiming(content[BIDS_START_KEY], content[BIDS_DURATION_KEY], source=str(json_path))
+    starts = _frozen_vector(content[BIDS_START_KEY], BIDS_START_KEY, str(json_path))
+    injection = _seconds(content, BIDS_INJECTION_KEY, json_path)
+    notes = []
+    if injection is None:
+        injection = 0.0
+        notes.append(f"no {BIDS_INJECTION_KEY}: frame times taken as from the injection")
+    scan_start = _seconds(content, BIDS_SCAN_START_KEY, json_path)
+    if scan_start is not None and starts.size and abs(scan_start - starts[0]) > 1e-3:
+        notes.append(f"{BIDS_SCAN_START_KEY} {scan_start:g} s is not the first frame's start "
+                     f"{starts[0]:g} s (both from TimeZero)")
+    return FrameTiming(starts - injection, content[BIDS_DURATION_KEY], source=str(json_path),
+                       notes=tuple(notes))
+
+
+def _seconds(content: dict, key: str, json_path: Path) -> float | None:
+    """A finite number of seconds under ``key``, None when absent; FrameTimingError if bad."""
+    value = content.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise FrameTimingError(f"{json_path}: {key} must be a number of seconds, got {value!r}")
+    return float(value)
 
 
 def read_frame_timing(image_path: Path, n_frames: int | None = None) -> FrameTiming:
-    """Frame timing of a 4D image from its sidecar; checks the frame count when given."""
+    """Frame timing of a 4D image from its BIDS sidecar (``.json``) or, without one, its PMOD
+    ``.acqtimes`` file; checks the frame count when given. Both present is an error."""
     json_path = sidecar_path(image_path)
-    if not json_path.is_file():
-        raise FrameTimingError(
-            f"{image_path}: dynamic image without frame timing sidecar {json_path.name}"
-        )
-    timing = read_bids_timing(json_path)
+    acqtimes_path = json_path.with_suffix(ACQTIMES_SUFFIX)
+    if json_path.is_file() and acqtimes_path.is_file():
+        raise FrameTimingError(f"{image_path}: two frame timing files, {json_path.name} and "
+                               f"{acqtimes_path.name}; keep one")
+    if json_path.is_file():
+        timing = read_bids_timing(json_path)
+    elif acqtimes_path.is_file():
+        timing = read_acqtimes(acqtimes_path)
+    else:
+        raise FrameTimingError(f"{image_path}: dynamic image without frame timing sidecar "
+                               f"{json_path.name} (or {acqtimes_path.name})")
     timing.validate(n_frames)
     return timing
 
 
 def write_bids_timing(json_path: Path, timing: FrameTiming) -> None:
-    """Write the frame timing into a BIDS-PET sidecar, keeping its other keys if it exists."""
+    """Write the frame timing into a BIDS-PET sidecar with ``InjectionStart`` 0 (times from
+    the injection), keeping its other keys if it exists."""
     json_path = Path(json_path)
     content = json.loads(json_path.read_text(encoding="utf-8")) if json_path.is_file() else {}
     content[BIDS_START_KEY] = timing.start_s.tolist()
     content[BIDS_DURATION_KEY] = timing.duration_s.tolist()
+    content[BIDS_INJECTION_KEY] = 0
     json_path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+
+
+def frame_table(timing: FrameTiming) -> list[dict[str, float]]:
+    """One row per frame: number, start, end and mid-time in minutes from the injection."""
+    return [{"frame": i, "start_min": start / 60.0, "end_min": end / 60.0, "mid_min": mid}
+            for i, (start, end, mid) in enumerate(
+                zip(timing.start_s, timing.end_s, timing.mid_min, strict=True))]
+
+
+def timing_flags(timing: FrameTiming) -> list[str]:
+    """What a reader should look at: frames starting before the injection, gaps between
+    frames, and the reader's notes (no InjectionStart, ScanStart mismatch)."""
+    flags = list(timing.notes)
+    early = np.flatnonzero(timing.start_s < 0)
+    if early.size:
+        flags.append(f"{early.size} frame(s) start before the injection (frame "
+                     f"{early[0]} at {timing.start_s[early[0]] / 60.0:.2f} min)")
+    gaps = timing.start_s[1:] - timing.end_s[:-1]
+    for i in np.flatnonzero(gaps > OVERLAP_TOLERANCE_S):
+        flags.append(f"gap of {gaps[i]:g} s between frame {i} and frame {i + 1}")
+    return flags
 
 
 def _acqtimes_rows(path: Path) -> list[list[str]]:

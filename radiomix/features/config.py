@@ -30,26 +30,63 @@ def _check_window(window: tuple[float, float], name: str) -> None:
         raise ValueError(f"{name} must be [start, end] with start < end, got {list(window)}")
 
 
+class BtvConfig(_Section):
+    """Biological tumour volume: voxels ≥ ``threshold`` × ``ref_background`` mean, looked for
+    in the lesion mask grown by ``margin_mm`` (reference regions left out)."""
+
+    threshold: float = Field(1.6, gt=0)
+    margin_mm: float = Field(10.0, ge=0)
+
+
 class PetStaticConfig(_Section):
-    """Static PET: SUVpeak sphere and the biological-tumour-volume threshold."""
+    """Static PET: the SUVpeak sphere (PERCIST and IBSI: 1 cm³)."""
 
-    suvpeak_diameter_mm: float = Field(12.0, gt=0)
-    btv_threshold: float = Field(1.6, gt=0)
+    suvpeak_volume_ml: float = Field(1.0, gt=0)
 
 
-class PetDynamicConfig(_Section):
-    """Dynamic PET windows (minutes after injection) and curve-pattern thresholds."""
+class KineticsConfig(_Section):
+    """Time-activity curve settings that may differ per tracer (minutes after injection)."""
 
     slope_window_min: tuple[float, float] = (20.0, 50.0)
-    tbr_window_min: tuple[float, float] = (20.0, 40.0)
     early_peak_min: float = Field(20.0, gt=0)
     rising_slope_per_h: float = Field(0.1, ge=0)
 
     @model_validator(mode="after")
-    def _windows(self) -> PetDynamicConfig:
+    def _windows(self) -> KineticsConfig:
         _check_window(self.slope_window_min, "slope_window_min")
-        _check_window(self.tbr_window_min, "tbr_window_min")
         return self
+
+
+class CurveVoiConfig(_Section):
+    """The volume whose mean curve gives TTP, slope and pattern: a ``sphere`` of
+    ``sphere_ml`` centred on the hottest voxel, the ``isocontour`` at ``isocontour_fraction``
+    of that voxel, the ``btv`` or the whole lesion ``mask``."""
+
+    kind: Literal["sphere", "isocontour", "btv", "mask"] = "sphere"
+    sphere_ml: float = Field(2.0, gt=0)
+    isocontour_fraction: float = Field(0.9, gt=0, lt=1)
+
+
+class PetDynamicConfig(KineticsConfig):
+    """Dynamic PET: the TBR window, the curve VOI, and kinetics settings with per-tracer
+    overrides (``tracers: {FDOPA: {slope_window_min: [10, 30]}}``)."""
+
+    tbr_window_min: tuple[float, float] = (20.0, 40.0)
+    curve_voi: CurveVoiConfig = CurveVoiConfig()
+    tracers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _tracer_settings(self) -> PetDynamicConfig:
+        _check_window(self.tbr_window_min, "tbr_window_min")
+        for tracer in self.tracers:
+            self.for_tracer(tracer)
+        return self
+
+    def for_tracer(self, tracer: str) -> KineticsConfig:
+        """The kinetics settings of a tracer: the defaults with its overrides."""
+        defaults = {name: getattr(self, name) for name in KineticsConfig.model_fields}
+        overrides = {key.upper(): value for key, value in self.tracers.items()}
+        return KineticsConfig.model_validate({**defaults, **overrides.get(tracer.upper(), {})})
 
 
 class DynamicMapConfig(_Section):
@@ -83,6 +120,7 @@ class ExtractionConfig(_Section):
 
     families: tuple[str, ...] = DEFAULT_FAMILIES
     cache_dir: str = ".radiomix_cache"
+    btv: BtvConfig = BtvConfig()
     pet_static: PetStaticConfig = PetStaticConfig()
     pet_dynamic: PetDynamicConfig = PetDynamicConfig()
     texture: TextureConfig = TextureConfig()

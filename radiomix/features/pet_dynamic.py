@@ -1,18 +1,24 @@
 """Dynamic PET features from ``pet_dynamic`` (4D, SUV) and its frame timing.
 
-Conventions (all times from injection, in minutes):
+Conventions (all times from injection, in minutes; see :mod:`radiomix.data.timing`):
 
 - a frame's time is its **mid-time**; a frame belongs to a window [a, b] when a ≤ mid ≤ b;
-- ``dyn_TTP_min``: mid-time of the frame where the lesion mean curve is highest;
-- ``dyn_slope_suv_per_h``: least-squares slope of the lesion curve over the frames of
-  ``slope_window_min`` (default 20–50), in SUV per hour; NaN with fewer than two frames;
-- ``dyn_TBRmean_<a>_<b>``: duration-weighted mean of the lesion curve over ``tbr_window_min``
-  (default 20–40) divided by that of the ``ref_background`` curve, i.e. the TBRmean of the
-  time-averaged image of the window;
-- ``dyn_pattern``: 3 when the peak is early (TTP ≤ ``early_peak_min``); otherwise 1
-  (increasing) when the late slope exceeds ``rising_slope_per_h`` × the peak value, i.e. the
-  curve still rises by more than that fraction of its peak per hour; otherwise 2 (peak after
-  ``early_peak_min``, then plateau or fall: late slope ≤ that bound).
+- the **summed image** of the TBR window (``tbr_window_min``, default 20–40 min) is the
+  duration-weighted mean of its frames;
+- ``dyn_TBRmean_<a>_<b>`` / ``dyn_TBRmax_<a>_<b>``: lesion-mask mean / max of the summed image
+  over the ``ref_background`` mean of the summed image (whole mask);
+- ``dyn_TBRmean_btv_<a>_<b>``: mean of the summed image in its biological tumour volume
+  (≥ 1.6 × background mean, searched in the lesion mask grown by ``btv.margin_mm``, reference
+  regions left out) over the background mean; the whole-mask value when the BTV is empty;
+- the **curve VOI** (``curve_voi``): by default a 2 ml sphere centred on the hottest voxel of
+  the summed image within the lesion mask and its BTV (the Jülich method); or the
+  ``isocontour`` (voxels ≥ 90 % of that voxel connected to it in the search region), the
+  ``btv`` (the mask when it is empty) or the whole lesion ``mask``. Its curve is written
+  with the region curves as ``lesion_<kind>``; ``dyn_curve_voi_ml`` is its volume;
+- ``dyn_TTP_min``, ``dyn_slope_suv_per_h``, ``dyn_pattern``: :func:`curve_kinetics` of the
+  curve VOI, with the tracer's settings (``PetDynamicConfig.for_tracer``): time to peak (the
+  mid-time of the highest frame), least-squares slope over ``slope_window_min`` in SUV per
+  hour (NaN with fewer than two frames) and the pattern of :func:`curve_pattern`.
 
 :func:`parametric_map` reduces the series to one value per voxel over a window (time-averaged
 SUV, time to peak or slope) for the ``texture`` family.
@@ -23,30 +29,50 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
+from scipy import ndimage
 
 from radiomix.data.images import Where, read_dynamic
 from radiomix.data.manifest import Case
 from radiomix.data.timing import FrameTiming, read_frame_timing
 from radiomix.errors import ExtractionError
-from radiomix.features.config import ExtractionConfig, PetDynamicConfig
-from radiomix.features.regions import mask_array, ratio
+from radiomix.features.config import CurveVoiConfig, ExtractionConfig, KineticsConfig
+from radiomix.features.pet_static import btv_tbr
+from radiomix.features.regions import (
+    bounding_box,
+    mask_array,
+    ratio,
+    search_region,
+    sphere_radius_mm,
+    spherical_kernel,
+    voxel_volume_ml,
+)
 from radiomix.features.registry import Extracted, register
 
 CURVE_REGIONS = ("lesion_mask", "ref_background", "ref_wm", "ref_gm", "ref_striatum")
 MINUTES_PER_HOUR = 60.0
+KINETICS = ("dyn_TTP_min", "dyn_slope_suv_per_h", "dyn_pattern", "dyn_curve_voi_ml")
 
 
-def tbr_name(config: ExtractionConfig) -> str:
-    """``dyn_TBRmean_20_40`` for the default window."""
-    start, end = config.pet_dynamic.tbr_window_min
-    return f"dyn_TBRmean_{start:g}_{end:g}".replace(".", "p")
+def window_tag(window: tuple[float, float]) -> str:
+    """``(20, 40)`` -> ``20_40``."""
+    return f"{window[0]:g}_{window[1]:g}".replace(".", "p")
+
+
+def tbr_names(config: ExtractionConfig) -> dict[str, str]:
+    """``mean``/``max``/``btv`` -> ``dyn_TBRmean_20_40``/``dyn_TBRmax_20_40``/
+    ``dyn_TBRmean_btv_20_40`` for the default window."""
+    tag = window_tag(config.pet_dynamic.tbr_window_min)
+    return {"mean": f"dyn_TBRmean_{tag}", "max": f"dyn_TBRmax_{tag}",
+            "btv": f"dyn_TBRmean_btv_{tag}"}
 
 
 def pet_dynamic_inputs(config: ExtractionConfig) -> dict[str, tuple[str, ...]]:
     """Every dynamic feature and the manifest columns it needs."""
     lesion = ("pet_dynamic", "lesion_mask")
-    return {"dyn_TTP_min": lesion, "dyn_slope_suv_per_h": lesion, "dyn_pattern": lesion,
-            tbr_name(config): (*lesion, "ref_background")}
+    inputs = dict.fromkeys(KINETICS, lesion)
+    if config.pet_dynamic.curve_voi.kind == "btv":
+        inputs = dict.fromkeys(KINETICS, (*lesion, "ref_background"))
+    return inputs | dict.fromkeys(tbr_names(config).values(), (*lesion, "ref_background"))
 
 
 def read_case_dynamic(case: Case) -> tuple[np.ndarray, sitk.Image, FrameTiming]:
@@ -66,14 +92,6 @@ def region_curve(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return frames[:, mask].astype(np.float64).mean(axis=1)
 
 
-def windowed_mean(curve: np.ndarray, timing: FrameTiming, window: tuple[float, float]) -> float:
-    """Duration-weighted mean of a curve over the frames of a window; NaN when none."""
-    chosen = in_window(timing.mid_min, window)
-    if not chosen.any():
-        return float("nan")
-    return float(np.average(curve[chosen], weights=timing.duration_s[chosen]))
-
-
 def late_slope_per_h(curve: np.ndarray, mid_min: np.ndarray,
                      window: tuple[float, float]) -> float:
     """Least-squares slope of a curve over a window, per hour; NaN with < 2 frames."""
@@ -85,13 +103,26 @@ def late_slope_per_h(curve: np.ndarray, mid_min: np.ndarray,
 
 
 def curve_pattern(ttp_min: float, slope_per_h: float, peak: float,
-                  settings: PetDynamicConfig) -> float:
-    """1 increasing, 2 late peak then plateau or fall, 3 early peak (see module docstring)."""
+                  settings: KineticsConfig) -> float:
+    """FET curve pattern: 3 early peak (TTP ≤ ``early_peak_min``); otherwise 1 increasing
+    (late slope > ``rising_slope_per_h`` × peak value per hour) or 2 (later peak, then plateau
+    or fall); NaN when the slope is unknown. Patterns after Pöpperl 2007 (unchecked)."""
     if ttp_min <= settings.early_peak_min:
         return 3.0
     if not np.isfinite(slope_per_h) or peak <= 0:
         return float("nan")
     return 1.0 if slope_per_h > settings.rising_slope_per_h * peak else 2.0
+
+
+def curve_kinetics(curve: np.ndarray, mid_min: np.ndarray,
+                   settings: KineticsConfig) -> dict[str, float]:
+    """Time to peak (mid-time of the highest frame, min), late slope (SUV/h) and pattern of
+    one time-activity curve: the one definition the extractor and the simulator share."""
+    peak_frame = int(np.argmax(curve))
+    ttp = float(mid_min[peak_frame])
+    late_slope = late_slope_per_h(curve, mid_min, settings.slope_window_min)
+    return {"dyn_TTP_min": ttp, "dyn_slope_suv_per_h": late_slope,
+            "dyn_pattern": curve_pattern(ttp, late_slope, float(curve[peak_frame]), settings)}
 
 
 def curves_table(case_id: str, curves: dict[str, np.ndarray], mid_min: np.ndarray
@@ -140,23 +171,106 @@ def parametric_map(case: Case, kind: str, window: tuple[float, float]) -> sitk.I
     return image
 
 
+def summed_image(frames: np.ndarray, timing: FrameTiming,
+                 window: tuple[float, float]) -> np.ndarray | None:
+    """Duration-weighted mean of the frames of a window; None when it has no frame."""
+    chosen = in_window(timing.mid_min, window)
+    if not chosen.any():
+        return None
+    return time_average(frames[chosen].astype(np.float64), timing.mid_min[chosen],
+                        timing.duration_s[chosen])
+
+
+def tbr_features(summed: np.ndarray, lesion: np.ndarray, background: np.ndarray,
+                 search: np.ndarray, config: ExtractionConfig) -> tuple[dict, np.ndarray]:
+    """Whole-mask TBRmean and TBRmax and BTV TBRmean of the summed image, and the BTV."""
+    names = tbr_names(config)
+    background_mean = float(summed[background].mean())
+    btv, btv_tbr_value = btv_tbr(summed, lesion, search, background_mean, config.btv)
+    return {names["mean"]: ratio(float(summed[lesion].mean()), background_mean),
+            names["max"]: ratio(float(summed[lesion].max()), background_mean),
+            names["btv"]: btv_tbr_value}, btv
+
+
+def hottest_voxel(summed: np.ndarray, where: np.ndarray, kernel: np.ndarray
+                  ) -> tuple[int, ...]:
+    """Index of the highest voxel of ``summed`` within ``where``; among tied voxels, the one
+    whose ``kernel`` neighbourhood has the highest mean (as IBSI breaks peak ties)."""
+    tied = where & (summed == summed[where].max())
+    box = bounding_box(tied, [size // 2 for size in kernel.shape])
+    means = ndimage.correlate(summed[box], kernel.astype(np.float64), mode="constant")
+    local = np.flatnonzero(tied[box])
+    best = np.unravel_index(local[np.argmax(means.ravel()[local])], tied[box].shape)
+    return tuple(int(index + part.start) for index, part in zip(best, box, strict=True))
+
+
+def curve_voi(summed: np.ndarray, lesion: np.ndarray, btv: np.ndarray | None,
+              search: np.ndarray, grid: sitk.Image, settings: CurveVoiConfig) -> np.ndarray:
+    """The curve VOI of the configuration (see the module docstring)."""
+    if settings.kind == "mask":
+        return lesion
+    if settings.kind == "btv":
+        return btv if btv.any() else lesion
+    kernel = spherical_kernel(grid.GetSpacing()[:3], sphere_radius_mm(settings.sphere_ml))
+    peak = hottest_voxel(summed, lesion | btv if btv is not None else lesion, kernel)
+    if settings.kind == "isocontour":
+        above = (summed >= settings.isocontour_fraction * summed[peak]) & (search | lesion)
+        labels, _ = ndimage.label(above, structure=np.ones((3, 3, 3), dtype=bool))
+        return labels == labels[peak]
+    return sphere_around(peak, summed.shape, kernel)
+
+
+def sphere_around(centre: tuple[int, ...], shape: tuple[int, ...], kernel: np.ndarray
+                  ) -> np.ndarray:
+    """Boolean (z, y, x) mask of the ``kernel`` (a sphere) centred on voxel ``centre``,
+    clipped at the image border."""
+    sphere = np.zeros(shape, dtype=bool)
+    target, source = [], []
+    for position, half, size in zip(centre, [k // 2 for k in kernel.shape], shape, strict=True):
+        low, high = max(position - half, 0), min(position + half + 1, size)
+        target.append(slice(low, high))
+        source.append(slice(low - (position - half), high - (position - half)))
+    sphere[tuple(target)] = kernel[tuple(source)]
+    return sphere
+
+
+def voi_region_name(settings: CurveVoiConfig) -> str:
+    """The curves-table region of the curve VOI: ``lesion_sphere_2ml``, ``lesion_iso90``,
+    ``lesion_btv`` or ``lesion_mask``."""
+    if settings.kind == "sphere":
+        return f"lesion_sphere_{settings.sphere_ml:g}ml".replace(".", "p")
+    if settings.kind == "isocontour":
+        return f"lesion_iso{100 * settings.isocontour_fraction:g}".replace(".", "p")
+    return f"lesion_{settings.kind}"
+
+
 @register("pet_dynamic", inputs=pet_dynamic_inputs)
 def pet_dynamic(case: Case, config: ExtractionConfig) -> Extracted:
-    """TTP, late slope, curve pattern and windowed TBRmean; returns the region curves too."""
+    """Whole-mask and BTV TBR of the summed window, and the kinetics of the curve VOI;
+    returns the region curves (and the curve VOI's) too."""
     settings = config.pet_dynamic
     frames, grid, timing = read_case_dynamic(case)
-    curves = {column: region_curve(frames, mask_array(case, column, grid))
-              for column in CURVE_REGIONS if case.has(column)}
-    lesion = curves["lesion_mask"]
-    peak_frame = int(np.argmax(lesion))
-    ttp = float(timing.mid_min[peak_frame])
-    late_slope = late_slope_per_h(lesion, timing.mid_min, settings.slope_window_min)
-    features = {"dyn_TTP_min": ttp, "dyn_slope_suv_per_h": late_slope,
-                "dyn_pattern": curve_pattern(ttp, late_slope, float(lesion[peak_frame]),
-                                             settings)}
-    if "ref_background" in curves:
-        background = windowed_mean(curves["ref_background"], timing, settings.tbr_window_min)
-        lesion_mean = windowed_mean(lesion, timing, settings.tbr_window_min)
-        features[tbr_name(config)] = ratio(lesion_mean, background)
-    return Extracted(features, curves=curves_table(case.case_id, curves, timing.mid_min))
-
+    masks = {column: mask_array(case, column, grid) for column in CURVE_REGIONS
+             if case.has(column)}
+    lesion = masks["lesion_mask"]
+    problems = []
+    summed = summed_image(frames, timing, settings.tbr_window_min)
+    if summed is None:
+        problems.append(f"case {case.case_id}: no frame with mid-time in "
+                        f"{list(settings.tbr_window_min)} min; the curve VOI is placed on the "
+                        "mean of all frames")
+        summed = time_average(frames.astype(np.float64), timing.mid_min, timing.duration_s)
+    search = search_region(case, grid, lesion, config.btv.margin_mm)
+    features, btv = {}, None
+    if "ref_background" in masks:
+        tbr, btv = tbr_features(summed, lesion, masks["ref_background"], search, config)
+        if not problems:
+            features |= tbr
+    voi = curve_voi(summed, lesion, btv, search, grid, settings.curve_voi)
+    curves = {column: region_curve(frames, mask) for column, mask in masks.items()}
+    curves[voi_region_name(settings.curve_voi)] = region_curve(frames, voi)
+    features |= curve_kinetics(curves[voi_region_name(settings.curve_voi)], timing.mid_min,
+                               settings.for_tracer(case.tracer))
+    features["dyn_curve_voi_ml"] = int(voi.sum()) * voxel_volume_ml(grid)
+    return Extracted(features, curves=curves_table(case.case_id, curves, timing.mid_min),
+                     problems=problems)

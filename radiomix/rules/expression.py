@@ -33,13 +33,17 @@ from radiomix.errors import RuleError
 STANDARD_FEATURES = frozenset({
     "pet_SUVmax", "pet_SUVmean", "pet_SUVpeak", "pet_TBRmax", "pet_TBRmean",
     "pet_TWMmax", "pet_TWMmean", "pet_LSmax", "pet_LSmean", "pet_LGMmax", "pet_LGMmean",
-    "pet_LNmax", "pet_LSmax_over_max", "pet_volume_ml", "pet_MTV_ml_1p6", "pet_TBRmean_1p6",
-    "dyn_TTP_min", "dyn_slope_suv_per_h", "dyn_pattern", "dyn_TBRmean_20_40",
+    "pet_LNmax", "pet_LSmax_over_max", "pet_volume_ml", "pet_BTV_ml", "pet_TBRmean_btv",
+    "pet_SUVpeak_ibsi_local",
+    "dyn_TTP_min", "dyn_slope_suv_per_h", "dyn_pattern", "dyn_curve_voi_ml",
     "fdg_dual_phase_index", "fdg_dual_phase_index_mean",
     "mri_ADC_mean", "mri_ADC_min", "mri_ADC_ratio", "mri_rCBV_max", "mri_rCBV_mean",
     "mrs_cho_naa", "mrs_cho_cr", "age", "months_since_rt",
 })
 """Feature and clinical names a rule may use, besides texture features."""
+
+WINDOWED_FEATURE = re.compile(r"dyn_TBR(mean|max|mean_btv)_\d+(p\d+)?_\d+(p\d+)?")
+"""Features of a summed dynamic window: ``dyn_TBRmean_btv_20_40`` …"""
 
 TEXTURE_FEATURE = re.compile(r"[a-z0-9]+_[A-Za-z0-9.-]+_[A-Za-z0-9]+_[A-Za-z0-9]+")
 """Texture feature names: ``<image>_<filter>_<class>_<feature>``."""
@@ -61,7 +65,8 @@ TOKEN = re.compile(
 
 def is_known_feature(name: str) -> bool:
     """True for a standard feature or clinical name, or a texture feature name."""
-    return name in STANDARD_FEATURES or TEXTURE_FEATURE.fullmatch(name) is not None
+    return (name in STANDARD_FEATURES or WINDOWED_FEATURE.fullmatch(name) is not None
+            or TEXTURE_FEATURE.fullmatch(name) is not None)
 
 
 @dataclass(frozen=True)
