@@ -21,6 +21,8 @@ from radiomix.serving.model import load_model
 from radiomix.serving.predict import predict
 from radiomix.synth import synthesize_cohort
 
+pytestmark = pytest.mark.slow
+
 SMALL_SEARCH = {"models": [{"name": "l2_lr"}], "search": {"n_trials": 2},
                 "outer_cv": {"folds": 2, "repeats": 1}, "inner_cv": {"folds": 2}}
 

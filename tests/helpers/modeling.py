@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from radiomix.modeling.config import ExperimentConfig
-
-_TRACKING_URIS: list[str] = []
-
-
-def shared_tracking_uri() -> str:
-    """One SQLite MLflow store for the whole test run (creating a store takes seconds)."""
-    if not _TRACKING_URIS:
-        folder = Path(tempfile.mkdtemp(prefix="radiomix-mlflow-"))
-        atexit.register(shutil.rmtree, folder, True)
-        _TRACKING_URIS.append(f"sqlite:///{folder / 'mlflow.db'}")
-    return _TRACKING_URIS[0]
 
 
 def synthetic_table(n_patients: int = 60, lesions: int = 2, n_noise: int = 20,

@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_features_values import (
+from helpers.phantoms import (
     quick_config,
     static_pet,
     write_case,
     write_image,
     write_manifest,
 )
+from helpers.workers import worker_threads
 
 from radiomix.data.images import load_case_image
 from radiomix.errors import ConfigError, ExtractionError
@@ -138,20 +139,11 @@ def test_curves_written_beside_the_table(serial_run):
     assert lesion_a["suv"].to_numpy() == pytest.approx(1 + 0.03 * lesion_a["mid_min"].to_numpy())
 
 
-def _worker_threads() -> dict[str, object]:
-    import os
-
-    import SimpleITK as sitk
-
-    return {"openblas_env": os.environ.get("OPENBLAS_NUM_THREADS"),
-            "itk": sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()}
-
-
 @pytest.mark.integration
 def test_two_worker_local_cluster_gives_the_serial_table(serial_run, cohort, tmp_path):
     _, serial, _ = serial_run
     with dask_client(2, None) as client:
-        threads = client.run(_worker_threads)
+        threads = client.run(worker_threads)
         parallel = extract_features(cohort, tmp_path / "features.parquet", config=quick_config(),
                                     scheduler=client.scheduler.address)
     assert len(threads) == 2

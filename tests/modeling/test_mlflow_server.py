@@ -9,14 +9,14 @@ from pathlib import Path
 
 import optuna
 import pytest
-from local_server import free_port, running
+from helpers.modeling import synthetic_table, tiny_config
+from helpers.servers import free_port, running
 from mlflow.tracking import MlflowClient
-from test_modeling_support import synthetic_table, tiny_config
 
 from radiomix.evaluation.report import build_report
 from radiomix.modeling.experiment import run_experiment
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

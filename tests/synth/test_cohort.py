@@ -18,7 +18,6 @@ from radiomix.paths import CONFIG_DIR
 from radiomix.synth.cohort import synthesize_cohort
 from radiomix.synth.demo import ensure_demo_cohort, load_demo_settings, prefixed_manifest
 
-REPO = Path(__file__).resolve().parents[1]
 N_PATIENTS, SEED = 20, 11
 
 
@@ -122,6 +121,7 @@ def _files(root: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
     one = synthesize_cohort(tmp_path / "one", 3, 5, workers=1).parent
     two = synthesize_cohort(tmp_path / "two", 3, 5, workers=2).parent
@@ -130,10 +130,10 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
     assert _files(one)["truth.csv"] != _files(other)["truth.csv"]
 
 
-def test_demo_manifest_is_what_the_simulator_writes(tmp_path):
+def test_demo_manifest_is_what_the_simulator_writes(tmp_path, repo_root):
     """The first demo patients regenerate exactly the committed root manifest's rows."""
     settings = load_demo_settings()
-    committed = (REPO / "data_manifest.csv").read_text().splitlines()
+    committed = (repo_root / "data_manifest.csv").read_text().splitlines()
     generated = synthesize_cohort(tmp_path / "demo", 3, settings.seed, workers=2)
     lines = prefixed_manifest(generated, settings.folder).splitlines()
     assert lines == committed[: len(lines)]

@@ -9,7 +9,7 @@ import re
 import pandas as pd
 import pytest
 import typer
-from test_modeling_support import shared_tracking_uri, synthetic_table, tiny_config
+from helpers.modeling import synthetic_table, tiny_config
 from typer.testing import CliRunner
 
 from radiomix.errors import ConfigError
@@ -18,12 +18,12 @@ from radiomix.modeling.experiment import run_experiment
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def finished(tmp_path_factory, mlflow_uri):
     folder = tmp_path_factory.mktemp("report")
     synthetic_table(n_patients=30, lesions=1, n_noise=6, seed=2).to_csv(folder / "t.csv",
                                                                         index=False)
     config = tiny_config(folder / "t.csv", rules=["fet_twm"])
-    uri = shared_tracking_uri()
+    uri = mlflow_uri
     return run_experiment(config, folder / "out", tracking_uri=uri), uri, folder
 
 

@@ -32,7 +32,8 @@ def table() -> tuple[pd.DataFrame, np.ndarray]:
             "max_features": "sqrt"}, lambda p: p),
     ("xgb", {"n_estimators": 30, "max_depth": 2, "learning_rate": 0.1, "subsample": 1.0,
              "colsample_bytree": 1.0, "min_child_weight": 1.0}, logit),
-    ("svm", {"C": 1.0, "gamma": 0.1, "kernel": "rbf"}, lambda p: p),
+    pytest.param("svm", {"C": 1.0, "gamma": 0.1, "kernel": "rbf"}, lambda p: p,
+                 marks=pytest.mark.slow),
     ("l1_lr", {"C": 1.0}, logit),
 ])
 def test_contributions_add_up_to_the_model_output(table, tmp_path, name, params, to_output):

@@ -25,7 +25,7 @@ import pytest
 import SimpleITK as sitk
 import typer
 import yaml
-from local_server import free_port, running
+from helpers.servers import free_port, running
 from scipy import stats
 from scipy.spatial.distance import mahalanobis
 from typer.testing import CliRunner
@@ -116,6 +116,7 @@ def test_round_trip_in_process(exported, trained, reference):
     assert predictions["top_features"].str.count("=").eq(3).all()
 
 
+@pytest.mark.slow
 def test_fresh_process_command(exported, trained, reference, tmp_path):
     out = tmp_path / "predictions.csv"
     done = subprocess.run([sys.executable, "-m", "radiomix", "predict", "--model", str(exported),
@@ -338,6 +339,7 @@ def _post(url: str, frame: pd.DataFrame) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_rest_serving_answers_like_predict(exported, trained):
     model = load_model(exported)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.modeling import synthetic_table, tiny_config
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from test_modeling_support import synthetic_table, tiny_config
 
 from radiomix.errors import ConfigError, ManifestError
 from radiomix.modeling.config import load_experiment
@@ -19,8 +17,6 @@ from radiomix.modeling.pipeline import build_pipeline
 from radiomix.modeling.search import grouped_folds
 from radiomix.modeling.transformers import KBestSelector, RedundancyFilter
 from radiomix.paths import EXPERIMENTS_DIR
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @parametrize_with_checks([RedundancyFilter(), KBestSelector(k=2)])
@@ -149,8 +145,8 @@ def test_experiment_file_errors_are_config_errors(tmp_path):
     assert load_experiment(path).input.table == tmp_path / "sub" / "data" / "t.csv"
 
 
-def test_shipped_experiments_load():
-    files = [*(ROOT / "experiments").glob("*.yaml"), *EXPERIMENTS_DIR.glob("*.yaml")]
+def test_shipped_experiments_load(repo_root):
+    files = [*(repo_root / "experiments").glob("*.yaml"), *EXPERIMENTS_DIR.glob("*.yaml")]
     assert {"demo_all", "demo_pet_static", "demo_pet_dynamic", "demo_texture",
             "radmlbench_arita2018"} <= {path.stem for path in files}
     for path in files:

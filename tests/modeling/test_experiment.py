@@ -11,13 +11,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers.modeling import synthetic_table, tiny_config
 from mlflow.tracking import MlflowClient
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from test_modeling_support import shared_tracking_uri, synthetic_table, tiny_config
 from typer.testing import CliRunner
 
 from radiomix.cli import app
@@ -29,7 +29,7 @@ OOF_COLUMNS = ["case_id", "patient_id", "repeat", "fold", "y_true", "y_score"]
 
 
 @pytest.fixture(scope="module")
-def experiment(tmp_path_factory):
+def experiment(tmp_path_factory, mlflow_uri):
     """One finished tiny experiment compared with two rules (FET T/WM and ADC ratio)."""
     folder = tmp_path_factory.mktemp("experiment")
     table = synthetic_table(n_patients=50, lesions=2, n_noise=15, seed=5)
@@ -40,7 +40,7 @@ def experiment(tmp_path_factory):
     arrow = arrow.replace_schema_metadata({**arrow.schema.metadata, PROVENANCE_KEY: provenance})
     pq.write_table(arrow, folder / "features.parquet")
     config = tiny_config(folder / "features.parquet", rules=["fet_twm", "adc_ratio"])
-    result = run_experiment(config, folder / "out", tracking_uri=shared_tracking_uri())
+    result = run_experiment(config, folder / "out", tracking_uri=mlflow_uri)
     return config, result, table
 
 
@@ -114,9 +114,9 @@ def test_model_finds_the_known_signal(experiment):
     assert set(shap["feature"][:2]) & {"pet_TWMmax", "mri_ADC_ratio"}
 
 
-def test_mlflow_holds_parent_child_runs_and_artifacts(experiment):
+def test_mlflow_holds_parent_child_runs_and_artifacts(experiment, mlflow_uri):
     config, result, _ = experiment
-    client = MlflowClient(tracking_uri=shared_tracking_uri())
+    client = MlflowClient(tracking_uri=mlflow_uri)
     children = client.search_runs([result.experiment_id],
                                   f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert len(children) == config.outer_cv.folds * config.outer_cv.repeats
@@ -153,21 +153,23 @@ def test_final_model_reloads_and_scores_its_training_features(experiment):
     assert 0.0 < info["threshold"] < 1.0
 
 
-def test_same_seed_gives_identical_metrics(experiment, tmp_path):
+def test_same_seed_gives_identical_metrics(experiment, tmp_path, mlflow_uri):
     config, result, _ = experiment
-    again = run_experiment(config, tmp_path / "again", tracking_uri=shared_tracking_uri())
+    again = run_experiment(config, tmp_path / "again", tracking_uri=mlflow_uri)
     assert again.metrics == result.metrics
     pd.testing.assert_frame_equal(_oof(again), _oof(result))
 
 
-def test_permuted_labels_give_chance_auc_while_selection_before_cv_is_optimistic(tmp_path):
+@pytest.mark.slow
+def test_permuted_labels_give_chance_auc_while_selection_before_cv_is_optimistic(
+        tmp_path, mlflow_uri):
     table = synthetic_table(n_patients=200, lesions=1, n_noise=150, sites=1, seed=11)
     table.to_parquet(tmp_path / "t.parquet")
     config = tiny_config(tmp_path / "t.parquet", models=[{"name": "l2_lr"}],
                          search={"n_trials": 3, "k_features": {"type": "int", "low": 5,
                                                                "high": 20}},
                          outer_cv={"folds": 4, "repeats": 2})
-    result = run_experiment(config, tmp_path / "out", shared_tracking_uri(),
+    result = run_experiment(config, tmp_path / "out", mlflow_uri,
                             permute_labels=True)
     assert abs(result.metrics["model"]["auc_repeats_mean"] - 0.5) < 0.08
     shuffled = pd.read_csv(result.paths["oof_predictions"]).query("repeat == 0")

@@ -1,0 +1,1 @@
+"""Helpers shared by the test modules: phantoms, synthetic tables, local servers."""
