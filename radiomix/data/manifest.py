@@ -9,7 +9,12 @@ The contract (paths relative to the manifest's folder, an empty cell means "not 
   ``rcbv`` (NIfTI/NRRD/MHA file or DICOM series folder);
 - masks: ``lesion_mask``, ``ref_background``, ``ref_wm``, ``ref_gm``, ``ref_striatum`` (image
   file, or DICOM RTSTRUCT / SEG file);
-- numbers: ``mrs_cho_naa``, ``mrs_cho_cr``, ``age``, ``months_since_rt``.
+- numbers: ``mrs_cho_naa``, ``mrs_cho_cr``, ``age``, ``months_since_rt``;
+- optional clinical columns that rules read, kept in the feature table: ``grade`` (WHO grade
+  1–4), ``rt_technique`` (srs|hfsrt|fractionated|wbrt: single-fraction radiosurgery,
+  hypofractionated stereotactic, conventionally fractionated, whole-brain) and
+  ``visual_score`` (a reader's 4-point score vs the striatum: 1 no visible lesion, 2 below,
+  3 equal, 4 above; Lizarraga 2014).
 
 Any other column is kept as a clinical variable.
 """
@@ -36,6 +41,9 @@ LABELS = {"1": 1, "recurrence": 1, "0": 0, "radionecrosis": 0}
 TRACERS = ("FET", "FDOPA", "FDG", "MET")
 LABEL_SOURCES = ("histology", "follow-up")
 PRIMARIES = ("glioma", "metastasis")
+GRADES = ("1", "2", "3", "4")
+RT_TECHNIQUES = ("srs", "hfsrt", "fractionated", "wbrt")
+VISUAL_SCORES = ("1", "2", "3", "4")
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,9 @@ def check_table(table: pd.DataFrame) -> list[Problem]:
     problems += _check_vocabulary(table, "tracer", TRACERS)
     problems += _check_vocabulary(table, "label_source", LABEL_SOURCES)
     problems += _check_vocabulary(table, "primary", PRIMARIES)
+    problems += _check_vocabulary(table, "grade", GRADES)
+    problems += _check_vocabulary(table, "rt_technique", RT_TECHNIQUES)
+    problems += _check_vocabulary(table, "visual_score", VISUAL_SCORES)
     for column in NUMBER_COLUMNS:
         if column in table.columns:
             problems += [Problem(f"not a finite number: {value!r}", case_id=case_id,

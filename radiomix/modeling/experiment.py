@@ -71,7 +71,7 @@ def _rule_columns(config: ExperimentConfig, table: pd.DataFrame
         rules = [rule for rule in rules if rule.id in config.rules]
     evaluated = evaluate_rules(table, rules)
     columns = [c for c in evaluated.columns if c.startswith(("rule_", "param_"))]
-    directions = {rule.id: rule.spec.direction for rule in rules}
+    directions = {rule.id: rule.direction for rule in rules}
     decisions = {c: evaluated[c].astype("Int64") for c in columns if c.startswith("rule_")}
     return evaluated[columns].assign(**decisions).reset_index(drop=True), directions
 

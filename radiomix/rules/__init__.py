@@ -14,6 +14,7 @@ _EXPORTS = {
     "load_rules": "radiomix.rules.config",
     "evaluate_rules": "radiomix.rules.apply",
     "baseline_report": "radiomix.rules.baseline",
+    "parameter_report": "radiomix.rules.baseline",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,13 @@
-"""The rule-based baseline: every published rule on a feature table, next to its paper."""
+"""The rule-based baseline: every published rule on a feature table, next to its paper.
+
+Two tables. :func:`baseline_report` has one row per rule, scored on the rule's own decision
+(a composite rule such as "TBRmean ≥ 2 or TTP < 45" on both halves): confusion cells,
+proportions, the AUC of the 0/1 decision, the published figures and, for a rule with
+published class distributions, the sensitivity and specificity its threshold implies under
+them. :func:`parameter_report` has one row per parameter and population, with the AUC of the
+continuous parameter: rules that threshold the same parameter in the same population share
+that row, and each parameter of a composite rule gets its own.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +15,14 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from radiomix.data.manifest import parse_labels
 from radiomix.errors import RadiomixError
 from radiomix.evaluation.stats import auc_delong, binary_metrics
 from radiomix.rules.apply import APPLICABLE, INDETERMINATE, MISSING_PREFIX, apply_rule
 from radiomix.rules.config import Rule
+from radiomix.rules.expression import Compare, Feature, Number
 
 PROPORTIONS = ("sensitivity", "specificity", "accuracy", "ppv", "npv")
 PUBLISHED = (*PROPORTIONS, "auc")
@@ -31,7 +42,7 @@ def _reasons(status: np.ndarray) -> str:
     return "; ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
 
 
-def _counts(status: np.ndarray, labelled: np.ndarray) -> dict:
+def _counts(status: np.ndarray, labelled: np.ndarray, unchecked: np.ndarray) -> dict:
     """How many cases a rule applies to, and why not for the rest."""
     applicable = status == APPLICABLE
     missing = np.array([s.startswith(MISSING_PREFIX) for s in status], dtype=bool)
@@ -46,6 +57,7 @@ def _counts(status: np.ndarray, labelled: np.ndarray) -> dict:
         "not_applicable_reasons": _reasons(status),
         "n_unlabelled": int((applicable & ~labelled).sum()),
         "n_evaluated": int((applicable & labelled).sum()),
+        "n_population_unchecked": int((applicable & unchecked).sum()),
     }
 
 
@@ -60,17 +72,29 @@ def _decision_metrics(labels: np.ndarray, decision: np.ndarray, alpha: float) ->
     return row
 
 
-def _parameter_auc(labels: np.ndarray, parameter: np.ndarray, direction: str,
-                   alpha: float) -> dict:
-    """AUC of the continuous parameter (oriented by the rule's direction) with DeLong CI."""
-    used = ~np.isnan(parameter) & ~np.isnan(labels)
+def _auc(labels: np.ndarray, score: np.ndarray, direction: str, alpha: float) -> dict:
+    """AUC of a score (oriented by its direction) with a DeLong CI, on the labelled cases
+    that have it."""
+    used = ~np.isnan(score) & ~np.isnan(labels)
     y = labels[used].astype(int)
     row = {"n_auc": int(used.sum()), "auc": np.nan, "auc_ci_low": np.nan, "auc_ci_high": np.nan}
     if y.size and y.min() != y.max():
-        score = parameter[used] if direction == "higher" else -parameter[used]
-        result = auc_delong(y, score, alpha)
+        oriented = score[used] if direction == "higher" else -score[used]
+        result = auc_delong(y, oriented, alpha)
         row.update(auc=result.auc, auc_ci_low=result.ci_low, auc_ci_high=result.ci_high)
     return row
+
+
+def _population(rule: Rule) -> dict:
+    """The rule's population as text columns."""
+    spec = rule.spec
+    return {
+        "tracers": ", ".join(spec.tracers) or "any",
+        "primary": ", ".join(spec.primary) or "any",
+        "grades": ", ".join(str(g) for g in spec.grades) or "any",
+        "rt_techniques": ", ".join(spec.rt_techniques) or "any",
+        "applies_if": spec.applies_if or "",
+    }
 
 
 def _description(rule: Rule) -> dict:
@@ -78,15 +102,10 @@ def _description(rule: Rule) -> dict:
     spec = rule.spec
     text = spec.positive if spec.negative is None else (
         f"{spec.positive} (negative: {spec.negative})")
-    return {
-        "rule_id": spec.id,
-        "name": spec.name,
-        "tracers": ", ".join(spec.tracers) or "any",
-        "primary": ", ".join(spec.primary) or "any",
-        "rule": text,
-        "parameter": spec.parameter,
-        "direction": spec.direction,
-    }
+    return {"rule_id": spec.id, "name": spec.name, **_population(rule), "rule": text,
+            "parameters": ", ".join(f"{name} ({direction})"
+                                    for name, direction in spec.parameters.items()),
+            "evidence": str(spec.evidence)}
 
 
 def _published(rule: Rule) -> dict:
@@ -99,15 +118,43 @@ def _published(rule: Rule) -> dict:
     return {key: np.nan if value is None else value for key, value in row.items()}
 
 
+def implied_performance(rule: Rule) -> tuple[float, float]:
+    """Sensitivity and specificity the rule's threshold implies under its published class
+    distributions (normal), for a rule that compares one parameter with a number; NaN
+    otherwise."""
+    distributions, node = rule.spec.class_distributions, rule.positive
+    if distributions is None or not isinstance(node, Compare) or rule.negative is not None:
+        return np.nan, np.nan
+    if isinstance(node.left, Feature) and isinstance(node.right, Number):
+        threshold, above = node.right.value, node.op in (">", ">=")
+    elif isinstance(node.left, Number) and isinstance(node.right, Feature):
+        threshold, above = node.left.value, node.op in ("<", "<=")
+    else:
+        return np.nan, np.nan
+    share_above = {name: float(norm.sf(threshold, loc=d.mean, scale=d.sd))
+                   for name, d in (("recurrence", distributions.recurrence),
+                                   ("radionecrosis", distributions.radionecrosis))}
+    if above:
+        return share_above["recurrence"], 1.0 - share_above["radionecrosis"]
+    return 1.0 - share_above["recurrence"], share_above["radionecrosis"]
+
+
+def _implied(rule: Rule) -> dict:
+    sensitivity, specificity = implied_performance(rule)
+    source = rule.spec.class_distributions.source if rule.spec.class_distributions else ""
+    return {"implied_sensitivity": sensitivity, "implied_specificity": specificity,
+            "implied_source": source}
+
+
 def baseline_report(table: pd.DataFrame, rules: list[Rule], by_primary: bool = True,
                     alpha: float = 0.05) -> pd.DataFrame:
-    """One row per rule: applicability counts (with reasons), TP/FP/TN/FN, sensitivity,
-    specificity, accuracy, PPV, NPV with Wilson intervals, the AUC of the rule's parameter
-    with a DeLong interval, and the published figures side by side.
+    """One row per rule, scored on its own decision: applicability counts (with reasons),
+    TP/FP/TN/FN, sensitivity, specificity, accuracy, PPV, NPV with Wilson intervals, the AUC
+    of the 0/1 decision with a DeLong interval, the published figures and the implied ones.
 
     Metrics use the labelled cases the rule decides; indeterminate and not-applicable
     cases are counted, never scored as negative. `by_primary=False` ignores the rules'
-    primary-tumour restriction and applies them by tracer only.
+    primary-tumour restriction.
     """
     labels = labels_of(table)
     rows = []
@@ -115,9 +162,47 @@ def baseline_report(table: pd.DataFrame, rules: list[Rule], by_primary: bool = T
         outcome = apply_rule(table, rule, by_primary)
         rows.append({
             **_description(rule),
-            **_counts(outcome.status, ~np.isnan(labels)),
+            **_counts(outcome.status, ~np.isnan(labels), outcome.unchecked),
             **_decision_metrics(labels, outcome.decision, alpha),
-            **_parameter_auc(labels, outcome.parameter, rule.spec.direction, alpha),
+            **_auc(labels, outcome.decision, "higher", alpha),
             **_published(rule),
+            **_implied(rule),
         })
+    return pd.DataFrame(rows)
+
+
+def population_text(rule: Rule) -> str:
+    """The rule's population in one line: ``FET, glioma, grade 3/4``."""
+    population = _population(rule)
+    parts = [population["tracers"], population["primary"]]
+    parts += [f"grade {population['grades']}"] if rule.spec.grades else []
+    parts += [population["rt_techniques"]] if rule.spec.rt_techniques else []
+    parts += [population["applies_if"]] if rule.spec.applies_if else []
+    return ", ".join(parts)
+
+
+def parameter_report(table: pd.DataFrame, rules: list[Rule], by_primary: bool = True,
+                     alpha: float = 0.05) -> pd.DataFrame:
+    """One row per parameter, direction and set of cases: the rules that threshold it on
+    those cases, and the AUC of the continuous parameter (DeLong interval) on the labelled
+    ones that have it. Rules whose populations select the same cases of this table share the
+    row (one piece of evidence, not several)."""
+    labels = labels_of(table)
+    groups: dict[tuple, dict] = {}
+    for rule in rules:
+        inside = apply_rule(table, rule, by_primary).inside
+        for name, direction in rule.spec.parameters.items():
+            group = groups.setdefault((name, direction, inside.tobytes()), {
+                "parameter": name, "direction": direction, "rules": [], "populations": [],
+                "inside": inside})
+            group["rules"].append(rule.id)
+            if population_text(rule) not in group["populations"]:
+                group["populations"].append(population_text(rule))
+    rows = []
+    for group in groups.values():
+        score = np.where(group.pop("inside"), Feature(group["parameter"]).values(table), np.nan)
+        rows.append({"parameter": group["parameter"], "direction": group["direction"],
+                     "rules": ", ".join(group["rules"]),
+                     "population": " | ".join(group["populations"]),
+                     **_auc(labels, score, group["direction"], alpha)})
     return pd.DataFrame(rows)

@@ -28,12 +28,20 @@ def _published(row) -> str:
     return "/".join(figures) + f" [{row['published_evidence']}]"
 
 
-HEADERS = ("rule", "applies / not", "TP FP TN FN", "Se", "Sp", "Acc", "AUC (param)",
-           "published Se/Sp/Acc/AUC")
+def _implied(row) -> str:
+    """The Se/Sp the threshold implies under the published class distributions."""
+    if row["implied_sensitivity"] != row["implied_sensitivity"]:
+        return "-"
+    return f"{_percent(row['implied_sensitivity'])}/{_percent(row['implied_specificity'])}"
+
+
+HEADERS = ("rule", "applies / not", "TP FP TN FN", "Se", "Sp", "Acc", "AUC (decision)",
+           "published Se/Sp/Acc/AUC", "implied Se/Sp")
+PARAMETER_HEADERS = ("parameter", "rules", "population", "n", "AUC")
 
 
 def report_rows(report) -> list[list[str]]:
-    """The baseline report as display rows (percent, Wilson and DeLong 95 % CIs)."""
+    """The rule table as display rows (percent, Wilson and DeLong 95 % CIs)."""
     return [[row["rule_id"],
              f"{row['n_applicable']} / {row['n_not_applicable']}",
              f"{row['tp']} {row['fp']} {row['tn']} {row['fn']}",
@@ -41,33 +49,54 @@ def report_rows(report) -> list[list[str]]:
              _with_interval(row, "specificity"),
              _with_interval(row, "accuracy"),
              _with_interval(row, "auc"),
-             _published(row)]
+             _published(row),
+             _implied(row)]
             for _, row in report.iterrows()]
 
 
-def print_report(report, console) -> None:
-    """Print the baseline report as a rich table."""
+def parameter_rows(parameters) -> list[list[str]]:
+    """The parameter table as display rows."""
+    return [[f"{row['parameter']} ({row['direction']})", row["rules"], row["population"],
+             str(row["n_auc"]), _with_interval(row, "auc")]
+            for _, row in parameters.iterrows()]
+
+
+def _table(title: str, headers: tuple[str, ...], rows: list[list[str]]):
     from rich.table import Table
 
-    table = Table(title="Rule-based baseline (ours vs published; %, 95 % CI)")
-    for header in HEADERS:
+    table = Table(title=title)
+    for header in headers:
         table.add_column(header)
-    for row in report_rows(report):
+    for row in rows:
         table.add_row(*row)
-    console.print(table)
+    return table
 
 
-def markdown_table(report) -> str:
-    """The baseline report as a Markdown table, for papers and docs."""
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(row) + " |" for row in report_rows(report)]
-    return "\n".join(lines) + "\n"
+def print_report(report, parameters, console) -> None:
+    """Print the rule and parameter tables."""
+    console.print(_table("Rule-based baseline: each rule on its own decision "
+                         "(ours vs published; %, 95 % CI)", HEADERS, report_rows(report)))
+    console.print(_table("Parameters of the rules (AUC, threshold-free; %, 95 % CI)",
+                         PARAMETER_HEADERS, parameter_rows(parameters)))
+
+
+def _markdown(headers: tuple[str, ...], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
+
+
+def markdown_table(report, parameters) -> str:
+    """The rule and parameter tables as Markdown, for papers and docs."""
+    return (_markdown(HEADERS, report_rows(report)) + "\n"
+            + _markdown(PARAMETER_HEADERS, parameter_rows(parameters)))
 
 
 def baseline_command(
     features: Path = typer.Argument(..., help="Feature table (.parquet or .csv), one row per "
                                               "case with label and tracer columns."),
-    out: Path = typer.Option(Path("baseline.csv"), "--out", help="Where to write the CSV."),
+    out: Path = typer.Option(Path("baseline.csv"), "--out",
+                             help="Where to write the rule CSV; the parameter CSV goes beside "
+                                  "it as <name>_parameters.csv."),
     rules: Path | None = typer.Option(None, "--rules",
                                       help="Rules file (default: configs/rules.yaml)."),
     markdown: Path | None = typer.Option(None, "--markdown",
@@ -78,25 +107,29 @@ def baseline_command(
 ) -> None:
     """Apply every published rule to a feature table and compare with the papers.
 
-    For each rule: cases applicable and not (with why), TP/FP/TN/FN, sensitivity,
-    specificity, accuracy, PPV, NPV with Wilson 95 % intervals, the AUC of its continuous
-    parameter with a DeLong interval, and the published figures. Prints a table and
-    writes a CSV.
+    For each rule, on its own decision: cases applicable and not (with why), TP/FP/TN/FN,
+    sensitivity, specificity, accuracy, PPV, NPV with Wilson 95 % intervals, the AUC of the
+    decision, the published figures and those its threshold implies under the published
+    class distributions. For each parameter and population: the rules that threshold it
+    and its AUC with a DeLong interval. Prints both tables and writes both CSVs.
     """
     from rich.console import Console
 
     from radiomix.console import exit_on_error
     from radiomix.data.tables import read_feature_table
-    from radiomix.rules.baseline import baseline_report
+    from radiomix.rules.baseline import baseline_report, parameter_report
     from radiomix.rules.config import load_rules
 
     console = Console()
     with exit_on_error():
-        report = baseline_report(read_feature_table(features), load_rules(rules),
-                                 by_primary=not any_primary)
+        table, loaded = read_feature_table(features), load_rules(rules)
+        report = baseline_report(table, loaded, by_primary=not any_primary)
+        parameters = parameter_report(table, loaded, by_primary=not any_primary)
         out.parent.mkdir(parents=True, exist_ok=True)
         report.to_csv(out, index=False)
+        parameters_out = out.with_name(f"{out.stem}_parameters.csv")
+        parameters.to_csv(parameters_out, index=False)
         if markdown:
-            markdown.write_text(markdown_table(report), encoding="utf-8")
-    print_report(report, console)
-    console.print(f"written {out}")
+            markdown.write_text(markdown_table(report, parameters), encoding="utf-8")
+    print_report(report, parameters, console)
+    console.print(f"written {out} and {parameters_out}")

@@ -9,6 +9,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from radiomix.data.manifest import RT_TECHNIQUES
 from radiomix.errors import ConfigError, RuleError
 from radiomix.paths import CONFIG_DIR
 from radiomix.rules.expression import Node, features_of, is_known_feature, parse_expression
@@ -16,6 +17,8 @@ from radiomix.rules.expression import Node, features_of, is_known_feature, parse
 DEFAULT_RULES_PATH = CONFIG_DIR / "rules.yaml"
 
 Proportion = float | None
+Evidence = Literal["checked", "derived", "unchecked"]
+Direction = Literal["higher", "lower"]
 
 
 class PublishedPerformance(BaseModel):
@@ -31,7 +34,43 @@ class PublishedPerformance(BaseModel):
     auc: Proportion = Field(None, ge=0, le=1)
     cohort: str = ""
     source: str = Field("", description="where the figures come from, if not the citation")
-    evidence: Literal["checked", "derived", "unchecked"]
+    evidence: Evidence
+
+
+class Distribution(BaseModel):
+    """Mean and standard deviation of a parameter in one class, as published."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mean: float
+    sd: float = Field(gt=0)
+
+
+class ClassDistributions(BaseModel):
+    """The published per-class distribution of a rule's parameter, to compute the
+    sensitivity and specificity its threshold implies (for proxies and derived cut-offs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recurrence: Distribution
+    radionecrosis: Distribution
+    source: str = Field(min_length=1)
+
+
+class RuleEvidence(BaseModel):
+    """How the rule's own text was checked: ``checked`` read in the source (through the search
+    tool, abstract or full text), ``derived`` arithmetic on checked numbers, ``unchecked``
+    from secondary material only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    definition: Evidence
+    threshold: Evidence
+    population: Evidence
+
+    def __str__(self) -> str:
+        return (f"definition {self.definition}, threshold {self.threshold}, "
+                f"population {self.population}")
 
 
 class RuleSpec(BaseModel):
@@ -45,16 +84,26 @@ class RuleSpec(BaseModel):
         (), description="tracers the rule applies to; empty = any")
     primary: tuple[Literal["glioma", "metastasis"], ...] = Field(
         (), description="primary tumours the rule applies to; empty = any")
+    grades: tuple[Literal[1, 2, 3, 4], ...] = Field(
+        (), description="WHO grades the rule applies to (manifest column grade); empty = any")
+    rt_techniques: tuple[Literal[RT_TECHNIQUES], ...] = Field(
+        (), description="radiotherapy techniques the rule applies to (manifest column "
+                        "rt_technique); empty = any")
     population: str = Field(min_length=1, description="the population studied")
+    applies_if: str | None = Field(
+        None, description="expression a case must meet to be in the population (e.g. a "
+                          "size criterion); unknown counts as a missing input")
     positive: str = Field(min_length=1, description="expression true ⇒ recurrence")
     negative: str | None = Field(
         None, description="expression true ⇒ radionecrosis; default: not positive. "
                           "Cases where neither holds are indeterminate.")
-    parameter: str = Field(description="the continuous parameter the rule thresholds")
-    direction: Literal["higher", "lower"] = Field(
-        description="whether a higher or a lower parameter points to recurrence")
+    parameters: dict[str, Direction] = Field(
+        min_length=1, description="each feature the rule thresholds and whether a higher or a "
+                                  "lower value points to recurrence")
+    evidence: RuleEvidence
     citation: str = Field(min_length=1)
     published: PublishedPerformance
+    class_distributions: ClassDistributions | None = None
     notes: str = ""
 
 
@@ -63,7 +112,7 @@ class RulesFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: Literal[1]
+    version: Literal[2]
     rules: list[RuleSpec] = Field(min_length=1)
 
 
@@ -74,30 +123,51 @@ class Rule:
     spec: RuleSpec
     positive: Node
     negative: Node | None
+    applies_if: Node | None = None
 
     @property
     def id(self) -> str:
         return self.spec.id
 
     @property
+    def parameters(self) -> list[str]:
+        """The features the rule thresholds, in the order of the rules file."""
+        return list(self.spec.parameters)
+
+    @property
+    def composite(self) -> bool:
+        """True when the rule decides on more than one parameter."""
+        return len(self.spec.parameters) > 1
+
+    @property
+    def direction(self) -> Direction:
+        """Direction of the rule's score: its parameter's, or ``higher`` for the 0/1
+        decision that scores a composite rule."""
+        return "higher" if self.composite else self.spec.parameters[self.parameters[0]]
+
+    @property
     def inputs(self) -> list[str]:
-        """Every feature the rule reads, its parameter first."""
-        names = [self.spec.parameter, *features_of(self.positive)]
-        if self.negative is not None:
-            names += features_of(self.negative)
+        """Every feature the rule reads, its parameters first."""
+        names = [*self.parameters, *features_of(self.positive)]
+        for node in (self.negative, self.applies_if):
+            if node is not None:
+                names += features_of(node)
         return list(dict.fromkeys(names))
 
 
 def compile_rule(spec: RuleSpec) -> Rule:
-    """Parse a rule's expressions and check its parameter, or raise a RuleError."""
+    """Parse a rule's expressions and check its parameters, or raise a RuleError."""
     positive = parse_expression(spec.positive, spec.id)
     negative = None if spec.negative is None else parse_expression(spec.negative, spec.id)
-    if not is_known_feature(spec.parameter):
-        raise RuleError(f"rule {spec.id!r}: unknown parameter feature {spec.parameter!r}")
-    if spec.parameter not in features_of(positive):
-        raise RuleError(f"rule {spec.id!r}: parameter {spec.parameter!r} does not appear in "
-                        f"its positive expression {spec.positive!r}")
-    return Rule(spec=spec, positive=positive, negative=negative)
+    applies_if = None if spec.applies_if is None else parse_expression(spec.applies_if, spec.id)
+    unknown = [name for name in spec.parameters if not is_known_feature(name)]
+    if unknown:
+        raise RuleError(f"rule {spec.id!r}: unknown parameter feature(s) {unknown}")
+    decided_on = features_of(positive) + ([] if negative is None else features_of(negative))
+    if set(decided_on) != set(spec.parameters):
+        raise RuleError(f"rule {spec.id!r}: parameters {sorted(spec.parameters)} must be the "
+                        f"features of its expressions {sorted(set(decided_on))}")
+    return Rule(spec=spec, positive=positive, negative=negative, applies_if=applies_if)
 
 
 def _describe(error: ValidationError, raw: dict, path: Path) -> str:

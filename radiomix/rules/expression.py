@@ -38,7 +38,8 @@ STANDARD_FEATURES = frozenset({
     "dyn_TTP_min", "dyn_slope_suv_per_h", "dyn_pattern", "dyn_curve_voi_ml",
     "fdg_dual_phase_index", "fdg_dual_phase_index_mean",
     "mri_ADC_mean", "mri_ADC_min", "mri_ADC_ratio", "mri_rCBV_max", "mri_rCBV_mean",
-    "mrs_cho_naa", "mrs_cho_cr", "age", "months_since_rt",
+    "mrs_cho_naa", "mrs_cho_cr", "age", "months_since_rt", "visual_score",
+    "fdg_dual_phase_index_wm", "fdg_lesion_volume_ml",
 })
 """Feature and clinical names a rule may use, besides texture features."""
 

@@ -13,11 +13,13 @@ from helpers.phantoms import (
     REGIONS,
     SPACING_MM,
     VOXEL_ML,
+    filled,
     linear_curve,
     mask,
     quick_config,
     static_pet,
     write_case,
+    write_image,
     write_manifest,
 )
 from scipy import stats
@@ -140,9 +142,31 @@ def test_curve_pattern_thresholds():
 
 
 def test_fdg_dual_phase_index(phantom_result):
-    # Max: early 4/2 = 2, late 6/2.5 = 2.4 -> 0.2; mean: early 3/2 = 1.5, late 5/2.5 = 2 -> 1/3.
-    assert phantom_result.features["fdg_dual_phase_index"] == pytest.approx(0.2)
-    assert phantom_result.features["fdg_dual_phase_index_mean"] == pytest.approx(1 / 3)
+    # GM max pair: early 4/2 = 2, late 6/2.5 = 2.4 -> 0.2; mean pair: early 3/2 = 1.5,
+    # late 5/2.5 = 2 -> 1/3; WM max pair: early 4/1, late 6/1 -> 0.5.
+    features = phantom_result.features
+    assert features["fdg_dual_phase_index"] == pytest.approx(0.2)
+    assert features["fdg_dual_phase_index_mean"] == pytest.approx(1 / 3)
+    assert features["fdg_dual_phase_index_wm"] == pytest.approx(0.5)
+    assert features["fdg_lesion_volume_ml"] == pytest.approx(512 * VOXEL_ML)
+
+
+def test_horky_index_uses_like_for_like_maxima(tmp_path):
+    """Lesion max over GM max, not over GM mean: the mixed pair flips the call at 0.19."""
+    gm = np.s_[2:6, 14:18, 2:6]
+    early = filled({"lesion_mask": 3.0}, 1.0)
+    late = filled({"lesion_mask": 3.0}, 1.0)
+    early[gm], late[gm] = 2.0, 2.0
+    early[2, 14, 2], late[2, 14, 2] = 2.4, 2.0   # GM max 2.4 early, 2.0 late
+    row = write_case(tmp_path / "h", "h")
+    row["pet_early"] = "h/" + write_image(tmp_path / "h" / "e.nii.gz", early)
+    row["pet_late"] = "h/" + write_image(tmp_path / "h" / "l.nii.gz", late)
+    case = load_manifest(write_manifest(tmp_path, [row])).cases[0]
+    index = extract_case(case, quick_config(families=("fdg_dual_phase",))).features[
+        "fdg_dual_phase_index"]
+    # max pair: (3/2.0 - 3/2.4) / (3/2.4) = 0.2 > 0.19; lesion max over the GM mean
+    # (2.4 + 63 * 2) / 64 early, 2.0 late would give 0.0031.
+    assert index == pytest.approx(0.2)
 
 
 def test_mri_and_mrs_values(phantom_result):

@@ -92,8 +92,10 @@ def write_case(folder: Path, case_id: str, lesion_curve: np.ndarray | None = Non
     half[:, :, 8:] = False  # the x < 8 half of the lesion
     images = {
         "pet": static_pet(),
-        "pet_early": np.where(half, 2.0, filled({"lesion_mask": 4.0, "ref_gm": 2.0})),
-        "pet_late": np.where(half, 4.0, filled({"lesion_mask": 6.0, "ref_gm": 2.5})),
+        "pet_early": np.where(half, 2.0, filled({"lesion_mask": 4.0, "ref_gm": 2.0,
+                                                 "ref_wm": 1.0})),
+        "pet_late": np.where(half, 4.0, filled({"lesion_mask": 6.0, "ref_gm": 2.5,
+                                                "ref_wm": 1.0})),
         "adc": np.where(half, 1.4, filled({"lesion_mask": 1.0, "ref_wm": 0.8}, 1.0)),
         "rcbv": np.where(half, 5.0, filled({"lesion_mask": 3.0, "ref_wm": 2.0}, 1.0)),
     }

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from radiomix.cli import app
 from radiomix.errors import RadiomixError
-from radiomix.rules import baseline_report, load_rules
+from radiomix.rules import baseline_report, load_rules, parameter_report
 
 NAN = np.nan
 
@@ -81,10 +81,65 @@ def test_every_confusion_cell_and_applicability_count(table, rules) -> None:
 
 def test_parameter_auc_counts_pairs(table, rules) -> None:
     # positives 3.0-3.3 beat all four negatives (16 pairs); 2.0 and 2.1 beat none (of 24)
-    row = _row(baseline_report(table, rules), "fet_twm")
+    row = parameter_report(table, rules).set_index("parameter").loc["pet_TWMmax"]
+    assert row["rules"] == "fet_twm"
     assert row["n_auc"] == 10
     assert row["auc"] == pytest.approx(16 / 24)
     assert row["auc_ci_low"] < row["auc"] < row["auc_ci_high"]
+
+
+def test_rule_row_scores_the_decision(table, rules) -> None:
+    # the AUC of a 0/1 decision is the mean of its sensitivity and specificity
+    row = _row(baseline_report(table, rules), "fet_twm")
+    assert row["auc"] == pytest.approx((4 / 6 + 3 / 4) / 2)
+
+
+def test_composite_rule_decision_and_each_parameter() -> None:
+    # fet_dynamic: TBRmean_btv >= 2.0 or TTP < 45. Case by case (label, TBR, TTP):
+    cases = [(1, 2.5, 60.0), (1, 1.5, 30.0), (1, 1.5, 50.0), (0, 1.5, 50.0), (0, 2.2, 60.0),
+             (0, 1.8, 55.0)]
+    table = pd.DataFrame(cases, columns=["label", "dyn_TBRmean_btv_20_40", "dyn_TTP_min"])
+    table = table.assign(case_id=[f"c{i}" for i in range(6)], tracer="FET", primary="glioma")
+    fet = [rule for rule in load_rules() if rule.id == "fet_dynamic"]
+    row = _row(baseline_report(table, fet), "fet_dynamic")
+    # decisions 1, 1, 0, 0, 1, 0: TP 2, FN 1, FP 1, TN 2, both halves used
+    assert (row["tp"], row["fp"], row["tn"], row["fn"]) == (2, 1, 2, 1)
+    assert row["auc"] == pytest.approx((2 / 3 + 2 / 3) / 2)
+    parameters = parameter_report(table, fet).set_index("parameter")
+    # TBR: recurrences 2.5, 1.5, 1.5 vs 1.5, 2.2, 1.8: 2.5 beats 3, each 1.5 ties 1 (0.5)
+    # and loses 2 -> (3 + 0.5 + 0.5) / 9
+    assert parameters.loc["dyn_TBRmean_btv_20_40", "auc"] == pytest.approx(4 / 9)
+    # TTP (lower = recurrence): 60, 30, 50 vs 50, 60, 55: 30 beats 3, 50 ties 50 and beats
+    # 55 and 60 (2.5), 60 ties 60 (0.5) -> 6 / 9
+    assert parameters.loc["dyn_TTP_min", "auc"] == pytest.approx(6 / 9)
+
+
+def test_rules_sharing_a_parameter_share_one_auc_row() -> None:
+    table = pd.DataFrame({"case_id": list("abcd"), "label": [1, 1, 0, 0], "tracer": "FDOPA",
+                          "primary": "metastasis", "pet_LNmax": [2.5, 1.5, 1.7, 1.0]})
+    fdopa = [rule for rule in load_rules() if rule.id in ("fdopa_ln_max", "fdopa_rsuv")]
+    parameters = parameter_report(table, fdopa)
+    assert len(parameters) == 1
+    assert parameters.loc[0, "rules"] == "fdopa_ln_max, fdopa_rsuv"
+    assert parameters.loc[0, "auc"] == pytest.approx(3 / 4)
+    # Once the RT technique is known, the radiosurgery population is another set of cases.
+    table["rt_technique"] = ["srs", "srs", "srs", "wbrt"]
+    assert len(parameter_report(table, fdopa)) == 2
+
+
+def test_proxy_reports_what_its_threshold_implies() -> None:
+    table = pd.DataFrame({"case_id": ["a"], "label": [1], "tracer": "FDOPA",
+                          "primary": "metastasis", "pet_LNmax": [2.0],
+                          "pet_LSmax_over_max": [1.0]})
+    report = baseline_report(table, load_rules()).set_index("rule_id")
+    # Lizarraga's L/S max 1.14 ± 0.39 vs 0.72 ± 0.29 at 1.0; L/N max 2.72 ± 0.95 vs
+    # 1.81 ± 0.94 at 2.27 (midpoint) and at Cicone's 1.59.
+    expected = {"fdopa_visual": (0.640, 0.833), "fdopa_ln_max": (0.682, 0.688),
+                "fdopa_rsuv": (0.883, 0.407)}
+    for rule_id, (sensitivity, specificity) in expected.items():
+        assert report.loc[rule_id, "implied_sensitivity"] == pytest.approx(sensitivity, abs=1e-3)
+        assert report.loc[rule_id, "implied_specificity"] == pytest.approx(specificity, abs=1e-3)
+    assert np.isnan(report.loc["fet_dynamic", "implied_sensitivity"])
 
 
 def test_lower_direction_rule_scores_low_values_as_recurrence(table, rules) -> None:
@@ -136,7 +191,8 @@ def test_command_prints_and_writes_csv(table, tmp_path, suffix) -> None:
     assert result.exit_code == 0, result.output
     assert "fet_twm" in result.output and "Rule-based baseline" in result.output
     written = pd.read_csv(out)
-    assert len(written) == 10
+    assert len(written) == len(load_rules())
+    assert "pet_TWMmax" in set(pd.read_csv(out.with_name("baseline_parameters.csv"))["parameter"])
     row = _row(written, "fet_twm")
     assert (row["tp"], row["fp"], row["tn"], row["fn"]) == (4, 1, 3, 2)
 
@@ -148,7 +204,8 @@ def test_command_writes_a_markdown_table(table, tmp_path) -> None:
                                       str(tmp_path / "b.csv"), "--markdown", str(markdown)])
     assert result.exit_code == 0, result.output
     lines = markdown.read_text().splitlines()
-    assert len(lines) == 2 + 10
+    assert lines[2 + len(load_rules())] == ""
+    assert lines[3 + len(load_rules())].startswith("| parameter | rules |")
     fet_twm = next(line for line in lines if line.startswith("| fet_twm |"))
     assert "| 4 1 3 2 |" in fet_twm and "| 67 (" in fet_twm  # Se = 4 / 6
 

@@ -75,11 +75,17 @@ def test_kleene_truth_tables() -> None:
 
 def test_shipped_rules_are_complete(rules) -> None:
     assert set(rules) == {
-        "fdg_dual_phase", "fdopa_visual", "fdopa_ln_max", "fdopa_rsuv", "fet_twm",
-        "fet_dynamic", "fdopa_dynamic_slope", "mrs_cho_naa", "rcbv_mean", "adc_ratio"}
+        "fdg_dual_phase", "fdg_dual_phase_wm", "fdg_static_gm", "fdopa_visual_score",
+        "fdopa_visual", "fdopa_ln_max", "fdopa_rsuv", "fet_twm", "fet_dynamic",
+        "fet_metastasis_tbrmean", "fet_metastasis_tbrmax", "fet_metastasis_combined",
+        "fdopa_dynamic_slope", "met_lnr", "mrs_cho_naa", "mrs_cho_cr", "rcbv_mean",
+        "adc_ratio"}
     assert rules["fet_dynamic"].inputs == ["dyn_TBRmean_btv_20_40", "dyn_TTP_min"]
-    assert rules["adc_ratio"].spec.direction == "lower"
-    assert rules["fdopa_dynamic_slope"].spec.direction == "lower"
+    assert rules["fet_dynamic"].composite and rules["fet_dynamic"].direction == "higher"
+    assert rules["fet_dynamic"].spec.parameters["dyn_TTP_min"] == "lower"
+    assert rules["adc_ratio"].direction == "lower"
+    assert rules["fdopa_dynamic_slope"].direction == "lower"
+    assert rules["fdg_dual_phase"].inputs == ["fdg_dual_phase_index", "fdg_lesion_volume_ml"]
     assert rules["fdopa_rsuv"].spec.published.sensitivity == pytest.approx(0.90)
     assert rules["fet_dynamic"].spec.published.evidence == "checked"
     for rule in rules.values():
@@ -109,7 +115,7 @@ def _one_rule_table(column: str, values: list[float], tracer: str = "FET",
 )
 def test_thresholds_at_their_edges(rules, rule_id, column, tracer, primary, values,
                                    expected) -> None:
-    table = _one_rule_table(column, values, tracer, primary)
+    table = _one_rule_table(column, values, tracer, primary).assign(fdg_lesion_volume_ml=1.0)
     result = evaluate_rules(table, [rules[rule_id]])
     np.testing.assert_array_equal(result[f"rule_{rule_id}"], expected)
     np.testing.assert_array_equal(result[f"param_{rule_id}"], values)
@@ -142,9 +148,50 @@ def test_population_by_tracer_and_primary(rules) -> None:
     assert list(outcome.status) == ["applicable", "other tracer", "other primary",
                                     "tracer unknown", "primary unknown"]
     np.testing.assert_array_equal(outcome.decision, [1, NAN, NAN, NAN, NAN])
-    np.testing.assert_array_equal(outcome.parameter, [3.0, NAN, NAN, NAN, NAN])
+    np.testing.assert_array_equal(outcome.score, [3.0, NAN, NAN, NAN, NAN])
     by_tracer = evaluate_rules(table, [rules["fet_twm"]], by_primary=False)
     np.testing.assert_array_equal(by_tracer["rule_fet_twm"], [1, NAN, 1, NAN, 1])
+
+
+def test_grade_and_rt_technique_restrict_when_known(rules) -> None:
+    table = pd.DataFrame({
+        "case_id": list("abcd"), "tracer": "FET", "primary": "glioma",
+        "grade": [4.0, 2.0, NAN, 3.0], "pet_TWMmax": 3.0})
+    outcome = apply_rule(table, rules["fet_twm"])
+    assert list(outcome.status) == ["applicable", "other grade", "applicable", "applicable"]
+    assert outcome.unchecked.tolist() == [False, False, True, False]
+    table = pd.DataFrame({
+        "case_id": list("abc"), "tracer": "FDOPA", "primary": "metastasis",
+        "rt_technique": ["SRS", "wbrt", ""], "pet_LNmax": 2.0})
+    outcome = apply_rule(table, rules["fdopa_rsuv"])
+    assert list(outcome.status) == ["applicable", "other RT technique", "applicable"]
+    assert outcome.unchecked.tolist() == [False, False, True]
+
+
+def test_size_criterion_puts_small_lesions_out(rules) -> None:
+    table = pd.DataFrame({
+        "case_id": list("abc"), "tracer": "FDG", "primary": "metastasis",
+        "fdg_dual_phase_index": 0.3, "fdg_lesion_volume_ml": [0.6, 0.5, NAN]})
+    outcome = apply_rule(table, rules["fdg_dual_phase"])
+    assert list(outcome.status) == ["applicable", "outside fdg_lesion_volume_ml > 0.5",
+                                    "missing fdg_lesion_volume_ml"]
+    np.testing.assert_array_equal(outcome.decision, [1, NAN, NAN])
+
+
+def test_composite_rule_is_scored_on_its_decision(rules) -> None:
+    table = pd.DataFrame({
+        "case_id": list("abc"), "tracer": "FET", "primary": "glioma",
+        "dyn_TBRmean_btv_20_40": [1.5, 2.5, 1.5], "dyn_TTP_min": [30.0, 60.0, 60.0]})
+    result = evaluate_rules(table, [rules["fet_dynamic"], rules["fet_twm"]])
+    np.testing.assert_array_equal(result["rule_fet_dynamic"], [1, 1, 0])
+    np.testing.assert_array_equal(result["param_fet_dynamic"], [1, 1, 0])
+
+
+def test_visual_score_rule_reads_the_manifest_column(rules) -> None:
+    table = _one_rule_table("visual_score", [4, 3, 2, NAN], "FDOPA", "metastasis")
+    np.testing.assert_array_equal(
+        evaluate_rules(table, [rules["fdopa_visual_score"]])["rule_fdopa_visual_score"],
+        [1, 1, 0, NAN])
 
 
 def test_absent_feature_column_means_not_applicable(rules) -> None:
@@ -167,15 +214,15 @@ def test_table_without_tracer_column(rules) -> None:
 
 
 RULE = """
-version: 1
+version: 2
 rules:
   - id: {id}
     name: test rule
     tracers: [FET]
     population: test
     positive: {positive}
-    parameter: pet_TWMmax
-    direction: {direction}
+    parameters: {{pet_TWMmax: {direction}}}
+    evidence: {{definition: checked, threshold: checked, population: unchecked}}
     citation: test
     published: {{sensitivity: 0.9, evidence: checked}}
 """
@@ -199,7 +246,7 @@ def test_custom_rules_file_loads_and_applies(tmp_path) -> None:
     ("text", "error", "fragment"),
     [
         (RULE.format(id="r1", positive="pet_TWMmax > 2", direction="up"), ConfigError,
-         "rule 'r1' (entry 1), field direction"),
+         "rule 'r1' (entry 1), field parameters.pet_TWMmax"),
         (RULE.format(id="r1", positive="pet_TWMmax > 2", direction="higher") +
          RULE.format(id="r1", positive="pet_TWMmax > 2", direction="higher").split(
              "rules:")[1], ConfigError, "duplicate rule ids ['r1']"),
@@ -209,7 +256,7 @@ def test_custom_rules_file_loads_and_applies(tmp_path) -> None:
         (RULE.format(id="r1", positive="open(pet_TWMmax) > 2", direction="higher"),
          RuleError, "rule 'r1': calls are not allowed"),
         (RULE.format(id="r1", positive="pet_TBRmax > 2", direction="higher"), RuleError,
-         "parameter 'pet_TWMmax' does not appear"),
+         "parameters ['pet_TWMmax'] must be the features of its expressions ['pet_TBRmax']"),
         ("version: 1\nrules: [\n", ConfigError, "not valid YAML"),
         ("- just a list", ConfigError, "must be a mapping"),
         ("!!python/object/apply:os.system ['echo hacked']", ConfigError, "not valid YAML"),
