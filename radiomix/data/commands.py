@@ -11,8 +11,9 @@ from rich.table import Table
 
 from radiomix.console import EXIT_ERROR, print_error
 from radiomix.data.manifest import read_manifest_table
+from radiomix.data.timing import frame_table, read_frame_timing, timing_flags
 from radiomix.data.validate import validate_manifest
-from radiomix.errors import RadiomixError
+from radiomix.errors import FrameTimingError, RadiomixError
 
 EXIT_INVALID = EXIT_ERROR
 
@@ -32,6 +33,7 @@ def validate_command(
         raise typer.Exit(EXIT_INVALID) from None
     for problem in report.problems:
         console.print(f"[red]problem[/red] {problem}", highlight=False, soft_wrap=True)
+    print_frame_timing(manifest, console)
     for name, counts in report.summary.items():
         table = Table(title=f"cases per {name}" if name != "modalities" else "modalities")
         for column in counts.columns:
@@ -43,3 +45,43 @@ def validate_command(
         console.print(f"[red]{len(report.problems)} problem(s)[/red] in {report.manifest}")
         raise typer.Exit(EXIT_INVALID)
     console.print(f"[green]valid[/green]: {n_cases} cases in {report.manifest}")
+
+
+def dynamic_timings(manifest: Path) -> dict[tuple, list[str]]:
+    """The readable frame timings of the manifest's ``pet_dynamic`` images (sidecars only;
+    unreadable ones are already problems of the report), grouped: (starts, durations,
+    flags) -> case ids."""
+    table = read_manifest_table(manifest)
+    groups: dict[tuple, list[str]] = {}
+    if "pet_dynamic" not in table.columns:
+        return groups
+    for case_id, file in zip(table["case_id"], table["pet_dynamic"], strict=True):
+        if not file:
+            continue
+        try:
+            timing = read_frame_timing(Path(manifest).parent / file)
+        except FrameTimingError:
+            continue
+        key = (tuple(timing.start_s), tuple(timing.duration_s), tuple(timing_flags(timing)))
+        groups.setdefault(key, []).append(case_id)
+    return groups
+
+
+def print_frame_timing(manifest: Path, console: Console) -> None:
+    """One table of frames (minutes from the injection) per distinct timing, with its cases
+    and flags: frames before the injection, gaps, no InjectionStart, ScanStart mismatch."""
+    from radiomix.data.timing import FrameTiming
+
+    for (starts, durations, flags), case_ids in dynamic_timings(manifest).items():
+        shown = ", ".join(case_ids[:5]) + (f" and {len(case_ids) - 5} more"
+                                           if len(case_ids) > 5 else "")
+        table = Table(title=f"pet_dynamic frames from the injection: {shown}")
+        for column in ("frame", "start (min)", "end (min)", "mid (min)"):
+            table.add_column(column)
+        for row in frame_table(FrameTiming(starts, durations)):
+            table.add_row(str(row["frame"]), f"{row['start_min']:.2f}",
+                          f"{row['end_min']:.2f}", f"{row['mid_min']:.2f}")
+        console.print(table)
+        for flag in flags:
+            console.print(f"[yellow]timing[/yellow] {shown}: {flag}", highlight=False,
+                          soft_wrap=True)

@@ -213,3 +213,33 @@ def test_labels_accept_numbers_and_words_and_name_a_bad_case():
                                   [1, 1, 0, 0, np.nan, np.nan, 1, 0])
     with pytest.raises(ManifestError, match=r"t.csv: case 'c1': column 'label'.*'2'"):
         parse_labels(pd.Series(["1", "2"]), ids[:2], "t.csv")
+
+
+def test_cli_prints_frames_from_the_injection_and_flags(cohort):
+    sidecar = cohort.parent / "c1_dyn.json"
+    sidecar.write_text(json.dumps({"FrameTimesStart": [0, 60, 120, 360],
+                                   "FrameDuration": [60, 60, 180, 300],
+                                   "InjectionStart": 30}))
+    result = CliRunner().invoke(app, ["validate", str(cohort)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    # c1: injection 30 s after TimeZero, so frame 0 runs -0.50 to 0.50 min; c2 has no
+    # InjectionStart and is read from TimeZero.
+    assert "pet_dynamic frames from the injection: c1" in result.output
+    assert "-0.50" in result.output and "10.50" in result.output
+    assert "c1: 1 frame(s) start before the injection (frame 0 at -0.50 min)" in result.output
+    assert "c1: gap of 60 s between frame 2 and frame 3" in result.output
+    assert "c2: no InjectionStart: frame times taken as from the injection" in result.output
+
+
+def test_grade_rt_technique_and_visual_score_vocabularies(cohort):
+    def change(table, folder):
+        table["grade"] = ["5", "3"]
+        table["rt_technique"] = ["SRS", "proton"]
+        table["visual_score"] = ["3", "high"]
+
+    edit(cohort, change)
+    assert problems_of(cohort) == [
+        ("c1", "grade", "unknown grade '5' (expected one of 1, 2, 3, 4)"),
+        ("c2", "rt_technique", "unknown rt_technique 'proton' (expected one of fractionated, "
+                               "hfsrt, srs, wbrt)"),
+        ("c2", "visual_score", "unknown visual_score 'high' (expected one of 1, 2, 3, 4)")]
