@@ -45,7 +45,7 @@ def run_demo(out: Path = DEMO_OUT, workers: int | None = None,
     from radiomix.features import extract_features
     from radiomix.modeling.config import load_experiment
     from radiomix.modeling.experiment import run_experiment
-    from radiomix.rules import baseline_report, load_rules
+    from radiomix.rules import baseline_report, load_rules, parameter_report
     from radiomix.serving.export import export_model
     from radiomix.synth import ensure_demo_cohort
 
@@ -65,6 +65,8 @@ def run_demo(out: Path = DEMO_OUT, workers: int | None = None,
     step("4/7 rule-based baseline")
     baseline = out / "baseline.csv"
     baseline_report(extraction.table, load_rules()).to_csv(baseline, index=False)
+    parameter_report(extraction.table, load_rules()).to_csv(
+        out / "baseline_parameters.csv", index=False)
     step("5/7 nested cross-validation")
     config = load_experiment(experiment)
     config.input.table = features

@@ -173,12 +173,15 @@ def parametric_map(case: Case, kind: str, window: tuple[float, float]) -> sitk.I
 
 def summed_image(frames: np.ndarray, timing: FrameTiming,
                  window: tuple[float, float]) -> np.ndarray | None:
-    """Duration-weighted mean of the frames of a window; None when it has no frame."""
-    chosen = in_window(timing.mid_min, window)
-    if not chosen.any():
+    """Duration-weighted mean of the frames of a window (one frame at a time, in float64);
+    None when it has no frame."""
+    chosen = np.flatnonzero(in_window(timing.mid_min, window))
+    if not chosen.size:
         return None
-    return time_average(frames[chosen].astype(np.float64), timing.mid_min[chosen],
-                        timing.duration_s[chosen])
+    total = np.zeros(frames.shape[1:], dtype=np.float64)
+    for frame in chosen:
+        total += frames[frame] * timing.duration_s[frame]
+    return total / timing.duration_s[chosen].sum()
 
 
 def tbr_features(summed: np.ndarray, lesion: np.ndarray, background: np.ndarray,
@@ -259,7 +262,7 @@ def pet_dynamic(case: Case, config: ExtractionConfig) -> Extracted:
         problems.append(f"case {case.case_id}: no frame with mid-time in "
                         f"{list(settings.tbr_window_min)} min; the curve VOI is placed on the "
                         "mean of all frames")
-        summed = time_average(frames.astype(np.float64), timing.mid_min, timing.duration_s)
+        summed = summed_image(frames, timing, (-np.inf, np.inf))
     search = search_region(case, grid, lesion, config.btv.margin_mm)
     features, btv = {}, None
     if "ref_background" in masks:

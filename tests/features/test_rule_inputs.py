@@ -257,3 +257,20 @@ def test_suv_peak_of_a_lesion_smaller_than_the_sphere_is_its_mean_beside_a_hot_v
     image = sitk.GetImageFromArray(array.astype(np.float32))
     image.SetSpacing((SPACING_MM,) * 3)
     assert suv_peak(image, lesion) == pytest.approx(2.5)
+
+
+def test_no_frame_in_the_tbr_window_is_reported_and_the_voi_uses_all_frames(tmp_path):
+    static = half_hot_volume()
+    frames = np.stack([static * (1.0 + 0.1 * t) for t in range(5)]).astype(np.float32)
+    masks = {"lesion_mask": box(SHAPE, LESION), "ref_background": box(SHAPE, BACKGROUND)}
+    folder = tmp_path / "short"
+    case = case_of(folder, {"pet_dynamic": frames}, masks)
+    (folder / "pet_dynamic.json").write_text(json.dumps({
+        "FrameTimesStart": [0, 60, 120, 180, 240], "FrameDuration": [60] * 5,
+        "InjectionStart": 0}))
+    result = extract_case(case, config(("pet_dynamic",)))
+    assert "dyn_TBRmean_btv_20_40" not in result.features
+    assert result.features["dyn_TTP_min"] == pytest.approx(4.5)
+    messages = [problem.message for problem in result.problems]
+    assert any("no frame with mid-time in [20.0, 40.0] min; the curve VOI is placed on the "
+               "mean of all frames" in message for message in messages), messages
