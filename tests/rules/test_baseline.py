@@ -115,15 +115,17 @@ def test_composite_rule_decision_and_each_parameter() -> None:
 
 
 def test_rules_sharing_a_parameter_share_one_auc_row() -> None:
-    table = pd.DataFrame({"case_id": list("abcd"), "label": [1, 1, 0, 0], "tracer": "FDOPA",
-                          "primary": "metastasis", "pet_LNmax": [2.5, 1.5, 1.7, 1.0]})
+    table = pd.DataFrame({"case_id": list("abcdef"), "label": [1, 1, 1, 0, 0, 0],
+                          "tracer": "FDOPA", "primary": "metastasis",
+                          "pet_LNmax": [2.5, 1.5, 2.0, 1.7, 1.0, 1.8]})
     fdopa = [rule for rule in load_rules() if rule.id in ("fdopa_ln_max", "fdopa_rsuv")]
     parameters = parameter_report(table, fdopa)
     assert len(parameters) == 1
     assert parameters.loc[0, "rules"] == "fdopa_ln_max, fdopa_rsuv"
-    assert parameters.loc[0, "auc"] == pytest.approx(3 / 4)
+    # 2.5 and 2.0 beat the three negatives, 1.5 beats 1.0: 7 of 9 pairs
+    assert parameters.loc[0, "auc"] == pytest.approx(7 / 9)
     # Once the RT technique is known, the radiosurgery population is another set of cases.
-    table["rt_technique"] = ["srs", "srs", "srs", "wbrt"]
+    table["rt_technique"] = ["srs"] * 5 + ["wbrt"]
     assert len(parameter_report(table, fdopa)) == 2
 
 
