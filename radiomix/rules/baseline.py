@@ -185,14 +185,15 @@ def parameter_report(table: pd.DataFrame, rules: list[Rule], by_primary: bool = 
                      alpha: float = 0.05) -> pd.DataFrame:
     """One row per parameter, direction and set of cases: the rules that threshold it on
     those cases, and the AUC of the continuous parameter (DeLong interval) on the labelled
-    ones that have it. Rules whose populations select the same cases of this table share the
-    row (one piece of evidence, not several)."""
+    ones that have it. Rules whose populations select the same (non-empty) set of cases of
+    this table share the row: one piece of evidence, not several."""
     labels = labels_of(table)
     groups: dict[tuple, dict] = {}
     for rule in rules:
         inside = apply_rule(table, rule, by_primary).inside
         for name, direction in rule.spec.parameters.items():
-            group = groups.setdefault((name, direction, inside.tobytes()), {
+            cases = inside.tobytes() if inside.any() else population_text(rule)
+            group = groups.setdefault((name, direction, cases), {
                 "parameter": name, "direction": direction, "rules": [], "populations": [],
                 "inside": inside})
             group["rules"].append(rule.id)

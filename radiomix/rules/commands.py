@@ -62,13 +62,14 @@ def parameter_rows(parameters) -> list[list[str]]:
 
 
 def _table(title: str, headers: tuple[str, ...], rows: list[list[str]]):
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title)
     for header in headers:
         table.add_column(header)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))  # "[checked]" is text, not markup
     return table
 
 
