@@ -163,11 +163,16 @@ def _seconds(content: dict, key: str, json_path: Path) -> float | None:
     return float(value)
 
 
+def timing_files(image_path: Path) -> tuple[Path, Path]:
+    """The two files frame timing can come from: the BIDS sidecar and the PMOD acqtimes."""
+    json_path = sidecar_path(image_path)
+    return json_path, json_path.with_suffix(ACQTIMES_SUFFIX)
+
+
 def read_frame_timing(image_path: Path, n_frames: int | None = None) -> FrameTiming:
     """Frame timing of a 4D image from its BIDS sidecar (``.json``) or, without one, its PMOD
     ``.acqtimes`` file; checks the frame count when given. Both present is an error."""
-    json_path = sidecar_path(image_path)
-    acqtimes_path = json_path.with_suffix(ACQTIMES_SUFFIX)
+    json_path, acqtimes_path = timing_files(image_path)
     if json_path.is_file() and acqtimes_path.is_file():
         raise FrameTimingError(f"{image_path}: two frame timing files, {json_path.name} and "
                                f"{acqtimes_path.name}; keep one")

@@ -2,8 +2,8 @@
 
 The key of a case is a sha256 of the radiomix version, the configuration digest and the bytes
 of every input the case has (image and mask files, whole DICOM folders, the frame-timing
-sidecar of ``pet_dynamic``) plus its numeric values, so a re-run recomputes only new or changed
-cases. Paths are not part of the key: moving the data keeps the cache valid.
+sidecar or PMOD acqtimes of ``pet_dynamic``) plus its numeric values, so a re-run recomputes
+only new or changed cases. Paths are not part of the key: moving the data keeps the cache valid.
 
 An entry is one JSON file, written to a temporary file in the same folder and moved into place
 with ``os.replace``, so a killed run never leaves a partial entry; an unreadable entry is a miss.
@@ -21,7 +21,7 @@ from typing import Any
 from radiomix import __version__
 from radiomix.data.images import split_roi
 from radiomix.data.manifest import Case
-from radiomix.data.timing import sidecar_path
+from radiomix.data.timing import timing_files
 
 CHUNK_BYTES = 1 << 20
 
@@ -53,8 +53,9 @@ def case_key(case: Case, config_digest: str) -> str:
         digest.update(f"\n{column}#{roi}\n".encode())
         _hash_path(digest, file)
         if column == "pet_dynamic":
-            digest.update(b"\nsidecar\n")
-            _hash_path(digest, sidecar_path(file))
+            for timing_file in timing_files(file):
+                digest.update(f"\ntiming {timing_file.suffix}\n".encode())
+                _hash_path(digest, timing_file)
     for column in sorted(case.values):
         digest.update(f"\n{column}={case.values[column]!r}".encode())
     return digest.hexdigest()

@@ -156,3 +156,14 @@ def test_fdopa_slope_rule_on_a_short_fdopa_protocol(tmp_path):
     slope_rule = [rule for rule in load_rules() if rule.id == "fdopa_dynamic_slope"]
     decisions = evaluate_rules(table, slope_rule)["rule_fdopa_dynamic_slope"]
     assert decisions.tolist()[0] == 1.0 and np.isnan(decisions.tolist()[1])
+
+
+def test_editing_injection_start_in_place_reaches_a_cached_rerun(tmp_path):
+    row = write_case(tmp_path / "c", "c", 1, 2.6, True)
+    pd.DataFrame([row]).to_csv(tmp_path / "manifest.csv", index=False)
+    out = tmp_path / "features.parquet"
+    before = extract(tmp_path / "manifest.csv", out)["dyn_TTP_min"].iloc[0]
+    sidecar = tmp_path / "c" / "dyn.json"
+    sidecar.write_text(json.dumps(json.loads(sidecar.read_text()) | {"InjectionStart": -60}))
+    after = extract(tmp_path / "manifest.csv", out)["dyn_TTP_min"].iloc[0]
+    assert after - before == pytest.approx(1.0)
