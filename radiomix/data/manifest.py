@@ -22,6 +22,7 @@ Any other column is kept as a clinical variable.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,7 +199,9 @@ def case_from_row(row: pd.Series, root: Path) -> Case:
         label_source=cell("label_source").lower(),
         tracer=cell("tracer").upper(),
         primary=cell("primary").lower(),
-        paths={column: (root / cell(column)).resolve()
+        # absolute without following symbolic links: a sidecar lies beside the link (BIDS
+        # datasets keep images as links into an annex), not beside its target
+        paths={column: Path(os.path.abspath(root / cell(column)))
                for column in IMAGE_COLUMNS + MASK_COLUMNS if cell(column)},
         values={column: float(cell(column)) for column in NUMBER_COLUMNS if cell(column)},
         clinical={column: cell(column) for column in row.index if column not in KNOWN_COLUMNS},

@@ -167,3 +167,26 @@ def test_editing_injection_start_in_place_reaches_a_cached_rerun(tmp_path):
     sidecar.write_text(json.dumps(json.loads(sidecar.read_text()) | {"InjectionStart": -60}))
     after = extract(tmp_path / "manifest.csv", out)["dyn_TTP_min"].iloc[0]
     assert after - before == pytest.approx(1.0)
+
+
+def test_sidecar_beside_a_symbolic_link_is_the_one_read(tmp_path):
+    """Annexed BIDS datasets keep images as links: timing comes from beside the link."""
+    row = write_case(tmp_path / "data", "c", 1, 2.6, True)
+    linked = tmp_path / "bids"
+    linked.mkdir()
+    for file in (tmp_path / "data").iterdir():
+        (linked / file.name).symlink_to(file)
+    (linked / "dyn.json").unlink()
+    (linked / "dyn.json").write_text(json.dumps({
+        "FrameTimesStart": FRAME_START_S.tolist(), "FrameDuration": (FRAME_MIN * 60).tolist(),
+        "InjectionStart": -120}))
+    files = ("pet", "pet_dynamic", "lesion_mask", "ref_background")
+
+    def in_folder(case_id: str, folder: str) -> dict:
+        return {**row, "case_id": case_id,
+                **{column: f"{folder}/{Path(row[column]).name}" for column in files}}
+
+    rows = [in_folder("original", "data"), in_folder("linked", "bids")]
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    ttp = extract(tmp_path / "manifest.csv", tmp_path / "features.parquet")["dyn_TTP_min"]
+    assert ttp.iloc[1] - ttp.iloc[0] == pytest.approx(2.0)
