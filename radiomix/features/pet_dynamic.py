@@ -256,19 +256,18 @@ def pet_dynamic(case: Case, config: ExtractionConfig) -> Extracted:
     masks = {column: mask_array(case, column, grid) for column in CURVE_REGIONS
              if case.has(column)}
     lesion = masks["lesion_mask"]
-    problems = []
     summed = summed_image(frames, timing, settings.tbr_window_min)
-    if summed is None:
-        problems.append(f"case {case.case_id}: no frame with mid-time in "
-                        f"{list(settings.tbr_window_min)} min; the curve VOI is placed on the "
-                        "mean of all frames")
+    window_has_frames = summed is not None
+    problems = [] if window_has_frames else [
+        f"case {case.case_id}: no frame with mid-time in {list(settings.tbr_window_min)} min: "
+        "no windowed TBR; the curve VOI is placed on the mean of all frames"]
+    if not window_has_frames:
         summed = summed_image(frames, timing, (-np.inf, np.inf))
     search = search_region(case, grid, lesion, config.btv.margin_mm)
     features, btv = {}, None
     if "ref_background" in masks:
         tbr, btv = tbr_features(summed, lesion, masks["ref_background"], search, config)
-        if not problems:
-            features |= tbr
+        features |= tbr if window_has_frames else {}
     voi = curve_voi(summed, lesion, btv, search, grid, settings.curve_voi)
     curves = {column: region_curve(frames, mask) for column, mask in masks.items()}
     curves[voi_region_name(settings.curve_voi)] = region_curve(frames, voi)

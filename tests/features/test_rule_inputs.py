@@ -272,5 +272,5 @@ def test_no_frame_in_the_tbr_window_is_reported_and_the_voi_uses_all_frames(tmp_
     assert "dyn_TBRmean_btv_20_40" not in result.features
     assert result.features["dyn_TTP_min"] == pytest.approx(4.5)
     messages = [problem.message for problem in result.problems]
-    assert any("no frame with mid-time in [20.0, 40.0] min; the curve VOI is placed on the "
-               "mean of all frames" in message for message in messages), messages
+    assert any("no frame with mid-time in [20.0, 40.0] min: no windowed TBR; the curve VOI "
+               "is placed on the mean of all frames" in message for message in messages), messages
