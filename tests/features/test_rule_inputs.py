@@ -274,3 +274,12 @@ def test_no_frame_in_the_tbr_window_is_reported_and_the_voi_uses_all_frames(tmp_
     messages = [problem.message for problem in result.problems]
     assert any("no frame with mid-time in [20.0, 40.0] min: no windowed TBR; the curve VOI "
                "is placed on the mean of all frames" in message for message in messages), messages
+
+
+@pytest.mark.shared
+def test_ibsi_local_peak_matches_the_digital_phantom_consensus(shared_data):
+    """IBSI 1 consensus value of the local intensity peak (VJGA) of the digital phantom."""
+    folder = shared_data / "ibsi" / "digital_phantom" / "nifti"
+    image = sitk.ReadImage(str(folder / "image" / "phantom.nii.gz"), sitk.sitkFloat64)
+    roi = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "mask" / "mask.nii.gz")))
+    assert ibsi_local_peak(image, roi.astype(bool)) == pytest.approx(2.6)
