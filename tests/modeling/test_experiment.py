@@ -175,7 +175,7 @@ def test_mlflow_holds_parent_child_runs_and_artifacts(experiment, mlflow_uri):
             "shap_summary.png", "shap_mean_abs.csv", "optuna_history.png",
             "decision_curves.png", "confusion.png", "roc_by_population.png", "report.html",
             "lineage.json", "final_model"} <= names
-    with using_tracking_uri(shared_tracking_uri()):
+    with using_tracking_uri(mlflow_uri):
         logged = mlflow.sklearn.load_model(f"runs:/{result.run_id}/model")
     features = pd.read_parquet(result.paths["final_training_features"])
     assert logged.predict_proba(features).shape == (len(features), 2)

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.modeling import synthetic_table, tiny_config
 from sklearn.metrics import roc_auc_score
-from test_modeling_support import shared_tracking_uri, synthetic_table, tiny_config
 from typer.testing import CliRunner
 
 from radiomix.cli import app
@@ -30,7 +30,7 @@ def _with_fdopa(table: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory) -> SimpleNamespace:
+def evaluated(tmp_path_factory, mlflow_uri) -> SimpleNamespace:
     """A FET-only model trained from a CSV table with leave-one-site-out CV, exported, and
     evaluated on a held-out labelled table of FET and FDOPA cases."""
     root = tmp_path_factory.mktemp("evaluate")
@@ -38,8 +38,9 @@ def evaluated(tmp_path_factory) -> SimpleNamespace:
     _with_fdopa(synthetic_table(n_patients=40, lesions=2, n_noise=6, seed=11)).to_csv(
         train, index=False)
     config = tiny_config(train.resolve(), rules=["fet_twm"], outer_cv="leave_one_site_out",
-                         input={"table": str(train.resolve()), "tracers": ["FET"]})
-    uri = shared_tracking_uri()
+                         input={"table": str(train.resolve()), "tracers": ["FET"]},
+                         models=[{"name": "l2_lr"}])
+    uri = mlflow_uri
     result = run_experiment(config, root / "run", tracking_uri=uri)
     model = export_model(result.run_id, root / "model", tracking_uri=uri)
     held_out = _with_fdopa(synthetic_table(n_patients=30, lesions=2, n_noise=6, seed=12))
