@@ -24,7 +24,7 @@ from radiomix.evaluation import plots
 from radiomix.evaluation.report import write_run_report
 from radiomix.evaluation.stats import auc_score
 from radiomix.hashing import file_sha256
-from radiomix.modeling.config import ExperimentConfig
+from radiomix.modeling.config import ExperimentConfig, InputConfig
 from radiomix.modeling.data import (
     ModelData,
     extract_table,
@@ -88,7 +88,7 @@ def _subgroups(data: ModelData) -> pd.DataFrame:
     columns = {c: data.table[c].to_numpy() for c in ("tracer", "primary") if c in data.table}
     if data.sites is not None:
         columns["site"] = data.sites
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, index=data.table.index)
 
 
 def _fold_frame(data: ModelData, result: FoldResult, rules: pd.DataFrame) -> pd.DataFrame:
@@ -121,7 +121,7 @@ def _log_fold(result: FoldResult, frame: pd.DataFrame, experiment_id: str) -> No
 
 
 def _save_final_model(final: FinalModel, data: ModelData, out: Path,
-                      tracers: list[str] | None) -> dict[str, Path]:
+                      source: InputConfig) -> dict[str, Path]:
     folder = out / "final_model"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"pipeline": folder / "pipeline.joblib",
@@ -132,7 +132,9 @@ def _save_final_model(final: FinalModel, data: ModelData, out: Path,
     info = {"input_columns": final.input_columns, "threshold": final.search.threshold,
             "model": final.search.model, "params": final.search.params,
             "harmonised": final.harmonised, "inner_auc": final.search.inner_auc,
-            "tracers": tracers, "positive_class": "recurrence (1)"}
+            "tracers": source.tracers, "positive_class": "recurrence (1)",
+            "columns": {"id": source.id_column, "target": source.target_column,
+                        "group": source.group_column}}
     paths["model_info"].write_text(json.dumps(info, indent=2))
     return paths
 
@@ -285,7 +287,7 @@ def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: 
         paths |= _write_figures(oof, metrics, final, data, config, out)
         lineage, lineage_paths = _lineage(config, table, data, out, permute_labels)
         paths |= lineage_paths
-        final_paths = _save_final_model(final, data, out, config.input.tracers)
+        final_paths = _save_final_model(final, data, out, config.input)
         log_flat_params(final.describe())
         log_summary(metrics)
         mlflow.set_tags(run_tags(lineage))

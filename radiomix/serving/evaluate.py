@@ -23,6 +23,7 @@ from radiomix.hashing import file_sha256
 
 PATIENT = "patient_id"
 SUBGROUPS = ("tracer", "primary", "site")
+DEFAULT_COLUMNS = {"id": "case_id", "target": "label", "group": PATIENT}
 
 
 @dataclass
@@ -34,14 +35,21 @@ class EvaluationResult:
     paths: dict[str, Path]
 
 
-def _labels(table: pd.DataFrame, source: str) -> np.ndarray:
-    """The table's labels as 1.0 / 0.0 / NaN; a table without labels is an error."""
+def _identities(table: pd.DataFrame, columns: dict, source: str) -> pd.DataFrame:
+    """case_id, patient_id and label (1.0 / 0.0 / NaN) of every case, read from the columns
+    the model was trained with; a table without them is an error."""
     from radiomix.data.manifest import parse_labels
 
-    if "label" not in table.columns:
-        raise ModelError(f"{source} has no 'label' column: evaluate needs labelled cases "
-                         "(use radiomix predict for unlabelled ones)")
-    return parse_labels(table["label"], table["case_id"], source)
+    for key in ("id", "target"):
+        if columns[key] not in table.columns:
+            raise ModelError(f"{source} has no {columns[key]!r} column (the model's {key} "
+                             "column): evaluate needs identified, labelled cases (use "
+                             "radiomix predict for unlabelled ones)")
+    ids = table[columns["id"]].astype(str)
+    group = columns.get("group")
+    patients = table[group].astype(str) if group and group in table.columns else ids
+    labels = parse_labels(table[columns["target"]], ids, source, columns["target"])
+    return pd.DataFrame({"case_id": ids, PATIENT: patients, "y_true": labels})
 
 
 def _of_model_tracers(table: pd.DataFrame, tracers: list[str] | None) -> np.ndarray:
@@ -67,14 +75,12 @@ def _rule_columns(table: pd.DataFrame, rules_path: Path | None
     return evaluate_rules(table, rules), {rule.id: rule.spec.direction for rule in rules}
 
 
-def scored_cases(table: pd.DataFrame, predictions: pd.DataFrame, labels: np.ndarray,
+def scored_cases(table: pd.DataFrame, predictions: pd.DataFrame, identities: pd.DataFrame,
                  rules: pd.DataFrame) -> pd.DataFrame:
     """The frame the metrics read: ids, patient, subgroup columns, y_true, y_score, y_pred
     and the rule columns, for every case (unlabelled ones have NaN y_true)."""
-    patients = (table[PATIENT] if PATIENT in table.columns else table["case_id"]).astype(str)
-    frame = pd.DataFrame({"case_id": table["case_id"].astype(str), PATIENT: patients,
-                          "y_true": labels, "y_score": predictions["probability"],
-                          "y_pred": predictions["decision"]})
+    frame = identities.assign(y_score=predictions["probability"],
+                              y_pred=predictions["decision"])
     for column in SUBGROUPS:
         if column in table.columns:
             frame[column] = table[column].to_numpy()
@@ -109,8 +115,9 @@ def _write(out: Path, frame: pd.DataFrame, predictions: pd.DataFrame, metrics: d
              "report": out / "report.html"}
     paths["metrics"].write_text(json.dumps(metrics, indent=2))
     rule_columns = [c for c in frame.columns if c.startswith(("rule_", "param_"))]
-    written = predictions.assign(y_true=frame["y_true"].astype("Int64"))
-    pd.concat([written, frame[rule_columns]], axis=1).to_csv(
+    ids = frame[["case_id", PATIENT]].assign(y_true=frame["y_true"].astype("Int64"))
+    scores = predictions.drop(columns=[c for c in ids.columns if c in predictions.columns])
+    pd.concat([ids, scores, frame[rule_columns]], axis=1).to_csv(
         paths["predictions"], index=False, float_format="%.17g")
     labelled = frame[frame["y_true"].notna()].assign(y_true=lambda f: f["y_true"].astype(int))
     paths |= plots.evaluation_figures(labelled, metrics, out, kind="external")
@@ -132,13 +139,16 @@ def evaluate(model_source: str | Path, source: str | Path, out: str | Path,
 
     model = load_model(model_source, tracking_uri)
     table = read_input(model, source).reset_index(drop=True)
-    labels = _labels(table, str(source))
+    columns = DEFAULT_COLUMNS | model.info.get("columns", {})
+    identities = _identities(table, columns, str(source))
     tracers = model.info.get("tracers")
     trained_tracer = _of_model_tracers(table, tracers)
     predictions = predict(model, table, tracking_uri=tracking_uri)
     rules, directions = _rule_columns(table, rules_path)
-    frame = scored_cases(table, predictions, labels, rules)
-    clustered_by = PATIENT if PATIENT in table.columns else "case_id (no patient_id column)"
+    frame = scored_cases(table, predictions, identities, rules)
+    group = columns.get("group")
+    clustered_by = group if group and group in table.columns else (
+        f"{columns['id']} (no patient column: one case per patient)")
     metrics = evaluation_metrics(frame[trained_tracer], directions, model.threshold,
                                  clustered_by)
     metrics["n_other_tracer"] = int((~trained_tracer).sum())

@@ -23,7 +23,8 @@ def finished(tmp_path_factory, mlflow_uri):
     folder = tmp_path_factory.mktemp("report")
     synthetic_table(n_patients=30, lesions=1, n_noise=6, seed=2).to_csv(folder / "t.csv",
                                                                         index=False)
-    config = tiny_config(folder / "t.csv", rules=["fet_twm"])
+    config = tiny_config(folder / "t.csv", rules=["fet_twm"],
+                         compare_feature_groups=["pet", "mri", "texture"])
     uri = mlflow_uri
     return run_experiment(config, folder / "out", tracking_uri=uri), uri, folder
 
@@ -104,3 +105,19 @@ def test_curves_plot_has_one_panel_per_tracer(tmp_path):
         path = curves_plot(curves, labels[labels["tracer"].isin(chosen)], tmp_path / "c.png")
         widths.append(matplotlib.image.imread(path).shape[1])
     assert 1.8 < widths[1] / widths[0] < 2.2
+
+
+def test_feature_group_comparison_is_paired_and_shown(finished):
+    result, uri, folder = finished
+    comparison = result.metrics["feature_groups"]
+    groups = comparison["groups"]
+    assert set(groups) == {"pet", "mri", "texture"}
+    assert groups["texture"]["n_features"] == 6
+    # T/WM carries signal, the texture columns are noise
+    assert groups["pet"]["auc"] > 0.7 > groups["texture"]["auc"]
+    for values in groups.values():
+        assert values["auc_difference_vs_all"] == pytest.approx(
+            values["auc"] - comparison["all"]["auc"])
+        assert values["p_holm"] >= values["p"]
+    page = build_report(result.run_id, folder / "groups.html", uri).read_text()
+    assert "<td>static PET</td>" in page and "<td>MRI</td>" in page

@@ -114,3 +114,30 @@ def test_leave_one_site_out_needs_sites_and_patients_at_one_site():
     splits = outer_splits(y, np.array(["a", "b", "c", "d"]), config,
                           np.array(["s", "t", "s", "t"]))
     assert [list(s.test) for s in splits] == [[0, 2], [1, 3]]
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_real_table_trained_exported_and_evaluated_on_held_out_rows(shared_data, tmp_path,
+                                                                    mlflow_uri):
+    # a real radiomics table with its own id and target columns (ID, Target)
+    table = pd.read_csv(shared_data / "tables" / "radmlbench" / "Head-Neck-PET-CT.csv.gz")
+    train, held_out = tmp_path / "train.csv", tmp_path / "held_out.csv"
+    table.iloc[::3].to_csv(held_out, index=False)
+    table.drop(index=table.index[::3]).to_csv(train, index=False)
+    config = tiny_config(train, models=[{"name": "l2_lr"}],
+                         input={"table": str(train), "id_column": "ID",
+                                "target_column": "Target", "group_column": None,
+                                "site_column": None},
+                         preprocessing={"combat": False})
+    result = run_experiment(config, tmp_path / "run", tracking_uri=mlflow_uri)
+    model = export_model(result.run_id, tmp_path / "model", tracking_uri=mlflow_uri)
+    outcome = CliRunner().invoke(app, ["evaluate", str(held_out), "--model", str(model),
+                                       "--out", str(tmp_path / "e")])
+    assert outcome.exit_code == 0, outcome.output
+    predictions = pd.read_csv(tmp_path / "e" / "predictions.csv")
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert len(predictions) == len(table.iloc[::3])
+    assert metrics["model"]["auc"] == pytest.approx(
+        roc_auc_score(predictions["y_true"], predictions["probability"]), abs=1e-12)
+    assert metrics["clustered_by"].startswith("ID")
