@@ -337,9 +337,11 @@ def proportion_interval(successes, groups=None, alpha: float = 0.05) -> tuple[fl
     v = sum (a_i - p n_i)² / N² (Rao & Scott, Biometrika 1992;79:781-790); the design
     effect d = v / (p (1 - p) / N) gives the effective sample size N / d, on which the
     Wilson interval is computed (Korn & Graubard, Surv Methodol 1998;24:193-201; Dean &
-    Pagano, J Surv Stat Methodol 2015;3:484-503). d is kept >= 1 (never narrower than the
-    unclustered interval); when p is 0 or 1 the effective size is the number of patients.
-    With one case per patient d = 1: the plain Wilson interval.
+    Pagano, J Surv Stat Methodol 2015;3:484-503). When the cluster variance is 0 (p is 0
+    or 1, or every patient at exactly p) the effective size is the number of patients.
+    With one case per patient d = 1: the plain Wilson interval. d is not truncated, so
+    copies of a patient's cases never change the interval (d < 1 when a patient's cases
+    disagree more than chance).
     """
     values = _binary_labels(successes, "successes").astype(float)
     clusters = _clusters(groups, values.size)
@@ -347,14 +349,13 @@ def proportion_interval(successes, groups=None, alpha: float = 0.05) -> tuple[fl
     if total == 0:
         return float("nan"), float("nan")
     p = values.mean()
-    n_clusters = clusters.max() + 1
-    if p in (0.0, 1.0):
-        effective = float(n_clusters)
+    a_i = _cluster_sums(values, clusters)
+    n_i = _cluster_sums(np.ones(total), clusters)
+    variance = np.sum((a_i - p * n_i) ** 2) / total ** 2
+    if variance <= 1e-15:  # p is 0 or 1, or every patient at exactly p
+        effective = float(a_i.size)
     else:
-        a_i = _cluster_sums(values, clusters)
-        n_i = _cluster_sums(np.ones(total), clusters)
-        variance = np.sum((a_i - p * n_i) ** 2) / total ** 2
-        effective = total / max(1.0, variance / (p * (1.0 - p) / total))
+        effective = total / (variance / (p * (1.0 - p) / total))
     return wilson_interval(p * effective, effective, alpha)
 
 

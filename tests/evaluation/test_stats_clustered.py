@@ -208,3 +208,13 @@ def test_net_benefit_by_hand():
     curve = decision_curve(y, [0.9, 0.4, 0.3, 0.1], [0.2, 0.35])
     assert curve["model"] == pytest.approx([0.5 - 0.25 * 0.25, 0.5])
     assert curve["treat_all"][1] == pytest.approx(0.5 - 0.5 * 0.35 / 0.65)
+
+
+def test_lesions_disagreeing_within_patients_still_ignore_copies():
+    # patients whose two lesions disagree (negative intra-patient correlation, d < 1)
+    success = np.r_[np.tile([1, 0], 30), np.ones(10), np.zeros(6)].astype(int)
+    groups = np.repeat(np.arange(38), 2)
+    once = proportion_interval(success, groups)
+    twice = proportion_interval(np.repeat(success, 2), np.repeat(groups, 2))
+    assert twice == pytest.approx(once)
+    assert once[1] - once[0] < np.diff(wilson_interval(40, 76))[0]
