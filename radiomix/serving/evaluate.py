@@ -72,7 +72,7 @@ def _rule_columns(table: pd.DataFrame, rules_path: Path | None
     from radiomix.rules import evaluate_rules, load_rules
 
     rules = load_rules(rules_path)
-    return evaluate_rules(table, rules), {rule.id: rule.spec.direction for rule in rules}
+    return evaluate_rules(table, rules), {rule.id: rule.direction for rule in rules}
 
 
 def scored_cases(table: pd.DataFrame, predictions: pd.DataFrame, identities: pd.DataFrame,
