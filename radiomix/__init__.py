@@ -27,6 +27,7 @@ _API = {
     "export_model": "radiomix.serving.export",
     "load_model": "radiomix.serving.model",
     "predict": "radiomix.serving.predict",
+    "evaluate": "radiomix.serving.evaluate",
     "run_demo": "radiomix.demo",
 }
 

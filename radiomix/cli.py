@@ -19,6 +19,7 @@ from radiomix.features.ibsi import ibsi_check_command
 from radiomix.modeling.commands import train_command
 from radiomix.rules.commands import baseline_command
 from radiomix.serving.commands import export_command, predict_command
+from radiomix.serving.evaluate import evaluate_command
 from radiomix.synth.command import synth_command
 
 app = typer.Typer(help="Radiomics and machine learning for recurrence vs radionecrosis.",
@@ -49,6 +50,7 @@ for verb, command in (
     ("report", report_command),
     ("export", export_command),
     ("predict", predict_command),
+    ("evaluate", evaluate_command),
 ):
     app.command(verb)(command)
 

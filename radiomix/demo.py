@@ -100,7 +100,7 @@ def demo_command(
     out: Path = typer.Option(DEMO_OUT, "--out", help="Folder for the demo's results."),
     workers: int = typer.Option(None, "--workers", help="Extraction workers (default: cores)."),
     tracking_uri: str = typer.Option(None, "--tracking-uri",
-                                     help="MLflow tracking URI (default: sqlite:///mlflow.db)."),
+                                     help="MLflow tracking URI (default: sqlite:///~/.radiomix/mlflow.db)."),
 ) -> None:
     """Run synth → validate → extract → baseline → train → report → export on the demo cohort."""
     console = Console()

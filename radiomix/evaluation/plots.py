@@ -1,6 +1,8 @@
-"""Figures of an experiment: ROC with rule operating points, calibration, SHAP, optuna history.
+"""Figures of an experiment or an evaluation: ROC, ROC per rule population, calibration,
+decision curves, confusion matrix, SHAP, optuna history.
 
-Each function draws one figure, saves it as PNG at `path` and returns the path.
+Each function draws one figure, saves it as PNG at `path` and returns the path. Text is set
+at sizes readable when the figure is shown at its natural width in the HTML report.
 """
 
 from __future__ import annotations
@@ -12,53 +14,134 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
+
+READABLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,
+            "legend.fontsize": 10, "xtick.labelsize": 11, "ytick.labelsize": 11}
+plt.rcParams.update(READABLE)
 
 
 def _save(figure, path: Path) -> Path:
     path = Path(path)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
+    figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
     return path
 
 
-def roc_plot(y_true, y_score, rule_points: dict[str, tuple[float, float]], path: Path,
-             auc: float | None = None) -> Path:
-    """ROC curve of the model with each rule's operating point (1 − specificity, sensitivity)."""
+def _roc_axes(axis, title: str) -> None:
+    axis.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    axis.set(xlabel="1 − specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.02),
+             title=title)
+    axis.legend(loc="lower right")
+
+
+def roc_plot(y_true, y_score, path: Path, auc: float | None = None,
+             title: str = "ROC (pooled out-of-fold, repeat 0)") -> Path:
+    """ROC curve of the model on all cases (the rules are drawn per population, see
+    `population_roc_plot`)."""
     fpr, tpr, _ = roc_curve(y_true, y_score)
     figure, axis = plt.subplots(figsize=(5.5, 5))
-    label = "model" if auc is None else f"model (AUC {auc:.3f})"
-    axis.plot(fpr, tpr, lw=2, label=label)
-    axis.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
-    for name, (sensitivity, specificity) in rule_points.items():
-        if np.isfinite(sensitivity) and np.isfinite(specificity):
-            axis.scatter(1 - specificity, sensitivity, marker="D", s=40, label=f"rule {name}",
-                         zorder=3)
-    axis.set(xlabel="1 − specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.02),
-             title="ROC (pooled out-of-fold, repeat 0)")
-    axis.legend(loc="lower right", fontsize=8)
+    axis.plot(fpr, tpr, lw=2, label="model" if auc is None else f"model (AUC {auc:.3f})")
+    _roc_axes(axis, title)
     return _save(figure, path)
 
 
-def calibration_plot(y_true, y_prob, path: Path, n_bins: int = 5) -> Path:
+def _grid(count: int, width: float = 5.0):
+    """A figure of `count` square panels, three per row; unused panels hidden."""
+    columns = min(3, count)
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, width * rows),
+                                squeeze=False)
+    for axis in axes.flat[count:]:
+        axis.set_visible(False)
+    return figure, axes.flat
+
+
+def population_roc_plot(predictions: pd.DataFrame, rules: dict[str, dict], path: Path
+                        ) -> Path | None:
+    """One panel per rule: on the cases where the rule applies, the model's ROC curve, the
+    ROC curve of the rule's parameter and the rule's operating point; None without rules."""
+    shown = [rule for rule, values in rules.items() if values.get("sensitivity") is not None]
+    if not shown:
+        return None
+    figure, axes = _grid(len(shown))
+    for axis, rule in zip(axes, shown, strict=False):
+        values = rules[rule]
+        cases = predictions[predictions[f"rule_{rule}"].notna()]
+        fpr, tpr, _ = roc_curve(cases["y_true"], cases["y_score"])
+        axis.plot(fpr, tpr, lw=2, label=f"model, same {len(cases)} cases")
+        param = f"param_{rule}"
+        if values.get("auc") is not None and param in cases:
+            scored = cases[cases[param].notna()]
+            sign = -1.0 if values.get("direction") == "lower" else 1.0
+            fpr, tpr, _ = roc_curve(scored["y_true"], sign * scored[param])
+            axis.plot(fpr, tpr, lw=1.5, ls="-.", label=f"parameter (AUC {values['auc']:.2f})")
+        axis.scatter(1 - values["specificity"], values["sensitivity"], marker="D", s=60,
+                     color="C3", zorder=3, label="rule's cut-off")
+        _roc_axes(axis, f"{rule} (n={len(cases)})")
+    return _save(figure, path)
+
+
+def decision_curve_plot(curves: dict[str, dict], path: Path) -> Path:
+    """Net benefit against threshold probability: the model on all cases, then per rule
+    population the model and the rule on the same cases; treat-all and treat-none."""
+    figure, axes = _grid(len(curves))
+    for axis, (name, curve) in zip(axes, curves.items(), strict=False):
+        threshold = curve["threshold"]
+        axis.plot(threshold, curve["model"], lw=2, label="model")
+        if "rule" in curve:
+            axis.plot(threshold, curve["rule"], lw=2, ls="-.", label=f"rule {name}")
+        axis.plot(threshold, curve["treat_all"], color="grey", lw=1, label="treat all")
+        axis.axhline(0.0, color="black", lw=1, label="treat none")
+        top = max(max(v for v in curve["treat_all"] if v is not None), 0.05)
+        axis.set(xlabel="threshold probability", ylabel="net benefit", xlim=(0, 1),
+                 ylim=(-0.05, 1.1 * top), title="all cases" if name == "all" else name)
+        axis.legend(loc="upper right")
+    return _save(figure, path)
+
+
+def confusion_plot(cells: dict, path: Path, threshold: float | None = None) -> Path:
+    """The 2×2 table of true against predicted class, counts written in the cells."""
+    table = np.array([[cells["tp"], cells["fn"]], [cells["fp"], cells["tn"]]])
+    figure, axis = plt.subplots(figsize=(4.8, 4.2))
+    axis.imshow(table, cmap="Blues")
+    for (row, column), count in np.ndenumerate(table):
+        axis.text(column, row, str(count), ha="center", va="center", fontsize=16,
+                  color="white" if count > table.max() / 2 else "black")
+    names = ["recurrence", "radionecrosis"]
+    axis.set_xticks([0, 1], [f"predicted {n}" for n in names], rotation=15)
+    axis.set_yticks([0, 1], [f"true {n}" for n in names])
+    suffix = "" if threshold is None else f" (threshold {threshold:.3f})"
+    axis.set_title("Confusion matrix" + suffix)
+    return _save(figure, path)
+
+
+def calibration_plot(y_true, y_prob, path: Path, n_bins: int = 5,
+                     title: str = "Calibration (out-of-fold)") -> Path:
     """Reliability diagram: observed frequency against mean predicted probability per bin."""
     observed, predicted = calibration_curve(y_true, y_prob, n_bins=n_bins, strategy="quantile")
     figure, axis = plt.subplots(figsize=(5, 5))
     axis.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect")
     axis.plot(predicted, observed, marker="o", label="model")
     axis.set(xlabel="predicted probability", ylabel="observed frequency", xlim=(0, 1),
-             ylim=(0, 1), title="Calibration (out-of-fold)")
+             ylim=(0, 1), title=title)
     axis.legend(loc="upper left")
     return _save(figure, path)
 
 
-def shap_beeswarm(explanation, path: Path, max_display: int = 20) -> Path:
-    """SHAP summary (beeswarm) of an explanation."""
+def shap_beeswarm(explanation, path: Path, max_display: int = 15) -> Path:
+    """SHAP summary (beeswarm) of an explanation, labels at the readable size."""
     import shap
 
-    shap.plots.beeswarm(explanation, max_display=max_display, show=False)
-    return _save(plt.gcf(), path)
+    shap.plots.beeswarm(explanation, max_display=max_display, show=False, plot_size=(9, 7))
+    figure = plt.gcf()
+    for axis in figure.axes:
+        axis.tick_params(labelsize=READABLE["ytick.labelsize"])
+        axis.xaxis.label.set_size(READABLE["axes.labelsize"])
+        axis.yaxis.label.set_size(READABLE["axes.labelsize"])
+    return _save(figure, path)
 
 
 def optuna_history_plot(values: list[float], path: Path) -> Path:
@@ -99,5 +182,25 @@ def curves_plot(curves, labels, path: Path) -> Path:
                                   stats["mean"] + stats["std"], color=colour, alpha=0.15)
         axis.set(xlabel="time after injection (min, frame mid-time)", ylabel="SUV",
                  title=f"{tracer}: mean time-activity curves (± SD)")
-        axis.legend(fontsize=8)
+        axis.legend()
     return _save(figure, path)
+
+
+def evaluation_figures(predictions: pd.DataFrame, metrics: dict, out: Path,
+                       kind: str = "out-of-fold") -> dict[str, Path]:
+    """The figures of an experiment or an evaluation, from its predictions (`y_true`,
+    `y_score`, rule columns) and `metrics.json`: ROC, ROC per rule population, calibration,
+    decision curves and confusion matrix at the model's threshold."""
+    model = metrics["model"]
+    paths = {
+        "roc": roc_plot(predictions["y_true"], predictions["y_score"], out / "roc.png",
+                        model["auc"], f"ROC ({kind}, all cases)"),
+        "calibration": calibration_plot(predictions["y_true"], predictions["y_score"],
+                                        out / "calibration.png", title=f"Calibration ({kind})"),
+        "decision_curves": decision_curve_plot(metrics["decision_curves"],
+                                               out / "decision_curves.png"),
+        "confusion": confusion_plot(model, out / "confusion.png", metrics.get("threshold")),
+    }
+    population = population_roc_plot(predictions, metrics["rules"],
+                                     out / "roc_by_population.png")
+    return paths | ({"roc_by_population": population} if population else {})

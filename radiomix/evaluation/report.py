@@ -1,12 +1,12 @@
-"""One self-contained HTML page for an experiment's MLflow run (readable offline).
+"""One self-contained HTML page for an experiment run or an evaluation (readable offline).
 
-Figures are embedded as base64 PNG, tables are plain HTML; nothing is fetched at view time.
+The page is rendered from the Jinja2 template `templates/report.html.j2`; figures are
+embedded as base64 PNG, nothing is fetched at view time.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import json
 import tempfile
 from pathlib import Path
@@ -17,172 +17,206 @@ import typer
 if TYPE_CHECKING:
     import pandas as pd
 
-FIGURES = {"roc.png": "ROC curve with the rules' operating points",
-           "calibration.png": "Calibration", "shap_summary.png": "SHAP summary (final model)",
-           "optuna_history.png": "Optuna search history (final model)"}
-STYLE = """body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
-text-align:right}th{background:#f2f2f2}td:first-child{text-align:left}
-figure{display:inline-block;margin:1em}img{max-width:460px}code{background:#f5f5f5}"""
+CAPTIONS = {
+    "roc": "ROC curve of the model on all cases",
+    "confusion": "Confusion matrix at the model's threshold",
+    "calibration": "Calibration (observed frequency per quantile bin of predicted probability)",
+    "roc_by_population": "Per rule population: the model's ROC curve, the parameter's ROC curve "
+                         "and the rule's cut-off, all on the same cases",
+    "decision_curves": "Decision curves: net benefit of the model, the rules, treat all, none",
+    "shap_summary": "SHAP summary of the final model",
+    "optuna_history": "Optuna search history (final model)",
+}
+GROUP_NAMES = {"texture": "texture", "pet": "static PET", "dyn": "dynamic PET",
+               "fdg": "FDG dual-phase", "mri": "MRI", "mrs": "MR spectroscopy",
+               "clinical": "clinical"}
+COHORT_COLUMNS = ("tracer", "primary", "site")
+LINEAGE_HIDDEN = ("features", "excluded_non_numeric")
 
 
 def _number(value, digits: int = 3) -> str:
-    if value is None:
+    """A number for the page: floats rounded, missing as a dash."""
+    if value is None or (isinstance(value, float) and value != value) or (
+            not isinstance(value, str | int | float)):
         return "–"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
-    return html.escape(str(value))
+    return str(value)
 
 
-def _interval(value, ci) -> str:
-    if value is None:
-        return "–"
-    if not ci or ci[0] is None:
-        return _number(value)
-    return f"{_number(value)} ({_number(ci[0])}–{_number(ci[1])})"
+def _environment():
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    environment = Environment(loader=PackageLoader("radiomix.evaluation", "templates"),
+                              autoescape=select_autoescape(["html", "j2"]))
+    environment.globals["num"] = _number
+    return environment
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
-                   for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+def cohort_rows(predictions: pd.DataFrame) -> list[dict]:
+    """Cases, patients and classes in all and per tracer, primary tumour and site."""
+    def row(name: str, part: pd.DataFrame) -> dict:
+        positive = int(part["y_true"].sum())
+        return {"group": name, "cases": len(part), "patients": part["patient_id"].nunique(),
+                "positive": positive, "negative": len(part) - positive}
+
+    rows = [row("all", predictions)]
+    for column in COHORT_COLUMNS:
+        if column in predictions.columns:
+            rows += [row(f"{column} = {level}", part)
+                     for level, part in predictions.groupby(predictions[column].astype(str))]
+    return rows
 
 
-def _model_section(metrics: dict) -> str:
-    model = metrics["model"]
-    rows = [["AUC (DeLong 95% CI)", _interval(model["auc"], model["auc_ci"])],
-            ["AUC mean ± SD over repeats",
-             f"{_number(model['auc_repeats_mean'])} ± {_number(model['auc_repeats_sd'])}"],
-            ["sensitivity (Wilson CI)", _interval(model["sensitivity"],
-                                                  model.get("sensitivity_ci"))],
-            ["specificity (Wilson CI)", _interval(model["specificity"],
-                                                  model.get("specificity_ci"))],
-            ["Brier score (patient bootstrap CI)", _interval(model["brier"],
-                                                             model.get("brier_ci"))],
-            ["calibration slope (patient bootstrap CI)",
-             _interval(model["calibration_slope"], model.get("calibration_slope_ci"))],
-            ["calibration intercept (patient bootstrap CI)",
-             _interval(model["calibration_intercept"], model.get("calibration_intercept_ci"))]]
-    summary = f"{metrics['n_cases']} cases of {metrics['n_patients']} patients"
-    return f"<h2>Model (nested CV, out-of-fold)</h2><p>{summary}</p>" + _table(
-        ["metric", "value"], rows)
+def _item(item: str, done: bool | None, evidence: str) -> dict:
+    """One checklist row: done True (provided), False (not in this run), None (authors)."""
+    status, css = {True: ("provided", "yes"), False: ("not in this run", "no"),
+                   None: ("authors to report", "part")}[done]
+    return {"item": item, "status": status, "css": css, "evidence": evidence}
 
 
-def _rules_section(metrics: dict) -> str:
-    if not metrics["rules"]:
-        return ""
-    rows = [[html.escape(rule), _number(r["n"]), _interval(r.get("auc"), r.get("auc_ci")),
-             _number(r.get("model_auc_same_cases")),
-             _interval(r.get("sensitivity"), r.get("sensitivity_ci")),
-             _interval(r.get("specificity"), r.get("specificity_ci")),
-             _number(r.get("delong_p_vs_model"), 4), _number(r.get("mcnemar_p_vs_model"), 4)]
-            for rule, r in metrics["rules"].items()]
-    header = ["rule", "n applicable", "AUC of parameter (CI)", "model AUC, same cases",
-              "sensitivity", "specificity",
-              "DeLong p vs model", "McNemar p vs model"]
-    return "<h2>Comparison with the rules</h2>" + _table(header, rows)
+def checklist(metrics: dict, lineage: dict, kind: str, outer_cv: str | None) -> list[dict]:
+    """TRIPOD+AI / CLAIM reporting items and whether this run provides them."""
+    external = kind == "external"
+    site_cv = outer_cv == "leave_one_site_out"
+    return [
+        _item("Source of data, eligibility, outcome definition and reference standard "
+              "(TRIPOD+AI, CLAIM)", None, "study design: not known to the software"),
+        _item("Participants: numbers of cases and patients, outcome counts per subgroup "
+              "(TRIPOD+AI participants; CLAIM data)", True, "Cohort table"),
+        _item("Data partitions at the patient level, no leakage (CLAIM data partitions)",
+              True, "external cases" if external else
+              ("leave-one-site-out outer CV, patients within one site" if site_cv else
+               "outer and inner folds grouped by patient_id")),
+        _item("Model type, hyper-parameter tuning and internal validation (TRIPOD+AI "
+              "analytical methods; CLAIM training)", not external or None,
+              "nested CV with an optuna search inside each training fold; Outer folds"
+              if not external else "see the training run's report"),
+        _item("Performance with confidence intervals accounting for clustering "
+              "(TRIPOD+AI performance measures; CLAIM statistical measures)", True,
+              f"intervals clustered by {metrics.get('clustered_by')}"),
+        _item("Calibration (TRIPOD+AI)", True, "calibration slope, intercept, Brier; figure"),
+        _item("Clinical utility: decision curve analysis (TRIPOD+AI)", True, "Decision curves"),
+        _item("Comparison with the current standard on the same cases, multiplicity "
+              "controlled (CLAIM)", bool(metrics.get("rules")),
+              "published rules on their own populations; Holm-adjusted p-values"),
+        _item("Performance in subgroups: tracer, primary tumour, site (TRIPOD+AI fairness "
+              "and heterogeneity)", bool(metrics.get("subgroups")), "Subgroups"),
+        _item("External or internal-external validation (TRIPOD+AI; CLAIM external testing)",
+              external or site_cv, "radiomix evaluate on new labelled cases" if external else
+              ("leave-one-site-out" if site_cv else "run radiomix evaluate on new cases or "
+               "outer_cv: leave_one_site_out")),
+        _item("Explainability (CLAIM)", not external or None,
+              "SHAP of the final model" if not external else "per-case SHAP in predictions"),
+        _item("Software, versions and input hashes (TRIPOD+AI open science)",
+              bool(lineage.get("radiomix_version")), "Lineage"),
+        _item("Missing data handling (TRIPOD+AI)", None,
+              "imputation is fitted inside each training fold; the amount missing per "
+              "feature and its reason are for the authors"),
+        _item("Ethics approval, funding, conflicts, registration (TRIPOD+AI)", None,
+              "not known to the software"),
+    ]
 
 
-def _folds_section(folds: pd.DataFrame) -> str:
-    if folds.empty:
-        return ""
-    rows = [[_number(row.get("params.repeat")), _number(row.get("params.fold")),
-             _number(row.get("params.best_model")), _number(row.get("metrics.test_auc")),
-             _number(row.get("metrics.inner_auc")), _number(row.get("metrics.threshold"))]
-            for _, row in folds.iterrows()]
-    header = ["repeat", "fold", "chosen model", "test AUC", "inner AUC", "threshold"]
-    return "<h2>Outer folds</h2>" + _table(header, rows)
+def _figures(folder: Path) -> dict[str, str]:
+    return {name: base64.b64encode((folder / f"{name}.png").read_bytes()).decode("ascii")
+            for name in CAPTIONS if (folder / f"{name}.png").is_file()}
 
 
-def _figures_section(folder: Path) -> str:
-    parts = []
-    for name, caption in FIGURES.items():
-        path = folder / name
-        if path.is_file():
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
-            parts.append(f'<figure><img alt="{html.escape(caption)}" '
-                         f'src="data:image/png;base64,{data}"><figcaption>'
-                         f"{html.escape(caption)}</figcaption></figure>")
-    return "<h2>Figures</h2>" + "".join(parts) if parts else ""
-
-
-def _shap_section(folder: Path, top: int = 15) -> str:
+def _shap(folder: Path, top: int = 15) -> list[dict]:
     path = folder / "shap_mean_abs.csv"
     if not path.is_file():
-        return ""
+        return []
     import pandas as pd
 
     table = pd.read_csv(path).head(top)
-    rows = [[html.escape(str(r.feature)), _number(r.mean_abs_shap, 4)] for r in table.itertuples()]
-    return "<h2>Most influential features (mean |SHAP|)</h2>" + _table(
-        ["feature", "mean |SHAP|"], rows)
+    return [{"feature": r.feature, "value": float(r.mean_abs_shap)} for r in table.itertuples()]
 
 
-def _lineage_section(folder: Path, params: dict) -> str:
-    rows = [[html.escape(key), html.escape(str(value))] for key, value in sorted(params.items())]
-    lineage = folder / "lineage.json"
-    if lineage.is_file():
-        info = json.loads(lineage.read_text())
-        rows.append(["table_sha256", html.escape(str(info.get("table_sha256")))])
-        rows.append(["extraction_config", html.escape(str(info.get("extraction_config")))])
-    return "<h2>Run parameters and lineage</h2>" + _table(["parameter", "value"], rows)
+def lineage_rows(lineage: dict, params: dict) -> list[tuple[str, str]]:
+    """Lineage first, then the run parameters it does not already hold; each key once."""
+    rows = {key: value for key, value in lineage.items() if key not in LINEAGE_HIDDEN}
+    if "features" in lineage:
+        rows["n_features"] = len(lineage["features"])
+    for key, value in sorted(params.items()):
+        rows.setdefault(key, value)
+    return [(key, "–" if value is None else str(value)) for key, value in rows.items()]
 
 
-def render_report(folder: Path, run_id: str, title: str, params: dict,
-                  folds: pd.DataFrame) -> str:
-    """The HTML page for a run whose artifacts are in `folder`."""
+def render_page(folder: Path, predictions: pd.DataFrame, *, title: str, subtitle: str,
+                kind: str, lineage: dict, params: dict | None = None,
+                folds: list[dict] | None = None) -> str:
+    """The HTML page of the metrics, figures and lineage in `folder`."""
     metrics = json.loads((folder / "metrics.json").read_text())
-    sections = [_model_section(metrics), _rules_section(metrics), _folds_section(folds),
-                _figures_section(folder), _shap_section(folder), _lineage_section(folder, params)]
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>MLflow run <code>{html.escape(run_id)}</code></p>{''.join(sections)}"
-            "</body></html>")
+    params = params or {}
+    return _environment().get_template("report.html.j2").render(
+        title=title, subtitle=subtitle, kind=kind, metrics=metrics,
+        cohort=cohort_rows(predictions), figures=_figures(folder), captions=CAPTIONS,
+        group_names=GROUP_NAMES, folds=folds or [], shap=_shap(folder),
+        checklist=checklist(metrics, lineage, kind, params.get("outer_cv")),
+        lineage=lineage_rows(lineage, params))
+
+
+def _fold_rows(folds: pd.DataFrame) -> list[dict]:
+    """Child runs by repeat, then fold, as template rows."""
+    if folds.empty:
+        return []
+    keys = folds[["params.repeat", "params.fold"]].astype(int)
+    ordered = folds.loc[keys.sort_values(["params.repeat", "params.fold"]).index]
+    return [{"repeat": row["params.repeat"], "fold": row["params.fold"],
+             "model": row.get("params.best_model"), "test_auc": row.get("metrics.test_auc"),
+             "inner_auc": row.get("metrics.inner_auc"),
+             "threshold": row.get("metrics.threshold")} for _, row in ordered.iterrows()]
+
+
+def render_run(folder: Path, run) -> str:
+    """The page of the MLflow training run `run` whose artifacts are in `folder`."""
+    import mlflow
+    import pandas as pd
+
+    from radiomix.errors import ConfigError
+
+    if not (folder / "metrics.json").is_file():
+        raise ConfigError(f"run {run.info.run_id} has no metrics.json: not an experiment run")
+    folds = mlflow.search_runs(experiment_ids=[run.info.experiment_id],
+                               filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'")
+    predictions = pd.read_csv(folder / "oof_predictions.csv")
+    lineage = json.loads((folder / "lineage.json").read_text())
+    lineage["radiomix_version"] = run.data.tags.get("radiomix.version")
+    return render_page(folder, predictions[predictions["repeat"] == 0],
+                       title=run.info.run_name or run.info.run_id,
+                       subtitle=f"MLflow run {run.info.run_id}", kind="out-of-fold",
+                       lineage=lineage, params=run.data.params, folds=_fold_rows(folds))
+
+
+def write_run_report(run_id: str, folder: Path, out: Path) -> Path:
+    """Write the page of the run `run_id` (tracking URI already set) from `folder`."""
+    import mlflow
+
+    out.write_text(render_run(folder, mlflow.get_run(run_id)), encoding="utf-8")
+    return out
 
 
 def build_report(run_id: str, out: str | Path, tracking_uri: str | None = None) -> Path:
     """Write the self-contained HTML report of the parent run `run_id` to `out`."""
-    from radiomix.modeling.tracking import resolve_tracking_uri, using_tracking_uri
-
-    uri = resolve_tracking_uri(tracking_uri)
-    with using_tracking_uri(uri):
-        page = _page_of_run(run_id, uri)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    return out
-
-
-def _page_of_run(run_id: str, uri: str) -> str:
-    """Fetch the run, its child runs and artifacts, and render the page."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     from radiomix.errors import ConfigError
+    from radiomix.modeling.tracking import resolve_tracking_uri, using_tracking_uri
 
-    try:
-        run = mlflow.get_run(run_id)
-        folds = mlflow.search_runs(experiment_ids=[run.info.experiment_id],
-                                   filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
-                                   order_by=["start_time ASC"])
-        with tempfile.TemporaryDirectory() as tmp:
+    uri = resolve_tracking_uri(tracking_uri)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with using_tracking_uri(uri), tempfile.TemporaryDirectory() as tmp:
+        try:
+            run = mlflow.get_run(run_id)
             folder = Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=tmp))
-            if not (folder / "metrics.json").is_file():
-                raise ConfigError(f"run {run_id} at {uri} has no metrics.json: not an "
-                                  "experiment run")
-            return render_report(folder, run_id, run.info.run_name or run_id,
-                                 run.data.params, _ordered(folds))
-    except MlflowException as error:
-        raise ConfigError(f"cannot read MLflow run {run_id} at {uri}: {error}") from error
-
-
-def _ordered(folds: pd.DataFrame) -> pd.DataFrame:
-    """Child runs by repeat, then fold."""
-    if folds.empty:
-        return folds
-    keys = folds[["params.repeat", "params.fold"]].astype(int)
-    return folds.loc[keys.sort_values(["params.repeat", "params.fold"]).index]
+            page = render_run(folder, run)
+        except MlflowException as error:
+            raise ConfigError(f"cannot read MLflow run {run_id} at {uri}: {error}") from error
+    out.write_text(page, encoding="utf-8")
+    return out
 
 
 def report_command(
@@ -190,7 +224,8 @@ def report_command(
     out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write."),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri",
-        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]."),
+        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else "
+             "sqlite:///~/.radiomix/mlflow.db]."),
 ) -> None:
     """Write one self-contained HTML page with the tables and figures of an experiment run."""
     from radiomix.console import exit_on_error

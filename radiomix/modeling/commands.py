@@ -14,7 +14,7 @@ def train_command(
                                     help="Output folder [default: runs/<experiment name>]."),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri",
-        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]."),
+        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///~/.radiomix/mlflow.db]."),
     table: Path | None = typer.Option(
         None, "--table", help="Feature table to use instead of the experiment's input."),
     permute_labels: bool = typer.Option(

@@ -34,6 +34,8 @@ class InputConfig(_Strict):
     site_pattern: str | None = Field(
         None, description="regular expression whose first group, applied to the id, is the site"
     )
+    tracers: list[str] | None = Field(
+        None, description="keep only cases of these tracers (a per-tracer model)")
 
     @model_validator(mode="after")
     def _one_source(self) -> InputConfig:
@@ -97,10 +99,23 @@ class SearchConfig(_Strict):
 
 
 class CVConfig(_Strict):
-    """Stratified, patient-grouped K-fold, repeated with a fresh shuffle per repeat."""
+    """Stratified, patient-grouped K-fold, repeated with a fresh shuffle per repeat; or, for
+    the outer CV only, leave-one-site-out (one fold per site, no repeats)."""
 
+    scheme: Literal["kfold", "leave_one_site_out"] = "kfold"
     folds: int = Field(5, ge=2)
     repeats: int = Field(1, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        return {"scheme": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _no_repeated_sites(self) -> CVConfig:
+        if self.scheme == "leave_one_site_out" and self.repeats != 1:
+            raise ValueError("leave_one_site_out has exactly one repeat")
+        return self
 
 
 class ExperimentConfig(_Strict):
@@ -118,7 +133,16 @@ class ExperimentConfig(_Strict):
     inner_cv: CVConfig = CVConfig(folds=3, repeats=1)
     rules: list[str] | Literal["all"] = []
     rules_path: Path | None = None
+    compare_feature_groups: list[Literal[GROUP_NAMES]] = Field(
+        [], description="also cross-validate a model on each of these groups alone, on the "
+                        "same folds, and compare it with the full model")
     n_jobs: int = Field(1, ge=1, description="outer folds searched in parallel processes")
+
+    @model_validator(mode="after")
+    def _outer_only(self) -> ExperimentConfig:
+        if self.inner_cv.scheme != "kfold":
+            raise ValueError("inner_cv supports only the kfold scheme")
+        return self
 
     def resolve_paths(self, root: Path) -> ExperimentConfig:
         """A copy with every relative path made absolute against `root`."""

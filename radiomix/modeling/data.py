@@ -56,9 +56,11 @@ def feature_groups(columns) -> dict[str, list[str]]:
 
 def table_provenance(path: Path) -> dict:
     """The extraction provenance (configuration, versions, manifest) stored in a parquet
-    feature table written by `radiomix.features.extract_features`; {} for other tables."""
-    if path.suffix != ".parquet":
-        return {}
+    feature table written by `radiomix.features.extract_features`; {} for other tables
+    (CSV, or parquet without provenance), whatever the file's name."""
+    with Path(path).open("rb") as handle:
+        if handle.read(4) != b"PAR1":  # the parquet magic number
+            return {}
     from radiomix.features.engine import read_provenance
 
     return read_provenance(path)
@@ -137,10 +139,23 @@ def select_features(table: pd.DataFrame, config: ExperimentConfig,
     return features, excluded
 
 
+def of_tracers(table: pd.DataFrame, tracers: list[str] | None, path: Path) -> pd.DataFrame:
+    """The cases of `tracers` (case-insensitive), or all cases when `tracers` is None."""
+    if tracers is None:
+        return table
+    if "tracer" not in table.columns:
+        raise ConfigError(f"input.tracers is set but feature table {path} has no 'tracer' column")
+    wanted = {tracer.upper() for tracer in tracers}
+    kept = table[table["tracer"].astype("string").str.strip().str.upper().isin(wanted)]
+    if kept.empty:
+        raise ConfigError(f"no case of tracers {sorted(wanted)} in feature table {path}")
+    return kept.reset_index(drop=True)
+
+
 def load_model_data(config: ExperimentConfig, table_path: Path) -> ModelData:
     """Read the table and pick the labelled rows, features, groups and sites for `config`."""
     source = config.input
-    table = read_feature_table(table_path)
+    table = of_tracers(read_feature_table(table_path), source.tracers, table_path)
     _require(table, source.id_column, "input.id_column", table_path)
     _require(table, source.target_column, "input.target_column", table_path)
     labels = pd.Series(parse_labels(table[source.target_column], table[source.id_column],

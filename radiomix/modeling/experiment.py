@@ -6,9 +6,10 @@ artifact (also written to the output folder); each outer fold is a child run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import joblib
@@ -20,23 +21,29 @@ from rich.progress import Progress
 
 from radiomix.errors import ConfigError
 from radiomix.evaluation import plots
+from radiomix.evaluation.report import write_run_report
 from radiomix.evaluation.stats import auc_score
 from radiomix.hashing import file_sha256
-from radiomix.modeling.config import ExperimentConfig
+from radiomix.modeling.config import ExperimentConfig, InputConfig
 from radiomix.modeling.data import (
     ModelData,
     extract_table,
+    feature_groups,
     load_model_data,
     table_provenance,
 )
 from radiomix.modeling.explain import explain_pipeline, mean_abs_shap
-from radiomix.modeling.metrics import experiment_metrics
+from radiomix.modeling.metrics import experiment_metrics, feature_group_metrics, first_repeat
 from radiomix.modeling.nested_cv import FinalModel, FoldResult, fit_final, outer_splits, run_folds
 from radiomix.modeling.tracking import (
     ensure_experiment,
     log_flat_params,
+    log_model,
     log_numbers,
+    log_summary,
+    log_training_data,
     resolve_tracking_uri,
+    run_tags,
     using_tracking_uri,
 )
 
@@ -76,6 +83,14 @@ def _rule_columns(config: ExperimentConfig, table: pd.DataFrame
     return evaluated[columns].assign(**decisions).reset_index(drop=True), directions
 
 
+def _subgroups(data: ModelData) -> pd.DataFrame:
+    """Tracer, primary tumour and site of each case, for the per-subgroup results."""
+    columns = {c: data.table[c].to_numpy() for c in ("tracer", "primary") if c in data.table}
+    if data.sites is not None:
+        columns["site"] = data.sites
+    return pd.DataFrame(columns, index=data.table.index)
+
+
 def _fold_frame(data: ModelData, result: FoldResult, rules: pd.DataFrame) -> pd.DataFrame:
     test = result.split.test
     frame = pd.DataFrame({
@@ -85,7 +100,8 @@ def _fold_frame(data: ModelData, result: FoldResult, rules: pd.DataFrame) -> pd.
         "threshold": result.search.threshold,
         "y_pred": (result.y_score >= result.search.threshold).astype(int),
     })
-    return pd.concat([frame, rules.iloc[test].reset_index(drop=True)], axis=1)
+    return pd.concat([frame, _subgroups(data).iloc[test].reset_index(drop=True),
+                      rules.iloc[test].reset_index(drop=True)], axis=1)
 
 
 def _log_fold(result: FoldResult, frame: pd.DataFrame, experiment_id: str) -> None:
@@ -104,12 +120,8 @@ def _log_fold(result: FoldResult, frame: pd.DataFrame, experiment_id: str) -> No
                      "n_pruned": result.search.n_pruned, "seconds": result.seconds})
 
 
-def _rule_points(metrics: dict) -> dict[str, tuple[float, float]]:
-    return {rule: (values.get("sensitivity") or np.nan, values.get("specificity") or np.nan)
-            for rule, values in metrics["rules"].items()}
-
-
-def _save_final_model(final: FinalModel, data: ModelData, out: Path) -> dict[str, Path]:
+def _save_final_model(final: FinalModel, data: ModelData, out: Path,
+                      source: InputConfig) -> dict[str, Path]:
     folder = out / "final_model"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"pipeline": folder / "pipeline.joblib",
@@ -120,22 +132,19 @@ def _save_final_model(final: FinalModel, data: ModelData, out: Path) -> dict[str
     info = {"input_columns": final.input_columns, "threshold": final.search.threshold,
             "model": final.search.model, "params": final.search.params,
             "harmonised": final.harmonised, "inner_auc": final.search.inner_auc,
-            "positive_class": "recurrence (1)"}
+            "tracers": source.tracers, "positive_class": "recurrence (1)",
+            "columns": {"id": source.id_column, "target": source.target_column,
+                        "group": source.group_column}}
     paths["model_info"].write_text(json.dumps(info, indent=2))
     return paths
 
 
 def _write_figures(oof: pd.DataFrame, metrics: dict, final: FinalModel, data: ModelData,
                    config: ExperimentConfig, out: Path) -> dict[str, Path]:
-    first = oof[oof["repeat"] == 0]
     explanation = explain_pipeline(final.pipeline, final.search.model, data.X, config.seed)
     shap_csv = out / "shap_mean_abs.csv"
     mean_abs_shap(explanation).to_csv(shap_csv, index=False)
-    return {
-        "roc": plots.roc_plot(first["y_true"], first["y_score"], _rule_points(metrics),
-                              out / "roc.png", metrics["model"]["auc"]),
-        "calibration": plots.calibration_plot(first["y_true"], first["y_score"],
-                                              out / "calibration.png"),
+    return plots.evaluation_figures(first_repeat(oof), metrics, out) | {
         "shap_summary": plots.shap_beeswarm(explanation, out / "shap_summary.png"),
         "shap_mean_abs": shap_csv,
         "optuna_history": plots.optuna_history_plot(final.search.values,
@@ -143,42 +152,89 @@ def _write_figures(oof: pd.DataFrame, metrics: dict, final: FinalModel, data: Mo
     }
 
 
+def experiment_sha256(config: ExperimentConfig) -> str:
+    """SHA-256 of the experiment's settings (canonical JSON), whatever the file's layout."""
+    text = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _extraction_lineage(config: ExperimentConfig, provenance: dict) -> dict:
+    """Where the features came from: extraction configuration (file and hash) and manifest
+    (path and hash), from the experiment or from the table's stored provenance."""
+    source = config.input.extraction_config
+    manifest = config.input.manifest or (Path(provenance["manifest"])
+                                         if provenance.get("manifest") else None)
+    if source is not None:
+        from radiomix.features import load_config
+
+        name, digest = source.name, load_config(source).digest()
+    elif provenance:
+        name, digest = "stored in the table by radiomix extract", provenance.get("config_sha256")
+    else:
+        name, digest = "unknown (feature table without extraction provenance)", None
+    return {"extraction_config": name, "extraction_config_sha256": digest,
+            "manifest": str(manifest) if manifest else None,
+            "manifest_sha256": (file_sha256(manifest) if manifest and manifest.is_file()
+                                else None)}
+
+
 def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
-             permute_labels: bool) -> dict[str, Path]:
-    """Experiment file, table hash and extraction configuration (the file named in the
-    experiment, and the provenance the extraction stored in the table), saved beside the
-    results."""
+             permute_labels: bool) -> tuple[dict, dict[str, Path]]:
+    """Lineage (experiment hash, table hash, extraction configuration and manifest), saved
+    beside the results with the experiment file and the extraction provenance."""
     paths = {"experiment": out / "experiment.yaml", "lineage": out / "lineage.json"}
     paths["experiment"].write_text(yaml.safe_dump(config.model_dump(mode="json"),
                                                   sort_keys=False))
-    lineage = {"table": table.name, "table_sha256": file_sha256(table),
-               "n_cases": len(data.y), "n_unlabelled_dropped": data.n_unlabelled,
-               "features": data.features, "excluded_non_numeric": data.excluded,
-               "permute_labels": permute_labels,
-               "extraction_config": (config.input.extraction_config.name
-                                     if config.input.extraction_config else None)}
     provenance = table_provenance(table)
+    lineage = {"experiment_sha256": experiment_sha256(config), "table": table.name,
+               "table_sha256": file_sha256(table), **_extraction_lineage(config, provenance),
+               "n_cases": len(data.y), "n_unlabelled_dropped": data.n_unlabelled,
+               "tracers": config.input.tracers, "features": data.features,
+               "excluded_non_numeric": data.excluded, "permute_labels": permute_labels}
     if provenance:
-        lineage["extraction_config_sha256"] = provenance.get("config_sha256")
         paths["extraction_provenance"] = out / "extraction_provenance.json"
         paths["extraction_provenance"].write_text(json.dumps(provenance, indent=2))
     paths["lineage"].write_text(json.dumps(lineage, indent=2))
     if config.input.extraction_config is not None:
         paths["extraction_config"] = out / config.input.extraction_config.name
         shutil.copyfile(config.input.extraction_config, paths["extraction_config"])
-    return paths
+    return lineage, paths
 
 
 def _experiment_params(config: ExperimentConfig, data: ModelData, table: Path,
                        permute_labels: bool) -> dict:
+    outer = ("leave_one_site_out" if config.outer_cv.scheme == "leave_one_site_out"
+             else f"{config.outer_cv.folds}x{config.outer_cv.repeats}")
     return {"experiment": config.name, "seed": config.seed, "table": table.name,
-            "table_sha256": file_sha256(table), "n_cases": len(data.y),
+            "n_cases": len(data.y),
             "n_patients": len(np.unique(data.groups)), "n_features": len(data.features),
             "feature_groups": config.features.groups, "combat": config.preprocessing.combat,
             "models": [m.name for m in config.models], "n_trials": config.search.n_trials,
-            "outer_cv": f"{config.outer_cv.folds}x{config.outer_cv.repeats}",
+            "outer_cv": outer, "tracers": config.input.tracers,
             "inner_cv": config.inner_cv.folds, "rules": config.rules,
             "permute_labels": permute_labels}
+
+
+def _feature_group_comparison(data: ModelData, splits: list, config: ExperimentConfig,
+                              prefix: str, oof: pd.DataFrame) -> dict:
+    """Each group of `config.compare_feature_groups` alone, cross-validated on the same folds
+    of repeat 0 with the same search, compared with the full model (paired, clustered)."""
+    if not config.compare_feature_groups:
+        return {}
+    first = [split for split in splits if split.repeat == 0]
+    groups = feature_groups(data.features)
+    scores = {}
+    for group in config.compare_feature_groups:
+        if not groups[group]:
+            scores[group] = None
+            continue
+        subset = replace(data, features=groups[group])
+        score = np.full(len(data.y), np.nan)
+        for result in run_folds(subset, first, config, f"{prefix}-{group}"):
+            score[result.split.test] = result.y_score
+        scores[group] = pd.Series(score, index=data.ids)
+    return feature_group_metrics(first_repeat(oof), scores,
+                                 {g: len(groups[g]) for g in config.compare_feature_groups})
 
 
 def _input_table(config: ExperimentConfig, out: Path) -> Path:
@@ -207,9 +263,10 @@ def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: 
     """The nested CV, final model and artifacts inside one parent MLflow run."""
     experiment_id = ensure_experiment(config.name, uri)
     run_name = config.name + ("-permuted" if permute_labels else "")
-    splits = outer_splits(data.y, data.groups, config)
+    splits = outer_splits(data.y, data.groups, config, data.sites)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as parent:
         log_flat_params(_experiment_params(config, data, table, permute_labels))
+        log_training_data(data.table, table, config.input.target_column)
         prefix = f"{config.name}-{parent.info.run_id[:12]}"
         frames = []
         with Progress() as progress:
@@ -223,17 +280,23 @@ def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: 
             progress.advance(task)
         oof = pd.concat(frames, ignore_index=True)
         metrics = experiment_metrics(oof, config.seed, directions)
+        metrics["feature_groups"] = _feature_group_comparison(data, splits, config, prefix, oof)
         paths = {"oof_predictions": out / "oof_predictions.csv", "metrics": out / "metrics.json"}
         oof.to_csv(paths["oof_predictions"], index=False)
         paths["metrics"].write_text(json.dumps(metrics, indent=2))
         paths |= _write_figures(oof, metrics, final, data, config, out)
-        paths |= _lineage(config, table, data, out, permute_labels)
-        final_paths = _save_final_model(final, data, out)
+        lineage, lineage_paths = _lineage(config, table, data, out, permute_labels)
+        paths |= lineage_paths
+        final_paths = _save_final_model(final, data, out, config.input)
         log_flat_params(final.describe())
-        log_numbers(metrics)
+        log_summary(metrics)
+        mlflow.set_tags(run_tags(lineage))
         for path in paths.values():
             mlflow.log_artifact(str(path))
         for path in final_paths.values():
             mlflow.log_artifact(str(path), artifact_path="final_model")
+        log_model(final.pipeline, data.X[final.input_columns])
+        mlflow.log_artifact(str(write_run_report(parent.info.run_id, out,
+                                                 out / "report.html")))
     paths |= {f"final_{key}": path for key, path in final_paths.items()}
     return ExperimentResult(parent.info.run_id, experiment_id, uri, metrics, out, paths)

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from radiomix.errors import ConfigError
 from radiomix.modeling.config import ExperimentConfig
 from radiomix.modeling.data import ModelData
 from radiomix.modeling.pipeline import build_pipeline, model_params
@@ -42,8 +44,30 @@ class FoldResult:
     seconds: float
 
 
-def outer_splits(y: np.ndarray, groups: np.ndarray, config: ExperimentConfig) -> list[OuterSplit]:
-    """All outer folds of all repeats; repeat r shuffles with seed `config.seed + r`."""
+def site_splits(groups: np.ndarray, sites: np.ndarray | None) -> list[OuterSplit]:
+    """Leave-one-site-out: fold k tests on every case of the k-th site (sorted by name).
+
+    Needs at least two sites and every patient at one site (else a patient's lesions would
+    sit on both sides of a fold).
+    """
+    if sites is None or len(np.unique(sites)) < 2:
+        raise ConfigError("outer_cv leave_one_site_out needs a site column (input.site_column "
+                          "or input.site_pattern) with at least two sites")
+    per_patient = pd.Series(sites).groupby(pd.Series(groups)).nunique()
+    if (per_patient > 1).any():
+        raise ConfigError(f"outer_cv leave_one_site_out: patients "
+                          f"{per_patient[per_patient > 1].index[:5].tolist()} have cases at "
+                          "several sites")
+    return [OuterSplit(0, fold, np.flatnonzero(sites != site), np.flatnonzero(sites == site))
+            for fold, site in enumerate(np.unique(sites))]
+
+
+def outer_splits(y: np.ndarray, groups: np.ndarray, config: ExperimentConfig,
+                 sites: np.ndarray | None = None) -> list[OuterSplit]:
+    """All outer folds of all repeats; repeat r shuffles with seed `config.seed + r`. With
+    `outer_cv.scheme: leave_one_site_out`, one fold per site (see `site_splits`)."""
+    if config.outer_cv.scheme == "leave_one_site_out":
+        return site_splits(groups, sites)
     splits = []
     for repeat in range(config.outer_cv.repeats):
         folds = grouped_folds(y, groups, config.outer_cv.folds, config.seed + repeat)

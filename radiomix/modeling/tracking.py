@@ -1,28 +1,39 @@
 """MLflow set-up: tracking URI, experiment with an explicit artifact location, child runs.
 
-Default tracking URI: `sqlite:///mlflow.db` in the current directory, artifacts in
-`mlruns/` beside the database. `--tracking-uri` or `MLFLOW_TRACKING_URI` select any
-other store or tracking server (a server keeps its own artifact root).
+Default tracking store: `mlflow.db` (SQLite) in the radiomix home folder, `~/.radiomix` or
+`$RADIOMIX_HOME`, with artifacts in `mlruns/` beside the database; every command finds the
+same runs whatever the current directory. `--tracking-uri` or `MLFLOW_TRACKING_URI` select
+any other store or tracking server (a server keeps its own artifact root).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow.tracking import MlflowClient
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 SQLITE_PREFIX = "sqlite:///"
+HOME_VARIABLE = "RADIOMIX_HOME"
+
+
+def default_tracking_uri() -> str:
+    """`sqlite:///` URI of `mlflow.db` in `$RADIOMIX_HOME` (default `~/.radiomix`), whose
+    folder is created."""
+    home = Path(os.environ.get(HOME_VARIABLE) or Path.home() / ".radiomix").expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return SQLITE_PREFIX + str((home / "mlflow.db").resolve())
 
 
 def resolve_tracking_uri(explicit: str | None = None) -> str:
-    """The explicit URI, else MLFLOW_TRACKING_URI, else the SQLite file in the current folder."""
-    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """The explicit URI, else MLFLOW_TRACKING_URI, else the default store."""
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
 
 
 @contextmanager
@@ -48,15 +59,23 @@ def artifact_root(uri: str) -> str | None:
     return (database.parent / "mlruns").as_uri()
 
 
+HEADLINE = ("auc", "auc_ci", "auc_repeats_mean", "auc_repeats_sd", "sensitivity",
+            "sensitivity_ci", "specificity", "specificity_ci", "brier", "calibration_slope",
+            "calibration_intercept")
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def ensure_experiment(name: str, uri: str) -> str:
-    """Id of the MLflow experiment `name`, created with an explicit artifact location."""
+    """Id of the MLflow experiment `name`, created with an explicit artifact location and
+    marked as model development (the MLflow UI then opens it in its machine-learning view,
+    not the GenAI one)."""
     client = MlflowClient(tracking_uri=uri)
     existing = client.get_experiment_by_name(name)
     if existing is not None:
         return existing.experiment_id
     root = artifact_root(uri)
     location = None if root is None else f"{root}/{name}"
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
 
 
 def log_flat_params(params: dict[str, Any]) -> None:
@@ -80,3 +99,52 @@ def log_numbers(metrics: dict[str, Any], prefix: str = "") -> None:
 
     walk(metrics, prefix)
     mlflow.log_metrics(flat)
+
+
+def log_summary(metrics: dict) -> None:
+    """Log the headline numbers only (the model's metrics, each rule's AUC and adjusted
+    p-values); everything else is in the `metrics.json` artifact."""
+    model = metrics["model"]
+    log_numbers({key: model.get(key) for key in HEADLINE}, "model")
+    for rule, values in metrics["rules"].items():
+        log_numbers({key: values.get(key) for key in
+                     ("auc", "model_auc_same_cases", "delong_p_holm_vs_model",
+                      "mcnemar_p_holm_vs_model")}, f"rule.{rule}")
+
+
+def log_training_data(table: pd.DataFrame, path: Path, target: str) -> None:
+    """Log the training rows as an `mlflow.data` dataset (name, source and digest)."""
+    dataset = mlflow.data.from_pandas(table, source=str(path.resolve()), name=path.name,
+                                      targets=target)
+    mlflow.log_input(dataset, context="training")
+
+
+def run_tags(lineage: dict) -> dict[str, str]:
+    """Tags of a training run: radiomix version and the hashes of its inputs."""
+    from radiomix import __version__
+
+    keys = ("experiment_sha256", "table_sha256", "extraction_config_sha256", "manifest_sha256")
+    return {"radiomix.version": __version__} | {
+        f"radiomix.{key}": str(lineage[key]) for key in keys if lineage.get(key)}
+
+
+def log_model(pipeline, example: pd.DataFrame) -> None:
+    """Log the fitted pipeline as the run's MLflow model (`model`, skops format), with its
+    signature. The types it holds are trusted: this process has just built them."""
+    import mlflow.sklearn
+    import skops.io
+    from mlflow.models import infer_signature
+
+    from radiomix.serving.export import library_versions
+
+    versions = library_versions()
+    requirements = [f"{name}=={versions[name]}" for name in
+                    ("scikit-learn", "xgboost-cpu", "pandas", "numpy", "scipy")
+                    if name in versions]
+    head = example.head(5)
+    with warnings.catch_warnings():  # integer features are never missing here
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        signature = infer_signature(head, pipeline.predict_proba(head)[:, 1])
+    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
+    mlflow.sklearn.log_model(pipeline, name="model", signature=signature,
+                             pip_requirements=requirements, skops_trusted_types=trusted)

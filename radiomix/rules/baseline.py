@@ -19,21 +19,45 @@ from scipy.stats import norm
 
 from radiomix.data.manifest import parse_labels
 from radiomix.errors import RadiomixError
-from radiomix.evaluation.stats import auc_delong, binary_metrics
+from radiomix.evaluation.stats import (
+    StatisticsInputError,
+    auc_delong,
+    auc_score,
+    binary_metrics,
+)
 from radiomix.rules.apply import APPLICABLE, INDETERMINATE, MISSING_PREFIX, apply_rule
 from radiomix.rules.config import Rule
 from radiomix.rules.expression import Compare, Feature, Number
 
 PROPORTIONS = ("sensitivity", "specificity", "accuracy", "ppv", "npv")
 PUBLISHED = (*PROPORTIONS, "auc")
+PATIENT = "patient_id"
 
 
 def labels_of(table: pd.DataFrame) -> np.ndarray:
     """The `label` column as 1.0 / 0.0 / NaN, or a RadiomixError naming the bad case."""
     if "label" not in table.columns:
         raise RadiomixError("the feature table has no 'label' column")
-    case_ids = table["case_id"] if "case_id" in table.columns else table.index.to_series()
-    return parse_labels(table["label"], case_ids, "feature table")
+    return parse_labels(table["label"], case_ids_of(table), "feature table")
+
+
+def case_ids_of(table: pd.DataFrame) -> pd.Series:
+    """The case ids (or row labels) of the table."""
+    return table["case_id"] if "case_id" in table.columns else table.index.to_series()
+
+
+def patients_of(table: pd.DataFrame) -> np.ndarray:
+    """The patient of each case (`patient_id`), or the case itself when the table has no
+    patient column; a missing patient id is an error naming the case. Every interval of the
+    baseline is clustered by it: several lesions of one patient are one patient's evidence
+    (Obuchowski's AUC variance, design-effect Wilson intervals)."""
+    if PATIENT not in table.columns:
+        return case_ids_of(table).astype(str).to_numpy()
+    missing = table[PATIENT].isna().to_numpy()
+    if missing.any():
+        raise RadiomixError(f"cases {case_ids_of(table)[missing].head(5).tolist()} have no "
+                            f"{PATIENT}")
+    return table[PATIENT].astype(str).to_numpy()
 
 
 def _reasons(status: np.ndarray) -> str:
@@ -61,10 +85,13 @@ def _counts(status: np.ndarray, labelled: np.ndarray, unchecked: np.ndarray) -> 
     }
 
 
-def _decision_metrics(labels: np.ndarray, decision: np.ndarray, alpha: float) -> dict:
-    """TP/FP/TN/FN and the proportions with Wilson intervals on the decided, labelled cases."""
+def _decision_metrics(labels: np.ndarray, decision: np.ndarray, patients: np.ndarray,
+                      alpha: float) -> dict:
+    """TP/FP/TN/FN and the proportions with patient-clustered Wilson intervals on the
+    decided, labelled cases."""
     used = ~np.isnan(decision) & ~np.isnan(labels)
-    metrics = binary_metrics(labels[used].astype(int), decision[used].astype(int), alpha)
+    metrics = binary_metrics(labels[used].astype(int), decision[used].astype(int), alpha,
+                             groups=patients[used])
     row = {name: metrics[name] for name in ("tp", "fp", "tn", "fn")}
     for name in PROPORTIONS:
         row[name] = metrics[name]
@@ -72,16 +99,21 @@ def _decision_metrics(labels: np.ndarray, decision: np.ndarray, alpha: float) ->
     return row
 
 
-def _auc(labels: np.ndarray, score: np.ndarray, direction: str, alpha: float) -> dict:
-    """AUC of a score (oriented by its direction) with a DeLong CI, on the labelled cases
-    that have it."""
+def _auc(labels: np.ndarray, score: np.ndarray, direction: str, patients: np.ndarray,
+         alpha: float) -> dict:
+    """AUC of a score (oriented by its direction) with the patient-clustered DeLong
+    (Obuchowski) CI, on the labelled cases that have it."""
     used = ~np.isnan(score) & ~np.isnan(labels)
     y = labels[used].astype(int)
     row = {"n_auc": int(used.sum()), "auc": np.nan, "auc_ci_low": np.nan, "auc_ci_high": np.nan}
     if y.size and y.min() != y.max():
         oriented = score[used] if direction == "higher" else -score[used]
-        result = auc_delong(y, oriented, alpha)
-        row.update(auc=result.auc, auc_ci_low=result.ci_low, auc_ci_high=result.ci_high)
+        try:
+            result = auc_delong(y, oriented, alpha, groups=patients[used])
+        except StatisticsInputError:  # a class from a single patient: no variance
+            row["auc"] = auc_score(y, oriented)
+        else:
+            row.update(auc=result.auc, auc_ci_low=result.ci_low, auc_ci_high=result.ci_high)
     return row
 
 
@@ -151,20 +183,22 @@ def baseline_report(table: pd.DataFrame, rules: list[Rule], by_primary: bool = T
     """One row per rule, scored on its own decision: applicability counts (with reasons),
     TP/FP/TN/FN, sensitivity, specificity, accuracy, PPV, NPV with Wilson intervals, the AUC
     of the 0/1 decision with a DeLong interval, the published figures and the implied ones.
+    Every interval is clustered by patient (see `patients_of`).
 
     Metrics use the labelled cases the rule decides; indeterminate and not-applicable
     cases are counted, never scored as negative. `by_primary=False` ignores the rules'
     primary-tumour restriction.
     """
     labels = labels_of(table)
+    patients = patients_of(table)
     rows = []
     for rule in rules:
         outcome = apply_rule(table, rule, by_primary)
         rows.append({
             **_description(rule),
             **_counts(outcome.status, ~np.isnan(labels), outcome.unchecked),
-            **_decision_metrics(labels, outcome.decision, alpha),
-            **_auc(labels, outcome.decision, "higher", alpha),
+            **_decision_metrics(labels, outcome.decision, patients, alpha),
+            **_auc(labels, outcome.decision, "higher", patients, alpha),
             **_published(rule),
             **_implied(rule),
         })
@@ -188,6 +222,7 @@ def parameter_report(table: pd.DataFrame, rules: list[Rule], by_primary: bool = 
     ones that have it. Rules whose populations select the same (non-empty) set of cases of
     this table share the row: one piece of evidence, not several."""
     labels = labels_of(table)
+    patients = patients_of(table)
     groups: dict[tuple, dict] = {}
     for rule in rules:
         inside = apply_rule(table, rule, by_primary).inside
@@ -205,5 +240,5 @@ def parameter_report(table: pd.DataFrame, rules: list[Rule], by_primary: bool = 
         rows.append({"parameter": group["parameter"], "direction": group["direction"],
                      "rules": ", ".join(group["rules"]),
                      "population": " | ".join(group["populations"]),
-                     **_auc(labels, score, group["direction"], alpha)})
+                     **_auc(labels, score, group["direction"], patients, alpha)})
     return pd.DataFrame(rows)

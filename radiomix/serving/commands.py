@@ -14,7 +14,7 @@ def export_command(
         None, "--register", help="Also register the model under this name in the registry."),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri",
-        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]."),
+        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///~/.radiomix/mlflow.db]."),
 ) -> None:
     """Export a trained model as an MLflow pyfunc model with checksums and a model card."""
     from radiomix.console import exit_on_error
@@ -38,7 +38,7 @@ def predict_command(
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri",
         help="MLflow store of a models:/ or runs:/ URI [default: $MLFLOW_TRACKING_URI, else "
-             "sqlite:///mlflow.db]."),
+             "sqlite:///~/.radiomix/mlflow.db]."),
 ) -> None:
     """Probability of recurrence, decision, top SHAP features and novelty flag per case.
 

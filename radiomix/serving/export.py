@@ -70,15 +70,19 @@ def _download_run(run_id: str, tracking_uri: str, folder: Path) -> Path:
 
 
 def _table_config(experiment: dict, lineage: dict) -> dict | None:
-    """The extraction configuration in the provenance of the training table, if it is intact."""
-    from radiomix.features import read_provenance
+    """The extraction configuration in the provenance of the training table, if it is intact.
+
+    Any table format is accepted: only a parquet table written by the extraction stores a
+    provenance, a CSV table has none.
+    """
+    from radiomix.modeling.data import table_provenance
 
     table = experiment["input"].get("table")
     if not table or not Path(table).is_file():
         return None
     if file_sha256(Path(table)) != lineage.get("table_sha256"):
         return None
-    config = read_provenance(Path(table)).get("config")
+    config = table_provenance(Path(table)).get("config")
     return _validated(json.loads(config)) if config else None
 
 

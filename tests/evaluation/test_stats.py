@@ -17,7 +17,7 @@ from radiomix.evaluation.stats import (
     calibration_intercept_slope,
     clustered_bootstrap_ci,
     delong_test,
-    mcnemar_exact,
+    mcnemar_test,
     wilson_interval,
     youden_threshold,
 )
@@ -125,7 +125,7 @@ def test_mcnemar_small_table_by_hand() -> None:
     y = np.ones(10, dtype=int)
     a = np.array([1, 0, 0, 0, 0, 0, 0, 0, 1, 0])
     b = np.array([0, 1, 1, 1, 1, 1, 1, 1, 1, 0])
-    result = mcnemar_exact(y, a, b)
+    result = mcnemar_test(y, a, b)
     assert (result.b, result.c) == (1, 7)
     assert result.p_value == pytest.approx(18 / 256)
 
@@ -136,7 +136,7 @@ def test_mcnemar_agresti_approval_table() -> None:
     y = np.ones(1600, dtype=int)
     first = np.r_[np.ones(794 + 150), np.zeros(86 + 570)]
     second = np.r_[np.ones(794), np.zeros(150), np.ones(86), np.zeros(570)]
-    result = mcnemar_exact(y, first, second)
+    result = mcnemar_test(y, first, second)
     assert (result.b, result.c) == (150, 86)
     assert result.p_value == pytest.approx(sps.binomtest(86, 236, 0.5).pvalue, rel=1e-9)
     # the continuity-free chi-square (b-c)^2/(b+c) = 17.36 gives p ~ 3.1e-5: same order
@@ -250,7 +250,7 @@ def test_clustered_bootstrap_skips_single_class_resamples() -> None:
         lambda: auc_delong([0, 1, 1], [0.1, 0.2]),
         lambda: auc_delong([1, 1, 1], [0.1, 0.2, 0.3]),
         lambda: auc_delong([0, 1, 1], [0.1, np.nan, 0.3]),
-        lambda: mcnemar_exact([0, 1], [0, 1], [1]),
+        lambda: mcnemar_test([0, 1], [0, 1], [1]),
         lambda: brier_score([0, 1], [0.2, 1.5]),
         lambda: clustered_bootstrap_ci(_mean_metric, [0, 1], [0.1, 0.2], [1]),
     ],

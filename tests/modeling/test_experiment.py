@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import joblib
+import mlflow.sklearn
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -20,10 +21,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
+import radiomix
 from radiomix.cli import app
 from radiomix.evaluation import stats
 from radiomix.features.engine import PROVENANCE_KEY
-from radiomix.modeling.experiment import run_experiment
+from radiomix.modeling.experiment import experiment_sha256, run_experiment
+from radiomix.modeling.tracking import using_tracking_uri
 
 OOF_COLUMNS = ["case_id", "patient_id", "repeat", "fold", "y_true", "y_score"]
 
@@ -75,16 +78,22 @@ def test_rule_columns_follow_the_published_cutoff(experiment):
 
 
 def test_metrics_json_matches_the_statistics_module(experiment):
+    # two lesions per patient: every interval and test is clustered by patient_id
     _, result, _ = experiment
     metrics = json.loads(result.paths["metrics"].read_text())
     first = _oof(result).query("repeat == 0")
     y, score = first["y_true"].to_numpy(), first["y_score"].to_numpy()
-    auc = stats.auc_delong(y, score)
+    patients = first["patient_id"].to_numpy()
+    auc = stats.auc_delong(y, score, groups=patients)
     model = metrics["model"]
+    assert metrics["clustered_by"] == "patient_id"
     assert model["auc"] == pytest.approx(auc.auc)
     assert model["auc_ci"] == pytest.approx([auc.ci_low, auc.ci_high])
-    decisions = stats.binary_metrics(y, (score >= first["threshold"]).astype(int))
+    assert auc.variance != pytest.approx(stats.auc_delong(y, score).variance, rel=1e-3)
+    decisions = stats.binary_metrics(y, (score >= first["threshold"]).astype(int),
+                                     groups=patients)
     assert model["sensitivity"] == pytest.approx(decisions["sensitivity"])
+    assert model["sensitivity_ci"] == pytest.approx(list(decisions["sensitivity_ci"]))
     assert model["specificity"] == pytest.approx(decisions["specificity"])
     assert model["brier"] == pytest.approx(np.mean((score - y) ** 2))
     intercept, slope = stats.calibration_intercept_slope(y, score)
@@ -93,18 +102,47 @@ def test_metrics_json_matches_the_statistics_module(experiment):
     per_repeat = [stats.auc_score(p["y_true"], p["y_score"]) for _, p in _oof(result).groupby(
         "repeat")]
     assert model["auc_repeats_mean"] == pytest.approx(np.mean(per_repeat))
+    raw = []
     for rule, sign in (("fet_twm", 1.0), ("adc_ratio", -1.0)):
         applies = first[first[f"rule_{rule}"].notna()]
+        groups = applies["patient_id"].to_numpy()
         entry = metrics["rules"][rule]
         assert entry["n"] == len(applies)
         param = sign * applies[f"param_{rule}"].to_numpy()
         assert entry["auc"] == pytest.approx(stats.auc_delong(applies["y_true"], param).auc)
-        paired = stats.delong_test(applies["y_true"], applies["y_score"], param)
+        paired = stats.delong_test(applies["y_true"], applies["y_score"], param, groups=groups)
         assert entry["delong_p_vs_model"] == pytest.approx(paired.p_value)
-        mcnemar = stats.mcnemar_exact(applies["y_true"], applies["y_pred"],
-                                      applies[f"rule_{rule}"].astype(int))
+        raw.append(paired.p_value)
+        mcnemar = stats.mcnemar_test(applies["y_true"], applies["y_pred"],
+                                     applies[f"rule_{rule}"].astype(int), groups)
         assert entry["mcnemar_p_vs_model"] == pytest.approx(mcnemar.p_value)
+        positives = applies[applies["y_true"] == 1]
+        difference = stats.paired_difference(positives["y_pred"],
+                                             positives[f"rule_{rule}"].astype(int),
+                                             positives["patient_id"])
+        assert entry["sensitivity_difference"]["ci"] == pytest.approx(
+            [difference.ci_low, difference.ci_high])
+    # Holm over the two rules: the smaller p doubled, the larger kept (monotone)
+    low, high = sorted(raw)
+    holm = {metrics["rules"][r]["delong_p_vs_model"]: metrics["rules"][r][
+        "delong_p_holm_vs_model"] for r in ("fet_twm", "adc_ratio")}
+    assert holm[low] == pytest.approx(min(1.0, 2 * low))
+    assert holm[high] == pytest.approx(max(min(1.0, 2 * low), high))
     assert metrics["n_cases"] == 100 and metrics["n_patients"] == 50
+
+
+def test_subgroups_per_tracer_with_an_unpaired_comparison(experiment):
+    _, result, _ = experiment
+    first = _oof(result).query("repeat == 0")
+    tracer = result.metrics["subgroups"]["tracer"]
+    assert set(tracer["levels"]) == {"FET", "FDOPA"}
+    fet = first[first["tracer"] == "FET"]
+    assert tracer["levels"]["FET"]["n"] == len(fet)
+    assert tracer["levels"]["FET"]["auc"] == pytest.approx(stats.auc_score(fet["y_true"],
+                                                                           fet["y_score"]))
+    comparison = tracer["comparisons"][0]
+    assert {comparison["a"], comparison["b"]} == {"FET", "FDOPA"}
+    assert "p_holm" in comparison
 
 
 def test_model_finds_the_known_signal(experiment):
@@ -123,11 +161,24 @@ def test_mlflow_holds_parent_child_runs_and_artifacts(experiment, mlflow_uri):
     assert all("test_auc" in child.data.metrics for child in children)
     parent = client.get_run(result.run_id)
     assert parent.data.metrics["model.auc"] == pytest.approx(result.metrics["model"]["auc"])
-    assert len(parent.data.params["table_sha256"]) == 64
+    assert len(parent.data.metrics) < 40  # headline numbers only; the rest is metrics.json
+    lineage = json.loads(result.paths["lineage"].read_text())
+    tags = parent.data.tags
+    assert tags["radiomix.version"] == radiomix.__version__
+    assert tags["radiomix.table_sha256"] == lineage["table_sha256"]
+    assert tags["radiomix.experiment_sha256"] == experiment_sha256(config)
+    assert tags["radiomix.extraction_config_sha256"] == "c0ffee"
+    (dataset,) = parent.inputs.dataset_inputs
+    assert dataset.dataset.name == "features.parquet" and len(dataset.dataset.digest) >= 8
     names = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"metrics.json", "oof_predictions.csv", "roc.png", "calibration.png",
             "shap_summary.png", "shap_mean_abs.csv", "optuna_history.png",
+            "decision_curves.png", "confusion.png", "roc_by_population.png", "report.html",
             "lineage.json", "final_model"} <= names
+    with using_tracking_uri(mlflow_uri):
+        logged = mlflow.sklearn.load_model(f"runs:/{result.run_id}/model")
+    features = pd.read_parquet(result.paths["final_training_features"])
+    assert logged.predict_proba(features).shape == (len(features), 2)
     final = {a.path for a in client.list_artifacts(result.run_id, "final_model")}
     assert {"final_model/pipeline.joblib", "final_model/training_features.parquet"} <= final
 
@@ -191,12 +242,16 @@ def test_train_command_runs_from_the_command_line(tmp_path, monkeypatch):
         "name: cli\ninput: {table: ../t.csv}\nmodels: [{name: l2_lr}]\n"
         "search: {n_trials: 2}\nouter_cv: {folds: 3, repeats: 1}\ninner_cv: {folds: 2}\n")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("RADIOMIX_HOME", str(tmp_path / "home"))
     runner = CliRunner()
     outcome = runner.invoke(app, ["train", str(experiment_file)])
     assert outcome.exit_code == 0, outcome.output
     printed = json.loads(outcome.stdout[outcome.stdout.index("{"):])
     assert (tmp_path / "runs" / "cli" / "metrics.json").is_file()
-    assert (tmp_path / "mlflow.db").is_file() and len(printed["run_id"]) == 32
+    # the default store is in the radiomix home folder, not the current directory
+    assert (tmp_path / "home" / "mlflow.db").is_file() and len(printed["run_id"]) == 32
+    assert not (tmp_path / "mlflow.db").exists()
     experiment_file.write_text("name: cli\ninput: {table: missing.csv}\nmodels: [{name: rf}]\n")
     outcome = runner.invoke(app, ["train", str(experiment_file)])
     assert outcome.exit_code == 2

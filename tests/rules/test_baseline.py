@@ -218,3 +218,34 @@ def test_command_reports_bad_input_without_traceback(tmp_path) -> None:
     assert result.exit_code == 2
     assert "nothing.csv" in result.output and "does not exist" in result.output
     assert "Traceback" not in result.output
+
+
+def _synthetic_cohort(seed: int = 0, n: int = 120) -> pd.DataFrame:
+    """FET glioma cases, one per patient, T/WM higher in recurrence."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, n)
+    return pd.DataFrame({"case_id": [f"c{i}" for i in range(n)],
+                         "patient_id": [f"p{i}" for i in range(n)], "label": label,
+                         "tracer": "FET", "primary": "glioma", "site": "A",
+                         "pet_TWMmax": 2.4 + 0.5 * label + rng.normal(scale=0.45, size=n)})
+
+
+def test_duplicating_every_case_under_its_patient_keeps_the_interval_widths(rules) -> None:
+    # Lesions of one patient are not independent evidence: duplicating each case under the
+    # same patient must not narrow the AUC or sensitivity intervals (lesion-level DeLong and
+    # Wilson would shrink them by about 30 %).
+    table = _synthetic_cohort()
+    doubled = pd.concat([table, table.assign(case_id=table["case_id"] + "b")],
+                        ignore_index=True)
+    original = _row(baseline_report(table, rules), "fet_twm")
+    twice = _row(baseline_report(doubled, rules), "fet_twm")
+    assert twice["n_evaluated"] == 2 * original["n_evaluated"]
+    for name in ("auc", "sensitivity", "specificity"):
+        width = original[f"{name}_ci_high"] - original[f"{name}_ci_low"]
+        assert width > 0.05
+        assert twice[f"{name}_ci_high"] - twice[f"{name}_ci_low"] == pytest.approx(width,
+                                                                                  rel=0.10)
+    as_lesions = baseline_report(doubled.assign(patient_id=doubled["case_id"]), rules)
+    row = _row(as_lesions, "fet_twm")
+    assert row["auc_ci_high"] - row["auc_ci_low"] < 0.8 * (original["auc_ci_high"]
+                                                           - original["auc_ci_low"])

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from radiomix.features import load_config
@@ -57,3 +58,19 @@ def test_changed_table_falls_back_to_the_configuration_file(tmp_path):
 def test_no_source_stores_nothing(tmp_path):
     run = _run_folder(tmp_path, tmp_path / "gone.parquet", None, None)
     assert extraction_config(run) is None
+
+
+@pytest.mark.parametrize("name", ["features.csv", "features.table"])
+def test_table_of_any_format_and_name_never_breaks_the_export(tmp_path, name):
+    # a CSV table (or a parquet without the .parquet suffix) at an absolute path
+    config_file = tmp_path / "extraction.yaml"
+    config_file.write_text("families: [mri]\n")
+    if name.endswith(".csv"):
+        table = tmp_path / name
+        pd.DataFrame({"case_id": ["a"], "pet_SUVmax": [3.0]}).to_csv(table, index=False)
+        expected = ["mri"]  # a CSV stores no provenance: the configuration file is used
+    else:
+        table = _table_with_provenance(tmp_path, ["pet_static"]).rename(tmp_path / name)
+        expected = ["pet_static"]
+    run = _run_folder(tmp_path, table.resolve(), config_file, file_sha256(table))
+    assert extraction_config(run)["families"] == expected
