@@ -24,6 +24,7 @@ from radiomix.data import plausibility, reference_regions
 from radiomix.data.case_loader import load_case_dynamic, load_case_image, load_case_mask, where
 from radiomix.data.manifest import Case, Problem
 from radiomix.data.resample import current
+from radiomix.data.suv import write_dynamic_suv
 from radiomix.errors import MaskError, RadiomixError
 
 PET_COLUMNS = ("pet", "pet_dynamic", "pet_early")
@@ -166,6 +167,20 @@ def _plane(case: Case, image: sitk.Image, lesion: np.ndarray) -> reference_regio
     return state.resampled["plane"]
 
 
+def _cached_dynamic(case: Case) -> tuple[Case, list[str]]:
+    """A ``pet_dynamic`` DICOM series converted once to a 4D SUV image with its BIDS-PET
+    sidecar in the case's folder (only in an extraction run, which has a derived folder)."""
+    path = case.paths.get("pet_dynamic")
+    if path is None or not path.is_dir() or current().derived is None:
+        return case, []
+    try:
+        image, sidecar = write_dynamic_suv(path, case_folder(case) / "pet_dynamic_suv.nii.gz")
+    except RadiomixError:
+        return case, []  # the families read the folder and report why it cannot be read
+    current().note("pet_dynamic (from DICOM)", {"image": str(image), "sidecar": str(sidecar)})
+    return dataclasses.replace(case, paths={**case.paths, "pet_dynamic": image}), []
+
+
 def _without(case: Case, problems: list[Problem]) -> Case:
     dropped = {problem.column for problem in problems}
     return dataclasses.replace(case, paths={k: v for k, v in case.paths.items()
@@ -233,6 +248,7 @@ def prepare_case(case: Case) -> tuple[Case, list[str]]:
 
     Returns the prepared case and one message per problem (case, column and file named).
     """
+    case, converted = _cached_dynamic(case)
     found = check_geometry_and_units(case)
     case = _without(case, found)
     try:
@@ -242,7 +258,7 @@ def prepare_case(case: Case) -> tuple[Case, list[str]]:
     case = dataclasses.replace(case, paths={**case.paths, **made})
     scale = check_pet_scale(case)  # the automatic background's mean is checked here too
     case = _without(case, scale)
-    problems = [str(problem) for problem in found + scale]
+    problems = converted + [str(problem) for problem in found + scale]
     problems += [f"case {case.case_id}: {failure}" for failure in failures]
     if current().derived is not None:
         try:
