@@ -6,8 +6,9 @@
   guideline (Law et al., EJNMMI 2019; Unterrainer et al., EJNMMI Res 2017). The plane is the
   brain's own symmetry plane: the reflection that best matches the image with itself
   (Pearson correlation over the brain, lesion masked), searched from the brain's centre.
-- ``ref_striatum`` (FDOPA): the two hottest compact blobs of the brain near the plane, one per
-  side (striatal FDOPA uptake is the highest of normal brain), lesion excluded.
+- ``ref_striatum`` (FDOPA): on each side of the plane, the largest blob above half the
+  maximum of normal brain (striatal FDOPA uptake is the highest of normal brain), lesion
+  excluded.
 - ``ref_wm``, ``ref_gm``: a three-class tissue segmentation (CSF, grey, white matter) of the
   T1c inside the brain by Otsu's multiple thresholds (SimpleITK), lesion excluded, each class
   eroded by one voxel against partial volume.
@@ -30,7 +31,7 @@ CSF_FRACTION = 0.5
 LESION_MARGIN_MM = 4.0
 PLANE_SEARCH_MM = 30.0
 PLANE_SEARCH_STEP_MM = 2.0
-STRIATUM_QUANTILE = 0.98
+STRIATUM_FRACTION_OF_MAX = 0.5
 STRIATUM_MAX_DISTANCE_MM = 40.0
 SMOOTHING_MM = 2.0
 MIN_SYMMETRY = 0.5
@@ -112,6 +113,8 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
     values[dilate(lesion, image, LESION_MARGIN_MM)] = np.median(values[brain])
     filled = sitk.GetImageFromArray(values)
     filled.CopyInformation(image)
+    filled = sitk.SmoothingRecursiveGaussian(filled, SMOOTHING_MM)
+    values = sitk.GetArrayFromImage(filled)
     centre = float(voxel_points(image, brain)[:, 0].mean())
 
     def cost(params: np.ndarray) -> float:
@@ -155,11 +158,12 @@ def background_crescent(image: sitk.Image, lesion: np.ndarray, plane: Plane,
 
 def striatum(image: sitk.Image, lesion: np.ndarray, plane: Plane,
              brain: np.ndarray) -> np.ndarray:
-    """The largest connected blob above the brain's ``STRIATUM_QUANTILE`` uptake on each side
-    of the plane within ``STRIATUM_MAX_DISTANCE_MM`` of it, lesion (plus margin) excluded."""
+    """The largest connected blob above ``STRIATUM_FRACTION_OF_MAX`` of the brain's maximum
+    on each side of the plane within ``STRIATUM_MAX_DISTANCE_MM`` of it, lesion (plus margin)
+    excluded."""
     values = sitk.GetArrayViewFromImage(image)
     candidates = brain & ~dilate(lesion, image, 2 * LESION_MARGIN_MM)
-    hot = candidates & (values >= np.quantile(values[candidates], STRIATUM_QUANTILE))
+    hot = candidates & (values >= STRIATUM_FRACTION_OF_MAX * values[candidates].max())
     distance = np.full(lesion.shape, np.inf)
     distance[hot] = plane.signed_distance(voxel_points(image, hot))
     region = np.zeros(lesion.shape, dtype=bool)
