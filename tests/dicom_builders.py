@@ -3,6 +3,7 @@ header, with patient identity tags that must never reach an output."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -64,10 +65,13 @@ def _slice(values_bqml: np.ndarray, z: int, spacing: tuple[float, float, float],
 
 def write_pet_series(folder: Path, frames_suv: np.ndarray, start_s: list[float],
                      duration_s: list[float], spacing=(2.0, 2.0, 2.0),
-                     origin=(0.0, 0.0, 0.0)) -> Path:
+                     origin=(0.0, 0.0, 0.0), acquisition_per_frame: bool = True,
+                     edit: Callable[[Dataset], None] | None = None) -> Path:
     """Write a (t, z, y, x) SUV series as a DICOM PET series in Bq/mL; t = 1 writes a
     static series. Frames start ``start_s`` after the injection, the scan at the first frame;
-    each frame's AcquisitionTime is its start and FrameReferenceTime its count-rate time."""
+    FrameReferenceTime is each frame's count-rate time and AcquisitionTime its start (or the
+    scan start for every frame when not ``acquisition_per_frame``); ``edit`` changes each
+    slice before it is written."""
     folder.mkdir(parents=True, exist_ok=True)
     scan_start = INJECTION + timedelta(seconds=start_s[0])
     factor = suv_to_bqml_factor(scan_start)
@@ -79,11 +83,14 @@ def write_pet_series(folder: Path, frames_suv: np.ndarray, start_s: list[float],
         for z in range(n_slices):
             ds = _slice(frame[z] * factor, z, spacing, origin, uid)
             ds.SeriesDate, ds.SeriesTime = _stamp(scan_start)
-            ds.AcquisitionDate, ds.AcquisitionTime = _stamp(start)
+            ds.AcquisitionDate, ds.AcquisitionTime = _stamp(
+                start if acquisition_per_frame else scan_start)
             ds.ActualFrameDuration = round(float(duration_s[t]) * 1000)
             ds.FrameReferenceTime = f"{(start_s[t] - start_s[0] + count_rate_s) * 1000:.3f}"
             ds.SeriesType = ["DYNAMIC" if n_frames > 1 else "STATIC", "IMAGE"]
             ds.NumberOfSlices, ds.NumberOfTimeSlices = n_slices, n_frames
             ds.ImageIndex = t * n_slices + z + 1
+            if edit:
+                edit(ds)
             pydicom.dcmwrite(folder / f"f{t:02d}_s{z:03d}.dcm", ds, enforce_file_format=True)
     return folder

@@ -1,0 +1,109 @@
+"""DICOM PET variants built for the test: compressed transfer syntaxes, GE's private scan
+date-time, Philips CNTS units, dynamic frame timing from FrameReferenceTime."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from dicom_builders import INJECTION, write_pet_series
+from pydicom.uid import JPEG2000Lossless, RLELossless
+
+from radiomix.data.suv import dicom_frame_timing, read_dicom_pet_suv
+from radiomix.errors import DicomUnitsError
+
+# JPEG 2000 (with its default resolution levels) needs at least 32 pixels a side.
+SUV = np.random.default_rng(3).uniform(0.5, 4.0, (1, 3, 40, 48)).astype(np.float32)
+START_S = [1200.0]
+DURATION_S = [600.0]
+
+
+def suv_of(folder: Path) -> np.ndarray:
+    return sitk.GetArrayFromImage(read_dicom_pet_suv(folder))
+
+
+@pytest.fixture
+def plain(tmp_path: Path) -> Path:
+    return write_pet_series(tmp_path / "plain", SUV, START_S, DURATION_S)
+
+
+def test_built_series_reads_back_its_suv(plain):
+    np.testing.assert_allclose(suv_of(plain), SUV[0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("syntax", [JPEG2000Lossless, RLELossless])
+def test_compressed_transfer_syntaxes_give_the_same_suv(tmp_path, plain, syntax):
+    folder = tmp_path / "compressed"
+    folder.mkdir()
+    for path in sorted(plain.iterdir()):
+        ds = pydicom.dcmread(path)
+        ds.compress(syntax)
+        ds.save_as(folder / path.name)
+    assert pydicom.dcmread(next(folder.iterdir())).file_meta.TransferSyntaxUID == syntax
+    np.testing.assert_array_equal(suv_of(folder), suv_of(plain))
+
+
+def _post_processed(ds: pydicom.Dataset) -> None:
+    ds.SeriesTime = ds.AcquisitionTime = "235959"  # rewritten hours after the scan
+
+
+def _ge_private(scan_time: str):
+    def edit(ds: pydicom.Dataset) -> None:
+        _post_processed(ds)
+        block = ds.private_block(0x0009, "GEMS_PETD_01", create=True)
+        block.add_new(0x0D, "DT", scan_time)
+    return edit
+
+
+def test_ge_private_scan_datetime_is_the_scan_start(tmp_path, plain):
+    scan = (INJECTION + timedelta(seconds=START_S[0])).strftime("%Y%m%d%H%M%S.%f")
+    ge = write_pet_series(tmp_path / "ge", SUV, START_S, DURATION_S, edit=_ge_private(scan))
+    np.testing.assert_array_equal(suv_of(ge), suv_of(plain))
+    late = write_pet_series(tmp_path / "late", SUV, START_S, DURATION_S, edit=_post_processed)
+    assert not np.allclose(suv_of(late), suv_of(plain), rtol=1e-3)  # what the tag corrects
+
+
+def _philips(factor: float | None):
+    def edit(ds: pydicom.Dataset) -> None:
+        ds.Units = "CNTS"
+        del ds.RadiopharmaceuticalInformationSequence[0].RadionuclideTotalDose
+        if factor is not None:
+            block = ds.private_block(0x7053, "Philips PET Private Group", create=True)
+            block.add_new(0x00, "DS", f"{factor:.10g}")
+    return edit
+
+
+def test_philips_counts_use_the_private_suv_scale_factor(tmp_path, plain):
+    # The stored values are the Bq/mL of the plain series; the Philips factor that turns
+    # them into SUV is the QIBA body-weight factor of that series.
+    plain_factor = float(np.mean(suv_of(plain) / _bqml(plain)))
+    philips = write_pet_series(tmp_path / "philips", SUV, START_S, DURATION_S,
+                               edit=_philips(plain_factor))
+    np.testing.assert_allclose(suv_of(philips), suv_of(plain), rtol=1e-6)
+    without = write_pet_series(tmp_path / "nofactor", SUV, START_S, DURATION_S,
+                               edit=_philips(None))
+    with pytest.raises(DicomUnitsError, match=r"CNTS without .* \(7053,1000\)"):
+        read_dicom_pet_suv(without)
+
+
+def _bqml(folder: Path) -> np.ndarray:
+    slices = sorted((pydicom.dcmread(p) for p in folder.iterdir()),
+                    key=lambda ds: float(ds.ImagePositionPatient[2]))
+    return np.stack([ds.pixel_array * float(ds.RescaleSlope) for ds in slices])
+
+
+@pytest.mark.parametrize("per_frame", [True, False])
+def test_dynamic_frame_timing_from_acquisition_or_frame_reference_time(tmp_path, per_frame):
+    starts, durations = [0.0, 60.0, 120.0, 300.0, 900.0], [60.0, 60.0, 180.0, 600.0, 600.0]
+    frames = np.repeat(SUV, len(starts), axis=0)
+    folder = write_pet_series(tmp_path / "dyn", frames, starts, durations,
+                              acquisition_per_frame=per_frame)
+    timing = dicom_frame_timing(folder)
+    np.testing.assert_allclose(timing.start_s, starts, atol=2e-3)
+    np.testing.assert_allclose(timing.duration_s, durations)
+    image = read_dicom_pet_suv(folder)
+    assert image.GetDimension() == 4 and image.GetSize()[3] == len(starts)
