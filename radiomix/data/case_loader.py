@@ -7,6 +7,10 @@ so both see the same images.
 
 from __future__ import annotations
 
+import re
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import SimpleITK as sitk
 
@@ -16,12 +20,13 @@ from radiomix.data.images import (
     is_dicom_file,
     rasterise_dicom_mask,
     read_dynamic,
-    read_image,
     read_volume,
     split_roi,
 )
 from radiomix.data.manifest import Case
+from radiomix.data.registration import register_rigid
 from radiomix.data.resample import (
+    MRI_COLUMNS,
     OWN,
     check_mask_inside,
     check_overlap,
@@ -61,10 +66,51 @@ def native_grid(case: Case, column: str) -> sitk.Image:
 
 def target_grid(case: Case, column: str) -> sitk.Image | None:
     """The grid ``column`` is computed on, or None for its own grid."""
+    registered = mri_to_pet(case)
+    if registered is not None and column in MRI_COLUMNS:
+        return native_grid(case, registered[0])
     target = current().settings.reference_for(column)
     if target in (OWN, column) or target not in case.paths:
         return None
     return native_grid(case, target)
+
+
+def case_folder(case: Case) -> Path:
+    """The folder of a case's derived files (a temporary one outside an extraction run)."""
+    root = current().derived or Path(tempfile.gettempdir()) / "radiomix_derived"
+    folder = root / re.sub(r"[^A-Za-z0-9._-]", "_", case.case_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def mri_to_pet(case: Case) -> tuple[str, sitk.Transform] | None:
+    """The PET column and the rigid transform from it to the case's MRI (the T1c), when the
+    configuration asks for registration; computed once per case, saved as a file."""
+    state = current()
+    pet = next((c for c in ("pet", "pet_early") if c in case.paths), None)
+    if not state.settings.register_mri_to_pet or pet is None or "t1c" not in case.paths:
+        return None
+    if "mri_to_pet" not in state.resampled:
+        fixed = read_volume(case.paths[pet], where(case, pet))
+        moving = read_volume(case.paths["t1c"], where(case, "t1c"))
+        transform = register_rigid(fixed, moving, str(where(case, "t1c")))
+        path = case_folder(case) / "mri_to_pet.tfm"
+        sitk.WriteTransform(transform, str(path))
+        state.note("MRI to PET registration", {
+            "file": str(path), "fixed": pet, "moving": "t1c",
+            "euler_parameters": [round(v, 5) for v in transform.GetParameters()]})
+        state.resampled["mri_to_pet"] = (pet, transform)
+    return state.resampled["mri_to_pet"]
+
+
+def _mask_transform(case: Case, mask: sitk.Image) -> sitk.Transform | None:
+    """The registration transform for a mask drawn in MRI space (on the T1c's grid)."""
+    registered = mri_to_pet(case)
+    if registered is None:
+        return None
+    pet, transform = registered
+    in_mri = same_grid(mask, native_grid(case, "t1c"))
+    return transform if in_mri and not same_grid(mask, native_grid(case, pet)) else None
 
 
 def _resampled(case: Case, column: str, image: sitk.Image, reference: sitk.Image
@@ -72,10 +118,13 @@ def _resampled(case: Case, column: str, image: sitk.Image, reference: sitk.Image
     state = current()
     key = ("image", column, grid_key(reference))
     if key not in state.resampled:
-        check_overlap(image, reference, str(where(case, column)), state.settings.min_overlap)
+        transform = mri_to_pet(case)[1] if column in MRI_COLUMNS and mri_to_pet(case) else None
+        if transform is None:
+            check_overlap(image, reference, str(where(case, column)), state.settings.min_overlap)
         method = state.settings.image_interpolator
-        state.resampled[key] = resample_image(image, reference, method)
-        state.note(f"{column} grid", f"resampled ({method}) onto {_describe(reference)}")
+        state.resampled[key] = resample_image(image, reference, method, transform)
+        moved = " through the MRI to PET registration" if transform else ""
+        state.note(f"{column} grid", f"resampled ({method}) onto {_describe(reference)}{moved}")
     return state.resampled[key]
 
 
@@ -89,7 +138,8 @@ def load_case_image(case: Case, column: str) -> sitk.Image:
     """The 3D image of ``column`` on the grid its features are computed on."""
     image = read_volume(case.path(column), where(case, column))
     reference = target_grid(case, column)
-    if reference is None or same_grid(image, reference):
+    registered = column in MRI_COLUMNS and mri_to_pet(case) is not None
+    if reference is None or (same_grid(image, reference) and not registered):
         return image
     return _resampled(case, column, image, reference)
 
@@ -110,7 +160,7 @@ def load_case_dynamic(case: Case) -> tuple[np.ndarray, sitk.Image, FrameTiming]:
     return resample_frames(frames, grid, reference, method), reference, timing
 
 
-def dicom_series_of(case: Case) -> sitk.Image | None:
+def dicom_series_of(case: Case) -> tuple[str, sitk.Image] | None:
     """The first image column of a case given as a DICOM series folder (what RTSTRUCT and
     SEG masks are drawn on), read as an image; None when there is none."""
     column = next((c for c in DICOM_IMAGE_COLUMNS if c in case.paths
@@ -146,23 +196,19 @@ def load_case_mask(case: Case, column: str, reference: sitk.Image) -> sitk.Image
     MaskError when nothing of it is left on the reference grid.
     """
     mask = native_mask(case, column)
-    if same_grid(mask, reference):
+    transform = _mask_transform(case, mask)
+    if same_grid(mask, reference) and transform is None:
         return mask
     state = current()
     key = ("mask", column, grid_key(reference))
     if key not in state.resampled:
         location = str(where(case, column))
-        check_overlap(mask, reference, location, state.settings.min_overlap)
-        check_mask_inside(mask, reference, location)
+        if transform is None:
+            check_overlap(mask, reference, location, state.settings.min_overlap)
+        check_mask_inside(mask, reference, location, transform)
         method = state.settings.mask_interpolator
-        state.resampled[key] = binary_mask(resample_mask(mask, reference, method),
+        state.resampled[key] = binary_mask(resample_mask(mask, reference, method, transform),
                                            where(case, column))
-        state.note(f"{column} onto {_describe(reference)}", method)
+        moved = " through the MRI to PET registration" if transform else ""
+        state.note(f"{column} onto {_describe(reference)}", method + moved)
     return state.resampled[key]
-
-
-def case_image_voxels(case: Case, column: str) -> np.ndarray:
-    """The voxels of an image column as read (a 4D series as (t, z, y, x))."""
-    if column == "pet_dynamic":
-        return load_case_dynamic(case)[0]
-    return sitk.GetArrayViewFromImage(read_image(case.path(column), where(case, column)))

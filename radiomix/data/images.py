@@ -102,7 +102,10 @@ def _read_dicom_folder(folder: Path) -> sitk.Image:
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder))
     if not files:
         raise RuntimeError("no DICOM series in folder")
-    return sitk.ReadImage(files)
+    image = sitk.ReadImage(files)
+    for key in image.GetMetaDataKeys():  # DICOM tags, patient identity among them
+        image.EraseMetaData(key)
+    return image
 
 
 def _first_line(error: Exception) -> str:

@@ -13,15 +13,19 @@ Derived files go to ``<derived>/<case_id>/`` and are listed in the case's proven
 from __future__ import annotations
 
 import dataclasses
-import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from radiomix.data import plausibility, reference_regions
-from radiomix.data.case_loader import load_case_dynamic, load_case_image, load_case_mask, where
+from radiomix.data.case_loader import (
+    case_folder,
+    load_case_dynamic,
+    load_case_image,
+    load_case_mask,
+    where,
+)
 from radiomix.data.manifest import Case, Problem
 from radiomix.data.resample import current
 from radiomix.data.suv import write_dynamic_suv
@@ -34,14 +38,6 @@ MASK_FILE = "{column}_auto.nii.gz"
 MIN_REGION_ML = 1.0
 QA_COLOURS = {"lesion_mask": "red", "ref_background": "cyan", "ref_wm": "yellow",
               "ref_gm": "lime", "ref_striatum": "magenta"}
-
-
-def case_folder(case: Case) -> Path:
-    """The folder of a case's derived files (a temporary one outside an extraction run)."""
-    root = current().derived or Path(tempfile.gettempdir()) / "radiomix_derived"
-    folder = root / re.sub(r"[^A-Za-z0-9._-]", "_", case.case_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def pet_image(case: Case) -> tuple[str, sitk.Image] | None:
