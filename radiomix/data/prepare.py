@@ -118,6 +118,8 @@ def _pet_problem(case: Case, column: str) -> str | None:
         normal = float(np.mean(values[_mask(case, "ref_background", image)]))
     else:
         brain = reference_regions.brain_mask(image) & ~_mask(case, "lesion_mask", image)
+        if brain.sum() * np.prod(image.GetSpacing()) / 1000.0 < MIN_REGION_ML:
+            return None  # no normal brain to judge by
         normal = float(np.median(values[brain]))
     return plausibility.normal_brain_problem(normal, case.tracer)
 

@@ -34,7 +34,9 @@ PLANE_SEARCH_STEP_MM = 2.0
 STRIATUM_FRACTION_OF_MAX = 0.5
 STRIATUM_MAX_DISTANCE_MM = 40.0
 SMOOTHING_MM = 2.0
-MIN_SYMMETRY = 0.5
+TISSUE_FRACTION = 0.3  # of the median positive voxel: above air and most CSF
+MIN_SYMMETRY = 0.7
+MAX_TILT_RAD = np.deg2rad(15.0)  # the head is scanned roughly straight
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,16 @@ def voxel_points(image: sitk.Image, mask: np.ndarray) -> np.ndarray:
 
 
 def brain_mask(image: sitk.Image) -> np.ndarray:
-    """Head tissue: the largest component above Otsu's threshold of the smoothed image, holes
-    filled (z, y, x bool)."""
-    smooth = sitk.SmoothingRecursiveGaussian(image, SMOOTHING_MM)
-    above = sitk.GetArrayFromImage(sitk.OtsuThreshold(smooth, 0, 1)) > 0
+    """Head tissue: the largest component of the smoothed image above ``TISSUE_FRACTION`` of
+    the median of its positive voxels, holes (ventricles) filled (z, y, x bool)."""
+    smooth = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(image, SMOOTHING_MM))
+    positive = smooth[smooth > 0]
+    if positive.size == 0:
+        raise MaskError("the image has no positive voxel to find the brain in")
+    above = smooth > TISSUE_FRACTION * np.median(positive)
     labels, count = ndimage.label(above)
     if count == 0:
-        raise MaskError("no brain found above Otsu's threshold")
+        raise MaskError("no brain found")
     sizes = ndimage.sum(above, labels, range(1, count + 1))
     return ndimage.binary_fill_holes(labels == 1 + int(np.argmax(sizes)))
 
@@ -102,7 +107,8 @@ def _plane_from(params: np.ndarray, score: float = 1.0) -> Plane:
 
 
 def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> Plane:
-    """The mid-sagittal plane: the reflection (offset along x, yaw, roll) that best matches
+    """The mid-sagittal plane: the reflection (offset along x, yaw and roll up to
+    ``MAX_TILT_RAD``) that best matches
     the image with itself over the brain, the lesion replaced by the brain's median; its
     ``score`` is that correlation (below ``MIN_SYMMETRY`` the brain shows no clear plane).
 
@@ -118,6 +124,8 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
     centre = float(voxel_points(image, brain)[:, 0].mean())
 
     def cost(params: np.ndarray) -> float:
+        if np.any(np.abs(params[1:]) > MAX_TILT_RAD):
+            return 1.0
         mirrored = _mirrored(filled, _plane_from(params))[brain]
         if np.std(mirrored) == 0 or np.std(values[brain]) == 0:
             return 0.0
