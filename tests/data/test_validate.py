@@ -260,3 +260,24 @@ def test_grade_rt_technique_and_visual_score_vocabularies(cohort):
         ("c2", "rt_technique", "unknown rt_technique 'proton' (expected one of fractionated, "
                                "hfsrt, srs, wbrt)"),
         ("c2", "visual_score", "unknown visual_score 'high' (expected one of 1, 2, 3, 4)")]
+
+
+def test_duplicate_case_id_does_not_hide_file_problems(cohort):
+    """Every problem in one pass: a duplicated id and a missing file of the other row."""
+    def change(table, folder):
+        table["case_id"] = ["c1", "c1"]
+        (folder / "c2_t1c.nii.gz").unlink()
+
+    found = problems_of(edit(cohort, change))
+    assert ("c1", "case_id", "duplicate case_id") in found
+    assert [(c, col) for c, col, m in found if "file not found" in m] == [("c1", "t1c")]
+
+
+@pytest.mark.shared
+def test_rtstruct_manifest_that_extract_reads_is_valid(shared_data, tmp_path):
+    dicom = shared_data / "pet" / "sts_001_raw_dicom"
+    rows = [{"case_id": "sts_001", "pet": str(dicom / "image"),
+             "lesion_mask": f"{dicom / 'mask' / '1-1.dcm'}#GTV_Mass"}]
+    pd.DataFrame(rows).to_csv(tmp_path / "data_manifest.csv", index=False)
+    report = validate_manifest(tmp_path / "data_manifest.csv")
+    assert report.valid, report.problems
