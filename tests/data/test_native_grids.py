@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from dicom_builders import IDENTITY, write_pet_series
-from test_features_values import (
+from helpers.dicom import IDENTITY, write_pet_series
+from helpers.phantoms import (
     FRAME_MIN,
     FRAME_START_MIN,
     dynamic_pet,

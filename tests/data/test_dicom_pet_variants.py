@@ -10,7 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from dicom_builders import INJECTION, write_pet_series
+from helpers.dicom import INJECTION, write_pet_series
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from radiomix.data.suv import dicom_frame_timing, read_dicom_pet_suv

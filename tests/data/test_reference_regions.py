@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from brain_phantom import (
+from helpers.brain_phantom import (
     LESION_CENTRE_MM,
     PLANE_X_MM,
     SPACING_MM,
