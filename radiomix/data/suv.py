@@ -5,7 +5,8 @@ decay corrected to the scan start (DecayCorrection START) and stored in Bq/mL (U
 BQML); Units GML means the values are already SUVbw and are returned unchanged; Philips
 Units CNTS are scaled by the private SUV scale factor (7053,1000). The scan start is GE's
 private scan date-time (0009,100D) when present, else SeriesDate + SeriesTime (see
-``_scan_time``).
+``_scan_time``). Multi-frame files (enhanced or legacy-converted PET) are split into their
+frames; a series with SeriesType DYNAMIC is read as 4D with its frame timing.
 
     decayed dose = RadionuclideTotalDose * 2 ** (-(scan - injection) / RadionuclideHalfLife)
     SUVbw = (stored * RescaleSlope + RescaleIntercept) * PatientWeight[kg] * 1000 / decayed dose
@@ -17,6 +18,7 @@ so that importing this module (for the command line) stays cheap.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -306,10 +308,72 @@ def _read_datasets(folder: Path) -> list[Dataset]:
         except Exception as exc:
             raise ImageReadError(f"{path}: unreadable DICOM file: {exc}") from exc
         if "PixelData" in ds:
-            datasets.append(ds)
+            datasets += frames_as_slices(ds) if int(ds.get("NumberOfFrames") or 1) > 1 else [ds]
     if not datasets:
         raise ImageReadError(f"{folder}: no DICOM image files")
     return datasets
+
+
+# Functional group sequence -> (attribute inside it -> attribute of a single-frame slice).
+FUNCTIONAL_GROUPS = {
+    "PlanePositionSequence": {"ImagePositionPatient": "ImagePositionPatient"},
+    "PlaneOrientationSequence": {"ImageOrientationPatient": "ImageOrientationPatient"},
+    "PixelMeasuresSequence": {"PixelSpacing": "PixelSpacing", "SliceThickness": "SliceThickness"},
+    "PixelValueTransformationSequence": {"RescaleSlope": "RescaleSlope",
+                                         "RescaleIntercept": "RescaleIntercept"},
+    "FrameContentSequence": {"FrameAcquisitionDuration": "ActualFrameDuration"},
+}
+CONVERTED = ("UnassignedSharedConvertedAttributesSequence",
+             "UnassignedPerFrameConvertedAttributesSequence")
+FRAME_PIXELS = "radiomix_frame_pixels"
+MULTI_FRAME_ONLY = ("PixelData", "NumberOfFrames", "PerFrameFunctionalGroupsSequence",
+                    "SharedFunctionalGroupsSequence")
+
+
+def frames_as_slices(ds: Dataset) -> list[Dataset]:
+    """The frames of a multi-frame PET file (enhanced or legacy converted) as single-slice
+    datasets: the top-level attributes, then the shared and the frame's own functional groups
+    (position, orientation, spacing, rescale, frame duration, converted attributes)."""
+    from pydicom import Dataset
+
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:
+        raise ImageReadError(f"{_source(ds)}: cannot decode the pixel data: {exc}") from exc
+    shared = (ds.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    if len(per_frame) != pixels.shape[0]:
+        raise ImageReadError(f"{_source(ds)}: {pixels.shape[0]} frames but "
+                             f"{len(per_frame)} per-frame functional groups")
+    base = Dataset()
+    for element in ds:
+        if element.keyword not in MULTI_FRAME_ONLY:
+            base.add(element)
+    slices = []
+    for index, group in enumerate(per_frame):
+        single = copy.deepcopy(base)  # setting a value changes the element in place
+        for level in (shared, group):
+            _apply_groups(single, level)
+        single.filename = f"{_source(ds)} (frame {index + 1})"
+        setattr(single, FRAME_PIXELS, pixels[index])
+        slices.append(single)
+    return slices
+
+
+def _apply_groups(single: Dataset, level: Dataset) -> None:
+    for name in CONVERTED:
+        for item in level.get(name) or []:
+            for element in item:
+                single.add(element)
+    for sequence, attributes in FUNCTIONAL_GROUPS.items():
+        for item in level.get(sequence) or []:
+            for inner, outer in attributes.items():
+                if inner in item:
+                    setattr(single, outer, item.get(inner))
+    for item in level.get("FrameContentSequence") or []:
+        stamp = str(item.get("FrameAcquisitionDateTime") or "")
+        if len(stamp) > 8:
+            single.AcquisitionDate, single.AcquisitionTime = stamp[:8], stamp[8:]
 
 
 def _single_series(datasets: list[Dataset], folder: Path) -> list[Dataset]:
@@ -327,9 +391,6 @@ def _single_series(datasets: list[Dataset], folder: Path) -> list[Dataset]:
     modality = datasets[0].get("Modality")
     if modality != "PT":
         raise ImageReadError(f"{folder}: Modality is {modality!r}, not a PET series (PT)")
-    multi_frame = [ds for ds in datasets if int(ds.get("NumberOfFrames", 1) or 1) > 1]
-    if multi_frame:
-        raise ImageReadError(f"{_source(multi_frame[0])}: multi-frame PET files are not supported")
     return datasets
 
 
@@ -484,7 +545,8 @@ def _slice_spacing(datasets: list[Dataset], normal: np.ndarray, folder: Path) ->
 def _suv_slice(ds: Dataset) -> np.ndarray:
     """One slice in SUV: (stored * RescaleSlope + RescaleIntercept) * its SUV factor."""
     try:
-        stored = ds.pixel_array.astype(np.float64)
+        frame = getattr(ds, FRAME_PIXELS, None)
+        stored = (ds.pixel_array if frame is None else frame).astype(np.float64)
     except Exception as exc:
         raise ImageReadError(f"{_source(ds)}: cannot decode the pixel data: {exc}") from exc
     slope = float(ds.get("RescaleSlope", 1.0))

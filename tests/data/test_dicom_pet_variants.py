@@ -107,3 +107,27 @@ def test_dynamic_frame_timing_from_acquisition_or_frame_reference_time(tmp_path,
     np.testing.assert_allclose(timing.duration_s, durations)
     image = read_dicom_pet_suv(folder)
     assert image.GetDimension() == 4 and image.GetSize()[3] == len(starts)
+
+
+@pytest.mark.parametrize("n_frames", [1, 3])
+def test_multi_frame_pet_gives_the_suv_and_timing_of_its_slices(tmp_path, n_frames):
+    """The series converted to one legacy-converted enhanced multi-frame PET file (highdicom)
+    reads as the single-slice series it came from; dynamic series keep their frame timing."""
+    import highdicom
+    from highdicom.legacy import LegacyConvertedEnhancedPETImage
+
+    starts, durations = [0.0, 300.0, 900.0][:n_frames], [300.0, 600.0, 600.0][:n_frames]
+    frames = np.repeat(SUV, n_frames, axis=0) * np.arange(1, n_frames + 1)[:, None, None, None]
+    series = write_pet_series(tmp_path / "slices", frames, starts, durations)
+    enhanced = tmp_path / "enhanced"
+    enhanced.mkdir()
+    for frame in range(n_frames):  # one multi-frame file per time frame
+        legacy = [pydicom.dcmread(p) for p in sorted(series.glob(f"f{frame:02d}_*.dcm"))]
+        LegacyConvertedEnhancedPETImage(
+            legacy, series_instance_uid=legacy[0].SeriesInstanceUID, series_number=1,
+            sop_instance_uid=highdicom.UID(), instance_number=frame + 1,
+        ).save_as(enhanced / f"frame{frame}.dcm")
+    assert int(pydicom.dcmread(enhanced / "frame0.dcm").NumberOfFrames) == SUV.shape[1]
+    np.testing.assert_array_equal(suv_of(enhanced), suv_of(series))
+    if n_frames > 1:
+        np.testing.assert_allclose(dicom_frame_timing(enhanced).start_s, starts, atol=2e-3)

@@ -32,7 +32,7 @@ def _stamp(moment: datetime) -> tuple[str, str]:
 
 
 def _slice(values_bqml: np.ndarray, z: int, spacing: tuple[float, float, float],
-           origin: tuple[float, float, float], series_uid: str) -> Dataset:
+           origin: tuple[float, float, float], series_uid: str, study_uid: str) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = PET_STORAGE
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -41,7 +41,7 @@ def _slice(values_bqml: np.ndarray, z: int, spacing: tuple[float, float, float],
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = PET_STORAGE, meta.MediaStorageSOPInstanceUID
     ds.Modality, ds.SeriesInstanceUID = "PT", series_uid
-    ds.StudyInstanceUID, ds.FrameOfReferenceUID = generate_uid(), "1.2.3.4"
+    ds.StudyInstanceUID, ds.FrameOfReferenceUID = study_uid, "1.2.3.4"
     for keyword, value in IDENTITY.items():
         setattr(ds, keyword, value)
     ds.Units, ds.CorrectedImage, ds.DecayCorrection = "BQML", ["ATTN", "DECY"], "START"
@@ -75,13 +75,14 @@ def write_pet_series(folder: Path, frames_suv: np.ndarray, start_s: list[float],
     folder.mkdir(parents=True, exist_ok=True)
     scan_start = INJECTION + timedelta(seconds=start_s[0])
     factor = suv_to_bqml_factor(scan_start)
-    uid, n_frames, n_slices = generate_uid(), frames_suv.shape[0], frames_suv.shape[1]
+    uid, study, n_frames, n_slices = (generate_uid(), generate_uid(), frames_suv.shape[0],
+                                      frames_suv.shape[1])
     for t, frame in enumerate(frames_suv):
         start = INJECTION + timedelta(seconds=start_s[t])
         decay = np.log(2) / HALF_LIFE_S * duration_s[t]
         count_rate_s = np.log(decay / -np.expm1(-decay)) / (np.log(2) / HALF_LIFE_S)
         for z in range(n_slices):
-            ds = _slice(frame[z] * factor, z, spacing, origin, uid)
+            ds = _slice(frame[z] * factor, z, spacing, origin, uid, study)
             ds.SeriesDate, ds.SeriesTime = _stamp(scan_start)
             ds.AcquisitionDate, ds.AcquisitionTime = _stamp(
                 start if acquisition_per_frame else scan_start)
