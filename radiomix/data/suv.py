@@ -619,7 +619,8 @@ def suv_command(
     dicom_dir: Path = typer.Argument(..., help="Folder holding one DICOM PET series."),
     out: Path = typer.Option(..., "--out", "-o", help="SUV image to write, e.g. pet.nii.gz."),
 ) -> None:
-    """Convert a DICOM PET series (Bq/mL) to a body-weight SUV image (QIBA recipe)."""
+    """Convert a DICOM PET series (Bq/mL) to a body-weight SUV image (QIBA recipe); a dynamic
+    series becomes a 4D image with its BIDS-PET sidecar (frame timing from the injection)."""
     import SimpleITK as sitk
     from rich.console import Console
     from rich.markup import escape
@@ -630,12 +631,15 @@ def suv_command(
 
     console = Console()
     with exit_on_error():
-        slices = sorted_pet_slices(dicom_dir)
-        image = suv_image(slices, dicom_dir)
+        frames = pet_frames(dicom_dir)
+        slices = [ds for frame in frames for ds in frame]
         factors = {round(suv_factor(ds), 12) for ds in slices}
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            sitk.WriteImage(image, str(out))
+            if is_dynamic(slices[0]):
+                write_dynamic_suv(dicom_dir, out)
+            else:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                sitk.WriteImage(suv_image(slices, dicom_dir), str(out))
         except (OSError, RuntimeError) as error:
             raise RadiomixError(f"cannot write the SUV image {out}: {error}") from error
     table = Table(title=escape(f"SUV conversion of {dicom_dir}"))
@@ -644,4 +648,5 @@ def suv_command(
     for name, value in _parameter_rows(suv_parameters(slices[0]), len(factors)):
         table.add_row(escape(name), escape(value))
     console.print(table)
-    console.print(f"[green]wrote[/green] {escape(str(out))} ({len(slices)} slices)")
+    console.print(f"[green]wrote[/green] {escape(str(out))} ({len(frames)} frame(s) of "
+                  f"{len(frames[0])} slices)")

@@ -131,3 +131,24 @@ def test_multi_frame_pet_gives_the_suv_and_timing_of_its_slices(tmp_path, n_fram
     np.testing.assert_array_equal(suv_of(enhanced), suv_of(series))
     if n_frames > 1:
         np.testing.assert_allclose(dicom_frame_timing(enhanced).start_s, starts, atol=2e-3)
+
+
+def test_suv_command_writes_a_dynamic_series_with_its_sidecar(tmp_path):
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from radiomix.data.suv import suv_command
+
+    starts, durations = [0.0, 60.0, 120.0], [60.0, 60.0, 180.0]
+    series = write_pet_series(tmp_path / "dyn", np.repeat(SUV, 3, axis=0), starts, durations)
+    app = typer.Typer()
+    app.command()(suv_command)
+    out = tmp_path / "dyn.nii.gz"
+    result = CliRunner().invoke(app, [str(series), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sitk.ReadImage(str(out)).GetSize() == (48, 40, 3, 3)
+    sidecar = json.loads((tmp_path / "dyn.json").read_text())
+    np.testing.assert_allclose(sidecar["FrameTimesStart"], starts, atol=2e-3)
+    assert sidecar["FrameDuration"] == durations
