@@ -15,7 +15,6 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 
-from radiomix.data.manifest import Case
 from radiomix.errors import ImageGeometryError, ImageReadError, MaskError
 
 SPACING_RTOL = 1e-4
@@ -99,11 +98,14 @@ def _read_dicom_folder(folder: Path) -> sitk.Image:
     from radiomix.data.suv import is_dicom_pet_series, read_dicom_pet_suv
 
     if is_dicom_pet_series(folder):
-        return read_dicom_pet_suv(folder)
+        return read_dicom_pet_suv(folder)  # 3D, or 4D (frames last) for a dynamic series
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder))
     if not files:
         raise RuntimeError("no DICOM series in folder")
-    return sitk.ReadImage(files)
+    image = sitk.ReadImage(files)
+    for key in image.GetMetaDataKeys():  # DICOM tags, patient identity among them
+        image.EraseMetaData(key)
+    return image
 
 
 def _first_line(error: Exception) -> str:
@@ -161,7 +163,7 @@ def read_mask(path: Path, reference: sitk.Image, where: Where | None = None,
     if not file.exists():
         raise ImageReadError(f"{where}: file not found")
     if is_dicom_file(file):
-        mask = _rasterise_dicom_mask(file, roi, reference, where, reference_dicom)
+        mask = rasterise_dicom_mask(file, roi, reference, where, reference_dicom)
     else:
         mask = read_volume(file, where)
     check_same_grid(reference, mask, where)
@@ -179,7 +181,7 @@ def binary_mask(mask: sitk.Image, where: Where) -> sitk.Image:
     return sitk.Cast(mask, sitk.sitkUInt8)
 
 
-def _rasterise_dicom_mask(file: Path, roi: str, reference: sitk.Image, where: Where,
+def rasterise_dicom_mask(file: Path, roi: str, reference: sitk.Image, where: Where,
                           reference_dicom: Path | None) -> sitk.Image:
     modality = pydicom.dcmread(file, stop_before_pixels=True).get("Modality", "")
     if modality not in ("RTSTRUCT", "SEG"):
@@ -275,25 +277,3 @@ def check_same_grid(reference: sitk.Image, other: sitk.Image, where: Where) -> N
     if differences:
         raise ImageGeometryError(f"{where}: not on the grid of the case's reference image "
                                  f"({'; '.join(differences)})")
-
-
-def reference_column(case: Case) -> str:
-    """The image column whose grid the case's masks are read on (the first image present)."""
-    for column in ("pet", "pet_dynamic", "pet_early", "t1c", "adc", "rcbv", "flair", "pet_late"):
-        if column in case.paths:
-            return column
-    raise ImageReadError(f"case {case.case_id}: no image column is filled")
-
-
-def load_case_image(case: Case, column: str) -> sitk.Image:
-    """Read the 3D image of ``column`` of a case."""
-    return read_volume(case.path(column), Where(case.case_id, column, case.path(column)))
-
-
-def load_case_mask(case: Case, column: str, reference: sitk.Image) -> sitk.Image:
-    """Read the mask of ``column`` of a case on the grid of ``reference``."""
-    path = case.path(column)
-    dicom_series = next((case.paths[c] for c in ("pet", "t1c", "pet_early")
-                         if c in case.paths and case.paths[c].is_dir()), None)
-    return read_mask(path, reference, Where(case.case_id, column, split_roi(path)[0]),
-                     reference_dicom=dicom_series)

@@ -2,7 +2,11 @@
 
 The series must be attenuation and decay corrected (CorrectedImage holds ATTN and DECY),
 decay corrected to the scan start (DecayCorrection START) and stored in Bq/mL (Units
-BQML); Units GML means the values are already SUVbw and are returned unchanged.
+BQML); Units GML means the values are already SUVbw and are returned unchanged; Philips
+Units CNTS are scaled by the private SUV scale factor (7053,1000). The scan start is GE's
+private scan date-time (0009,100D) when present, else SeriesDate + SeriesTime (see
+``_scan_time``). Multi-frame files (enhanced or legacy-converted PET) are split into their
+frames; a series with SeriesType DYNAMIC is read as 4D with its frame timing.
 
     decayed dose = RadionuclideTotalDose * 2 ** (-(scan - injection) / RadionuclideHalfLife)
     SUVbw = (stored * RescaleSlope + RescaleIntercept) * PatientWeight[kg] * 1000 / decayed dose
@@ -14,6 +18,7 @@ so that importing this module (for the command line) stays cheap.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -22,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import typer
 
+from radiomix.data.timing import FrameTiming
 from radiomix.errors import DicomUnitsError, ImageReadError
 
 if TYPE_CHECKING:
@@ -32,6 +38,8 @@ REQUIRED_CORRECTIONS = ("ATTN", "DECY")
 DUPLICATE_POSITION_MM = 1e-3
 SLICE_STEP_TOLERANCE = 0.1
 ONE_DAY = timedelta(days=1)
+GE_PRIVATE = (0x0009, 0x0D, "GEMS_PETD_01")  # scan date-time, QIBA's GE branch
+PHILIPS_SUV_FACTOR = (0x7053, 0x00, "Philips PET Private Group")  # SUVbw scale factor
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,14 @@ def _injection_time(ds: Dataset, drug: Dataset, scan_time: datetime, source: str
     return injection - ONE_DAY if injection > scan_time else injection
 
 
+def count_rate_offset_s(duration_s: float, half_life_s: float) -> float:
+    """Time from a frame's start to its average count-rate time (decay within the frame):
+    ln(lambda*T / (1 - exp(-lambda*T))) / lambda (QIBA)."""
+    decay_constant = np.log(2.0) / half_life_s
+    decay_in_frame = decay_constant * duration_s
+    return float(np.log(decay_in_frame / -np.expm1(-decay_in_frame)) / decay_constant)
+
+
 def _frame_start_from_acquisition(ds: Dataset, half_life_s: float, source: str) -> datetime:
     """Scan start back-computed from the frame's average count-rate time (QIBA, Siemens).
 
@@ -142,9 +158,7 @@ def _frame_start_from_acquisition(ds: Dataset, half_life_s: float, source: str) 
     """
     reference_s = _positive(ds, "FrameReferenceTime", source) / 1000.0
     duration_s = _positive(ds, "ActualFrameDuration", source) / 1000.0
-    decay_constant = np.log(2.0) / half_life_s
-    decay_in_frame = decay_constant * duration_s
-    count_rate_time_s = np.log(decay_in_frame / -np.expm1(-decay_in_frame)) / decay_constant
+    count_rate_time_s = count_rate_offset_s(duration_s, half_life_s)
     acquisition = _date_time(
         _required(ds, "AcquisitionDate", source),
         _required(ds, "AcquisitionTime", source),
@@ -154,8 +168,36 @@ def _frame_start_from_acquisition(ds: Dataset, half_life_s: float, source: str) 
     return acquisition - timedelta(seconds=float(reference_s - count_rate_time_s))
 
 
+def _private(ds: Dataset, tag: tuple[int, int, str]) -> object | None:
+    """A private element's value (group, element offset, creator), None when absent."""
+    group, offset, creator = tag
+    try:
+        return ds.get_private_item(group, offset, creator).value
+    except KeyError:
+        return None
+
+
+def _ge_scan_time(ds: Dataset, source: str) -> datetime | None:
+    """GE's private scan date-time (0009,100D, GEMS_PETD_01), None when absent."""
+    from pydicom.valuerep import DT
+
+    stamp = _private(ds, GE_PRIVATE)
+    if not stamp:
+        return None
+    text = stamp.decode(errors="replace") if isinstance(stamp, bytes) else str(stamp)
+    try:
+        return DT(text.strip()).replace(tzinfo=None)
+    except ValueError as exc:
+        raise DicomUnitsError(f"{source}: cannot read GE private scan date-time "
+                              f"{text!r}") from exc
+
+
 def _scan_time(ds: Dataset, half_life_s: float, source: str) -> tuple[datetime, str]:
-    """Scan start: SeriesDate + SeriesTime, unless that is after the acquisition start."""
+    """Scan start: GE's private scan date-time, else SeriesDate + SeriesTime, unless that is
+    after the acquisition start (QIBA)."""
+    ge_time = _ge_scan_time(ds, source)
+    if ge_time is not None:
+        return ge_time, "GE private scan date-time (0009,100D)"
     series = _date_time(
         _required(ds, "SeriesDate", source),
         _required(ds, "SeriesTime", source),
@@ -184,8 +226,11 @@ def suv_parameters(ds: Dataset) -> SuvParameters:
     units = _required(ds, "Units", source)
     if units == "GML":
         return SuvParameters(units="GML", factor=1.0)
+    if units == "CNTS":
+        return _philips_parameters(ds, source)
     if units != "BQML":
-        raise DicomUnitsError(f"{source}: Units is {units!r}; SUV needs 'BQML' (or 'GML')")
+        raise DicomUnitsError(f"{source}: Units is {units!r}; SUV needs 'BQML' (or 'GML', or "
+                              "Philips 'CNTS' with its SUV scale factor)")
     drug = _radiopharmaceutical(ds, source)
     weight_kg = _positive(ds, "PatientWeight", source)
     total_dose_bq = _positive(drug, "RadionuclideTotalDose", source)
@@ -209,6 +254,19 @@ def suv_parameters(ds: Dataset) -> SuvParameters:
         scan_time_rule=rule,
         decay_time_s=decay_time_s,
     )
+
+
+def _philips_parameters(ds: Dataset, source: str) -> SuvParameters:
+    """Philips Units CNTS: the private SUVbw scale factor (7053,1000) (QIBA)."""
+    value = _private(ds, PHILIPS_SUV_FACTOR)
+    try:
+        factor = float(value) if value not in (None, "") else 0.0
+    except (TypeError, ValueError):
+        factor = 0.0
+    if not factor > 0:
+        raise DicomUnitsError(f"{source}: Units CNTS without a positive Philips SUV scale "
+                              f"factor (7053,1000): {value!r}")
+    return SuvParameters(units="CNTS", factor=factor)
 
 
 def suv_factor(ds: Dataset) -> float:
@@ -250,10 +308,72 @@ def _read_datasets(folder: Path) -> list[Dataset]:
         except Exception as exc:
             raise ImageReadError(f"{path}: unreadable DICOM file: {exc}") from exc
         if "PixelData" in ds:
-            datasets.append(ds)
+            datasets += frames_as_slices(ds) if int(ds.get("NumberOfFrames") or 1) > 1 else [ds]
     if not datasets:
         raise ImageReadError(f"{folder}: no DICOM image files")
     return datasets
+
+
+# Functional group sequence -> (attribute inside it -> attribute of a single-frame slice).
+FUNCTIONAL_GROUPS = {
+    "PlanePositionSequence": {"ImagePositionPatient": "ImagePositionPatient"},
+    "PlaneOrientationSequence": {"ImageOrientationPatient": "ImageOrientationPatient"},
+    "PixelMeasuresSequence": {"PixelSpacing": "PixelSpacing", "SliceThickness": "SliceThickness"},
+    "PixelValueTransformationSequence": {"RescaleSlope": "RescaleSlope",
+                                         "RescaleIntercept": "RescaleIntercept"},
+    "FrameContentSequence": {"FrameAcquisitionDuration": "ActualFrameDuration"},
+}
+CONVERTED = ("UnassignedSharedConvertedAttributesSequence",
+             "UnassignedPerFrameConvertedAttributesSequence")
+FRAME_PIXELS = "radiomix_frame_pixels"
+MULTI_FRAME_ONLY = ("PixelData", "NumberOfFrames", "PerFrameFunctionalGroupsSequence",
+                    "SharedFunctionalGroupsSequence")
+
+
+def frames_as_slices(ds: Dataset) -> list[Dataset]:
+    """The frames of a multi-frame PET file (enhanced or legacy converted) as single-slice
+    datasets: the top-level attributes, then the shared and the frame's own functional groups
+    (position, orientation, spacing, rescale, frame duration, converted attributes)."""
+    from pydicom import Dataset
+
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:
+        raise ImageReadError(f"{_source(ds)}: cannot decode the pixel data: {exc}") from exc
+    shared = (ds.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    if len(per_frame) != pixels.shape[0]:
+        raise ImageReadError(f"{_source(ds)}: {pixels.shape[0]} frames but "
+                             f"{len(per_frame)} per-frame functional groups")
+    base = Dataset()
+    for element in ds:
+        if element.keyword not in MULTI_FRAME_ONLY:
+            base.add(element)
+    slices = []
+    for index, group in enumerate(per_frame):
+        single = copy.deepcopy(base)  # setting a value changes the element in place
+        for level in (shared, group):
+            _apply_groups(single, level)
+        single.filename = f"{_source(ds)} (frame {index + 1})"
+        setattr(single, FRAME_PIXELS, pixels[index])
+        slices.append(single)
+    return slices
+
+
+def _apply_groups(single: Dataset, level: Dataset) -> None:
+    for name in CONVERTED:
+        for item in level.get(name) or []:
+            for element in item:
+                single.add(element)
+    for sequence, attributes in FUNCTIONAL_GROUPS.items():
+        for item in level.get(sequence) or []:
+            for inner, outer in attributes.items():
+                if inner in item:
+                    setattr(single, outer, item.get(inner))
+    for item in level.get("FrameContentSequence") or []:
+        stamp = str(item.get("FrameAcquisitionDateTime") or "")
+        if len(stamp) > 8:
+            single.AcquisitionDate, single.AcquisitionTime = stamp[:8], stamp[8:]
 
 
 def _single_series(datasets: list[Dataset], folder: Path) -> list[Dataset]:
@@ -271,9 +391,6 @@ def _single_series(datasets: list[Dataset], folder: Path) -> list[Dataset]:
     modality = datasets[0].get("Modality")
     if modality != "PT":
         raise ImageReadError(f"{folder}: Modality is {modality!r}, not a PET series (PT)")
-    multi_frame = [ds for ds in datasets if int(ds.get("NumberOfFrames", 1) or 1) > 1]
-    if multi_frame:
-        raise ImageReadError(f"{_source(multi_frame[0])}: multi-frame PET files are not supported")
     return datasets
 
 
@@ -302,6 +419,91 @@ def _check_same_grid(datasets: list[Dataset], folder: Path) -> None:
                 raise ImageReadError(
                     f"{folder}: {key} differs between {_source(first)} and {_source(ds)}"
                 )
+
+
+def is_dynamic(ds: Dataset) -> bool:
+    """Whether a PET slice belongs to a dynamic series (SeriesType DYNAMIC; whole-body static
+    series may also have several NumberOfTimeSlices, one per bed position)."""
+    series_type = ds.get("SeriesType") or ["", ""]
+    first = series_type[0] if not isinstance(series_type, str) else series_type
+    return first == "DYNAMIC"
+
+
+def _frame_key(ds: Dataset) -> float:
+    """The frame a slice of a dynamic series belongs to: from ImageIndex and NumberOfSlices
+    (ImageIndex = (time slice - 1) * NumberOfSlices + slice), else its FrameReferenceTime."""
+    if ds.get("ImageIndex") and ds.get("NumberOfSlices"):
+        return float((int(ds.ImageIndex) - 1) // int(ds.NumberOfSlices))
+    return float(_required(ds, "FrameReferenceTime", _source(ds)))
+
+
+def pet_frames(folder: Path) -> list[list[Dataset]]:
+    """The slices of each frame of the PET series in ``folder``: frames in time order, slices
+    sorted along the normal (one frame for a static series)."""
+    folder = Path(folder)
+    datasets = _single_series(_read_datasets(folder), folder)
+    _check_same_grid(datasets, folder)
+    if not is_dynamic(datasets[0]):
+        return [sorted_slices(datasets)]
+    groups: dict[float, list[Dataset]] = {}
+    for ds in datasets:
+        groups.setdefault(_frame_key(ds), []).append(ds)
+    frames = [sorted_slices(groups[key]) for key in sorted(groups)]
+    expected = int(datasets[0].get("NumberOfTimeSlices") or len(frames))
+    sizes = {len(frame) for frame in frames}
+    if len(frames) != expected or len(sizes) != 1:
+        raise ImageReadError(f"{folder}: dynamic series with {len(frames)} frames of "
+                             f"{sorted(sizes)} slices; NumberOfTimeSlices is {expected}")
+    return frames
+
+
+def sorted_slices(datasets: list[Dataset]) -> list[Dataset]:
+    """Slices sorted along their normal."""
+    _, _, normal = slice_axes(datasets[0])
+    return sorted(datasets,
+                  key=lambda ds: float(np.dot(normal, np.asarray(ds.ImagePositionPatient, float))))
+
+
+def frame_timing(frames: list[list[Dataset]]) -> FrameTiming:
+    """Start (s from injection) and duration of each frame of a dynamic series.
+
+    A frame starts at its AcquisitionDate/Time when those differ from frame to frame; else at
+    the scan start + FrameReferenceTime - the frame's count-rate time (QIBA's relation, see
+    ``count_rate_offset_s``). Durations are ActualFrameDuration.
+    """
+    first = frames[0][0]
+    source = _source(first)
+    drug = _radiopharmaceutical(first, source)
+    half_life_s = _positive(drug, "RadionuclideHalfLife", source)
+    scan_time, _ = _scan_time(first, half_life_s, source)
+    injection = _injection_time(first, drug, scan_time, source)
+    heads = [frame[0] for frame in frames]
+    durations = np.array([_positive(ds, "ActualFrameDuration", _source(ds)) / 1000.0
+                          for ds in heads])
+    acquired = [_acquisition(ds) for ds in heads]
+    if None not in acquired and len(set(acquired)) == len(heads):
+        starts = np.array([(stamp - injection).total_seconds() for stamp in acquired])
+    else:
+        references = np.array([float(_required(ds, "FrameReferenceTime", _source(ds)))
+                               for ds in heads]) / 1000.0
+        offsets = np.array([count_rate_offset_s(d, half_life_s) for d in durations])
+        starts = (scan_time - injection).total_seconds() + references - offsets
+    return FrameTiming(starts, durations, source=f"{Path(source).parent} (DICOM headers)")
+
+
+def _acquisition(ds: Dataset) -> datetime | None:
+    day, clock = ds.get("AcquisitionDate") or ds.get("SeriesDate"), ds.get("AcquisitionTime")
+    if not (day and clock):
+        return None
+    return _date_time(day, clock, "AcquisitionDate/AcquisitionTime", _source(ds))
+
+
+def dicom_frame_timing(folder: Path) -> FrameTiming:
+    """Frame timing of the dynamic PET DICOM series in ``folder``."""
+    frames = pet_frames(folder)
+    if len(frames) == 1 and not is_dynamic(frames[0][0]):
+        raise ImageReadError(f"{folder}: not a dynamic PET series (SeriesType is not DYNAMIC)")
+    return frame_timing(frames)
 
 
 def sorted_pet_slices(folder: Path) -> list[Dataset]:
@@ -343,7 +545,8 @@ def _slice_spacing(datasets: list[Dataset], normal: np.ndarray, folder: Path) ->
 def _suv_slice(ds: Dataset) -> np.ndarray:
     """One slice in SUV: (stored * RescaleSlope + RescaleIntercept) * its SUV factor."""
     try:
-        stored = ds.pixel_array.astype(np.float64)
+        frame = getattr(ds, FRAME_PIXELS, None)
+        stored = (ds.pixel_array if frame is None else frame).astype(np.float64)
     except Exception as exc:
         raise ImageReadError(f"{_source(ds)}: cannot decode the pixel data: {exc}") from exc
     slope = float(ds.get("RescaleSlope", 1.0))
@@ -366,9 +569,34 @@ def suv_image(datasets: list[Dataset], folder: Path) -> sitk.Image:
 
 
 def read_dicom_pet_suv(folder: Path) -> sitk.Image:
-    """Read the DICOM PET series in ``folder`` as a float32 body-weight SUV image."""
+    """Read the DICOM PET series in ``folder`` as a float32 body-weight SUV image: 3D, or
+    4D with frames on the 4th axis for a dynamic series."""
+    import SimpleITK as sitk
+
     folder = Path(folder)
-    return suv_image(sorted_pet_slices(folder), folder)
+    frames = pet_frames(folder)
+    if len(frames) == 1 and not is_dynamic(frames[0][0]):
+        return suv_image(frames[0], folder)
+    volumes = [suv_image(frame, folder) for frame in frames]
+    series = sitk.JoinSeries(volumes)
+    return series
+
+
+def write_dynamic_suv(folder: Path, out: Path) -> tuple[Path, Path]:
+    """Convert a dynamic PET DICOM series to a 4D SUV image ``out`` with its BIDS-PET sidecar
+    (frame timing from injection, no patient identity); returns both paths."""
+    import SimpleITK as sitk
+
+    from radiomix.data.timing import sidecar_path, write_bids_timing
+
+    frames = pet_frames(folder)
+    image = read_dicom_pet_suv(folder)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image, str(out), True)
+    sidecar = sidecar_path(out)
+    sidecar.unlink(missing_ok=True)
+    write_bids_timing(sidecar, frame_timing(frames))
+    return out, sidecar
 
 
 def _parameter_rows(parameters: SuvParameters, n_factors: int) -> list[tuple[str, str]]:
@@ -391,7 +619,8 @@ def suv_command(
     dicom_dir: Path = typer.Argument(..., help="Folder holding one DICOM PET series."),
     out: Path = typer.Option(..., "--out", "-o", help="SUV image to write, e.g. pet.nii.gz."),
 ) -> None:
-    """Convert a DICOM PET series (Bq/mL) to a body-weight SUV image (QIBA recipe)."""
+    """Convert a DICOM PET series (Bq/mL) to a body-weight SUV image (QIBA recipe); a dynamic
+    series becomes a 4D image with its BIDS-PET sidecar (frame timing from the injection)."""
     import SimpleITK as sitk
     from rich.console import Console
     from rich.markup import escape
@@ -402,12 +631,15 @@ def suv_command(
 
     console = Console()
     with exit_on_error():
-        slices = sorted_pet_slices(dicom_dir)
-        image = suv_image(slices, dicom_dir)
+        frames = pet_frames(dicom_dir)
+        slices = [ds for frame in frames for ds in frame]
         factors = {round(suv_factor(ds), 12) for ds in slices}
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            sitk.WriteImage(image, str(out))
+            if is_dynamic(slices[0]):
+                write_dynamic_suv(dicom_dir, out)
+            else:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                sitk.WriteImage(suv_image(slices, dicom_dir), str(out))
         except (OSError, RuntimeError) as error:
             raise RadiomixError(f"cannot write the SUV image {out}: {error}") from error
     table = Table(title=escape(f"SUV conversion of {dicom_dir}"))
@@ -416,4 +648,5 @@ def suv_command(
     for name, value in _parameter_rows(suv_parameters(slices[0]), len(factors)):
         table.add_row(escape(name), escape(value))
     console.print(table)
-    console.print(f"[green]wrote[/green] {escape(str(out))} ({len(slices)} slices)")
+    console.print(f"[green]wrote[/green] {escape(str(out))} ({len(frames)} frame(s) of "
+                  f"{len(frames[0])} slices)")

@@ -171,7 +171,14 @@ def timing_files(image_path: Path) -> tuple[Path, Path]:
 
 def read_frame_timing(image_path: Path, n_frames: int | None = None) -> FrameTiming:
     """Frame timing of a 4D image from its BIDS sidecar (``.json``) or, without one, its PMOD
-    ``.acqtimes`` file; checks the frame count when given. Both present is an error."""
+    ``.acqtimes`` file, or of a DICOM series folder from its headers; checks the frame count
+    when given. Both a sidecar and an acqtimes file is an error."""
+    if Path(image_path).is_dir():
+        from radiomix.data.suv import dicom_frame_timing
+
+        timing = dicom_frame_timing(Path(image_path))
+        timing.validate(n_frames)
+        return timing
     json_path, acqtimes_path = timing_files(image_path)
     if json_path.is_file() and acqtimes_path.is_file():
         raise FrameTimingError(f"{image_path}: two frame timing files, {json_path.name} and "

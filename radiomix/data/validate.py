@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,16 +11,15 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from radiomix.data.images import (
-    Where,
-    check_same_grid,
-    read_dynamic,
-    read_mask,
-    read_volume,
-    reads_shared,
+from radiomix.data.case_loader import (
+    load_case_dynamic,
+    load_case_image,
+    load_case_mask,
+    native_grid,
     reference_column,
-    split_roi,
+    where,
 )
+from radiomix.data.images import Where, reads_shared
 from radiomix.data.manifest import (
     IMAGE_COLUMNS,
     MASK_COLUMNS,
@@ -29,7 +29,8 @@ from radiomix.data.manifest import (
     check_table,
     read_manifest_table,
 )
-from radiomix.data.timing import read_frame_timing
+from radiomix.data.prepare import check_case
+from radiomix.data.resample import case_grids, check_overlap
 from radiomix.errors import RadiomixError
 
 REQUIRED_COLUMNS = ("case_id", "lesion_mask")
@@ -50,15 +51,20 @@ class ValidationReport:
 
 def validate_manifest(path: Path | str,
                       progress: Callable[[Case], None] | None = None) -> ValidationReport:
-    """Check a manifest's table and every file it names; never raises on a bad case."""
+    """Check a manifest's table and every file it names, all in one pass; never raises on a
+    bad case. Files are read with the code extraction uses (native grids, RTSTRUCT, SEG and
+    DICOM series, plausibility checks)."""
     path = Path(path).resolve()
     table = read_manifest_table(path)
     problems = check_required_columns(table) + check_table(table)
-    if any(problem.column == "case_id" for problem in problems):
+    if "case_id" not in table.columns:
         return ValidationReport(path, tuple(problems), {})
-    for _, row in _blank_bad_cells(table, problems).iterrows():
+    for row_number, row in _blank_bad_cells(table, problems).iterrows():
         case = case_from_row(row, path.parent)
-        with reads_shared():  # the reference image is checked again as an image column
+        if not case.case_id:
+            case = dataclasses.replace(case, case_id=f"row {row_number + 2}")
+        # Each file is read once; the reference grid is read again as an image column.
+        with reads_shared(), case_grids():
             problems += check_case_files(case)
         if progress:
             progress(case)
@@ -69,7 +75,7 @@ def _blank_bad_cells(table: pd.DataFrame, problems: list[Problem]) -> pd.DataFra
     """The table with the cells already reported as problems emptied, to check the files."""
     table = table.copy()
     for problem in problems:
-        if problem.case_id and problem.column in table.columns:
+        if problem.case_id and problem.column in table.columns and problem.column != "case_id":
             table.loc[table["case_id"] == problem.case_id, problem.column] = ""
     return table
 
@@ -92,39 +98,36 @@ def check_case_files(case: Case) -> list[Problem]:
         problems.append(Problem("lesion_mask is empty", case_id=case.case_id,
                                 column="lesion_mask"))
     column = reference_column(case)
-    where = Where(case.case_id, column, case.paths[column])
     try:
-        reference = _read_reference(case.paths[column], column, where)
+        reference = native_grid(case, column)
     except RadiomixError as error:
-        return [*problems, _problem(where, error)]
-    for column in IMAGE_COLUMNS:
-        if column in case.paths:
-            problems += _check_image(case, column, reference)
-    for column in MASK_COLUMNS:
-        if column in case.paths:
-            problems += _check_mask(case, column, reference)
-    return problems
-
-
-def _read_reference(path: Path, column: str, where: Where) -> sitk.Image:
-    if column == "pet_dynamic":
-        return read_dynamic(path, where)[1]
-    return read_volume(path, where)
+        return [*problems, _problem(where(case, column), error)]
+    images = [column for column in IMAGE_COLUMNS if column in case.paths]
+    image_problems = [problem for column in images
+                      for problem in _check_image(case, column, reference)]
+    bad = {problem.column for problem in image_problems}
+    problems += image_problems
+    mask_problems = [problem for column in MASK_COLUMNS if column in case.paths
+                     for problem in _check_mask(case, column, images, bad)]
+    problems += mask_problems
+    if image_problems or mask_problems:
+        return problems
+    return problems + check_case(case)
 
 
 def _check_image(case: Case, column: str, reference: sitk.Image) -> list[Problem]:
-    where = Where(case.case_id, column, case.paths[column])
+    """The image reads, its physical box overlaps the case's reference image, its voxels
+    are finite (and a dynamic series has its frame timing)."""
+    location = where(case, column)
     try:
         if column == "pet_dynamic":
-            frames, image = read_dynamic(case.paths[column], where)
-            read_frame_timing(case.paths[column], frames.shape[0])
-            voxels = frames
+            voxels, image, _ = load_case_dynamic(case)
         else:
-            image = read_volume(case.paths[column], where)
+            image = load_case_image(case, column)
             voxels = sitk.GetArrayViewFromImage(image)
-        check_same_grid(reference, image, where)
+        check_overlap(image, reference, str(location), 0.5)
     except RadiomixError as error:
-        return [_problem(where, error)]
+        return [_problem(location, error)]
     n_bad = int(np.size(voxels) - np.count_nonzero(np.isfinite(voxels)))
     if n_bad:
         return [Problem(f"{n_bad} non-finite voxels", case.case_id, column,
@@ -132,13 +135,15 @@ def _check_image(case: Case, column: str, reference: sitk.Image) -> list[Problem
     return []
 
 
-def _check_mask(case: Case, column: str, reference: sitk.Image) -> list[Problem]:
-    file = split_roi(case.paths[column])[0]
-    where = Where(case.case_id, column, file)
-    try:
-        read_mask(case.paths[column], reference, where)
-    except RadiomixError as error:
-        return [_problem(where, error)]
+def _check_mask(case: Case, column: str, images: list[str], bad: set[str]) -> list[Problem]:
+    """The mask reads and lands inside every readable image of the case."""
+    for image_column in images:
+        if image_column in bad:
+            continue
+        try:
+            load_case_mask(case, column, native_grid(case, image_column))
+        except RadiomixError as error:
+            return [_problem(where(case, column), error)]
     return []
 
 

@@ -34,6 +34,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from radiomix import __version__
 from radiomix.data.images import reads_shared
 from radiomix.data.manifest import Case, load_manifest
+from radiomix.data.prepare import prepare_case
+from radiomix.data.resample import case_grids
 from radiomix.errors import ExtractionError, RadiomixError
 from radiomix.features.cache import FeatureCache, case_key
 from radiomix.features.config import ExtractionConfig, load_config
@@ -70,6 +72,7 @@ class CaseResult:
     features: dict[str, float] = field(default_factory=dict)
     problems: list[CaseProblem] = field(default_factory=list)
     curves: pd.DataFrame | None = None
+    provenance: dict[str, object] = field(default_factory=dict)
 
     @property
     def cacheable(self) -> bool:
@@ -80,7 +83,8 @@ class CaseResult:
         """A JSON-ready dict for the cache."""
         curves = None if self.curves is None else self.curves.to_dict(orient="list")
         return {"case_id": self.case_id, "features": self.features, "curves": curves,
-                "problems": [[p.stage, p.kind, p.message] for p in self.problems]}
+                "problems": [[p.stage, p.kind, p.message] for p in self.problems],
+                "provenance": self.provenance}
 
     @classmethod
     def from_entry(cls, entry: dict) -> CaseResult:
@@ -88,7 +92,8 @@ class CaseResult:
         case_id = entry["case_id"]
         curves = None if entry["curves"] is None else pd.DataFrame(entry["curves"])
         return cls(case_id, {k: float(v) for k, v in entry["features"].items()},
-                   [CaseProblem(case_id, *problem) for problem in entry["problems"]], curves)
+                   [CaseProblem(case_id, *problem) for problem in entry["problems"]], curves,
+                   entry.get("provenance", {}))
 
 
 @dataclass
@@ -156,11 +161,19 @@ def run_family(case: Case, family: Family, config: ExtractionConfig) -> CaseResu
     return result
 
 
-def extract_case(case: Case, config: ExtractionConfig) -> CaseResult:
-    """Every enabled family on one case (pure: reads files, writes nothing)."""
+def extract_case(case: Case, config: ExtractionConfig, derived: Path | None = None
+                 ) -> CaseResult:
+    """Every enabled family on one case, each image on its configured grid.
+
+    Reads files; writes only derived inputs (automatic reference regions, a DICOM dynamic
+    series as 4D SUV, QA figure) under ``derived`` when given.
+    """
     merged = CaseResult(case.case_id)
     curves = []
-    with reads_shared():  # the families share the case's images instead of rereading them
+    # The families share the case's images instead of rereading them.
+    with reads_shared(), case_grids(config.grid, derived) as grids:
+        case, problems = prepare_case(case)
+        merged.problems += [CaseProblem(case.case_id, "prepare", "error", p) for p in problems]
         for family in enabled_families(config):
             result = run_family(case, family, config)
             merged.features |= result.features
@@ -168,15 +181,17 @@ def extract_case(case: Case, config: ExtractionConfig) -> CaseResult:
             if result.curves is not None:
                 curves.append(result.curves)
     merged.curves = pd.concat(curves, ignore_index=True) if curves else None
+    merged.provenance = grids.record
     return merged
 
 
-def extract_case_single_threaded(case: Case, config: ExtractionConfig) -> CaseResult:
+def extract_case_single_threaded(case: Case, config: ExtractionConfig,
+                                 derived: Path | None = None) -> CaseResult:
     """``extract_case`` with native thread pools (BLAS, OpenMP) limited to one thread."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        return extract_case(case, config)
+        return extract_case(case, config, derived)
 
 
 def _engine_failure(case: Case, error: BaseException) -> CaseResult:
@@ -186,18 +201,19 @@ def _engine_failure(case: Case, error: BaseException) -> CaseResult:
 
 
 def run_serial(cases: Iterable[Case], config: ExtractionConfig,
-               collect: Callable[[CaseResult], None]) -> None:
+               collect: Callable[[CaseResult], None], derived: Path | None = None) -> None:
     """Extract the cases one after the other in this process."""
     for case in cases:
-        collect(extract_case_single_threaded(case, config))
+        collect(extract_case_single_threaded(case, config, derived))
 
 
 def run_dask(client, cases: list[Case], config: ExtractionConfig,
-             collect: Callable[[CaseResult], None]) -> None:
+             collect: Callable[[CaseResult], None], derived: Path | None = None) -> None:
     """Submit one task per case and collect results as they complete (no polling)."""
     from distributed import as_completed
 
-    futures = {client.submit(extract_case_single_threaded, case, config, pure=False): case
+    futures = {client.submit(extract_case_single_threaded, case, config, derived,
+                             pure=False): case
                for case in cases}
     for future in as_completed(futures):
         try:
@@ -246,15 +262,16 @@ def dask_client(workers: int, scheduler: str | None):
 
 
 def run_cases(cases: list[Case], config: ExtractionConfig, workers: int | None,
-              scheduler: str | None, collect: Callable[[CaseResult], None]) -> None:
+              scheduler: str | None, collect: Callable[[CaseResult], None],
+              derived: Path | None = None) -> None:
     """Extract ``cases`` serially (one worker or one case) or on Dask."""
     workers = workers or os.cpu_count() or 1
     if not scheduler and (workers == 1 or len(cases) <= 1):
-        run_serial(cases, config, collect)
+        run_serial(cases, config, collect, derived)
         return
     if cases:
         with dask_client(workers, scheduler) as client:
-            run_dask(client, cases, config, collect)
+            run_dask(client, cases, config, collect, derived)
 
 
 def identity_row(case: Case) -> dict[str, object]:
@@ -353,6 +370,11 @@ def _cache_folder(cache_dir: Path | None, config: ExtractionConfig, out: Path) -
     return folder if folder.is_absolute() else out.parent / folder
 
 
+def derived_folder(out: Path) -> Path:
+    """``features.parquet`` -> ``features_cases/``: per-case derived inputs and QA figures."""
+    return sibling(out, "_cases").resolve()
+
+
 def sibling(out: Path, suffix: str) -> Path:
     """``features.parquet`` -> ``features<suffix>``."""
     return out.with_name(out.name.removesuffix(".parquet") + suffix)
@@ -390,11 +412,13 @@ def extract_features(manifest: Path, out: Path, config: Path | ExtractionConfig 
                 cache.store(keys[result.case_id], result.to_entry())
             progress.advance(task)
 
-        run_cases(todo, settings, workers, scheduler, collect)
+        run_cases(todo, settings, workers, scheduler, collect, derived_folder(out))
     ordered = [results[case.case_id] for case in cases]
     extraction = ExtractionResult(feature_table(cases, ordered, columns), errors_table(ordered),
                                   curves_table(ordered), len(cases) - len(todo), len(todo))
-    _write_outputs(extraction, out, errors, provenance(settings, loaded.path))
+    metadata = provenance(settings, loaded.path)
+    metadata["cases"] = json.dumps({result.case_id: result.provenance for result in ordered})
+    _write_outputs(extraction, out, errors, metadata)
     return extraction
 
 

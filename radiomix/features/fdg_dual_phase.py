@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from radiomix.data.images import load_case_image
+from radiomix.data.case_loader import load_case_image
 from radiomix.data.manifest import Case
 from radiomix.features.config import ExtractionConfig
 from radiomix.features.regions import mask_array, ratio, region_values, voxel_volume_ml

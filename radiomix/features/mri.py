@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from radiomix.data.images import load_case_image
+from radiomix.data.case_loader import load_case_image
 from radiomix.data.manifest import Case
 from radiomix.features.config import ExtractionConfig
 from radiomix.features.regions import ratio, region_values

@@ -31,9 +31,9 @@ import pandas as pd
 import SimpleITK as sitk
 from scipy import ndimage
 
-from radiomix.data.images import Where, read_dynamic
+from radiomix.data.case_loader import load_case_dynamic
 from radiomix.data.manifest import Case
-from radiomix.data.timing import FrameTiming, read_frame_timing
+from radiomix.data.timing import FrameTiming
 from radiomix.errors import ExtractionError
 from radiomix.features.config import CurveVoiConfig, ExtractionConfig, KineticsConfig
 from radiomix.features.pet_static import btv_tbr
@@ -77,9 +77,7 @@ def pet_dynamic_inputs(config: ExtractionConfig) -> dict[str, tuple[str, ...]]:
 
 def read_case_dynamic(case: Case) -> tuple[np.ndarray, sitk.Image, FrameTiming]:
     """Frames (t, z, y, x), the 3D grid of one frame and the validated frame timing."""
-    path = case.path("pet_dynamic")
-    frames, grid = read_dynamic(path, Where(case.case_id, "pet_dynamic", path))
-    return frames, grid, read_frame_timing(path, n_frames=frames.shape[0])
+    return load_case_dynamic(case)
 
 
 def in_window(mid_min: np.ndarray, window: tuple[float, float]) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from radiomix.data.images import load_case_image
+from radiomix.data.case_loader import load_case_image
 from radiomix.data.manifest import Case
 from radiomix.features.config import BtvConfig, ExtractionConfig
 from radiomix.features.regions import (

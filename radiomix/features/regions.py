@@ -6,7 +6,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from radiomix.data.images import load_case_mask
+from radiomix.data.case_loader import load_case_mask
 from radiomix.data.manifest import Case
 
 LITRE_MM3 = 1000.0

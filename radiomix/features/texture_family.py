@@ -15,7 +15,7 @@ import json
 import numpy as np
 import SimpleITK as sitk
 
-from radiomix.data.images import load_case_image, load_case_mask
+from radiomix.data.case_loader import load_case_image, load_case_mask
 from radiomix.data.manifest import Case
 from radiomix.errors import RadiomixError
 from radiomix.features.config import ExtractionConfig

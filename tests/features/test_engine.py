@@ -18,7 +18,7 @@ from helpers.phantoms import (
 )
 from helpers.workers import worker_threads
 
-from radiomix.data.images import load_case_image
+from radiomix.data.case_loader import load_case_image
 from radiomix.errors import ConfigError, ExtractionError
 from radiomix.features import engine as engine_module
 from radiomix.features import extract_features, feature_names, read_provenance, register
@@ -132,7 +132,8 @@ def test_curves_written_beside_the_table(serial_run):
     out, _, _ = serial_run
     curves = pd.read_parquet(out.with_name("features_curves.parquet"))
     assert sorted(path.name for path in out.parent.iterdir()) == [
-        ".radiomix_cache", "features.parquet", "features_curves.parquet", "features_errors.csv"]
+        ".radiomix_cache", "features.parquet", "features_cases", "features_curves.parquet",
+        "features_errors.csv"]
     assert list(curves.columns) == ["case_id", "region", "frame", "mid_min", "suv"]
     assert set(curves["case_id"]) == {"a", "b"}
     lesion_a = curves[(curves["case_id"] == "a") & (curves["region"] == "lesion_mask")]
@@ -230,10 +231,10 @@ def test_failed_task_is_reported_not_cached_and_retried(cohort, tmp_path, monkey
 
     extract = engine_module.extract_case_single_threaded
 
-    def failing_for_b(case, config):
+    def failing_for_b(case, config, *derived):
         if case.case_id == "b":
             raise RuntimeError("worker lost")
-        return extract(case, config)
+        return extract(case, config, *derived)
 
     monkeypatch.setattr(engine_module, "extract_case_single_threaded", failing_for_b)
     out, config = tmp_path / "features.parquet", quick_config(families=("pet_static",))

@@ -1,0 +1,201 @@
+"""Automatic reference regions and plausibility checks on a symmetric brain phantom whose
+mid-sagittal plane is 7.7 mm off the image centre."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from helpers.brain_phantom import (
+    LESION_CENTRE_MM,
+    PLANE_X_MM,
+    SPACING_MM,
+    mirror,
+    regions,
+    write,
+    write_brain_case,
+)
+
+from radiomix.data.manifest import load_manifest
+from radiomix.data.resample import GridConfig
+from radiomix.data.validate import validate_manifest
+from radiomix.features.config import ExtractionConfig
+from radiomix.features.engine import extract_case
+
+STATIC = ExtractionConfig(families=("pet_static", "mri"))
+
+
+def manifest_of(folder: Path, rows: list[dict]) -> Path:
+    path = folder / "data_manifest.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def extracted(tmp_path: Path, tracer: str = "FET", **images):
+    rows = [write_brain_case(tmp_path / "c", "c", tracer, images)]
+    case = load_manifest(manifest_of(tmp_path, rows)).cases[0]
+    return extract_case(case, STATIC, derived=tmp_path / "derived")
+
+
+def centroid_mm(mask: np.ndarray) -> np.ndarray:
+    return np.argwhere(mask)[:, ::-1].mean(axis=0) * SPACING_MM
+
+
+@pytest.fixture(scope="module")
+def fet(tmp_path_factory):
+    return extracted(tmp_path_factory.mktemp("fet"))
+
+
+@pytest.fixture(scope="module")
+def fdopa(tmp_path_factory):
+    return extracted(tmp_path_factory.mktemp("fdopa"), "FDOPA")
+
+
+def auto_mask(result, column: str) -> np.ndarray:
+    path = result.provenance[f"{column} (automatic)"]["file"]
+    return sitk.GetArrayFromImage(sitk.ReadImage(path)).astype(bool)
+
+
+def test_symmetry_plane_is_the_phantoms_not_the_image_centre(fet):
+    plane = fet.provenance["mid-sagittal plane"]
+    assert plane["offset_mm"] == pytest.approx(PLANE_X_MM, abs=0.5)
+    assert abs(plane["normal"][0]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_automatic_crescent_lands_on_the_mirror_of_the_lesion(fet):
+    crescent = auto_mask(fet, "ref_background")
+    truth = regions()
+    target = mirror(LESION_CENTRE_MM)
+    assert np.linalg.norm(centroid_mm(crescent)[1:] - target[1:]) < 3.0
+    assert abs(centroid_mm(crescent)[0] - target[0]) < 6.0
+    x_mm = np.argwhere(crescent)[:, 2] * SPACING_MM
+    assert (x_mm > PLANE_X_MM).all()  # contralateral: the lesion is at x < plane
+    assert not (crescent & truth["lesion"]).any() and not (crescent & truth["ventricles"]).any()
+    assert (crescent & truth["gm"]).any() and (crescent & truth["wm"]).any()
+    # TBR against it: the lesion (3.0) over the crescent's grey/white-matter mean.
+    normal = np.where(truth["gm"][crescent], 1.3, 1.0).mean()
+    assert fet.features["pet_TBRmax"] == pytest.approx(3.0 / normal, rel=1e-6)
+
+
+def test_automatic_striatum_for_fdopa(fdopa):
+    striatum = auto_mask(fdopa, "ref_striatum")
+    truth = regions()["striatum"]
+    dice = 2 * (striatum & truth).sum() / (striatum.sum() + truth.sum())
+    assert dice > 0.95
+    assert fdopa.features["pet_LSmax_over_max"] == pytest.approx(3.0 / 3.2, rel=1e-6)
+
+
+def test_automatic_white_and_grey_matter_from_the_t1(fet):
+    truth = regions()
+    for column, region in (("ref_wm", truth["wm"]), ("ref_gm", truth["gm"])):
+        mask = auto_mask(fet, column)
+        assert (mask & region).sum() / mask.sum() > 0.95, column  # precision
+        assert fet.provenance[f"{column} (automatic)"]["volume_ml"] > 1.0
+    assert fet.features["mri_ADC_ratio"] == pytest.approx(1.3 / 0.8, rel=1e-6)
+
+
+def test_qa_figure_is_drawn(fet):
+    figure = Path(fet.provenance["QA figure"])
+    assert figure.suffix == ".png" and figure.stat().st_size > 1000
+
+
+def problems_for(tmp_path: Path, change) -> list[tuple[str, str]]:
+    """Validate a one-case manifest edited by ``change(folder, row)``; (column, message)."""
+    row = write_brain_case(tmp_path / "c", "c")
+    change(tmp_path / "c", row)
+    report = validate_manifest(manifest_of(tmp_path, [row]))
+    return [(p.column, p.message) for p in report.problems]
+
+
+def _lesion_side_background(folder: Path, row: dict) -> None:
+    region = np.zeros_like(regions()["lesion"])
+    region[18:22, 6:10, 8:12] = True  # x 16-22 mm, the lesion's side (x < 47 mm)
+    row["ref_background"] = f"c/{write(folder / 'bg.nii.gz', region.astype(np.uint8))}"
+
+
+def _overlapping_background(folder: Path, row: dict) -> None:
+    region = np.roll(regions()["lesion"], 3, axis=2).astype(np.uint8)
+    row["ref_background"] = f"c/{write(folder / 'bg.nii.gz', region)}"
+
+
+def _border_lesion(folder: Path, row: dict) -> None:
+    lesion = np.zeros_like(regions()["lesion"], dtype=np.uint8)
+    lesion[10:14, 20:24, 0:4] = 1
+    row["lesion_mask"] = f"c/{write(folder / 'edge.nii.gz', lesion)}"
+
+
+def _scaled(column: str, factor: float):
+    def change(folder: Path, row: dict) -> None:
+        image = sitk.ReadImage(str(folder / f"{column}.nii.gz")) * factor
+        sitk.WriteImage(image, str(folder / f"{column}.nii.gz"))
+    return change
+
+
+def _far_away_t1c(folder: Path, row: dict) -> None:
+    image = sitk.ReadImage(str(folder / "t1c.nii.gz"))
+    image.SetOrigin((0.0, 0.0, 400.0))
+    sitk.WriteImage(image, str(folder / "t1c.nii.gz"))
+
+
+@pytest.mark.parametrize(("change", "column", "words"), [
+    (_scaled("pet", 5300.0), "pet", "activity concentration (Bq/mL)"),
+    (_scaled("pet", 4.0), "pet", "outside the plausible range [0.3, 3] of FET"),
+    (_scaled("adc", 1e-3), "adc", "looks like mm²/s"),
+    (_scaled("adc", 1e3), "adc", "looks like 10⁻⁶ mm²/s"),
+    (_lesion_side_background, "ref_background", "on the lesion's side"),
+    (_overlapping_background, "ref_background", "overlaps the lesion"),
+    (_border_lesion, "lesion_mask", "touches the image border"),
+    (_far_away_t1c, "t1c", "overlaps the reference grid's box"),
+])
+def test_each_implausible_input_is_named(tmp_path, change, column, words):
+    found = problems_for(tmp_path, change)
+    assert [c for c, m in found if words in m] == [column], found
+
+
+def test_a_valid_phantom_has_no_problem(tmp_path):
+    assert problems_for(tmp_path, lambda folder, row: None) == []
+
+
+def test_extraction_refuses_pet_in_bq_per_ml(tmp_path):
+    result = extracted(tmp_path, pet=regions()["brain"] * np.float32(5300.0) + 1.0)
+    messages = [p.message for p in result.problems if p.kind == "error"]
+    assert any("column pet" in m and "Bq/mL" in m for m in messages), messages
+    assert np.isnan(result.features.get("pet_SUVmax", np.nan))
+
+
+def _moved(folder: Path, column: str, transform: sitk.Transform) -> None:
+    """Put an image in a different (MRI) space: what was at p is now at T⁻¹(p)."""
+    image = sitk.ReadImage(str(folder / f"{column}.nii.gz"))
+    sitk.WriteImage(sitk.Resample(image, image, transform, sitk.sitkLinear, 0.0),
+                    str(folder / f"{column}.nii.gz"))
+
+
+def test_rigid_mri_to_pet_registration_recovers_the_mri_values(tmp_path):
+    """T1c and ADC moved by a known rigid motion (5° yaw, 6/-4/3 mm): the registration to the
+    PET finds it within 1 mm, and the lesion ADC of the PET-space mask is that of the true
+    motion; the transform is saved."""
+    truth = sitk.Euler3DTransform((55.0, 47.0, 39.0), 0.0, 0.0, np.deg2rad(5.0),
+                                  (6.0, -4.0, 3.0))
+    row = write_brain_case(tmp_path / "c", "c")
+    for column in ("t1c", "adc"):
+        _moved(tmp_path / "c", column, truth)
+    case = load_manifest(manifest_of(tmp_path, [row])).cases[0]
+    config = ExtractionConfig(families=("mri",), grid=GridConfig(register_mri_to_pet=True))
+    result = extract_case(case, config, derived=tmp_path / "derived")
+    registration = result.provenance["MRI to PET registration"]
+    found = sitk.ReadTransform(registration["file"])
+    corners = np.array([[20.0, 20.0, 20.0], [80.0, 70.0, 60.0], [30.0, 75.0, 25.0]])
+    for point in corners:
+        np.testing.assert_allclose(found.TransformPoint(point), truth.GetInverse()
+                                   .TransformPoint(point), atol=1.0)
+    # Against the moved ADC brought back through the true motion (the same interpolations).
+    moved = sitk.ReadImage(str(tmp_path / "c" / "adc.nii.gz"))
+    back = sitk.GetArrayFromImage(sitk.Resample(moved, moved, truth.GetInverse(),
+                                                sitk.sitkLinear, 0.0))
+    expected = float(back[regions()["lesion"]].mean())
+    assert result.features["mri_ADC_mean"] == pytest.approx(expected, rel=0.01)
+    unregistered = extract_case(case, ExtractionConfig(families=("mri",)))
+    assert abs(unregistered.features["mri_ADC_mean"] - 1.3) > 0.05  # what registration fixes
