@@ -10,10 +10,12 @@ does not depend on the others (nor on how many processes generate the cohort).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from radiomix.features.config import PetDynamicConfig
 from radiomix.synth.config import (
     ClassDist,
     ClassProbability,
@@ -23,19 +25,11 @@ from radiomix.synth.config import (
     Tracer,
 )
 from radiomix.synth.copula import latent_scores, log_joint_density
-from radiomix.synth.kinetics import (
-    feng_input,
-    fine_grid,
-    frame_means,
-    late_slope_per_hour,
-    time_to_peak,
-    tissue_curve,
-)
+from radiomix.synth.kinetics import feng_input, fine_grid, frame_means, tissue_curve
 
 LABEL_NAMES = {1: "recurrence", 0: "radionecrosis"}
-SLOPE_WINDOW_MIN = (20.0, 50.0)
-EARLY_PEAK_MIN = 20.0
-RISING_PEAK_MIN = 40.0
+# The dynamic BTV TBRmean over the static window (20-40 min), the feature fet_dynamic reads.
+DYNAMIC_BTV_TBR = "dyn_TBRmean_btv_20_40"
 # Components of the latent vector, in draw order: the markers that depend on the class.
 LATENT_MARKERS = ("level", "heterogeneity", "kinetics", "core", "adc", "rcbv", "cho_naa",
                   "cho_cr")
@@ -65,6 +59,7 @@ class PatientSpec:
     """Everything drawn for one patient before images are made."""
 
     index: int
+    draw: int
     patient_id: str
     site: Site
     tracer: str
@@ -79,10 +74,21 @@ class PatientSpec:
     has_mrs: bool
 
 
-def patient_streams(seed: int, index: int) -> tuple[np.random.Generator, ...]:
-    """Independent generators (parameters, anatomy, noise) of patient ``index``."""
-    children = np.random.SeedSequence([seed, index]).spawn(3)
-    return tuple(np.random.default_rng(child) for child in children)
+def patient_streams(seed: int, index: int, draw: int = 0) -> tuple[np.random.Generator, ...]:
+    """Independent generators (parameters, anatomy, noise) of draw ``draw`` of patient ``index``.
+
+    Draw ``d`` uses children ``3d, 3d + 1, 3d + 2`` of ``SeedSequence([seed, index])``: a
+    patient re-drawn because its lesions found no room depends on ``(seed, index)`` only.
+    """
+    root = np.random.SeedSequence([seed, index])
+    return tuple(np.random.default_rng(np.random.SeedSequence(root.entropy,
+                                                              spawn_key=(3 * draw + j,)))
+                 for j in range(3))
+
+
+def patient_id(index: int) -> str:
+    """The identifier of patient ``index`` (P0001 for index 0)."""
+    return f"P{index + 1:04d}"
 
 
 def _choice(rng: np.random.Generator, weights: dict[str, float]) -> str:
@@ -148,7 +154,7 @@ def sample_lesion(rng: np.random.Generator, config: SynthConfig, tracer: Tracer)
         label_source="histology" if rng.random() < cohort.histology_share else "follow-up",
         volume_cm3=config.anatomy.lesion_volume_cm3.sample(rng),
         has_core=bool(low <= z["core"] < high),
-        heterogeneity=marker_value(continuous["heterogeneity"], label, z["heterogeneity"]),
+        heterogeneity=heterogeneity(rng, config, label, z["heterogeneity"]),
         level=marker_value(continuous["level"], label, z["level"]),
         pattern=pattern,
         rates=_draw_rates(rng, tracer.lesion_kinetics, pattern),
@@ -159,16 +165,29 @@ def sample_lesion(rng: np.random.Generator, config: SynthConfig, tracer: Tracer)
     )
 
 
+def heterogeneity(rng: np.random.Generator, config: SynthConfig, label: int,
+                  score: float) -> float:
+    """Texture amplitude: a class marker at latent ``score`` (informative scenario) or an
+    independent class-free draw (null scenario)."""
+    if config.texture.scenario == "informative":
+        return marker_value(config.texture.amplitude_informative, label, score)
+    return config.texture.amplitude_null.sample(rng)
+
+
 def continuous_markers(config: SynthConfig, tracer: Tracer) -> dict[str, ClassDist]:
-    """The class distribution of every continuous marker of a lesion under ``tracer``."""
-    return {"level": tracer.lesion_level, "heterogeneity": config.anatomy.lesion_heterogeneity,
-            "adc": config.mri.adc.lesion_ratio, "rcbv": config.mri.rcbv.lesion_mean,
-            "cho_naa": config.mrs.cho_naa, "cho_cr": config.mrs.cho_cr}
+    """The class distribution of every continuous marker of a lesion under ``tracer``; the
+    texture amplitude is one only in the ``informative`` scenario."""
+    markers = {"level": tracer.lesion_level, "adc": config.mri.adc.lesion_ratio,
+               "rcbv": config.mri.rcbv.lesion_mean, "cho_naa": config.mrs.cho_naa,
+               "cho_cr": config.mrs.cho_cr}
+    if config.texture.scenario == "informative":
+        markers["heterogeneity"] = config.texture.amplitude_informative
+    return markers
 
 
-def sample_patient(config: SynthConfig, seed: int, index: int) -> PatientSpec:
-    """The nominal parameters of patient ``index`` of the cohort drawn with ``seed``."""
-    rng = patient_streams(seed, index)[0]
+def sample_patient(config: SynthConfig, seed: int, index: int, draw: int = 0) -> PatientSpec:
+    """The nominal parameters of draw ``draw`` of patient ``index`` of the cohort ``seed``."""
+    rng = patient_streams(seed, index, draw)[0]
     cohort = config.cohort
     tracer_name = _choice(rng, dict(cohort.tracer_mix))
     tracer = config.pet.tracers[tracer_name]
@@ -181,7 +200,8 @@ def sample_patient(config: SynthConfig, seed: int, index: int) -> PatientSpec:
     has_mri = bool(rng.random() >= missing.mri)
     return PatientSpec(
         index=index,
-        patient_id=f"P{index + 1:04d}",
+        draw=draw,
+        patient_id=patient_id(index),
         site=site,
         tracer=tracer_name,
         primary=primary,
@@ -218,17 +238,14 @@ class TracerCurves:
 def tracer_curves(config: SynthConfig, spec: PatientSpec) -> TracerCurves:
     """Frame means of every tissue (normal tissues and each lesion ``lesion<i>``)."""
     tracer = config.pet.tracers[spec.tracer]
-    starts = tracer.frame_starts()
-    durations = np.asarray(tracer.frames_min, float)
+    starts, durations = tracer.framing(spec.site)
     t = fine_grid(float((starts + durations).max()))
     aif = config.pet.input_function
     plasma = feng_input(t, aif.a1, aif.a2, aif.a3, aif.l1, aif.l2, aif.l3, aif.delay_min)
-    factor = spec.site.rate_factor
-    rates = {name: (k[0], k[1] * factor, k[2] * factor, k[3] * factor)
-             for name, k in tracer.tissues.items() if name != "lesion"}
+    rates = {name: k for name, k in tracer.tissues.items() if name != "lesion"}
     base_k1 = tracer.tissues["lesion"][0]
     for i, lesion in enumerate(spec.lesions):
-        rates[f"lesion{i}"] = (base_k1, *(k * factor for k in lesion.rates))
+        rates[f"lesion{i}"] = (base_k1, *lesion.rates)
     names = list(rates)
     curves = np.stack([tissue_curve(t, plasma, rates[n], tracer.blood_fraction) for n in names])
     window = np.asarray(tracer.static_window_min, float)
@@ -238,29 +255,37 @@ def tracer_curves(config: SynthConfig, spec: PatientSpec) -> TracerCurves:
                         dict(zip(names, static, strict=True)), starts, durations)
 
 
-def curve_pattern(ttp_min: float) -> int:
-    """FET curve pattern from the time to peak: 1 rising, 2 late peak, 3 early peak."""
-    if ttp_min >= RISING_PEAK_MIN:
-        return 1
-    return 3 if ttp_min <= EARLY_PEAK_MIN else 2
+@lru_cache(maxsize=1)
+def _kinetics_settings() -> PetDynamicConfig:
+    """The extractor's dynamic settings: the simulator's nominal TTP, slope and pattern use
+    the features code's definitions."""
+    from radiomix.features.config import load_config as load_extraction_config
+
+    return load_extraction_config().pet_dynamic
 
 
 def nominal_kinetics(config: SynthConfig, spec: PatientSpec,
                      curves: TracerCurves) -> list[dict[str, float]]:
-    """Kinetic nominal values of each lesion: TTP, slope, pattern (FET), retention (FDG)."""
+    """Kinetic nominal values of each lesion (object curves, before the PSF): TTP, slope,
+    pattern and the 20-40 min BTV TBRmean of a dynamic series, FDG retention index."""
+    from radiomix.features.pet_dynamic import curve_pattern, late_slope_per_h
+
+    settings = _kinetics_settings()
     values: list[dict[str, float]] = []
     tracer = config.pet.tracers[spec.tracer]
     for i, lesion in enumerate(spec.lesions):
         curve = curves.frames[f"lesion{i}"]
         row: dict[str, float] = {}
-        if tracer.dynamic:
+        if spec.has_dynamic:
             suv = curve / curves.static[f"lesion{i}"] * lesion.level * spec.normal_levels[0]
-            ttp = time_to_peak(curve, curves.mid_min)
-            row.update(dyn_TTP_min=ttp,
-                       dyn_slope_suv_per_h=late_slope_per_hour(suv * spec.site.pet_scale,
-                                                               curves.mid_min,
-                                                               *SLOPE_WINDOW_MIN),
-                       dyn_pattern=curve_pattern(ttp))
+            peak = int(np.argmax(suv))
+            ttp = float(curves.mid_min[peak])
+            slope = late_slope_per_h(suv * spec.site.pet_scale, curves.mid_min,
+                                     settings.slope_window_min)
+            row.update(dyn_TTP_min=ttp, dyn_slope_suv_per_h=slope,
+                       dyn_pattern=curve_pattern(ttp, slope, float(suv[peak]), settings))
+            if tracer.lesion_level.stat == "btv_mean":
+                row[DYNAMIC_BTV_TBR] = lesion.level
         if spec.tracer == "FDG":
             early, late = curve / curves.frames["gm"]
             row["fdg_dual_phase_index"] = float((late - early) / early)
@@ -270,7 +295,9 @@ def nominal_kinetics(config: SynthConfig, spec: PatientSpec,
 
 def visible_markers(config: SynthConfig, spec: PatientSpec, radius_mm: float) -> list[str]:
     """The class-dependent markers a reader could see for a lesion of ``spec``."""
-    names = ["level", "heterogeneity"]
+    names = ["level"]
+    if config.texture.scenario == "informative":
+        names.append("heterogeneity")
     if spec.has_dynamic or spec.tracer == "FDG":
         names.append("kinetics")
     if radius_mm >= config.anatomy.necrotic_core.min_radius_mm:
@@ -348,7 +375,8 @@ def parameter_rows(config: SynthConfig, spec: PatientSpec) -> list[dict[str, obj
             "lesion_volume_cm3": lesion.volume_cm3, "necrotic_core": lesion.has_core,
             "heterogeneity": lesion.heterogeneity, "kinetic_pattern": lesion.pattern,
             "k2": lesion.rates[0], "k3": lesion.rates[1], "k4": lesion.rates[2],
-            "has_dynamic": spec.has_dynamic,
+            "has_dynamic": spec.has_dynamic, "patient_draw": spec.draw,
+            "texture_scenario": config.texture.scenario,
             "oracle_llr": oracle_llr(config, spec, lesion, nominal_radius_mm(lesion.volume_cm3)),
         }
         rows.append(row)
