@@ -10,7 +10,12 @@ from scipy.stats import spearmanr
 from radiomix.synth.config import load_config
 from radiomix.synth.phantom import add_textures, build_phantom, coordinates
 from radiomix.synth.render import FWHM_PER_SIGMA, blur, noise_free_measures, render_pet
-from radiomix.synth.sampler import patient_streams, sample_patient, tracer_curves
+from radiomix.synth.sampler import (
+    btv_threshold,
+    patient_streams,
+    sample_patient,
+    tracer_curves,
+)
 
 SPACING = 2.0
 
@@ -51,8 +56,7 @@ def measured_over_nominal(config, index: int, volume_cm3: float, fwhm_mm: float)
     add_textures(phantom, noise, config)
     spec.lesions[0].volume_cm3 = phantom.lesions[0].volume_cm3
     pet = render_pet(phantom, spec, config, tracer_curves(config, spec), noise)
-    threshold = config.pet.tracers["FET"].lesion_level.btv_threshold
-    measured = noise_free_measures(pet.noise_free_static, phantom, threshold)[0]
+    measured = noise_free_measures(pet.noise_free_static, phantom, btv_threshold())[0]
     return measured["pet_TBRmean_btv"] / spec.lesions[0].level
 
 

@@ -22,6 +22,7 @@ from radiomix.synth.phantom import Phantom, add_textures, build_phantom
 from radiomix.synth.render import noise_free_measures, render_mri, render_pet
 from radiomix.synth.sampler import (
     PatientSpec,
+    btv_threshold,
     parameter_rows,
     patient_id,
     patient_streams,
@@ -123,8 +124,7 @@ def write_patient(out_dir: Path, config: SynthConfig, seed: int,
     for name in REFERENCE_MASKS:
         files[name] = save(name, phantom.references[name], np.uint8)
     truth = parameter_rows(config, spec)
-    measured = noise_free_measures(pet.noise_free_static, phantom,
-                                   config.pet.tracers[spec.tracer].lesion_level.btv_threshold)
+    measured = noise_free_measures(pet.noise_free_static, phantom, btv_threshold())
     manifest = []
     for i, (lesion, params) in enumerate(zip(phantom.lesions, spec.lesions, strict=True)):
         lesion_file = save(f"lesion_L{i + 1}", lesion.mask, np.uint8)

@@ -262,20 +262,13 @@ class Level(Strict):
 
 class LesionLevel(ClassDist):
     """Lesion statistic over a statistic of a reference region, per class, set on the true
-    (pre-PSF) activity. ``btv_mean`` is the mean over the lesion voxels at or above
-    ``btv_threshold`` times the reference (the biological tumour volume)."""
+    (pre-PSF) activity. ``btv_mean`` is the mean over the lesion voxels at or above the
+    extractor's BTV threshold times the reference (the biological tumour volume)."""
 
     name: str
     region: Literal["ref_background", "ref_wm", "ref_gm", "ref_striatum"]
     stat: Literal["mean", "max", "btv_mean"]
     reference_stat: Literal["mean", "max"]
-    btv_threshold: float = Field(1.6, gt=0)
-
-    @model_validator(mode="after")
-    def _inside_btv(self) -> LesionLevel:
-        if self.stat == "btv_mean" and (self.recurrence.low or 0.0) < self.btv_threshold:
-            raise ValueError(f"a BTV mean is at least {self.btv_threshold}: set low to it")
-        return self
 
 
 class RatePattern(Strict):
@@ -402,6 +395,19 @@ def load_config(path: Path | None = None, scenario: str | None = None) -> SynthC
     if scenario is not None and isinstance(content, dict):
         content.setdefault("texture", {})["scenario"] = scenario
     try:
-        return SynthConfig.model_validate(content)
+        config = SynthConfig.model_validate(content)
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid simulator configuration:\n{exc}") from exc
+    _check_btv_levels(config, path)
+    return config
+
+
+def _check_btv_levels(config: SynthConfig, path: Path) -> None:
+    """A BTV mean is never below the extractor's BTV threshold: its lower bound must say so."""
+    from radiomix.synth.sampler import btv_threshold
+
+    for name, tracer in config.pet.tracers.items():
+        level = tracer.lesion_level
+        if level.stat == "btv_mean" and (level.recurrence.low or 0.0) < btv_threshold():
+            raise ConfigError(f"{path}: {name} lesion_level is a BTV mean, at least "
+                              f"{btv_threshold()} x background: set its low bound to that")

@@ -19,7 +19,7 @@ from scipy import ndimage
 from radiomix.errors import ConfigError
 from radiomix.synth.config import MriMap, SynthConfig, Tracer
 from radiomix.synth.phantom import Phantom
-from radiomix.synth.sampler import PatientSpec, TracerCurves
+from radiomix.synth.sampler import PatientSpec, TracerCurves, btv_threshold
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 NOISE_FLOOR_SUV = 0.02
@@ -157,7 +157,7 @@ def calibrate(phantom: Phantom, spec: PatientSpec, config: SynthConfig,
             scale[f"lesion{i}"] = solve_scale(image - scale[f"lesion{i}"] * unit, unit,
                                               lesion.mask, lesion_level.stat,
                                               params.level * reference,
-                                              lesion_level.btv_threshold * reference)
+                                              btv_threshold() * reference)
     return scale
 
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from radiomix.features.config import PetDynamicConfig
+from radiomix.features.config import ExtractionConfig
 from radiomix.synth.config import (
     ClassDist,
     ClassProbability,
@@ -28,8 +28,6 @@ from radiomix.synth.copula import latent_scores, log_joint_density
 from radiomix.synth.kinetics import feng_input, fine_grid, frame_means, tissue_curve
 
 LABEL_NAMES = {1: "recurrence", 0: "radionecrosis"}
-# The dynamic BTV TBRmean over the static window (20-40 min), the feature fet_dynamic reads.
-DYNAMIC_BTV_TBR = "dyn_TBRmean_btv_20_40"
 # Components of the latent vector, in draw order: the markers that depend on the class.
 LATENT_MARKERS = ("level", "heterogeneity", "kinetics", "core", "adc", "rcbv", "cho_naa",
                   "cho_cr")
@@ -256,21 +254,27 @@ def tracer_curves(config: SynthConfig, spec: PatientSpec) -> TracerCurves:
 
 
 @lru_cache(maxsize=1)
-def _kinetics_settings() -> PetDynamicConfig:
-    """The extractor's dynamic settings: the simulator's nominal TTP, slope and pattern use
-    the features code's definitions."""
+def extraction_settings() -> ExtractionConfig:
+    """The extractor's default configuration: the simulator's nominal BTV threshold, TTP,
+    slope and curve pattern are the features code's definitions."""
     from radiomix.features.config import load_config as load_extraction_config
 
-    return load_extraction_config().pet_dynamic
+    return load_extraction_config()
+
+
+def btv_threshold() -> float:
+    """The BTV threshold (times the background mean) of the extractor."""
+    return extraction_settings().btv.threshold
 
 
 def nominal_kinetics(config: SynthConfig, spec: PatientSpec,
                      curves: TracerCurves) -> list[dict[str, float]]:
     """Kinetic nominal values of each lesion (object curves, before the PSF): TTP, slope,
     pattern and the 20-40 min BTV TBRmean of a dynamic series, FDG retention index."""
-    from radiomix.features.pet_dynamic import curve_pattern, late_slope_per_h
+    from radiomix.features.pet_dynamic import curve_kinetics, tbr_names
 
-    settings = _kinetics_settings()
+    settings = extraction_settings().pet_dynamic.for_tracer(spec.tracer)
+    dynamic_btv = tbr_names(extraction_settings())["btv"]
     values: list[dict[str, float]] = []
     tracer = config.pet.tracers[spec.tracer]
     for i, lesion in enumerate(spec.lesions):
@@ -278,14 +282,9 @@ def nominal_kinetics(config: SynthConfig, spec: PatientSpec,
         row: dict[str, float] = {}
         if spec.has_dynamic:
             suv = curve / curves.static[f"lesion{i}"] * lesion.level * spec.normal_levels[0]
-            peak = int(np.argmax(suv))
-            ttp = float(curves.mid_min[peak])
-            slope = late_slope_per_h(suv * spec.site.pet_scale, curves.mid_min,
-                                     settings.slope_window_min)
-            row.update(dyn_TTP_min=ttp, dyn_slope_suv_per_h=slope,
-                       dyn_pattern=curve_pattern(ttp, slope, float(suv[peak]), settings))
+            row.update(curve_kinetics(suv * spec.site.pet_scale, curves.mid_min, settings))
             if tracer.lesion_level.stat == "btv_mean":
-                row[DYNAMIC_BTV_TBR] = lesion.level
+                row[dynamic_btv] = lesion.level
         if spec.tracer == "FDG":
             early, late = curve / curves.frames["gm"]
             row["fdg_dual_phase_index"] = float((late - early) / early)
