@@ -164,16 +164,35 @@ class Missing(Strict):
     mrs: float = Field(ge=0, le=1)
 
 
+class PatientEffect(Strict):
+    """Lesions of one patient are alike: a share of the latent factor is the patient's, and a
+    further lesion takes the first one's class with probability ``same_class`` (else its own
+    draw at the prevalence, so the marginal prevalence is unchanged)."""
+
+    factor_share: float = Field(ge=0, le=1)
+    same_class: float = Field(ge=0, le=1)
+    source: str = ""
+
+
 class Cohort(Strict):
-    prevalence: float = Field(gt=0, lt=1)
+    prevalence: dict[Literal["glioma", "metastasis"], float]
     tracer_mix: dict[Literal["FET", "FDOPA", "FDG"], float]
     glioma_share: dict[str, float]
     two_lesion_fraction: float = Field(ge=0, le=1)
-    label_noise: float = Field(ge=0, le=0.5)
+    patient_effect: PatientEffect
+    label_noise: dict[Literal["histology", "follow-up"], float]
     histology_share: float = Field(ge=0, le=1)
     missing: Missing
     age: Dist
-    months_since_rt: Dist
+    months_since_rt: ClassDist
+
+    @model_validator(mode="after")
+    def _proportions(self) -> Cohort:
+        if not all(0 < p < 1 for p in self.prevalence.values()):
+            raise ValueError("every prevalence must lie strictly between 0 and 1")
+        if not all(0 <= p <= 0.5 for p in self.label_noise.values()):
+            raise ValueError("label noise must lie in [0, 0.5]")
+        return self
 
 
 class Site(Strict):
@@ -295,6 +314,14 @@ class LesionKinetics(Strict):
         return self
 
 
+class PrimaryOverride(Strict):
+    """What differs for one primary tumour under a tracer (its own source)."""
+
+    lesion_level: LesionLevel | None = None
+    kinetics_weights: dict[Literal["recurrence", "radionecrosis"], dict[str, float]] | None = None
+    source: str = ""
+
+
 class Tracer(Strict):
     frames_min: list[float]
     frame_starts_min: list[float] | None = None
@@ -306,6 +333,24 @@ class Tracer(Strict):
     levels: list[Level]
     lesion_level: LesionLevel
     lesion_kinetics: LesionKinetics
+    false_positive_uptake: float = Field(0.0, ge=0, le=1, description=(
+        "probability that a radionecrosis lesion shows a recurrence-like uptake level "
+        "(blood-brain-barrier leak, inflammation)"))
+    primaries: dict[Literal["glioma", "metastasis"], PrimaryOverride] = Field(
+        default_factory=dict)
+
+    def for_primary(self, primary: str) -> Tracer:
+        """This tracer's settings for a primary tumour (its overrides applied)."""
+        override = self.primaries.get(primary)
+        if override is None:
+            return self
+        update: dict[str, object] = {}
+        if override.lesion_level is not None:
+            update["lesion_level"] = override.lesion_level
+        if override.kinetics_weights is not None:
+            update["lesion_kinetics"] = LesionKinetics.model_validate(
+                {**self.lesion_kinetics.model_dump(), "weights": override.kinetics_weights})
+        return self.model_copy(update=update)
 
     @model_validator(mode="after")
     def _tissues(self) -> Tracer:

@@ -19,7 +19,7 @@ from scipy import ndimage
 from radiomix.errors import ConfigError
 from radiomix.synth.config import MriMap, SynthConfig, Tracer
 from radiomix.synth.phantom import Phantom
-from radiomix.synth.sampler import PatientSpec, TracerCurves, btv_threshold
+from radiomix.synth.sampler import PatientSpec, TracerCurves, btv_threshold, spec_tracer
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 NOISE_FLOOR_SUV = 0.02
@@ -135,7 +135,7 @@ def calibrate(phantom: Phantom, spec: PatientSpec, config: SynthConfig,
               contributions: dict[str, np.ndarray]) -> dict[str, float]:
     """Tissue scales so that the true static activity (``contributions``, before the PSF)
     shows the sampled levels."""
-    tracer = config.pet.tracers[spec.tracer]
+    tracer = spec_tracer(config, spec)
     scale = dict.fromkeys(contributions, 1.0)
     refs = phantom.references
 
@@ -171,7 +171,7 @@ def frame_noise_sd(config: SynthConfig, spec: PatientSpec, curves: TracerCurves)
 def render_pet(phantom: Phantom, spec: PatientSpec, config: SynthConfig, curves: TracerCurves,
                rng: np.random.Generator) -> PetImages:
     """Noisy PET frames and static image in SUV, plus the noise-free static image."""
-    tracer = config.pet.tracers[spec.tracer]
+    tracer = spec_tracer(config, spec)
     weights = pet_weights(phantom, spec, config)
     names = list(weights)
     fwhm, spacing = spec.site.psf_fwhm_mm, phantom.spacing_mm

@@ -96,7 +96,9 @@ def test_images_show_the_object_through_the_psf(measured):
     fdopa = measured[measured.tracer == "FDOPA"]
     assert (fdopa["pet_LSmax_over_max"] < fdopa["pet_LSmax_over_max_nominal"] * 1.1).all()
     mri = measured.dropna(subset=["mri_ADC_ratio_nominal"])
-    np.testing.assert_allclose(mri["mri_ADC_ratio"], mri["mri_ADC_ratio_nominal"], rtol=0.15)
+    # blurred with the oedema around it (ADC ratio ~1.7), a small lesion's ratio moves toward it
+    assert np.corrcoef(mri["mri_ADC_ratio"], mri["mri_ADC_ratio_nominal"])[0, 1] > 0.9
+    np.testing.assert_allclose(mri["mri_ADC_ratio"], mri["mri_ADC_ratio_nominal"], atol=0.25)
     dynamic = measured.dropna(subset=["dyn_TTP_min", "dyn_TTP_min_nominal"])
     close = (dynamic["dyn_TTP_min"] - dynamic["dyn_TTP_min_nominal"]).abs() <= 10.0
     assert close.mean() >= 0.75

@@ -117,7 +117,7 @@ def test_markers_are_correlated_within_each_class(nominal, config):
 
 def test_oracle_is_a_calibrated_log_likelihood_ratio(nominal, config):
     """P(recurrence | llr) = logistic(llr + log prior odds) within binomial error per decile."""
-    prior = config.cohort.prevalence
+    prior = nominal["primary"].map(config.cohort.prevalence)
     posterior = 1.0 / (1.0 + np.exp(-(nominal["oracle_llr"] + np.log(prior / (1 - prior)))))
     deciles = pd.qcut(posterior.rank(method="first"), 10, labels=False)
     frame = pd.DataFrame({"p": posterior, "y": nominal["label"], "bin": deciles})
@@ -156,3 +156,26 @@ def test_sampled_parameters_follow_the_configured_class_means(nominal, config):
     for label, mean, sd in ((1, 1.43, 0.307), (0, 1.82, 0.195)):
         assert adc.loc[label, "mean"] == pytest.approx(
             mean, abs=3 * sd / np.sqrt(adc.loc[label, "count"]) + 0.01)
+
+
+def test_population_biology_follows_the_configuration(nominal, config):
+    """Prevalence per primary, label noise per label source, the patient effect on classes
+    and the false-positive uptake rate, each within three binomial standard errors."""
+    def within(observed: pd.Series, expected: float) -> None:
+        spread = 3 * np.sqrt(expected * (1 - expected) / len(observed)) + 1e-9
+        assert observed.mean() == pytest.approx(expected, abs=spread)
+
+    firsts = nominal[nominal["case_id"].str.endswith("_L1")]
+    for primary, prevalence in config.cohort.prevalence.items():
+        within(firsts.loc[firsts.primary == primary, "label"], prevalence)
+    for source, noise in config.cohort.label_noise.items():
+        cases = nominal[nominal.label_source == source]
+        within(cases["label"] != cases["manifest_label"], noise)
+    pairs = nominal.groupby("patient_id").filter(lambda g: len(g) == 2).groupby("patient_id")
+    same = pairs["label"].nunique() == 1
+    effect = config.cohort.patient_effect.same_class
+    prevalence = config.cohort.prevalence["metastasis"]  # most pairs; gliomas agree more
+    assert same.mean() >= effect + (1 - effect) * min(prevalence, 1 - prevalence) - 3 * np.sqrt(
+        0.25 / len(same))
+    fet_necrosis = nominal[(nominal.tracer == "FET") & (nominal.label == 0)]
+    within(fet_necrosis["uptake_leak"], config.pet.tracers["FET"].false_positive_uptake)
