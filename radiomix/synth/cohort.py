@@ -18,11 +18,13 @@ import SimpleITK as sitk
 from radiomix.data.timing import FrameTiming, write_bids_timing
 from radiomix.errors import RadiomixError
 from radiomix.synth.config import SynthConfig, load_config
-from radiomix.synth.phantom import Phantom, build_phantom
+from radiomix.synth.phantom import Phantom, add_textures, build_phantom
 from radiomix.synth.render import noise_free_measures, render_mri, render_pet
 from radiomix.synth.sampler import (
     PatientSpec,
+    btv_threshold,
     parameter_rows,
+    patient_id,
     patient_streams,
     sample_patient,
     tracer_curves,
@@ -35,6 +37,8 @@ MANIFEST_COLUMNS = (
     "mrs_cho_naa", "mrs_cho_cr", "age", "months_since_rt",
 )
 REFERENCE_MASKS = ("ref_background", "ref_wm", "ref_gm", "ref_striatum")
+MAX_DRAWS = 20
+PatientResult = tuple[list[dict[str, object]], list[dict[str, object]]] | RadiomixError
 QUANTUM = 2.0**-10  # stored values are multiples of 1/1024 (SUV, ratio or 10^-3 mm^2/s)
 DECIMALS = 6
 
@@ -56,25 +60,43 @@ def write_volume(path: Path, array: np.ndarray, spacing_mm: float, dtype: type) 
 
 
 def place_patient(spec: PatientSpec, config: SynthConfig,
-                  rng: np.random.Generator) -> Phantom:
-    """The phantom of a patient; lesions that found no room are dropped from ``spec``."""
+                  rng: np.random.Generator) -> Phantom | None:
+    """The phantom of a patient, or None when one of its lesions found no room."""
     phantom = build_phantom(rng, config, [les.volume_cm3 for les in spec.lesions],
-                            [les.has_core for les in spec.lesions])
-    if not phantom.lesions:
-        raise RadiomixError(f"patient {spec.patient_id}: no room for a lesion in the phantom")
-    spec.lesions = spec.lesions[: len(phantom.lesions)]
+                            [les.has_core for les in spec.lesions],
+                            spec.site.background_half_angle_deg)
+    if phantom is None:
+        return None
     for params, lesion in zip(spec.lesions, phantom.lesions, strict=True):
         params.volume_cm3 = lesion.volume_cm3
         params.has_core = bool(lesion.core.any())
     return phantom
 
 
+def draw_patient(config: SynthConfig, seed: int,
+                 index: int) -> tuple[PatientSpec, Phantom, np.random.Generator]:
+    """Parameters, phantom and noise stream of patient ``index``.
+
+    A patient whose lesions cannot all be placed is re-drawn whole (parameters and anatomy)
+    from the next draw of its own seed stream, up to MAX_DRAWS times, so the result depends
+    on ``(seed, index)`` only.
+    """
+    for draw in range(MAX_DRAWS):
+        spec = sample_patient(config, seed, index, draw)
+        _, anatomy_rng, noise_rng = patient_streams(seed, index, draw)
+        phantom = place_patient(spec, config, anatomy_rng)
+        if phantom is not None:
+            return spec, phantom, noise_rng
+    raise RadiomixError(f"patient {spec.patient_id}: no room for its lesions in the phantom "
+                        f"after {MAX_DRAWS} draws (grid {config.grid.shape_xyz} voxels of "
+                        f"{config.grid.spacing_mm} mm)")
+
+
 def write_patient(out_dir: Path, config: SynthConfig, seed: int,
                   index: int) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """Generate and write patient ``index``; returns its manifest and truth rows."""
-    spec = sample_patient(config, seed, index)
-    _, anatomy_rng, noise_rng = patient_streams(seed, index)
-    phantom = place_patient(spec, config, anatomy_rng)
+    spec, phantom, noise_rng = draw_patient(config, seed, index)
+    add_textures(phantom, noise_rng, config)
     curves = tracer_curves(config, spec)
     pet = render_pet(phantom, spec, config, curves, noise_rng)
     folder = out_dir / "images" / spec.patient_id
@@ -102,7 +124,7 @@ def write_patient(out_dir: Path, config: SynthConfig, seed: int,
     for name in REFERENCE_MASKS:
         files[name] = save(name, phantom.references[name], np.uint8)
     truth = parameter_rows(config, spec)
-    measured = noise_free_measures(pet.noise_free_static, phantom)
+    measured = noise_free_measures(pet.noise_free_static, phantom, btv_threshold())
     manifest = []
     for i, (lesion, params) in enumerate(zip(phantom.lesions, spec.lesions, strict=True)):
         lesion_file = save(f"lesion_L{i + 1}", lesion.mask, np.uint8)
@@ -120,9 +142,18 @@ def write_patient(out_dir: Path, config: SynthConfig, seed: int,
     return manifest, truth
 
 
+def _attempt(out_dir: Path, config: SynthConfig, seed: int, index: int) -> PatientResult:
+    """Patient ``index``'s rows, or its failure message: one patient never stops the others."""
+    try:
+        return write_patient(out_dir, config, seed, index)
+    except Exception as exc:
+        return exc if isinstance(exc, RadiomixError) else RadiomixError(
+            f"patient {patient_id(index)}: {type(exc).__name__}: {exc}")
+
+
 def _generate(out_dir: Path, config: SynthConfig, seed: int, n_patients: int,
-              workers: int) -> list[tuple[list[dict], list[dict]]]:
-    """Results per patient index, generated in ``workers`` processes with a progress bar."""
+              workers: int) -> list[PatientResult]:
+    """Result per patient index, generated in ``workers`` processes with a progress bar."""
     from rich.progress import Progress
 
     results: list = [None] * n_patients
@@ -130,11 +161,11 @@ def _generate(out_dir: Path, config: SynthConfig, seed: int, n_patients: int,
         task = progress.add_task("synthesising patients", total=n_patients)
         if workers <= 1:
             for index in range(n_patients):
-                results[index] = write_patient(out_dir, config, seed, index)
+                results[index] = _attempt(out_dir, config, seed, index)
                 progress.advance(task)
             return results
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(write_patient, out_dir, config, seed, index): index
+            futures = {pool.submit(_attempt, out_dir, config, seed, index): index
                        for index in range(n_patients)}
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
@@ -148,19 +179,30 @@ def _write_table(rows: list[dict], columns: list[str], path: Path) -> None:
 
 
 def synthesize_cohort(out_dir: Path, n_patients: int, seed: int, config: Path | None = None,
-                      workers: int | None = None) -> Path:
-    """Write a synthetic cohort into ``out_dir``; returns the path of its data_manifest.csv."""
+                      workers: int | None = None, scenario: str | None = None) -> Path:
+    """Write a synthetic cohort into ``out_dir``; returns the path of its data_manifest.csv.
+
+    ``scenario`` (``null`` or ``informative``) replaces the configuration's texture scenario.
+    A patient that fails is reported by id; the others are written, then a RadiomixError
+    names the failures.
+    """
     if n_patients < 1:
         raise RadiomixError(f"n_patients must be at least 1, got {n_patients}")
-    settings = load_config(config)
+    settings = load_config(config, scenario)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     workers = min(workers or os.cpu_count() or 1, n_patients)
     results = _generate(out_dir, settings, seed, n_patients, workers)
-    manifest_rows = [row for rows, _ in results for row in rows]
-    truth_rows = [row for _, rows in results for row in rows]
+    failures = [str(result) for result in results if isinstance(result, Exception)]
+    completed = [result for result in results if not isinstance(result, Exception)]
+    manifest_rows = [row for rows, _ in completed for row in rows]
+    truth_rows = [row for _, rows in completed for row in rows]
     manifest_path = out_dir / "data_manifest.csv"
     _write_table(manifest_rows, list(MANIFEST_COLUMNS), manifest_path)
     truth_columns = list(dict.fromkeys(key for row in truth_rows for key in row))
     _write_table(truth_rows, truth_columns, out_dir / "truth.csv")
+    if failures:
+        raise RadiomixError(
+            f"cohort incomplete: {len(failures)} of {n_patients} patients failed; the "
+            f"{len(completed)} others are in {manifest_path}:\n  " + "\n  ".join(failures))
     return manifest_path

@@ -15,11 +15,14 @@ def synth_command(
                                        help="Simulator YAML (default configs/synth/default.yaml)."),
     workers: int | None = typer.Option(None, "--workers", min=1,
                                        help="Worker processes (default: all cores)."),
+    scenario: str | None = typer.Option(
+        None, "--scenario", help="Texture scenario: null (texture carries no class "
+        "information beyond the rule parameters) or informative (default: the config's)."),
 ) -> None:
     """Generate a synthetic multi-parametric PET/MRI cohort with its manifest and truth."""
     from radiomix.console import exit_on_error
     from radiomix.synth.cohort import synthesize_cohort
 
     with exit_on_error():
-        manifest = synthesize_cohort(out, n_patients, seed, config, workers)
+        manifest = synthesize_cohort(out, n_patients, seed, config, workers, scenario)
     typer.echo(f"wrote {manifest} and {manifest.parent / 'truth.csv'}")

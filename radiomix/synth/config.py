@@ -7,7 +7,14 @@ from typing import Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from scipy.special import ndtr, ndtri
 
 from radiomix.errors import ConfigError
@@ -157,27 +164,50 @@ class Missing(Strict):
     mrs: float = Field(ge=0, le=1)
 
 
+class PatientEffect(Strict):
+    """Lesions of one patient are alike: a share of the latent factor is the patient's, and a
+    further lesion takes the first one's class with probability ``same_class`` (else its own
+    draw at the prevalence, so the marginal prevalence is unchanged)."""
+
+    factor_share: float = Field(ge=0, le=1)
+    same_class: float = Field(ge=0, le=1)
+    source: str = ""
+
+
 class Cohort(Strict):
-    prevalence: float = Field(gt=0, lt=1)
+    prevalence: dict[Literal["glioma", "metastasis"], float]
     tracer_mix: dict[Literal["FET", "FDOPA", "FDG"], float]
     glioma_share: dict[str, float]
     two_lesion_fraction: float = Field(ge=0, le=1)
-    label_noise: float = Field(ge=0, le=0.5)
+    patient_effect: PatientEffect
+    label_noise: dict[Literal["histology", "follow-up"], float]
     histology_share: float = Field(ge=0, le=1)
     missing: Missing
     age: Dist
-    months_since_rt: Dist
+    months_since_rt: ClassDist
+
+    @model_validator(mode="after")
+    def _proportions(self) -> Cohort:
+        if not all(0 < p < 1 for p in self.prevalence.values()):
+            raise ValueError("every prevalence must lie strictly between 0 and 1")
+        if not all(0 <= p <= 0.5 for p in self.label_noise.values()):
+            raise ValueError("label noise must lie in [0, 0.5]")
+        return self
 
 
 class Site(Strict):
+    """A centre: what its scanners and readers change, not the biology of its patients."""
+
     name: str
     weight: float = Field(gt=0)
-    pet_scale: float = Field(gt=0)
-    psf_fwhm_mm: float = Field(gt=0)
-    noise: float = Field(ge=0)
-    rate_factor: float = Field(gt=0)
-    adc_scale: float = Field(gt=0)
-    rcbv_scale: float = Field(gt=0)
+    pet_scale: float = Field(gt=0, description="SUV cross-calibration (cancels in ratios)")
+    psf_fwhm_mm: float = Field(gt=0, description="PET resolution after reconstruction")
+    noise: float = Field(ge=0, description="reconstruction noise relative to the reference")
+    mri_fwhm_mm: float = Field(ge=0, description="MRI map resolution (DWI, DSC)")
+    background_half_angle_deg: float = Field(gt=0, le=180,
+                                              description="half-width of the background VOI")
+    dynamic_frames_min: list[float] | None = Field(
+        None, description="dynamic framing of this site (default: the tracer's)")
 
 
 class CortexThickness(Strict):
@@ -199,9 +229,28 @@ class Anatomy(Strict):
     lesion_volume_cm3: Dist
     lesion_irregularity: float = Field(ge=0, lt=1)
     necrotic_core: NecroticCore
-    texture_correlation_mm: float = Field(gt=0)
     normal_tissue_heterogeneity: float = Field(ge=0)
-    lesion_heterogeneity: ClassDist
+
+
+class Texture(Strict):
+    """Lesion heterogeneity: a multiplicative random field, independent in every modality.
+
+    ``null``: its amplitude (``amplitude_null``) is class-independent and independent of every
+    other marker, so texture carries no class information beyond the rule parameters.
+    ``informative``: the amplitude is a class marker (in the latent copula) with the
+    ``amplitude_informative`` marginals.
+    """
+
+    scenario: Literal["null", "informative"]
+    correlation_mm: float = Field(gt=0)
+    amplitude_null: Dist
+    amplitude_informative: ClassDist
+    source: str = ""
+
+    @field_validator("scenario", mode="before")
+    @classmethod
+    def _yaml_null(cls, value: object) -> object:
+        return "null" if value is None else value
 
 
 class InputFunction(Strict):
@@ -231,11 +280,13 @@ class Level(Strict):
 
 
 class LesionLevel(ClassDist):
-    """Lesion statistic over a statistic of a reference region, per class."""
+    """Lesion statistic over a statistic of a reference region, per class, set on the true
+    (pre-PSF) activity. ``btv_mean`` is the mean over the lesion voxels at or above the
+    extractor's BTV threshold times the reference (the biological tumour volume)."""
 
     name: str
     region: Literal["ref_background", "ref_wm", "ref_gm", "ref_striatum"]
-    stat: Literal["mean", "max"]
+    stat: Literal["mean", "max", "btv_mean"]
     reference_stat: Literal["mean", "max"]
 
 
@@ -263,6 +314,14 @@ class LesionKinetics(Strict):
         return self
 
 
+class PrimaryOverride(Strict):
+    """What differs for one primary tumour under a tracer (its own source)."""
+
+    lesion_level: LesionLevel | None = None
+    kinetics_weights: dict[Literal["recurrence", "radionecrosis"], dict[str, float]] | None = None
+    source: str = ""
+
+
 class Tracer(Strict):
     frames_min: list[float]
     frame_starts_min: list[float] | None = None
@@ -274,6 +333,24 @@ class Tracer(Strict):
     levels: list[Level]
     lesion_level: LesionLevel
     lesion_kinetics: LesionKinetics
+    false_positive_uptake: float = Field(0.0, ge=0, le=1, description=(
+        "probability that a radionecrosis lesion shows a recurrence-like uptake level "
+        "(blood-brain-barrier leak, inflammation)"))
+    primaries: dict[Literal["glioma", "metastasis"], PrimaryOverride] = Field(
+        default_factory=dict)
+
+    def for_primary(self, primary: str) -> Tracer:
+        """This tracer's settings for a primary tumour (its overrides applied)."""
+        override = self.primaries.get(primary)
+        if override is None:
+            return self
+        update: dict[str, object] = {}
+        if override.lesion_level is not None:
+            update["lesion_level"] = override.lesion_level
+        if override.kinetics_weights is not None:
+            update["lesion_kinetics"] = LesionKinetics.model_validate(
+                {**self.lesion_kinetics.model_dump(), "weights": override.kinetics_weights})
+        return self.model_copy(update=update)
 
     @model_validator(mode="after")
     def _tissues(self) -> Tracer:
@@ -282,12 +359,15 @@ class Tracer(Strict):
             raise ValueError(f"tissues missing: {sorted(missing)}")
         return self
 
-    def frame_starts(self) -> np.ndarray:
-        """Start of each frame (min)."""
+    def framing(self, site: Site) -> tuple[np.ndarray, np.ndarray]:
+        """Start and duration of each frame (min): the site's dynamic framing if it has one."""
+        frames = self.frames_min
+        if self.dynamic and site.dynamic_frames_min is not None:
+            frames = site.dynamic_frames_min
+        durations = np.asarray(frames, float)
         if self.frame_starts_min is not None:
-            return np.asarray(self.frame_starts_min, float)
-        durations = np.asarray(self.frames_min, float)
-        return self.start_min + np.concatenate([[0.0], np.cumsum(durations)[:-1]])
+            return np.asarray(self.frame_starts_min, float), durations
+        return self.start_min + np.concatenate([[0.0], np.cumsum(durations)[:-1]]), durations
 
 
 class Pet(Strict):
@@ -314,7 +394,6 @@ class T1cMap(MriMap):
 
 
 class Mri(Strict):
-    blur_fwhm_mm: float = Field(ge=0)
     adc: AdcMap
     rcbv: RcbvMap
     t1c: T1cMap
@@ -342,13 +421,15 @@ class SynthConfig(Strict):
     cohort: Cohort
     sites: list[Site] = Field(min_length=1)
     anatomy: Anatomy
+    texture: Texture
     pet: Pet
     mri: Mri
     mrs: Mrs
 
 
-def load_config(path: Path | None = None) -> SynthConfig:
-    """Read and validate a simulator YAML (the default one when ``path`` is None)."""
+def load_config(path: Path | None = None, scenario: str | None = None) -> SynthConfig:
+    """Read and validate a simulator YAML (the default one when ``path`` is None); a
+    ``scenario`` replaces the file's texture scenario."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
     try:
         content = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -356,7 +437,22 @@ def load_config(path: Path | None = None) -> SynthConfig:
         raise ConfigError(f"{path}: simulator configuration not found") from exc
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the simulator configuration: {exc}") from exc
+    if scenario is not None and isinstance(content, dict):
+        content.setdefault("texture", {})["scenario"] = scenario
     try:
-        return SynthConfig.model_validate(content)
+        config = SynthConfig.model_validate(content)
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid simulator configuration:\n{exc}") from exc
+    _check_btv_levels(config, path)
+    return config
+
+
+def _check_btv_levels(config: SynthConfig, path: Path) -> None:
+    """A BTV mean is never below the extractor's BTV threshold: its lower bound must say so."""
+    from radiomix.synth.sampler import btv_threshold
+
+    for name, tracer in config.pet.tracers.items():
+        level = tracer.lesion_level
+        if level.stat == "btv_mean" and (level.recurrence.low or 0.0) < btv_threshold():
+            raise ConfigError(f"{path}: {name} lesion_level is a BTV mean, at least "
+                              f"{btv_threshold()} x background: set its low bound to that")

@@ -25,9 +25,12 @@ _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 Interval = tuple[float, float, float]  # (weight c_k, low a_k, high b_k)
 
 
-def latent_scores(rng: np.random.Generator, n: int, rho: float) -> np.ndarray:
-    """``n`` standard-normal scores with pairwise correlation ``rho`` (one shared factor)."""
-    factor = rng.standard_normal()
+def latent_scores(rng: np.random.Generator, n: int, rho: float,
+                  factor: float | None = None) -> np.ndarray:
+    """``n`` standard-normal scores with pairwise correlation ``rho`` (one shared factor,
+    drawn here unless given: a standard normal shared with other lesions of the patient)."""
+    if factor is None:
+        factor = rng.standard_normal()
     return np.sqrt(rho) * factor + np.sqrt(1.0 - rho) * rng.standard_normal(n)
 
 

@@ -56,15 +56,3 @@ def frame_means(t_min: np.ndarray, curves: np.ndarray, start_min: np.ndarray,
     at_end = np.stack([np.interp(start_min + duration_min, t_min, row) for row in rows])
     means = (at_end - at_start) / duration_min
     return means.reshape(*curves.shape[:-1], start_min.size)
-
-
-def time_to_peak(curve: np.ndarray, mid_min: np.ndarray) -> float:
-    """Mid-time (min) of the frame where the curve is highest."""
-    return float(mid_min[int(np.argmax(curve))])
-
-
-def late_slope_per_hour(curve: np.ndarray, mid_min: np.ndarray, start_min: float,
-                        end_min: float) -> float:
-    """Least-squares slope of the curve over frames with mid-time in [start, end], per hour."""
-    window = (mid_min >= start_min) & (mid_min <= end_min)
-    return float(np.polyfit(mid_min[window], curve[window], 1)[0] * 60.0)

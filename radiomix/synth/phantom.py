@@ -15,6 +15,8 @@ from radiomix.synth.config import SynthConfig
 
 MAX_PLACEMENT_TRIES = 200
 MIN_REFERENCE_VOXELS = 20
+# Independent heterogeneity fields: normal tissue, and the lesion in each modality.
+TEXTURED = ("normal", "pet", "t1c", "flair", "adc", "rcbv")
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Phantom:
     oedema: np.ndarray
     references: dict[str, np.ndarray]
     side: int
-    texture: np.ndarray = field(repr=False)
+    textures: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -63,10 +65,16 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma_vox: fl
     return (noise - noise.mean()) / noise.std()
 
 
+def grid_axes(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 1D x, y and z coordinates of the grid, shaped to broadcast over (z, y, x)."""
+    return xyz[0][:1, :1, :], xyz[1][:1, :, :1], xyz[2][:, :1, :1]
+
+
 def ellipsoid(xyz: np.ndarray, centre: np.ndarray, semi_axes: np.ndarray) -> np.ndarray:
     """Normalised ellipsoidal radius of every voxel (< 1 inside)."""
-    scaled = (xyz - centre[:, None, None, None]) / semi_axes[:, None, None, None]
-    return np.sqrt((scaled**2).sum(axis=0))
+    squares = [((axis - c) / a) ** 2 for axis, c, a in zip(grid_axes(xyz), centre, semi_axes,
+                                                            strict=True)]
+    return np.sqrt(squares[0] + squares[1] + squares[2])
 
 
 def _jittered(rng: np.random.Generator, centre: tuple[float, float, float],
@@ -114,21 +122,39 @@ def normal_tissues(rng: np.random.Generator, config: SynthConfig,
     return brain, depth, tissues
 
 
+def _box(xyz: np.ndarray, centre: np.ndarray, reach_mm: float) -> tuple[slice, ...]:
+    """Index slices (z, y, x) of the grid box within ``reach_mm`` of ``centre``."""
+    bounds = []
+    for axis, c in zip(grid_axes(xyz)[::-1], centre[::-1], strict=True):
+        inside = np.nonzero(np.abs(axis.ravel() - c) <= reach_mm)[0]
+        bounds.append(slice(int(inside[0]), int(inside[-1]) + 1) if inside.size else slice(0, 0))
+    return tuple(bounds)
+
+
 def _lesion_shape(rng: np.random.Generator, xyz: np.ndarray, centre: np.ndarray,
                   volume_cm3: float, irregularity: float, spacing_mm: float) -> np.ndarray:
-    """An irregular blob of about ``volume_cm3`` around ``centre`` (largest component)."""
+    """An irregular blob of about ``volume_cm3`` around ``centre`` (largest component).
+
+    Drawn in the box it can reach (radius grown by the bumps and the volume correction).
+    """
     radius = (3.0 * volume_cm3 * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
-    bumps = smooth_field(rng, xyz.shape[1:], max(radius / 2.5 / spacing_mm, 1.0))
-    distance = np.sqrt(((xyz - centre[:, None, None, None]) ** 2).sum(axis=0))
+    box = _box(xyz, centre, 1.5 * radius * (1.0 + 2.0 * irregularity) + 2.0 * spacing_mm)
+    local = xyz[(slice(None), *box)]
+    mask = np.zeros(xyz.shape[1:], bool)
+    if local[0].size == 0:
+        return mask
+    bumps = np.clip(smooth_field(rng, local.shape[1:], max(radius / 2.5 / spacing_mm, 1.0)), -2, 2)
+    distance = np.sqrt(((local - centre[:, None, None, None]) ** 2).sum(axis=0))
     voxel_cm3 = spacing_mm**3 / 1000.0
     for _ in range(3):
-        mask = distance < radius * (1.0 + irregularity * np.clip(bumps, -2, 2))
-        radius *= (volume_cm3 / max(mask.sum() * voxel_cm3, voxel_cm3)) ** (1.0 / 3.0)
-    mask = distance < radius * (1.0 + irregularity * np.clip(bumps, -2, 2))
-    labels, n = ndimage.label(mask)
+        inside = distance < radius * (1.0 + irregularity * bumps)
+        radius *= (volume_cm3 / max(inside.sum() * voxel_cm3, voxel_cm3)) ** (1.0 / 3.0)
+    inside = distance < radius * (1.0 + irregularity * bumps)
+    labels, n = ndimage.label(inside)
     if n > 1:
-        sizes = ndimage.sum(mask, labels, range(1, n + 1))
-        mask = labels == (1 + int(np.argmax(sizes)))
+        sizes = ndimage.sum(inside, labels, range(1, n + 1))
+        inside = labels == (1 + int(np.argmax(sizes)))
+    mask[box] = inside
     return mask
 
 
@@ -141,8 +167,9 @@ def place_lesion(rng: np.random.Generator, xyz: np.ndarray, depth: np.ndarray,
     for attempt in range(MAX_PLACEMENT_TRIES):
         volume = volume_cm3 * 0.95 ** (attempt // 20)
         radius = (3.0 * volume * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
-        centre = np.array([side * rng.uniform(radius + 6.0, 52.0), rng.uniform(-50.0, 50.0),
-                           rng.uniform(-half_z + radius * 0.6, half_z - radius * 0.6)])
+        reach_z = max(half_z - radius * 0.6, 0.0)  # a lesion taller than the slab: centred
+        centre = np.array([side * rng.uniform(min(radius + 6.0, 52.0), 52.0),
+                           rng.uniform(-50.0, 50.0), rng.uniform(-reach_z, reach_z)])
         index = tuple(np.clip(np.round((centre[::-1] / spacing) + (np.array(xyz.shape[1:]) - 1)
                                        / 2.0).astype(int), 0, np.array(xyz.shape[1:]) - 1))
         if depth[index] < radius * 1.3 + 2.0:
@@ -163,15 +190,16 @@ def add_core(lesion: Lesion, rim_mm: float, spacing_mm: float) -> None:
 
 def reference_regions(xyz: np.ndarray, depth: np.ndarray, tissues: dict[str, np.ndarray],
                       lesion_centre: np.ndarray, side: int, excluded: np.ndarray,
-                      spacing_mm: float) -> dict[str, np.ndarray]:
-    """Contralateral references: background crescent, white matter, thalamus, striatum."""
+                      half_angle_deg: float) -> dict[str, np.ndarray]:
+    """Contralateral references: background crescent (``half_angle_deg`` either side of the
+    mirrored lesion, the site's VOI), white matter, thalamus, striatum."""
     contra = (side * xyz[0]) < -4.0
     level = np.abs(xyz[2] - lesion_centre[2]) <= 8.0
     mirrored = np.arctan2(lesion_centre[1], -lesion_centre[0])
     angle = np.angle(np.exp(1j * (np.arctan2(xyz[1], xyz[0]) - mirrored)))
     cortex_band = (depth > 0) & (depth <= 14.0)
     usable = contra & ~excluded & ~tissues["csf"] & ~tissues["striatum"] & ~tissues["thalamus"]
-    background = usable & level & cortex_band & (np.abs(angle) <= np.deg2rad(50))
+    background = usable & level & cortex_band & (np.abs(angle) <= np.deg2rad(half_angle_deg))
     if background.sum() < MIN_REFERENCE_VOXELS:
         background = usable & level & cortex_band
     white = ndimage.binary_erosion(tissues["wm"]) & contra & ~excluded
@@ -186,8 +214,9 @@ def reference_regions(xyz: np.ndarray, depth: np.ndarray, tissues: dict[str, np.
 
 
 def build_phantom(rng: np.random.Generator, config: SynthConfig, lesion_volumes: list[float],
-                  core_flags: list[bool]) -> Phantom:
-    """The phantom of one patient with one lesion per entry of ``lesion_volumes``."""
+                  core_flags: list[bool], half_angle_deg: float) -> Phantom | None:
+    """The phantom of one patient with one lesion per entry of ``lesion_volumes``, or None
+    when a lesion finds no room."""
     spacing = config.grid.spacing_mm
     shape = tuple(reversed(config.grid.shape_xyz))
     xyz = coordinates(shape, spacing)
@@ -198,7 +227,7 @@ def build_phantom(rng: np.random.Generator, config: SynthConfig, lesion_volumes:
     for volume, has_core in zip(lesion_volumes, core_flags, strict=True):
         lesion = place_lesion(rng, xyz, depth, forbidden, side, volume, config)
         if lesion is None:
-            continue
+            return None
         core_cfg = config.anatomy.necrotic_core
         radius = (3.0 * lesion.volume_cm3 * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
         if has_core and radius >= core_cfg.min_radius_mm:
@@ -212,8 +241,13 @@ def build_phantom(rng: np.random.Generator, config: SynthConfig, lesion_volumes:
     outside = ndimage.distance_transform_edt(~any_lesion, sampling=spacing)
     oedema = brain & ~any_lesion & ~tissues["csf"] & (outside <= oedema_mm)
     references = reference_regions(xyz, depth, tissues, lesions[0].centre_mm, side,
-                                   any_lesion | oedema, spacing)
+                                   any_lesion | oedema, half_angle_deg)
     for name in ("gm", "wm", "striatum", "csf"):
         tissues[name] = tissues[name] & ~any_lesion
-    texture = smooth_field(rng, shape, config.anatomy.texture_correlation_mm / spacing)
-    return Phantom(spacing, brain, tissues, lesions, oedema, references, side, texture)
+    return Phantom(spacing, brain, tissues, lesions, oedema, references, side)
+
+
+def add_textures(phantom: Phantom, rng: np.random.Generator, config: SynthConfig) -> None:
+    """Independent heterogeneity fields of the phantom (TEXTURED)."""
+    sigma = config.texture.correlation_mm / phantom.spacing_mm
+    phantom.textures = {name: smooth_field(rng, phantom.shape, sigma) for name in TEXTURED}

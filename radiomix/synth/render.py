@@ -1,9 +1,11 @@
 """Images of one patient: PET (kinetics, blur, noise, in SUV) and MRI maps on one grid.
 
 Each tissue contributes a weight map (its mask times a texture); the PET frames are the
-blurred weight maps times the tissues' frame means. Tissue scales are calibrated on the
-noise-free static image so that the configured levels (background SUV, striatum SUVmax,
-lesion TBRmean, L/S max, ...) are what a reader measures before noise.
+blurred weight maps times the tissues' frame means. Tissue scales are set on the *true*
+activity, before the PSF, so that the configured levels (background SUV, striatum SUVmax,
+lesion BTV TBRmean, L/S max, ...) are those of the object; what a reader measures then
+follows from the site's resolution, framing, noise and VOI (partial volume is not
+calibrated away). MRI maps likewise: ratios set on the object, then the site's blur.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from scipy import ndimage
 from radiomix.errors import ConfigError
 from radiomix.synth.config import MriMap, SynthConfig, Tracer
 from radiomix.synth.phantom import Phantom
-from radiomix.synth.sampler import PatientSpec, TracerCurves
+from radiomix.synth.sampler import PatientSpec, TracerCurves, btv_threshold, spec_tracer
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 NOISE_FLOOR_SUV = 0.02
@@ -61,20 +63,42 @@ def correlated_noise(rng: np.random.Generator, shape: tuple[int, ...],
     return ndimage.gaussian_filter(white, sigma_vox) / _kernel_norm(sigma_vox)
 
 
-def region_stat(image: np.ndarray, region: np.ndarray, stat: str) -> float:
-    """Mean or max of ``image`` inside ``region``."""
+def region_stat(image: np.ndarray, region: np.ndarray, stat: str,
+                floor: float = 0.0) -> float:
+    """Mean or max of ``image`` inside ``region``; ``btv_mean``: mean of the voxels >= floor."""
     values = image[region]
+    if stat == "btv_mean":
+        values = values[values >= floor]
+        return float(values.mean()) if values.size else float("nan")
     return float(values.max() if stat == "max" else values.mean())
 
 
+def _btv_scale(a: np.ndarray, b: np.ndarray, target: float, floor: float) -> float:
+    """g so that the mean of a + g b over its voxels >= floor is ``target`` (>= floor).
+
+    Fixed point on the voxel set: solve the mean over the current set, update the set.
+    """
+    inside = np.ones(a.shape, bool)
+    scale = 0.0
+    for _ in range(MAX_ITERATIONS):
+        scale = max((target - a[inside].mean()) / b[inside].mean(), 0.0)
+        updated = a + scale * b >= floor
+        if not updated.any() or np.array_equal(updated, inside):
+            break
+        inside = updated
+    return scale
+
+
 def solve_scale(fixed: np.ndarray, part: np.ndarray, region: np.ndarray, stat: str,
-                target: float) -> float:
+                target: float, floor: float = 0.0) -> float:
     """Factor g so that stat(fixed + g * part) over ``region`` equals ``target`` (g >= 0)."""
     a, b = fixed[region], part[region]
     if b.max() <= 0:
         return 0.0
     if stat == "mean":
         return max((target - a.mean()) / b.mean(), 0.0)
+    if stat == "btv_mean":
+        return _btv_scale(a, b, target, floor)
     scale = max(target / b.max(), 0.0)
     for _ in range(MAX_ITERATIONS):
         peak = int(np.argmax(a + scale * b))
@@ -87,12 +111,12 @@ def solve_scale(fixed: np.ndarray, part: np.ndarray, region: np.ndarray, stat: s
 
 def pet_weights(phantom: Phantom, spec: PatientSpec, config: SynthConfig) -> dict[str, np.ndarray]:
     """Unblurred weight map of every PET tissue (normal tissues, core, each lesion)."""
-    normal = 1.0 + config.anatomy.normal_tissue_heterogeneity * np.roll(phantom.texture, 7, 0)
+    normal = 1.0 + config.anatomy.normal_tissue_heterogeneity * phantom.textures["normal"]
     weights = {name: phantom.tissues[name] * normal for name in NORMAL_PET_TISSUES}
     weights["core"] = np.zeros(phantom.shape)
     for i, (lesion, params) in enumerate(zip(phantom.lesions, spec.lesions, strict=True)):
         weights["core"] = weights["core"] + lesion.core
-        texture = np.clip(1.0 + params.heterogeneity * phantom.texture, 0.1, None)
+        texture = np.clip(1.0 + params.heterogeneity * phantom.textures["pet"], 0.1, None)
         weights[f"lesion{i}"] = lesion.viable * texture
     return weights
 
@@ -109,8 +133,9 @@ def static_weights(tracer: Tracer, curves: TracerCurves) -> np.ndarray:
 
 def calibrate(phantom: Phantom, spec: PatientSpec, config: SynthConfig,
               contributions: dict[str, np.ndarray]) -> dict[str, float]:
-    """Tissue scales so that the noise-free static image shows the sampled levels."""
-    tracer = config.pet.tracers[spec.tracer]
+    """Tissue scales so that the true static activity (``contributions``, before the PSF)
+    shows the sampled levels."""
+    tracer = spec_tracer(config, spec)
     scale = dict.fromkeys(contributions, 1.0)
     refs = phantom.references
 
@@ -126,11 +151,13 @@ def calibrate(phantom: Phantom, spec: PatientSpec, config: SynthConfig,
         lesion_level = tracer.lesion_level
         for i, (lesion, params) in enumerate(zip(phantom.lesions, spec.lesions, strict=True)):
             image = total()
-            target = params.level * region_stat(image, refs[lesion_level.region],
-                                                lesion_level.reference_stat)
+            reference = region_stat(image, refs[lesion_level.region],
+                                    lesion_level.reference_stat)
             unit = contributions[f"lesion{i}"]
             scale[f"lesion{i}"] = solve_scale(image - scale[f"lesion{i}"] * unit, unit,
-                                              lesion.mask, lesion_level.stat, target)
+                                              lesion.mask, lesion_level.stat,
+                                              params.level * reference,
+                                              btv_threshold() * reference)
     return scale
 
 
@@ -144,13 +171,13 @@ def frame_noise_sd(config: SynthConfig, spec: PatientSpec, curves: TracerCurves)
 def render_pet(phantom: Phantom, spec: PatientSpec, config: SynthConfig, curves: TracerCurves,
                rng: np.random.Generator) -> PetImages:
     """Noisy PET frames and static image in SUV, plus the noise-free static image."""
-    tracer = config.pet.tracers[spec.tracer]
+    tracer = spec_tracer(config, spec)
     weights = pet_weights(phantom, spec, config)
     names = list(weights)
     fwhm, spacing = spec.site.psf_fwhm_mm, phantom.spacing_mm
+    true_static = {name: curves.static[name] * weights[name] for name in names}
+    scale = calibrate(phantom, spec, config, true_static)
     blurred = np.stack([blur(weights[name], fwhm, spacing) for name in names])
-    contributions = {name: curves.static[name] * blurred[i] for i, name in enumerate(names)}
-    scale = calibrate(phantom, spec, config, contributions)
     coefficients = np.stack([scale[name] * curves.frames[name] for name in names], axis=1)
     clean = np.tensordot(coefficients, blurred, axes=1) * spec.site.pet_scale
     sd = frame_noise_sd(config, spec, curves)
@@ -175,21 +202,23 @@ def tissue_map(phantom: Phantom, values: dict[str, float]) -> np.ndarray:
     return image
 
 
-def lesion_map(phantom: Phantom, spec: PatientSpec, contrast: float) -> list[np.ndarray]:
-    """Per lesion, its viable part times its texture raised to ``contrast``."""
+def lesion_map(phantom: Phantom, spec: PatientSpec, modality: str,
+               contrast: float) -> list[np.ndarray]:
+    """Per lesion, its viable part times the modality's texture scaled by ``contrast``."""
     maps = []
+    field = phantom.textures[modality]
     for lesion, params in zip(phantom.lesions, spec.lesions, strict=True):
-        texture = np.clip(1.0 + contrast * params.heterogeneity * phantom.texture, 0.2, None)
+        texture = np.clip(1.0 + contrast * params.heterogeneity * field, 0.2, None)
         maps.append(lesion.viable * texture)
     return maps
 
 
-def calibrated_map(phantom: Phantom, spec: PatientSpec, settings: MriMap, contrast: float,
-                   ratios: list[float], fwhm_mm: float) -> np.ndarray:
-    """Noise-free MRI map whose lesion mean over contralateral WM mean equals ``ratios``."""
-    spacing = phantom.spacing_mm
-    image = blur(tissue_map(phantom, settings.tissues), fwhm_mm, spacing)
-    parts = [blur(m, fwhm_mm, spacing) for m in lesion_map(phantom, spec, contrast)]
+def calibrated_map(phantom: Phantom, spec: PatientSpec, settings: MriMap, modality: str,
+                   contrast: float, ratios: list[float]) -> np.ndarray:
+    """Noise-free, unblurred MRI map whose lesion mean over contralateral WM mean equals
+    ``ratios`` on the object."""
+    image = tissue_map(phantom, settings.tissues)
+    parts = lesion_map(phantom, spec, modality, contrast)
     reference = phantom.references["ref_wm"]
     for _ in range(2):
         wm = region_stat(image + sum(parts), reference, "mean")
@@ -200,37 +229,39 @@ def calibrated_map(phantom: Phantom, spec: PatientSpec, settings: MriMap, contra
 
 
 def structural_map(phantom: Phantom, spec: PatientSpec, settings: MriMap,
-                   fwhm_mm: float) -> np.ndarray:
-    """Noise-free T1c or FLAIR: tissue values with the viable lesion at ``enhancing``."""
+                   modality: str) -> np.ndarray:
+    """Noise-free, unblurred T1c or FLAIR: tissue values, the viable lesion at ``enhancing``."""
     image = tissue_map(phantom, settings.tissues)
-    for part in lesion_map(phantom, spec, 0.5):
+    for part in lesion_map(phantom, spec, modality, 0.5):
         image = np.where(part > 0, settings.tissues["enhancing"] * part, image)
-    return blur(image, fwhm_mm, phantom.spacing_mm)
+    return image
 
 
 def render_mri(phantom: Phantom, spec: PatientSpec, config: SynthConfig,
                rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """ADC (10^-3 mm^2/s), rCBV (relative), T1c and FLAIR (MR units) with noise."""
-    mri, site = config.mri, spec.site
-    fwhm = mri.blur_fwhm_mm
-    clean = {
-        "adc": site.adc_scale * calibrated_map(
-            phantom, spec, mri.adc, -0.5, [p.adc_ratio for p in spec.lesions], fwhm),
-        "rcbv": site.rcbv_scale * calibrated_map(
-            phantom, spec, mri.rcbv, 1.0, [p.rcbv_mean for p in spec.lesions], fwhm),
-        "t1c": structural_map(phantom, spec, mri.t1c, fwhm),
-        "flair": structural_map(phantom, spec, mri.flair, fwhm),
+    """ADC (10^-3 mm^2/s), rCBV (relative), T1c and FLAIR (MR units): the object blurred
+    with the site's resolution, plus independent noise."""
+    mri = config.mri
+    objects = {
+        "adc": calibrated_map(phantom, spec, mri.adc, "adc", -0.5,
+                              [p.adc_ratio for p in spec.lesions]),
+        "rcbv": calibrated_map(phantom, spec, mri.rcbv, "rcbv", 1.0,
+                               [p.rcbv_mean for p in spec.lesions]),
+        "t1c": structural_map(phantom, spec, mri.t1c, "t1c"),
+        "flair": structural_map(phantom, spec, mri.flair, "flair"),
     }
     noise_sd = {"adc": mri.adc.noise_sd, "rcbv": mri.rcbv.noise_sd,
                 "t1c": mri.t1c.noise_sd, "flair": mri.flair.noise_sd}
     images = {}
-    for name, image in clean.items():
-        noisy = image + noise_sd[name] * rng.standard_normal(image.shape)
+    for name, image in objects.items():
+        clean = blur(image, spec.site.mri_fwhm_mm, phantom.spacing_mm)
+        noisy = clean + noise_sd[name] * rng.standard_normal(image.shape)
         images[name] = np.abs(noisy) if name in ("t1c", "flair") else np.clip(noisy, 0.0, None)
     return images
 
 
-def noise_free_measures(static: np.ndarray, phantom: Phantom) -> list[dict[str, float]]:
+def noise_free_measures(static: np.ndarray, phantom: Phantom,
+                        btv_threshold: float) -> list[dict[str, float]]:
     """Standard PET measures of each lesion on the noise-free static image."""
     refs = phantom.references
     background = region_stat(static, refs["ref_background"], "mean")
@@ -238,9 +269,11 @@ def noise_free_measures(static: np.ndarray, phantom: Phantom) -> list[dict[str, 
     for lesion in phantom.lesions:
         peak = region_stat(static, lesion.mask, "max")
         mean = region_stat(static, lesion.mask, "mean")
+        btv = region_stat(static, lesion.mask, "btv_mean", btv_threshold * background)
         rows.append({
             "pet_SUVmax": peak, "pet_SUVmean": mean,
             "pet_TBRmax": peak / background, "pet_TBRmean": mean / background,
+            "pet_TBRmean_btv": btv / background,
             "pet_TWMmax": peak / region_stat(static, refs["ref_wm"], "mean"),
             "pet_LSmax": peak / region_stat(static, refs["ref_striatum"], "mean"),
             "pet_LNmax": peak / region_stat(static, refs["ref_background"], "max"),

@@ -10,10 +10,12 @@ does not depend on the others (nor on how many processes generate the cohort).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from radiomix.features.config import ExtractionConfig
 from radiomix.synth.config import (
     ClassDist,
     ClassProbability,
@@ -23,19 +25,9 @@ from radiomix.synth.config import (
     Tracer,
 )
 from radiomix.synth.copula import latent_scores, log_joint_density
-from radiomix.synth.kinetics import (
-    feng_input,
-    fine_grid,
-    frame_means,
-    late_slope_per_hour,
-    time_to_peak,
-    tissue_curve,
-)
+from radiomix.synth.kinetics import feng_input, fine_grid, frame_means, tissue_curve
 
 LABEL_NAMES = {1: "recurrence", 0: "radionecrosis"}
-SLOPE_WINDOW_MIN = (20.0, 50.0)
-EARLY_PEAK_MIN = 20.0
-RISING_PEAK_MIN = 40.0
 # Components of the latent vector, in draw order: the markers that depend on the class.
 LATENT_MARKERS = ("level", "heterogeneity", "kinetics", "core", "adc", "rcbv", "cho_naa",
                   "cho_cr")
@@ -52,6 +44,7 @@ class LesionSpec:
     has_core: bool
     heterogeneity: float
     level: float
+    uptake_leak: bool
     pattern: str
     rates: tuple[float, float, float]
     adc_ratio: float
@@ -65,6 +58,7 @@ class PatientSpec:
     """Everything drawn for one patient before images are made."""
 
     index: int
+    draw: int
     patient_id: str
     site: Site
     tracer: str
@@ -79,10 +73,21 @@ class PatientSpec:
     has_mrs: bool
 
 
-def patient_streams(seed: int, index: int) -> tuple[np.random.Generator, ...]:
-    """Independent generators (parameters, anatomy, noise) of patient ``index``."""
-    children = np.random.SeedSequence([seed, index]).spawn(3)
-    return tuple(np.random.default_rng(child) for child in children)
+def patient_streams(seed: int, index: int, draw: int = 0) -> tuple[np.random.Generator, ...]:
+    """Independent generators (parameters, anatomy, noise) of draw ``draw`` of patient ``index``.
+
+    Draw ``d`` uses children ``3d, 3d + 1, 3d + 2`` of ``SeedSequence([seed, index])``: a
+    patient re-drawn because its lesions found no room depends on ``(seed, index)`` only.
+    """
+    root = np.random.SeedSequence([seed, index])
+    return tuple(np.random.default_rng(np.random.SeedSequence(root.entropy,
+                                                              spawn_key=(3 * draw + j,)))
+                 for j in range(3))
+
+
+def patient_id(index: int) -> str:
+    """The identifier of patient ``index`` (P0001 for index 0)."""
+    return f"P{index + 1:04d}"
 
 
 def _choice(rng: np.random.Generator, weights: dict[str, float]) -> str:
@@ -131,25 +136,29 @@ def _draw_rates(rng: np.random.Generator, kinetics: LesionKinetics,
     return chosen.k2.sample(rng), chosen.k3.sample(rng), chosen.k4.sample(rng)
 
 
-def sample_lesion(rng: np.random.Generator, config: SynthConfig, tracer: Tracer) -> LesionSpec:
-    """Class and nominal parameters of one lesion, dependent through one latent factor."""
+def sample_lesion(rng: np.random.Generator, config: SynthConfig, tracer: Tracer, label: int,
+                  factor: float) -> LesionSpec:
+    """Nominal parameters of one lesion of class ``label``, dependent through the latent
+    ``factor`` (standard normal, partly the patient's)."""
     cohort = config.cohort
-    label = int(rng.random() < cohort.prevalence)
-    flipped = rng.random() < cohort.label_noise
+    source = "histology" if rng.random() < cohort.histology_share else "follow-up"
+    flipped = rng.random() < cohort.label_noise[source]
     z = dict(zip(LATENT_MARKERS, latent_scores(rng, len(LATENT_MARKERS),
-                                               config.latent.correlation), strict=True))
+                                               config.latent.correlation, factor), strict=True))
     pattern = _pattern_at(pattern_intervals(tracer.lesion_kinetics, label), z["kinetics"])
     core = config.anatomy.necrotic_core.probability
     low, high = core_interval(core, label, True)
     continuous = continuous_markers(config, tracer)
+    leak = label == 0 and rng.random() < tracer.false_positive_uptake
     return LesionSpec(
         label=label,
         manifest_label=1 - label if flipped else label,
-        label_source="histology" if rng.random() < cohort.histology_share else "follow-up",
+        label_source=source,
         volume_cm3=config.anatomy.lesion_volume_cm3.sample(rng),
         has_core=bool(low <= z["core"] < high),
-        heterogeneity=marker_value(continuous["heterogeneity"], label, z["heterogeneity"]),
-        level=marker_value(continuous["level"], label, z["level"]),
+        heterogeneity=heterogeneity(rng, config, label, z["heterogeneity"]),
+        level=marker_value(continuous["level"], 1 if leak else label, z["level"]),
+        uptake_leak=bool(leak),
         pattern=pattern,
         rates=_draw_rates(rng, tracer.lesion_kinetics, pattern),
         adc_ratio=marker_value(continuous["adc"], label, z["adc"]),
@@ -159,34 +168,77 @@ def sample_lesion(rng: np.random.Generator, config: SynthConfig, tracer: Tracer)
     )
 
 
+def lesion_classes(rng: np.random.Generator, config: SynthConfig, primary: str,
+                   n_lesions: int) -> list[int]:
+    """Classes of a patient's lesions: a further lesion copies the first one's class with
+    probability ``same_class``, else is drawn at the prevalence of the primary tumour."""
+    prevalence = config.cohort.prevalence[primary]
+    same = config.cohort.patient_effect.same_class
+    labels = [int(rng.random() < prevalence)]
+    for _ in range(n_lesions - 1):
+        copy, own = rng.random() < same, int(rng.random() < prevalence)
+        labels.append(labels[0] if copy else own)
+    return labels
+
+
+def lesion_factors(rng: np.random.Generator, config: SynthConfig, n_lesions: int) -> np.ndarray:
+    """Standard-normal latent factors of a patient's lesions, sharing ``factor_share`` of
+    their variance (the patient random effect)."""
+    share = config.cohort.patient_effect.factor_share
+    patient = rng.standard_normal()
+    return np.sqrt(share) * patient + np.sqrt(1.0 - share) * rng.standard_normal(n_lesions)
+
+
+def heterogeneity(rng: np.random.Generator, config: SynthConfig, label: int,
+                  score: float) -> float:
+    """Texture amplitude: a class marker at latent ``score`` (informative scenario) or an
+    independent class-free draw (null scenario)."""
+    if config.texture.scenario == "informative":
+        return marker_value(config.texture.amplitude_informative, label, score)
+    return config.texture.amplitude_null.sample(rng)
+
+
 def continuous_markers(config: SynthConfig, tracer: Tracer) -> dict[str, ClassDist]:
-    """The class distribution of every continuous marker of a lesion under ``tracer``."""
-    return {"level": tracer.lesion_level, "heterogeneity": config.anatomy.lesion_heterogeneity,
-            "adc": config.mri.adc.lesion_ratio, "rcbv": config.mri.rcbv.lesion_mean,
-            "cho_naa": config.mrs.cho_naa, "cho_cr": config.mrs.cho_cr}
+    """The class distribution of every continuous marker of a lesion under ``tracer``; the
+    texture amplitude is one only in the ``informative`` scenario."""
+    markers = {"level": tracer.lesion_level, "adc": config.mri.adc.lesion_ratio,
+               "rcbv": config.mri.rcbv.lesion_mean, "cho_naa": config.mrs.cho_naa,
+               "cho_cr": config.mrs.cho_cr}
+    if config.texture.scenario == "informative":
+        markers["heterogeneity"] = config.texture.amplitude_informative
+    return markers
 
 
-def sample_patient(config: SynthConfig, seed: int, index: int) -> PatientSpec:
-    """The nominal parameters of patient ``index`` of the cohort drawn with ``seed``."""
-    rng = patient_streams(seed, index)[0]
+def spec_tracer(config: SynthConfig, spec: PatientSpec) -> Tracer:
+    """The tracer settings of a patient (with its primary tumour's overrides)."""
+    return config.pet.tracers[spec.tracer].for_primary(spec.primary)
+
+
+def sample_patient(config: SynthConfig, seed: int, index: int, draw: int = 0) -> PatientSpec:
+    """The nominal parameters of draw ``draw`` of patient ``index`` of the cohort ``seed``."""
+    rng = patient_streams(seed, index, draw)[0]
     cohort = config.cohort
     tracer_name = _choice(rng, dict(cohort.tracer_mix))
-    tracer = config.pet.tracers[tracer_name]
     site = config.sites[int(rng.choice(len(config.sites),
                                        p=_normalised([s.weight for s in config.sites])))]
     primary = "glioma" if rng.random() < cohort.glioma_share.get(tracer_name, 0.0) else "metastasis"
+    tracer = config.pet.tracers[tracer_name].for_primary(primary)
     n_lesions = 2 if rng.random() < cohort.two_lesion_fraction else 1
-    lesions = [sample_lesion(rng, config, tracer) for _ in range(n_lesions)]
+    labels = lesion_classes(rng, config, primary, n_lesions)
+    factors = lesion_factors(rng, config, n_lesions)
+    lesions = [sample_lesion(rng, config, tracer, label, factor)
+               for label, factor in zip(labels, factors, strict=True)]
     missing = cohort.missing
     has_mri = bool(rng.random() >= missing.mri)
     return PatientSpec(
         index=index,
-        patient_id=f"P{index + 1:04d}",
+        draw=draw,
+        patient_id=patient_id(index),
         site=site,
         tracer=tracer_name,
         primary=primary,
         age=round(cohort.age.sample(rng), 1),
-        months_since_rt=round(cohort.months_since_rt.sample(rng), 1),
+        months_since_rt=round(cohort.months_since_rt.of(labels[0]).sample(rng), 1),
         normal_levels=[level.target.sample(rng) for level in tracer.levels],
         lesions=lesions,
         has_dynamic=tracer.dynamic and bool(rng.random() >= missing.pet_dynamic),
@@ -217,18 +269,15 @@ class TracerCurves:
 
 def tracer_curves(config: SynthConfig, spec: PatientSpec) -> TracerCurves:
     """Frame means of every tissue (normal tissues and each lesion ``lesion<i>``)."""
-    tracer = config.pet.tracers[spec.tracer]
-    starts = tracer.frame_starts()
-    durations = np.asarray(tracer.frames_min, float)
+    tracer = spec_tracer(config, spec)
+    starts, durations = tracer.framing(spec.site)
     t = fine_grid(float((starts + durations).max()))
     aif = config.pet.input_function
     plasma = feng_input(t, aif.a1, aif.a2, aif.a3, aif.l1, aif.l2, aif.l3, aif.delay_min)
-    factor = spec.site.rate_factor
-    rates = {name: (k[0], k[1] * factor, k[2] * factor, k[3] * factor)
-             for name, k in tracer.tissues.items() if name != "lesion"}
+    rates = {name: k for name, k in tracer.tissues.items() if name != "lesion"}
     base_k1 = tracer.tissues["lesion"][0]
     for i, lesion in enumerate(spec.lesions):
-        rates[f"lesion{i}"] = (base_k1, *(k * factor for k in lesion.rates))
+        rates[f"lesion{i}"] = (base_k1, *lesion.rates)
     names = list(rates)
     curves = np.stack([tissue_curve(t, plasma, rates[n], tracer.blood_fraction) for n in names])
     window = np.asarray(tracer.static_window_min, float)
@@ -238,29 +287,38 @@ def tracer_curves(config: SynthConfig, spec: PatientSpec) -> TracerCurves:
                         dict(zip(names, static, strict=True)), starts, durations)
 
 
-def curve_pattern(ttp_min: float) -> int:
-    """FET curve pattern from the time to peak: 1 rising, 2 late peak, 3 early peak."""
-    if ttp_min >= RISING_PEAK_MIN:
-        return 1
-    return 3 if ttp_min <= EARLY_PEAK_MIN else 2
+@lru_cache(maxsize=1)
+def extraction_settings() -> ExtractionConfig:
+    """The extractor's default configuration: the simulator's nominal BTV threshold, TTP,
+    slope and curve pattern are the features code's definitions."""
+    from radiomix.features.config import load_config as load_extraction_config
+
+    return load_extraction_config()
+
+
+def btv_threshold() -> float:
+    """The BTV threshold (times the background mean) of the extractor."""
+    return extraction_settings().btv.threshold
 
 
 def nominal_kinetics(config: SynthConfig, spec: PatientSpec,
                      curves: TracerCurves) -> list[dict[str, float]]:
-    """Kinetic nominal values of each lesion: TTP, slope, pattern (FET), retention (FDG)."""
+    """Kinetic nominal values of each lesion (object curves, before the PSF): TTP, slope,
+    pattern and the 20-40 min BTV TBRmean of a dynamic series, FDG retention index."""
+    from radiomix.features.pet_dynamic import curve_kinetics, tbr_names
+
+    settings = extraction_settings().pet_dynamic.for_tracer(spec.tracer)
+    dynamic_btv = tbr_names(extraction_settings())["btv"]
     values: list[dict[str, float]] = []
-    tracer = config.pet.tracers[spec.tracer]
+    tracer = spec_tracer(config, spec)
     for i, lesion in enumerate(spec.lesions):
         curve = curves.frames[f"lesion{i}"]
         row: dict[str, float] = {}
-        if tracer.dynamic:
+        if spec.has_dynamic:
             suv = curve / curves.static[f"lesion{i}"] * lesion.level * spec.normal_levels[0]
-            ttp = time_to_peak(curve, curves.mid_min)
-            row.update(dyn_TTP_min=ttp,
-                       dyn_slope_suv_per_h=late_slope_per_hour(suv * spec.site.pet_scale,
-                                                               curves.mid_min,
-                                                               *SLOPE_WINDOW_MIN),
-                       dyn_pattern=curve_pattern(ttp))
+            row.update(curve_kinetics(suv * spec.site.pet_scale, curves.mid_min, settings))
+            if tracer.lesion_level.stat == "btv_mean":
+                row[dynamic_btv] = lesion.level
         if spec.tracer == "FDG":
             early, late = curve / curves.frames["gm"]
             row["fdg_dual_phase_index"] = float((late - early) / early)
@@ -270,7 +328,9 @@ def nominal_kinetics(config: SynthConfig, spec: PatientSpec,
 
 def visible_markers(config: SynthConfig, spec: PatientSpec, radius_mm: float) -> list[str]:
     """The class-dependent markers a reader could see for a lesion of ``spec``."""
-    names = ["level", "heterogeneity"]
+    names = ["level"]
+    if config.texture.scenario == "informative":
+        names.append("heterogeneity")
     if spec.has_dynamic or spec.tracer == "FDG":
         names.append("kinetics")
     if radius_mm >= config.anatomy.necrotic_core.min_radius_mm:
@@ -292,15 +352,18 @@ def _rate_log_densities(kinetics: LesionKinetics,
 
 
 def class_log_likelihood(config: SynthConfig, tracer: Tracer, lesion: LesionSpec,
-                         visible: list[str], label: int) -> float:
-    """log p(visible nominal parameters | class ``label``) under the copula model."""
+                         visible: list[str], label: int, level_label: int | None = None
+                         ) -> float:
+    """log p(visible nominal parameters | class ``label``) under the copula model; the
+    uptake level follows the marginal of class ``level_label`` (default ``label``)."""
     markers = continuous_markers(config, tracer)
     values = {"level": lesion.level, "heterogeneity": lesion.heterogeneity,
               "adc": lesion.adc_ratio, "rcbv": lesion.rcbv_mean,
               "cho_naa": lesion.cho_naa, "cho_cr": lesion.cho_cr}
     names = [name for name in visible if name in markers]
-    log_marginals = sum(markers[n].of(label).logpdf(values[n]) for n in names)
-    scores = np.array([marker_score(markers[n], label, values[n]) for n in names])
+    of = {n: label if n != "level" or level_label is None else level_label for n in names}
+    log_marginals = sum(markers[n].of(of[n]).logpdf(values[n]) for n in names)
+    scores = np.array([marker_score(markers[n], of[n], values[n]) for n in names])
     items, log_scale = [], 0.0
     if "kinetics" in visible:
         log_rates = _rate_log_densities(tracer.lesion_kinetics, lesion.rates)
@@ -315,13 +378,30 @@ def class_log_likelihood(config: SynthConfig, tracer: Tracer, lesion: LesionSpec
     return float(log_marginals + log_scale + log_joint_density(scores, items, rho))
 
 
+def radionecrosis_log_likelihood(config: SynthConfig, tracer: Tracer, lesion: LesionSpec,
+                                 visible: list[str]) -> float:
+    """log p(parameters | radionecrosis): a mixture over a recurrence-like uptake level
+    (false-positive uptake, probability ``tracer.false_positive_uptake``) or not."""
+    p = tracer.false_positive_uptake
+    plain = class_log_likelihood(config, tracer, lesion, visible, 0)
+    if p == 0 or "level" not in visible:
+        return plain
+    leak = class_log_likelihood(config, tracer, lesion, visible, 0, level_label=1)
+    return float(np.logaddexp(np.log1p(-p) + plain, np.log(p) + leak)) if p < 1 else leak
+
+
 def oracle_llr(config: SynthConfig, spec: PatientSpec, lesion: LesionSpec,
                radius_mm: float) -> float:
-    """log p(parameters | recurrence) - log p(parameters | radionecrosis), visible ones only."""
-    tracer = config.pet.tracers[spec.tracer]
+    """log p(parameters | recurrence) - log p(parameters | radionecrosis), visible ones only;
+    the first lesion also carries the time since radiotherapy (drawn from its class)."""
+    tracer = spec_tracer(config, spec)
     visible = visible_markers(config, spec, radius_mm)
-    return (class_log_likelihood(config, tracer, lesion, visible, 1)
-            - class_log_likelihood(config, tracer, lesion, visible, 0))
+    llr = (class_log_likelihood(config, tracer, lesion, visible, 1)
+           - radionecrosis_log_likelihood(config, tracer, lesion, visible))
+    if lesion is spec.lesions[0]:
+        months = config.cohort.months_since_rt
+        llr += months.of(1).logpdf(spec.months_since_rt) - months.of(0).logpdf(spec.months_since_rt)
+    return float(llr)
 
 
 def nominal_radius_mm(volume_cm3: float) -> float:
@@ -333,7 +413,7 @@ def parameter_rows(config: SynthConfig, spec: PatientSpec) -> list[dict[str, obj
     """One truth row per lesion with the nominal (pre-image) parameters and the oracle."""
     curves = tracer_curves(config, spec)
     kinetics = nominal_kinetics(config, spec, curves)
-    tracer = config.pet.tracers[spec.tracer]
+    tracer = spec_tracer(config, spec)
     rows = []
     for i, lesion in enumerate(spec.lesions):
         row: dict[str, object] = {
@@ -346,9 +426,11 @@ def parameter_rows(config: SynthConfig, spec: PatientSpec) -> list[dict[str, obj
             "mrs_cho_naa": lesion.cho_naa if spec.has_mrs else np.nan,
             "mrs_cho_cr": lesion.cho_cr if spec.has_mrs else np.nan,
             "lesion_volume_cm3": lesion.volume_cm3, "necrotic_core": lesion.has_core,
+            "uptake_leak": lesion.uptake_leak, "label_source": lesion.label_source,
             "heterogeneity": lesion.heterogeneity, "kinetic_pattern": lesion.pattern,
             "k2": lesion.rates[0], "k3": lesion.rates[1], "k4": lesion.rates[2],
-            "has_dynamic": spec.has_dynamic,
+            "has_dynamic": spec.has_dynamic, "patient_draw": spec.draw,
+            "texture_scenario": config.texture.scenario,
             "oracle_llr": oracle_llr(config, spec, lesion, nominal_radius_mm(lesion.volume_cm3)),
         }
         rows.append(row)
