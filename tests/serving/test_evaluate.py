@@ -141,3 +141,38 @@ def test_real_table_trained_exported_and_evaluated_on_held_out_rows(shared_data,
     assert metrics["model"]["auc"] == pytest.approx(
         roc_auc_score(predictions["y_true"], predictions["probability"]), abs=1e-12)
     assert metrics["clustered_by"].startswith("ID")
+
+
+def test_manifest_needs_a_model_that_knows_its_extraction(evaluated, tmp_path):
+    # the model was trained from a CSV table of unknown origin: it cannot extract images
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame({"case_id": ["a"], "patient_id": ["p"], "label": [1], "tracer": ["FET"],
+                  "pet": ["pet.nii.gz"], "lesion_mask": ["mask.nii.gz"]}).to_csv(
+        manifest, index=False)
+    outcome = CliRunner().invoke(app, ["evaluate", str(manifest), "--model",
+                                       str(evaluated.model), "--out", str(tmp_path / "e")])
+    assert outcome.exit_code == 2 and "extraction configuration" in outcome.output
+
+
+@pytest.mark.slow
+def test_manifest_of_labelled_images_is_extracted_scored_and_evaluated(tmp_path, mlflow_uri):
+    from radiomix.features import extract_features
+    from radiomix.synth.cohort import synthesize_cohort
+
+    manifest = synthesize_cohort(tmp_path / "cohort", 14, seed=5, workers=2)
+    (tmp_path / "extraction.yaml").write_text("families: [pet_static, mri]\n")
+    table = tmp_path / "features.parquet"
+    extract_features(manifest, table, tmp_path / "extraction.yaml", workers=1)
+    config = tiny_config(table, models=[{"name": "l2_lr"}], outer_cv={"folds": 2, "repeats": 1},
+                         rules="all")
+    result = run_experiment(config, tmp_path / "run", tracking_uri=mlflow_uri)
+    model = export_model(result.run_id, tmp_path / "model", tracking_uri=mlflow_uri)
+    outcome = CliRunner().invoke(app, ["evaluate", str(manifest), "--model", str(model),
+                                       "--out", str(tmp_path / "e")])
+    assert outcome.exit_code == 0, outcome.output
+    predictions = pd.read_csv(tmp_path / "e" / "predictions.csv")
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    labelled = predictions[predictions["y_true"].notna()]
+    assert metrics["n_cases"] == len(labelled) > 0
+    assert metrics["model"]["auc"] == pytest.approx(
+        roc_auc_score(labelled["y_true"].astype(int), labelled["probability"]), abs=1e-12)
