@@ -205,6 +205,22 @@ def _record(case: Case, column: str, region: np.ndarray, image: sitk.Image) -> P
     return path
 
 
+def _tissue(case: Case) -> dict[str, np.ndarray]:
+    """White and grey matter on the T1c grid, by the configured method."""
+    t1 = load_case_image(case, "t1c")
+    lesion = _mask(case, "lesion_mask", t1)
+    state = current()
+    if state.tissue != "mni152_template":
+        return reference_regions.tissue_classes(t1, lesion)
+    classes, transform = reference_regions.template_tissue_classes(
+        t1, lesion, str(where(case, "t1c")))
+    path = case_folder(case) / "t1c_to_mni152.tfm"
+    sitk.WriteTransform(transform, str(path))
+    state.note("MNI152 template registration", {
+        "file": str(path), "parameters": [round(v, 5) for v in transform.GetParameters()]})
+    return classes
+
+
 def automatic_regions(case: Case) -> tuple[dict[str, Path], list[str]]:
     """Mask files of the automatic reference regions the case lacks, and why any could not be
     made."""
@@ -232,11 +248,11 @@ def automatic_regions(case: Case) -> tuple[dict[str, Path], list[str]]:
                 else:
                     made[column] = _record(case, column, region, image)
     if case.has("t1c") and {"ref_wm", "ref_gm"} & set(missing):
-        t1 = load_case_image(case, "t1c")
-        classes = reference_regions.tissue_classes(t1, _mask(case, "lesion_mask", t1))
+        classes = _tissue(case)
         for column in ("ref_wm", "ref_gm"):
             if column in missing:
-                made[column] = _record(case, column, classes[column], t1)
+                made[column] = _record(case, column, classes[column],
+                                       load_case_image(case, "t1c"))
     return made, problems
 
 

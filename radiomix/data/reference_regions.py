@@ -10,18 +10,22 @@
   maximum of normal brain (striatal FDOPA uptake is the highest of normal brain), lesion
   excluded.
 - ``ref_wm``, ``ref_gm``: a three-class tissue segmentation (CSF, grey, white matter) of the
-  T1c inside the brain by Otsu's multiple thresholds (SimpleITK), lesion excluded, each class
-  eroded by one voxel against partial volume.
-
-The images they are computed on and the settings are in :class:`AutoRegionConfig`.
+  T1c inside the brain by Otsu's multiple thresholds (SimpleITK), or (``tissue:
+  mni152_template``) nilearn's MNI152 white and grey matter masks, shipped in the package,
+  carried onto the T1c by a similarity registration of the MNI152 T1 template; lesion
+  excluded, each class eroded by one voxel against partial volume.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import SimpleITK as sitk
+from pydantic import BaseModel, ConfigDict
 from scipy import ndimage, optimize
 
 from radiomix.errors import MaskError
@@ -37,6 +41,15 @@ SMOOTHING_MM = 2.0
 TISSUE_FRACTION = 0.3  # of the median positive voxel: above air and most CSF
 MIN_SYMMETRY = 0.7
 MAX_TILT_RAD = np.deg2rad(15.0)  # the head is scanned roughly straight
+
+
+class RegionsConfig(BaseModel):
+    """How automatic reference regions are made (the ``regions`` section of the extraction
+    configuration)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tissue: Literal["t1_segmentation", "mni152_template"] = "t1_segmentation"
 
 
 @dataclass(frozen=True)
@@ -197,3 +210,32 @@ def tissue_classes(t1: sitk.Image, lesion: np.ndarray) -> dict[str, np.ndarray]:
     keep = ~dilate(lesion, t1, LESION_MARGIN_MM)
     return {"ref_gm": ndimage.binary_erosion(labels == 2) & keep,
             "ref_wm": ndimage.binary_erosion(labels == 3) & keep}
+
+
+def template_tissue_classes(t1: sitk.Image, lesion: np.ndarray, where: str
+                            ) -> tuple[dict[str, np.ndarray], sitk.Transform]:
+    """White and grey matter of nilearn's MNI152 masks on the grid of ``t1``, through a
+    similarity registration of the MNI152 T1 template to it; lesion excluded, eroded once.
+    Returns the masks and the transform (case points to template points)."""
+    from nilearn import datasets
+
+    from radiomix.data.registration import register_similarity
+
+    template = _from_nibabel(datasets.load_mni152_template(resolution=2))
+    transform = register_similarity(t1, template, where)
+    keep = ~dilate(lesion, t1, LESION_MARGIN_MM)
+    masks = {}
+    for column, loader in (("ref_wm", datasets.load_mni152_wm_mask),
+                           ("ref_gm", datasets.load_mni152_gm_mask)):
+        warped = sitk.Resample(_from_nibabel(loader(resolution=2)), t1, transform,
+                               sitk.sitkNearestNeighbor, 0.0, sitk.sitkUInt8)
+        masks[column] = ndimage.binary_erosion(sitk.GetArrayFromImage(warped) > 0) & keep
+    return masks, transform
+
+
+def _from_nibabel(image) -> sitk.Image:
+    """A nibabel image as a SimpleITK image, through ITK's NIfTI reader (RAS to LPS)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "image.nii.gz"
+        image.to_filename(str(path))
+        return sitk.ReadImage(str(path), sitk.sitkFloat32)

@@ -171,7 +171,7 @@ def extract_case(case: Case, config: ExtractionConfig, derived: Path | None = No
     merged = CaseResult(case.case_id)
     curves = []
     # The families share the case's images instead of rereading them.
-    with reads_shared(), case_grids(config.grid, derived) as grids:
+    with reads_shared(), case_grids(config.grid, derived, config.regions.tissue) as grids:
         case, problems = prepare_case(case)
         merged.problems += [CaseProblem(case.case_id, "prepare", "error", p) for p in problems]
         for family in enabled_families(config):
