@@ -80,12 +80,17 @@ def check_case(case: Case) -> list[Problem]:
     return check_geometry_and_units(case) + check_pet_scale(case)
 
 
+def check_warnings(case: Case) -> list[Problem]:
+    """What is reported but not refused: a lesion touching its image border."""
+    if not case.has("lesion_mask"):
+        return []
+    return _attempt(case, "lesion_mask", lambda: plausibility.border_problem(
+        _native_lesion(case)))
+
+
 def check_geometry_and_units(case: Case) -> list[Problem]:
-    """Lesion at the image border, ADC unit, reference regions on or beside the lesion."""
+    """ADC unit, reference regions on or beside the lesion."""
     problems: list[Problem] = []
-    if case.has("lesion_mask"):
-        problems += _attempt(case, "lesion_mask", lambda: plausibility.border_problem(
-            _native_lesion(case)))
     if case.has("adc"):
         problems += _attempt(case, "adc", lambda: plausibility.adc_problem(
             sitk.GetArrayViewFromImage(load_case_image(case, "adc"))))
@@ -256,12 +261,14 @@ def automatic_regions(case: Case) -> tuple[dict[str, Path], list[str]]:
     return made, problems
 
 
-def prepare_case(case: Case) -> tuple[Case, list[str]]:
+def prepare_case(case: Case) -> tuple[Case, list[str], list[str]]:
     """The case as extraction reads it: implausible columns dropped, automatic regions added,
     QA figure drawn.
 
-    Returns the prepared case and one message per problem (case, column and file named).
+    Returns the prepared case, one message per problem (its column dropped) and one per
+    warning (case, column and file named).
     """
+    warnings = [str(problem) for problem in check_warnings(case)]
     case, converted = _cached_dynamic(case)
     found = check_geometry_and_units(case)
     case = _without(case, found)
@@ -280,7 +287,7 @@ def prepare_case(case: Case) -> tuple[Case, list[str]]:
         except RadiomixError as error:  # an unreadable input is reported by the families
             figure = f"not drawn: {error}"
         current().note("QA figure", figure)
-    return case, problems
+    return case, problems, warnings
 
 
 def qa_figure(case: Case, out: Path) -> Path:

@@ -147,12 +147,20 @@ def _far_away_t1c(folder: Path, row: dict) -> None:
     (_scaled("adc", 1e3), "adc", "looks like 10⁻⁶ mm²/s"),
     (_lesion_side_background, "ref_background", "on the lesion's side"),
     (_overlapping_background, "ref_background", "overlaps the lesion"),
-    (_border_lesion, "lesion_mask", "touches the image border"),
     (_far_away_t1c, "t1c", "overlaps the reference grid's box"),
 ])
 def test_each_implausible_input_is_named(tmp_path, change, column, words):
     found = problems_for(tmp_path, change)
     assert [c for c, m in found if words in m] == [column], found
+
+
+def test_lesion_touching_the_border_is_a_warning(tmp_path):
+    row = write_brain_case(tmp_path / "c", "c")
+    _border_lesion(tmp_path / "c", row)
+    report = validate_manifest(manifest_of(tmp_path, [row]))
+    assert report.valid
+    assert [(w.column, "touches the image border" in w.message) for w in report.warnings] == [
+        ("lesion_mask", True)]
 
 
 def test_a_valid_phantom_has_no_problem(tmp_path):
