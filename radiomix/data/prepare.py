@@ -31,7 +31,7 @@ from radiomix.data.resample import current
 from radiomix.data.suv import write_dynamic_suv
 from radiomix.errors import MaskError, RadiomixError
 
-PET_COLUMNS = ("pet", "pet_dynamic", "pet_early")
+REGION_SOURCES = ("pet", "pet_dynamic", "pet_early")  # PET the regions are found on
 CHECKED_PET_COLUMNS = ("pet", "pet_dynamic")  # dual-phase FDG is checked through ref_gm
 CONTRALATERAL = ("ref_background",)
 MASK_FILE = "{column}_auto.nii.gz"
@@ -43,7 +43,7 @@ QA_COLOURS = {"lesion_mask": "red", "ref_background": "cyan", "ref_wm": "yellow"
 def pet_image(case: Case) -> tuple[str, sitk.Image] | None:
     """The PET image regions are found on: ``pet``, else the time-averaged ``pet_dynamic``,
     else ``pet_early``; None without PET."""
-    for column in PET_COLUMNS:
+    for column in REGION_SOURCES:
         if column not in case.paths:
             continue
         if column != "pet_dynamic":
@@ -135,7 +135,7 @@ def _reference_problems(case: Case) -> list[Problem]:
     if not present or not case.has("lesion_mask"):
         return []
     try:
-        found = pet_image(case) if any(c in case.paths for c in PET_COLUMNS) else None
+        found = pet_image(case) if any(c in case.paths for c in REGION_SOURCES) else None
         image = found[1] if found else load_case_image(case, "t1c") if case.has("t1c") else None
         lesion = None if image is None else _mask(case, "lesion_mask", image)
     except RadiomixError:

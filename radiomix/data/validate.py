@@ -30,7 +30,7 @@ from radiomix.data.manifest import (
     read_manifest_table,
 )
 from radiomix.data.prepare import check_case, check_warnings
-from radiomix.data.resample import case_grids, check_overlap
+from radiomix.data.resample import case_grids, check_overlap, current
 from radiomix.errors import RadiomixError
 
 REQUIRED_COLUMNS = ("case_id", "lesion_mask")
@@ -128,7 +128,7 @@ def _check_image(case: Case, column: str, reference: sitk.Image) -> list[Problem
         else:
             image = load_case_image(case, column)
             voxels = sitk.GetArrayViewFromImage(image)
-        check_overlap(image, reference, str(location), 0.5)
+        check_overlap(image, reference, str(location), current().settings.min_overlap)
     except RadiomixError as error:
         return [_problem(location, error)]
     n_bad = int(np.size(voxels) - np.count_nonzero(np.isfinite(voxels)))

@@ -13,6 +13,7 @@ from helpers.brain_phantom import (
     LESION_CENTRE_MM,
     PLANE_X_MM,
     SPACING_MM,
+    adc,
     mirror,
     regions,
     write,
@@ -241,3 +242,10 @@ def test_white_and_grey_matter_from_the_mni152_template(tmp_path):
     for column in ("ref_wm", "ref_gm"):
         found = auto_mask(result, column)
         assert (found & truth[column]).sum() / found.sum() > 0.9, column  # precision
+
+
+def test_extraction_refuses_adc_in_mm2_per_s(tmp_path):
+    result = extracted(tmp_path, adc=adc() * np.float32(1e-3))
+    messages = [p.message for p in result.problems if p.kind == "error"]
+    assert any("column adc" in m and "mm²/s" in m for m in messages), messages
+    assert np.isnan(result.features.get("mri_ADC_mean", np.nan))
