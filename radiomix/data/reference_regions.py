@@ -40,6 +40,7 @@ STRIATUM_MAX_DISTANCE_MM = 40.0
 SMOOTHING_MM = 2.0
 TISSUE_FRACTION = 0.3  # of the median positive voxel: above air and most CSF
 MIN_SYMMETRY = 0.7
+SEARCH_SPACING_MM = 4.0
 MAX_TILT_RAD = np.deg2rad(15.0)  # the head is scanned roughly straight
 
 
@@ -121,28 +122,30 @@ def _plane_from(params: np.ndarray, score: float = 1.0) -> Plane:
 
 def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> Plane:
     """The mid-sagittal plane: the reflection (offset along x, yaw and roll up to
-    ``MAX_TILT_RAD``) that best matches
-    the image with itself over the brain, the lesion replaced by the brain's median; its
-    ``score`` is that correlation (below ``MIN_SYMMETRY`` the brain shows no clear plane).
+    ``MAX_TILT_RAD``) that best matches the image with itself over the brain, the lesion
+    replaced by the brain's median; its ``score`` is that correlation (below
+    ``MIN_SYMMETRY`` the brain shows no clear plane).
 
-    A coarse search of the offset (``PLANE_SEARCH_MM`` either side of the brain's centre)
-    is refined by Nelder–Mead over offset and both angles.
+    The image is smoothed and, for speed, searched on voxels of at least
+    ``SEARCH_SPACING_MM``: a coarse search of the offset (``PLANE_SEARCH_MM`` either side of
+    the brain's centre) is refined by Nelder–Mead over offset and both angles.
     """
     values = sitk.GetArrayFromImage(image).astype(np.float32)
     values[dilate(lesion, image, LESION_MARGIN_MM)] = np.median(values[brain])
     filled = sitk.GetImageFromArray(values)
     filled.CopyInformation(image)
-    filled = sitk.SmoothingRecursiveGaussian(filled, SMOOTHING_MM)
-    values = sitk.GetArrayFromImage(filled)
+    filled = _coarse(sitk.SmoothingRecursiveGaussian(filled, SMOOTHING_MM))
+    inside = _coarse_mask(brain, image, filled)
+    values = sitk.GetArrayFromImage(filled)[inside]
     centre = float(voxel_points(image, brain)[:, 0].mean())
 
     def cost(params: np.ndarray) -> float:
         if np.any(np.abs(params[1:]) > MAX_TILT_RAD):
             return 1.0
-        mirrored = _mirrored(filled, _plane_from(params))[brain]
-        if np.std(mirrored) == 0 or np.std(values[brain]) == 0:
+        mirrored = _mirrored(filled, _plane_from(params))[inside]
+        if np.std(mirrored) == 0 or np.std(values) == 0:
             return 0.0
-        return -float(np.corrcoef(values[brain], mirrored)[0, 1])
+        return -float(np.corrcoef(values, mirrored)[0, 1])
 
     offsets = np.arange(centre - PLANE_SEARCH_MM, centre + PLANE_SEARCH_MM + 1e-9,
                         PLANE_SEARCH_STEP_MM)
@@ -152,6 +155,29 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
                                    [best, 0, 0], [best + 1.0, 0, 0], [best, 0.03, 0],
                                    [best, 0, 0.03]]})
     return _plane_from(result.x, -float(result.fun))
+
+
+def _coarse(image: sitk.Image) -> sitk.Image:
+    """The image on voxels of at least ``SEARCH_SPACING_MM`` (linear; unchanged if coarser)."""
+    spacing = np.maximum(np.array(image.GetSpacing()), SEARCH_SPACING_MM)
+    size = np.maximum(np.round(np.array(image.GetSize()) * np.array(image.GetSpacing())
+                               / spacing), 1).astype(int)
+    if np.array_equal(size, image.GetSize()):
+        return image
+    grid = sitk.Image([int(n) for n in size], sitk.sitkFloat32)
+    grid.SetSpacing(tuple(spacing))
+    grid.SetDirection(image.GetDirection())
+    offset = np.array(image.GetDirection()).reshape(3, 3) @ ((spacing - image.GetSpacing()) / 2)
+    grid.SetOrigin(tuple(np.array(image.GetOrigin()) + offset))
+    return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkLinear, 0.0)
+
+
+def _coarse_mask(mask: np.ndarray, image: sitk.Image, grid: sitk.Image) -> np.ndarray:
+    """A (z, y, x) mask on ``image``'s grid brought onto ``grid`` (nearest)."""
+    source = sitk.GetImageFromArray(mask.astype(np.uint8))
+    source.CopyInformation(image)
+    return sitk.GetArrayFromImage(sitk.Resample(source, grid, sitk.Transform(),
+                                                sitk.sitkNearestNeighbor, 0)) > 0
 
 
 def background_crescent(image: sitk.Image, lesion: np.ndarray, plane: Plane,
