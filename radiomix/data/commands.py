@@ -33,6 +33,8 @@ def validate_command(
         raise typer.Exit(EXIT_INVALID) from None
     for problem in report.problems:
         console.print(f"[red]problem[/red] {problem}", highlight=False, soft_wrap=True)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
     print_frame_timing(manifest, console)
     for name, counts in report.summary.items():
         table = Table(title=f"cases per {name}" if name != "modalities" else "modalities")

@@ -31,7 +31,7 @@ from radiomix.data.resample import current
 from radiomix.data.suv import write_dynamic_suv
 from radiomix.errors import MaskError, RadiomixError
 
-PET_COLUMNS = ("pet", "pet_dynamic", "pet_early")
+REGION_SOURCES = ("pet", "pet_dynamic", "pet_early")  # PET the regions are found on
 CHECKED_PET_COLUMNS = ("pet", "pet_dynamic")  # dual-phase FDG is checked through ref_gm
 CONTRALATERAL = ("ref_background",)
 MASK_FILE = "{column}_auto.nii.gz"
@@ -43,7 +43,7 @@ QA_COLOURS = {"lesion_mask": "red", "ref_background": "cyan", "ref_wm": "yellow"
 def pet_image(case: Case) -> tuple[str, sitk.Image] | None:
     """The PET image regions are found on: ``pet``, else the time-averaged ``pet_dynamic``,
     else ``pet_early``; None without PET."""
-    for column in PET_COLUMNS:
+    for column in REGION_SOURCES:
         if column not in case.paths:
             continue
         if column != "pet_dynamic":
@@ -80,12 +80,17 @@ def check_case(case: Case) -> list[Problem]:
     return check_geometry_and_units(case) + check_pet_scale(case)
 
 
+def check_warnings(case: Case) -> list[Problem]:
+    """What is reported but not refused: a lesion touching its image border."""
+    if not case.has("lesion_mask"):
+        return []
+    return _attempt(case, "lesion_mask", lambda: plausibility.border_problem(
+        _native_lesion(case)))
+
+
 def check_geometry_and_units(case: Case) -> list[Problem]:
-    """Lesion at the image border, ADC unit, reference regions on or beside the lesion."""
+    """ADC unit, reference regions on or beside the lesion."""
     problems: list[Problem] = []
-    if case.has("lesion_mask"):
-        problems += _attempt(case, "lesion_mask", lambda: plausibility.border_problem(
-            _native_lesion(case)))
     if case.has("adc"):
         problems += _attempt(case, "adc", lambda: plausibility.adc_problem(
             sitk.GetArrayViewFromImage(load_case_image(case, "adc"))))
@@ -130,7 +135,7 @@ def _reference_problems(case: Case) -> list[Problem]:
     if not present or not case.has("lesion_mask"):
         return []
     try:
-        found = pet_image(case) if any(c in case.paths for c in PET_COLUMNS) else None
+        found = pet_image(case) if any(c in case.paths for c in REGION_SOURCES) else None
         image = found[1] if found else load_case_image(case, "t1c") if case.has("t1c") else None
         lesion = None if image is None else _mask(case, "lesion_mask", image)
     except RadiomixError:
@@ -205,6 +210,22 @@ def _record(case: Case, column: str, region: np.ndarray, image: sitk.Image) -> P
     return path
 
 
+def _tissue(case: Case) -> dict[str, np.ndarray]:
+    """White and grey matter on the T1c grid, by the configured method."""
+    t1 = load_case_image(case, "t1c")
+    lesion = _mask(case, "lesion_mask", t1)
+    state = current()
+    if state.tissue != "mni152_template":
+        return reference_regions.tissue_classes(t1, lesion)
+    classes, transform = reference_regions.template_tissue_classes(
+        t1, lesion, str(where(case, "t1c")))
+    path = case_folder(case) / "t1c_to_mni152.tfm"
+    sitk.WriteTransform(transform, str(path))
+    state.note("MNI152 template registration", {
+        "file": str(path), "parameters": [round(v, 5) for v in transform.GetParameters()]})
+    return classes
+
+
 def automatic_regions(case: Case) -> tuple[dict[str, Path], list[str]]:
     """Mask files of the automatic reference regions the case lacks, and why any could not be
     made."""
@@ -232,20 +253,22 @@ def automatic_regions(case: Case) -> tuple[dict[str, Path], list[str]]:
                 else:
                     made[column] = _record(case, column, region, image)
     if case.has("t1c") and {"ref_wm", "ref_gm"} & set(missing):
-        t1 = load_case_image(case, "t1c")
-        classes = reference_regions.tissue_classes(t1, _mask(case, "lesion_mask", t1))
+        classes = _tissue(case)
         for column in ("ref_wm", "ref_gm"):
             if column in missing:
-                made[column] = _record(case, column, classes[column], t1)
+                made[column] = _record(case, column, classes[column],
+                                       load_case_image(case, "t1c"))
     return made, problems
 
 
-def prepare_case(case: Case) -> tuple[Case, list[str]]:
+def prepare_case(case: Case) -> tuple[Case, list[str], list[str]]:
     """The case as extraction reads it: implausible columns dropped, automatic regions added,
     QA figure drawn.
 
-    Returns the prepared case and one message per problem (case, column and file named).
+    Returns the prepared case, one message per problem (its column dropped) and one per
+    warning (case, column and file named).
     """
+    warnings = [str(problem) for problem in check_warnings(case)]
     case, converted = _cached_dynamic(case)
     found = check_geometry_and_units(case)
     case = _without(case, found)
@@ -264,7 +287,7 @@ def prepare_case(case: Case) -> tuple[Case, list[str]]:
         except RadiomixError as error:  # an unreadable input is reported by the families
             figure = f"not drawn: {error}"
         current().note("QA figure", figure)
-    return case, problems
+    return case, problems, warnings
 
 
 def qa_figure(case: Case, out: Path) -> Path:

@@ -10,18 +10,22 @@
   maximum of normal brain (striatal FDOPA uptake is the highest of normal brain), lesion
   excluded.
 - ``ref_wm``, ``ref_gm``: a three-class tissue segmentation (CSF, grey, white matter) of the
-  T1c inside the brain by Otsu's multiple thresholds (SimpleITK), lesion excluded, each class
-  eroded by one voxel against partial volume.
-
-The images they are computed on and the settings are in :class:`AutoRegionConfig`.
+  T1c inside the brain by Otsu's multiple thresholds (SimpleITK), or (``tissue:
+  mni152_template``) nilearn's MNI152 white and grey matter masks, shipped in the package,
+  carried onto the T1c by a similarity registration of the MNI152 T1 template; lesion
+  excluded, each class eroded by one voxel against partial volume.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import SimpleITK as sitk
+from pydantic import BaseModel, ConfigDict
 from scipy import ndimage, optimize
 
 from radiomix.errors import MaskError
@@ -36,7 +40,17 @@ STRIATUM_MAX_DISTANCE_MM = 40.0
 SMOOTHING_MM = 2.0
 TISSUE_FRACTION = 0.3  # of the median positive voxel: above air and most CSF
 MIN_SYMMETRY = 0.7
+SEARCH_SPACING_MM = 4.0
 MAX_TILT_RAD = np.deg2rad(15.0)  # the head is scanned roughly straight
+
+
+class RegionsConfig(BaseModel):
+    """How automatic reference regions are made (the ``regions`` section of the extraction
+    configuration)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tissue: Literal["t1_segmentation", "mni152_template"] = "t1_segmentation"
 
 
 @dataclass(frozen=True)
@@ -108,28 +122,30 @@ def _plane_from(params: np.ndarray, score: float = 1.0) -> Plane:
 
 def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> Plane:
     """The mid-sagittal plane: the reflection (offset along x, yaw and roll up to
-    ``MAX_TILT_RAD``) that best matches
-    the image with itself over the brain, the lesion replaced by the brain's median; its
-    ``score`` is that correlation (below ``MIN_SYMMETRY`` the brain shows no clear plane).
+    ``MAX_TILT_RAD``) that best matches the image with itself over the brain, the lesion
+    replaced by the brain's median; its ``score`` is that correlation (below
+    ``MIN_SYMMETRY`` the brain shows no clear plane).
 
-    A coarse search of the offset (``PLANE_SEARCH_MM`` either side of the brain's centre)
-    is refined by Nelder–Mead over offset and both angles.
+    The image is smoothed and, for speed, searched on voxels of at least
+    ``SEARCH_SPACING_MM``: a coarse search of the offset (``PLANE_SEARCH_MM`` either side of
+    the brain's centre) is refined by Nelder–Mead over offset and both angles.
     """
     values = sitk.GetArrayFromImage(image).astype(np.float32)
     values[dilate(lesion, image, LESION_MARGIN_MM)] = np.median(values[brain])
     filled = sitk.GetImageFromArray(values)
     filled.CopyInformation(image)
-    filled = sitk.SmoothingRecursiveGaussian(filled, SMOOTHING_MM)
-    values = sitk.GetArrayFromImage(filled)
+    filled = _coarse(sitk.SmoothingRecursiveGaussian(filled, SMOOTHING_MM))
+    inside = _coarse_mask(brain, image, filled)
+    values = sitk.GetArrayFromImage(filled)[inside]
     centre = float(voxel_points(image, brain)[:, 0].mean())
 
     def cost(params: np.ndarray) -> float:
         if np.any(np.abs(params[1:]) > MAX_TILT_RAD):
             return 1.0
-        mirrored = _mirrored(filled, _plane_from(params))[brain]
-        if np.std(mirrored) == 0 or np.std(values[brain]) == 0:
+        mirrored = _mirrored(filled, _plane_from(params))[inside]
+        if np.std(mirrored) == 0 or np.std(values) == 0:
             return 0.0
-        return -float(np.corrcoef(values[brain], mirrored)[0, 1])
+        return -float(np.corrcoef(values, mirrored)[0, 1])
 
     offsets = np.arange(centre - PLANE_SEARCH_MM, centre + PLANE_SEARCH_MM + 1e-9,
                         PLANE_SEARCH_STEP_MM)
@@ -139,6 +155,29 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
                                    [best, 0, 0], [best + 1.0, 0, 0], [best, 0.03, 0],
                                    [best, 0, 0.03]]})
     return _plane_from(result.x, -float(result.fun))
+
+
+def _coarse(image: sitk.Image) -> sitk.Image:
+    """The image on voxels of at least ``SEARCH_SPACING_MM`` (linear; unchanged if coarser)."""
+    spacing = np.maximum(np.array(image.GetSpacing()), SEARCH_SPACING_MM)
+    size = np.maximum(np.round(np.array(image.GetSize()) * np.array(image.GetSpacing())
+                               / spacing), 1).astype(int)
+    if np.array_equal(size, image.GetSize()):
+        return image
+    grid = sitk.Image([int(n) for n in size], sitk.sitkFloat32)
+    grid.SetSpacing(tuple(spacing))
+    grid.SetDirection(image.GetDirection())
+    offset = np.array(image.GetDirection()).reshape(3, 3) @ ((spacing - image.GetSpacing()) / 2)
+    grid.SetOrigin(tuple(np.array(image.GetOrigin()) + offset))
+    return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkLinear, 0.0)
+
+
+def _coarse_mask(mask: np.ndarray, image: sitk.Image, grid: sitk.Image) -> np.ndarray:
+    """A (z, y, x) mask on ``image``'s grid brought onto ``grid`` (nearest)."""
+    source = sitk.GetImageFromArray(mask.astype(np.uint8))
+    source.CopyInformation(image)
+    return sitk.GetArrayFromImage(sitk.Resample(source, grid, sitk.Transform(),
+                                                sitk.sitkNearestNeighbor, 0)) > 0
 
 
 def background_crescent(image: sitk.Image, lesion: np.ndarray, plane: Plane,
@@ -197,3 +236,32 @@ def tissue_classes(t1: sitk.Image, lesion: np.ndarray) -> dict[str, np.ndarray]:
     keep = ~dilate(lesion, t1, LESION_MARGIN_MM)
     return {"ref_gm": ndimage.binary_erosion(labels == 2) & keep,
             "ref_wm": ndimage.binary_erosion(labels == 3) & keep}
+
+
+def template_tissue_classes(t1: sitk.Image, lesion: np.ndarray, where: str
+                            ) -> tuple[dict[str, np.ndarray], sitk.Transform]:
+    """White and grey matter of nilearn's MNI152 masks on the grid of ``t1``, through a
+    similarity registration of the MNI152 T1 template to it; lesion excluded, eroded once.
+    Returns the masks and the transform (case points to template points)."""
+    from nilearn import datasets
+
+    from radiomix.data.registration import register_similarity
+
+    template = _from_nibabel(datasets.load_mni152_template(resolution=2))
+    transform = register_similarity(t1, template, where)
+    keep = ~dilate(lesion, t1, LESION_MARGIN_MM)
+    masks = {}
+    for column, loader in (("ref_wm", datasets.load_mni152_wm_mask),
+                           ("ref_gm", datasets.load_mni152_gm_mask)):
+        warped = sitk.Resample(_from_nibabel(loader(resolution=2)), t1, transform,
+                               sitk.sitkNearestNeighbor, 0.0, sitk.sitkUInt8)
+        masks[column] = ndimage.binary_erosion(sitk.GetArrayFromImage(warped) > 0) & keep
+    return masks, transform
+
+
+def _from_nibabel(image) -> sitk.Image:
+    """A nibabel image as a SimpleITK image, through ITK's NIfTI reader (RAS to LPS)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "image.nii.gz"
+        image.to_filename(str(path))
+        return sitk.ReadImage(str(path), sitk.sitkFloat32)

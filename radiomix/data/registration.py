@@ -23,10 +23,27 @@ SMOOTHING_MM = (4.0, 2.0, 0.0)
 
 def register_rigid(fixed: sitk.Image, moving: sitk.Image, where: str) -> sitk.Euler3DTransform:
     """The rigid transform from ``fixed`` (PET) to ``moving`` (MRI) physical points."""
+    result = register(fixed, moving, sitk.Euler3DTransform(),
+                      sitk.CenteredTransformInitializerFilter.GEOMETRY,
+                      f"{where}: rigid MRI to PET registration")
+    return sitk.Euler3DTransform(result)
+
+
+def register_similarity(fixed: sitk.Image, moving: sitk.Image, where: str
+                        ) -> sitk.Similarity3DTransform:
+    """Rotation, translation and isotropic scale from ``fixed`` (the case) to ``moving`` (a
+    template) physical points, initialised on the images' centres of mass."""
+    result = register(fixed, moving, sitk.Similarity3DTransform(),
+                      sitk.CenteredTransformInitializerFilter.MOMENTS,
+                      f"{where}: template to case registration")
+    return sitk.Similarity3DTransform(result)
+
+
+def register(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform,
+             initializer: int, what: str) -> sitk.Transform:
+    """Mutual-information registration of ``moving`` onto ``fixed`` with ``transform``."""
     fixed, moving = sitk.Cast(fixed, sitk.sitkFloat32), sitk.Cast(moving, sitk.sitkFloat32)
-    initial = sitk.CenteredTransformInitializer(
-        fixed, moving, sitk.Euler3DTransform(),
-        sitk.CenteredTransformInitializerFilter.GEOMETRY)
+    initial = sitk.CenteredTransformInitializer(fixed, moving, transform, initializer)
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=HISTOGRAM_BINS)
     method.SetMetricSamplingStrategy(method.RANDOM)
@@ -42,6 +59,6 @@ def register_rigid(fixed: sitk.Image, moving: sitk.Image, where: str) -> sitk.Eu
     try:
         result = method.Execute(fixed, moving)
     except RuntimeError as error:
-        raise ImageGeometryError(f"{where}: rigid MRI to PET registration failed "
-                                 f"({str(error).strip().splitlines()[-1]})") from error
-    return sitk.Euler3DTransform(sitk.CompositeTransform(result).GetNthTransform(0))
+        raise ImageGeometryError(f"{what} failed ({str(error).strip().splitlines()[-1]})"
+                                 ) from error
+    return sitk.CompositeTransform(result).GetNthTransform(0)

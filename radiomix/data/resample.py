@@ -62,6 +62,7 @@ class CaseGrids:
 
     settings: GridConfig = field(default_factory=GridConfig)
     derived: Path | None = None
+    tissue: str = "t1_segmentation"
     record: dict[str, object] = field(default_factory=dict)
     resampled: dict[tuple, sitk.Image] = field(default_factory=dict)
 
@@ -74,11 +75,12 @@ _CASE: ContextVar[CaseGrids | None] = ContextVar("radiomix_case_grids", default=
 
 
 @contextmanager
-def case_grids(settings: GridConfig | None = None, derived: Path | None = None
-               ) -> Iterator[CaseGrids]:
+def case_grids(settings: GridConfig | None = None, derived: Path | None = None,
+               tissue: str = "t1_segmentation") -> Iterator[CaseGrids]:
     """Within the block, images are put on the grids of ``settings`` and every resampling is
-    recorded; derived files (automatic regions, transforms, QA figures) go to ``derived``."""
-    state = CaseGrids(settings or GridConfig(), derived)
+    recorded; derived files (automatic regions, transforms, QA figures) go to ``derived``;
+    ``tissue`` says how automatic white and grey matter are made."""
+    state = CaseGrids(settings or GridConfig(), derived, tissue)
     token = _CASE.set(state)
     try:
         yield state

@@ -29,8 +29,8 @@ from radiomix.data.manifest import (
     check_table,
     read_manifest_table,
 )
-from radiomix.data.prepare import check_case
-from radiomix.data.resample import case_grids, check_overlap
+from radiomix.data.prepare import check_case, check_warnings
+from radiomix.data.resample import case_grids, check_overlap, current
 from radiomix.errors import RadiomixError
 
 REQUIRED_COLUMNS = ("case_id", "lesion_mask")
@@ -43,6 +43,7 @@ class ValidationReport:
     manifest: Path
     problems: tuple[Problem, ...]
     summary: dict[str, pd.DataFrame]
+    warnings: tuple[Problem, ...] = ()  # reported, not making the manifest invalid
 
     @property
     def valid(self) -> bool:
@@ -57,6 +58,7 @@ def validate_manifest(path: Path | str,
     path = Path(path).resolve()
     table = read_manifest_table(path)
     problems = check_required_columns(table) + check_table(table)
+    warnings: list[Problem] = []
     if "case_id" not in table.columns:
         return ValidationReport(path, tuple(problems), {})
     for row_number, row in _blank_bad_cells(table, problems).iterrows():
@@ -66,9 +68,10 @@ def validate_manifest(path: Path | str,
         # Each file is read once; the reference grid is read again as an image column.
         with reads_shared(), case_grids():
             problems += check_case_files(case)
+            warnings += check_warnings(case)
         if progress:
             progress(case)
-    return ValidationReport(path, tuple(problems), summarise(table))
+    return ValidationReport(path, tuple(problems), summarise(table), tuple(warnings))
 
 
 def _blank_bad_cells(table: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
@@ -125,7 +128,7 @@ def _check_image(case: Case, column: str, reference: sitk.Image) -> list[Problem
         else:
             image = load_case_image(case, column)
             voxels = sitk.GetArrayViewFromImage(image)
-        check_overlap(image, reference, str(location), 0.5)
+        check_overlap(image, reference, str(location), current().settings.min_overlap)
     except RadiomixError as error:
         return [_problem(location, error)]
     n_bad = int(np.size(voxels) - np.count_nonzero(np.isfinite(voxels)))

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from radiomix.data.reference_regions import RegionsConfig
 from radiomix.data.resample import GridConfig
 from radiomix.errors import ConfigError
 from radiomix.paths import CONFIG_DIR
@@ -126,6 +127,7 @@ class ExtractionConfig(_Section):
     pet_dynamic: PetDynamicConfig = PetDynamicConfig()
     texture: TextureConfig = TextureConfig()
     grid: GridConfig = GridConfig()
+    regions: RegionsConfig = RegionsConfig()
 
     def digest(self) -> str:
         """A sha256 of the configuration (texture parameter contents included)."""

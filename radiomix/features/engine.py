@@ -10,8 +10,12 @@ a Dask ``LocalCluster`` by default, or on an existing scheduler), and writes:
 - ``<out stem>_curves.parquet``: dynamic region curves (case_id, region, frame, mid_min, suv);
 - the error report (CSV: case_id, stage, kind, message), ``<out stem>_errors.csv`` by default.
   ``kind`` is ``missing`` (an input is absent from the manifest), ``nan`` (inputs present but the
-  value is not computable, e.g. no frame in a window) or ``error`` (a failure; the case still
-  gets its other families). Results with an ``engine`` error (a worker lost) are not cached.
+  value is not computable, e.g. no frame in a window), ``error`` (a failure; the case still
+  gets its other families) or ``warning`` (reported, the values are still computed). Results
+  with an ``engine`` error (a worker lost) are not cached;
+- ``<out stem>_cases/<case_id>/``: what the data layer derives before extraction (automatic
+  reference regions, a DICOM dynamic series as 4D SUV, registration transform, QA figure),
+  listed with every resampling in the table's provenance under ``cases``.
 """
 
 from __future__ import annotations
@@ -171,9 +175,10 @@ def extract_case(case: Case, config: ExtractionConfig, derived: Path | None = No
     merged = CaseResult(case.case_id)
     curves = []
     # The families share the case's images instead of rereading them.
-    with reads_shared(), case_grids(config.grid, derived) as grids:
-        case, problems = prepare_case(case)
+    with reads_shared(), case_grids(config.grid, derived, config.regions.tissue) as grids:
+        case, problems, warnings = prepare_case(case)
         merged.problems += [CaseProblem(case.case_id, "prepare", "error", p) for p in problems]
+        merged.problems += [CaseProblem(case.case_id, "prepare", "warning", w) for w in warnings]
         for family in enabled_families(config):
             result = run_family(case, family, config)
             merged.features |= result.features

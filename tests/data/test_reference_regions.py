@@ -13,6 +13,7 @@ from helpers.brain_phantom import (
     LESION_CENTRE_MM,
     PLANE_X_MM,
     SPACING_MM,
+    adc,
     mirror,
     regions,
     write,
@@ -147,12 +148,20 @@ def _far_away_t1c(folder: Path, row: dict) -> None:
     (_scaled("adc", 1e3), "adc", "looks like 10⁻⁶ mm²/s"),
     (_lesion_side_background, "ref_background", "on the lesion's side"),
     (_overlapping_background, "ref_background", "overlaps the lesion"),
-    (_border_lesion, "lesion_mask", "touches the image border"),
     (_far_away_t1c, "t1c", "overlaps the reference grid's box"),
 ])
 def test_each_implausible_input_is_named(tmp_path, change, column, words):
     found = problems_for(tmp_path, change)
     assert [c for c, m in found if words in m] == [column], found
+
+
+def test_lesion_touching_the_border_is_a_warning(tmp_path):
+    row = write_brain_case(tmp_path / "c", "c")
+    _border_lesion(tmp_path / "c", row)
+    report = validate_manifest(manifest_of(tmp_path, [row]))
+    assert report.valid
+    assert [(w.column, "touches the image border" in w.message) for w in report.warnings] == [
+        ("lesion_mask", True)]
 
 
 def test_a_valid_phantom_has_no_problem(tmp_path):
@@ -199,3 +208,44 @@ def test_rigid_mri_to_pet_registration_recovers_the_mri_values(tmp_path):
     assert result.features["mri_ADC_mean"] == pytest.approx(expected, rel=0.01)
     unregistered = extract_case(case, ExtractionConfig(families=("mri",)))
     assert abs(unregistered.features["mri_ADC_mean"] - 1.3) > 0.05  # what registration fixes
+
+
+@pytest.mark.slow
+def test_white_and_grey_matter_from_the_mni152_template(tmp_path):
+    """The case's T1c is nilearn's MNI152 T1 moved by a known similarity (scale 1.06, 6° yaw,
+    shift): the template's white and grey matter land where that motion puts them."""
+    from nilearn import datasets
+
+    from radiomix.data.reference_regions import RegionsConfig, _from_nibabel
+
+    motion = sitk.Similarity3DTransform(1 / 1.06, (0.0, 0.0, 1.0), np.deg2rad(6.0),
+                                        (4.0, -5.0, 3.0), (0.0, -18.0, 18.0))
+    template = _from_nibabel(datasets.load_mni152_template(resolution=2))
+    t1c = sitk.Resample(template, template, motion, sitk.sitkLinear, 0.0)
+    truth = {column: sitk.GetArrayFromImage(sitk.Resample(
+        _from_nibabel(loader(resolution=2)), template, motion, sitk.sitkNearestNeighbor, 0.0))
+        > 0 for column, loader in (("ref_wm", datasets.load_mni152_wm_mask),
+                                   ("ref_gm", datasets.load_mni152_gm_mask))}
+    lesion = np.zeros(truth["ref_wm"].shape, np.uint8)
+    lesion[40:44, 60:64, 30:34] = 1
+    folder = tmp_path / "c"
+    folder.mkdir()
+    for name, image in (("t1c", t1c), ("lesion", sitk.GetImageFromArray(lesion))):
+        image.CopyInformation(template)
+        sitk.WriteImage(image, str(folder / f"{name}.nii.gz"))
+    row = {"case_id": "c", "t1c": "c/t1c.nii.gz", "lesion_mask": "c/lesion.nii.gz"}
+    case = load_manifest(manifest_of(tmp_path, [row])).cases[0]
+    config = ExtractionConfig(families=("mri",),
+                              regions=RegionsConfig(tissue="mni152_template"))
+    result = extract_case(case, config, derived=tmp_path / "derived")
+    assert "MNI152 template registration" in result.provenance
+    for column in ("ref_wm", "ref_gm"):
+        found = auto_mask(result, column)
+        assert (found & truth[column]).sum() / found.sum() > 0.9, column  # precision
+
+
+def test_extraction_refuses_adc_in_mm2_per_s(tmp_path):
+    result = extracted(tmp_path, adc=adc() * np.float32(1e-3))
+    messages = [p.message for p in result.problems if p.kind == "error"]
+    assert any("column adc" in m and "mm²/s" in m for m in messages), messages
+    assert np.isnan(result.features.get("mri_ADC_mean", np.nan))
