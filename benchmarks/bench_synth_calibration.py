@@ -4,9 +4,9 @@ synthetic cohort against its published 95 % interval.
 images (radiomix synth) -> radiomix extract (without the texture family, which no rule
 reads) -> radiomix baseline -> one row per rule with the measured Se/Sp and whether it falls
 inside the published interval (Clopper-Pearson for the published cohort, +-0.08 when pooled).
-Writes benchmarks/results/calibration.md and .csv.
+Writes benchmarks/results/synth_synth_calibration.md and .csv.
 
-Usage: python benchmarks/bench_calibration.py [n_patients] [seed] [workers] [--keep DIR]
+Usage: python benchmarks/bench_synth_calibration.py [n_patients] [seed] [workers] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -92,11 +92,11 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         table = calibrate(folder, args.n_patients, args.seed, args.workers)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    table[COLUMNS].to_csv(RESULTS / "calibration.csv", index=False)
+    table[COLUMNS].to_csv(RESULTS / "synth_calibration.csv", index=False)
     text = markdown(table, args.n_patients, args.seed)
     text += (f"\n{time.perf_counter() - start:.0f} s on {os.cpu_count()} cores "
              f"({args.workers} workers).\n")
-    (RESULTS / "calibration.md").write_text(text, encoding="utf-8")
+    (RESULTS / "synth_calibration.md").write_text(text, encoding="utf-8")
     print(text, end="")
 
 
