@@ -43,6 +43,7 @@ def headline_metrics(oof: pd.DataFrame, score: str, seed: int) -> dict:
                                                            n_boot=BOOTSTRAPS, seed=seed)
         result[name], result[f"{name}_ci"] = estimate, [low, high]
     prevalence = float(np.mean(y))
+    result["prevalence"] = prevalence
     result["brier_prevalence"] = prevalence * (1.0 - prevalence)
     return {key: _finite(value) for key, value in result.items()}
 

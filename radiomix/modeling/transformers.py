@@ -126,11 +126,13 @@ class KBestSelector(_KSelector):
 
 
 def _l1_coefficients(X: np.ndarray, y: np.ndarray, C: float, l1_ratio: float) -> np.ndarray:
-    """|Coefficients| of an L1 / elastic-net logistic regression (saga solver)."""
+    """|Coefficients| of an L1 / elastic-net logistic regression (saga solver, seeded); the
+    largest over classes when there are more than two."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=C, l1_ratio=l1_ratio, solver="saga", max_iter=2000, tol=1e-3)
-    return np.abs(model.fit(X, y).coef_[0])
+    model = LogisticRegression(C=C, l1_ratio=l1_ratio, solver="saga", max_iter=2000, tol=1e-3,
+                               random_state=0)
+    return np.abs(model.fit(X, y).coef_).max(axis=0)
 
 
 class LassoSelector(_KSelector):
@@ -159,11 +161,14 @@ class LassoSelector(_KSelector):
 
 
 class MRMRSelector(_KSelector):
-    """Minimum redundancy, maximum relevance: greedy F-test / correlation quotient (FCQ).
+    """Minimum redundancy, maximum relevance, greedy difference form on correlations.
 
-    Peng, Long & Ding, IEEE TPAMI 2005;27:1226 (mRMR) with the quotient form for continuous
-    features of Ding & Peng, J Bioinform Comput Biol 2005;3:185: the first feature has the
-    highest ANOVA F; each next one maximises F / mean |Pearson r| with those already kept.
+    Peng, Long & Ding, IEEE TPAMI 2005;27:1226 (the MID criterion), with correlations in place
+    of mutual information so that relevance and redundancy share one scale: relevance is the
+    correlation ratio eta of a feature with the class (|point-biserial r| for two classes,
+    from the ANOVA F), redundancy the mean |Pearson r| with the features already kept. The
+    first feature has the highest relevance; each next one maximises relevance - redundancy.
+    (The quotient form F / |r| favours pure-noise features uncorrelated with the first pick.)
     Written here because the PyPI packages are unmaintained or pull heavy dependencies; it
     is a dozen lines of numpy.
     """
@@ -172,15 +177,25 @@ class MRMRSelector(_KSelector):
         self.k = k
 
     def _choose(self, X: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
-        relevance = _f_scores(X, y)
+        relevance = _correlation_ratio(X, y)
         chosen = [int(np.argmax(relevance))]
         redundancy = np.zeros(X.shape[1])
         while len(chosen) < k:
             redundancy += np.abs(_correlation(X, X[:, [chosen[-1]]]))[:, 0]
-            quotient = relevance / np.maximum(redundancy / len(chosen), 1e-12)
-            quotient[chosen] = -np.inf
-            chosen.append(int(np.argmax(quotient)))
+            criterion = relevance - redundancy / len(chosen)
+            criterion[chosen] = -np.inf
+            chosen.append(int(np.argmax(criterion)))
         return np.array(chosen)
+
+
+def _correlation_ratio(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """eta = sqrt(between-class / total sum of squares), from the ANOVA F; 0 when undefined."""
+    n_classes, n = len(np.unique(y)), len(y)
+    F = np.maximum(_f_scores(X, y), 0.0)
+    between = F * (n_classes - 1)
+    with np.errstate(invalid="ignore"):
+        eta = np.sqrt(between / (between + n - n_classes))
+    return np.nan_to_num(eta, nan=0.0, posinf=1.0)
 
 
 class StabilitySelector(_KSelector):
@@ -203,16 +218,13 @@ class StabilitySelector(_KSelector):
         self.random_state = random_state
 
     def _score(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        from sklearn.linear_model import LogisticRegression
-
         rng = check_random_state(self.random_state)
         classes = [np.flatnonzero(y == c) for c in np.unique(y)]
         counts = np.zeros(X.shape[1])
         for _ in range(self.n_resamples):
             rows = np.concatenate([rng.choice(m, max(1, len(m) // 2), replace=False)
                                    for m in classes])
-            model = LogisticRegression(C=self.C, l1_ratio=1.0, solver="liblinear")
-            counts += model.fit(X[rows], y[rows]).coef_[0] != 0
+            counts += _l1_coefficients(X[rows], y[rows], self.C, 1.0) > 0
         self.frequency_ = counts / self.n_resamples
         ranks = np.argsort(np.argsort(-_f_scores(X, y), kind="stable"), kind="stable")
         return self.frequency_ - ranks / (X.shape[1] * self.n_resamples + 1.0)
@@ -245,6 +257,7 @@ class Rebalanced(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     def fit(self, X, y):
         """Fit a clone of `estimator` on X, y balanced by `strategy`."""
         self._validate_params()
+        validate_data(self, X, y, dtype=None, ensure_all_finite=False)  # checks only
         self.estimator_ = clone(self.estimator)
         y = np.asarray(y)
         if self.strategy == "weight":
@@ -256,10 +269,6 @@ class Rebalanced(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         else:
             self.estimator_.fit(X, y)
         self.classes_ = self.estimator_.classes_
-        if hasattr(self.estimator_, "n_features_in_"):
-            self.n_features_in_ = self.estimator_.n_features_in_
-        if hasattr(self.estimator_, "feature_names_in_"):
-            self.feature_names_in_ = self.estimator_.feature_names_in_
         return self
 
     def predict(self, X):
