@@ -87,6 +87,11 @@ def main() -> None:
     parser.add_argument("experiments", nargs="*", default=DEFAULT)
     parser.add_argument("--permutations", type=int, default=0)
     args = parser.parse_args()
+    import logging
+
+    import optuna
+
+    optuna.logging.set_verbosity(logging.WARNING)
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     with tempfile.TemporaryDirectory() as folder:
         for key in args.experiments:

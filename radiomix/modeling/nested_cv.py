@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 from sklearn.ensemble import VotingClassifier
 from sklearn.pipeline import Pipeline
@@ -158,17 +159,30 @@ def run_fold(data: ModelData, split: OuterSplit, config: ExperimentConfig,
                       time.perf_counter() - start)
 
 
-def run_folds(data: ModelData, splits: list[OuterSplit], config: ExperimentConfig,
-              study_prefix: str) -> Iterator[FoldResult]:
-    """Fold results in split order; with `config.n_jobs > 1` folds run in parallel processes."""
-    if config.n_jobs == 1:
-        for split in splits:
-            yield run_fold(data, split, config, study_prefix)
+def in_worker(verbosity: int, function: Callable, *args, **kwargs):
+    """Call `function` in a worker process with the caller's optuna log verbosity (a fresh
+    process starts at optuna's default)."""
+    optuna.logging.set_verbosity(verbosity)
+    return function(*args, **kwargs)
+
+
+def parallel_map(function: Callable, arguments: list[tuple], n_jobs: int) -> Iterator:
+    """`function(*args)` for each of `arguments`, in order; in `n_jobs` processes when > 1."""
+    if n_jobs == 1:
+        yield from (function(*args) for args in arguments)
         return
     from joblib import Parallel, delayed
 
-    parallel = Parallel(n_jobs=config.n_jobs, return_as="generator")
-    yield from parallel(delayed(run_fold)(data, split, config, study_prefix) for split in splits)
+    verbosity = optuna.logging.get_verbosity()
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    yield from parallel(delayed(in_worker)(verbosity, function, *args) for args in arguments)
+
+
+def run_folds(data: ModelData, splits: list[OuterSplit], config: ExperimentConfig,
+              study_prefix: str) -> Iterator[FoldResult]:
+    """Fold results in split order; with `config.n_jobs > 1` folds run in parallel processes."""
+    yield from parallel_map(run_fold, [(data, split, config, study_prefix) for split in splits],
+                            config.n_jobs)
 
 
 @dataclass

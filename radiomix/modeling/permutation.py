@@ -19,7 +19,7 @@ import pandas as pd
 from radiomix.evaluation.stats import auc_score
 from radiomix.modeling.config import ExperimentConfig
 from radiomix.modeling.data import ModelData
-from radiomix.modeling.nested_cv import Progress, outer_splits, run_fold
+from radiomix.modeling.nested_cv import Progress, outer_splits, parallel_map, run_fold
 
 
 def permuted_labels(y: np.ndarray, groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -59,12 +59,10 @@ def permutation_test(data: ModelData, config: ExperimentConfig, n: int, observed
                      study_prefix: str, progress: Progress | None = None) -> dict:
     """Null distribution of N permutations (parallel over permutations with `config.n_jobs`
     processes, each running its folds in turn) and the permutation p-value of `observed`."""
-    from joblib import Parallel, delayed
-
     serial = config.model_copy(update={"n_jobs": 1})
-    parallel = Parallel(n_jobs=config.n_jobs, return_as="generator")
     null = []
-    for value in parallel(delayed(null_auc)(data, serial, i, study_prefix) for i in range(n)):
+    arguments = [(data, serial, i, study_prefix) for i in range(n)]
+    for value in parallel_map(null_auc, arguments, config.n_jobs):
         null.append(value)
         if progress:
             progress("permutations", len(null), n)
