@@ -325,6 +325,13 @@ def _permutations(config: ExperimentConfig, data: ModelData, metrics: dict, pref
     return {"permutation_null": path}
 
 
+def _headline_numbers(metrics: dict) -> dict:
+    """Headline, baseline and permutation figures for MLflow (per-repeat AUCs left out: the
+    logger would read a two-element list as an interval)."""
+    return {key: {name: value for name, value in metrics[key].items() if name != "auc_repeats"}
+            for key in ("headline", "baseline", "permutation") if key in metrics}
+
+
 def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: pd.DataFrame,
                  directions: dict[str, str], out: Path, uri: str,
                  options: _Options) -> ExperimentResult:
@@ -349,6 +356,7 @@ def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: 
         final_paths = _save_final_model(final, data, out, config)
         log_flat_params(final.describe())
         log_summary(metrics)
+        log_numbers(_headline_numbers(metrics))
         mlflow.set_tags(run_tags(lineage))
         for path in paths.values():
             mlflow.log_artifact(str(path))
