@@ -85,7 +85,8 @@ class SearchConfig(_Strict):
     pruning, a median pruner stops unpromising trials only once `min_complete_trials` trials
     have completed (default: half of `n_trials`, rounded up), so at least that many complete
     per fold (unless `timeout_s` ends the search first). `ensemble` > 1 soft-votes the best
-    trials of that many model families.
+    trials of that many model families (when fewer families completed a trial in a fold,
+    the vote holds those that did; with one, the single best model is used).
     """
 
     n_trials: int = Field(30, ge=1)
@@ -101,6 +102,9 @@ class SearchConfig(_Strict):
 
     @model_validator(mode="after")
     def _enough_trials(self) -> SearchConfig:
+        if self.min_complete_trials is not None and not self.pruning:
+            raise ValueError("min_complete_trials applies to pruning only: drop it or set "
+                             "pruning: true")
         if self.min_complete_trials is not None and self.min_complete_trials > self.n_trials:
             raise ValueError(f"min_complete_trials ({self.min_complete_trials}) exceeds "
                              f"n_trials ({self.n_trials})")

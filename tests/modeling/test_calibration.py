@@ -150,6 +150,7 @@ def test_pruning_keeps_the_minimum_of_complete_trials_and_inner_repeats_are_used
                                                           "choices": ["l1"]}}}]},
      "no hyper-parameter"),
     ({"search": {"n_trials": 5, "min_complete_trials": 6}}, "min_complete_trials"),
+    ({"search": {"pruning": False, "min_complete_trials": 2}}, "pruning only"),
     ({"search": {"ensemble": 3}}, "ensemble"),
     ({"search": {"selectors": ["boruta"]}}, "selectors"),
     ({"calibration": "beta"}, "calibration"),
