@@ -9,7 +9,8 @@ reproduces that algorithm, but learns the estimates in ``fit`` and applies them 
 
 The site travels with the data: X holds a batch column (``site`` by default) next to the
 feature columns, so a plain ``Pipeline``, SHAP and serving pass it along without extra
-plumbing. ``transform`` returns the feature columns only.
+plumbing. ``transform`` returns the feature columns only, as an array (a DataFrame under
+``set_output(transform="pandas")``).
 
 Choices made here, where the published algorithm leaves a gap:
 
@@ -39,13 +40,15 @@ Choices made here, where the published algorithm leaves a gap:
 from __future__ import annotations
 
 import warnings
-from numbers import Real
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from radiomix.errors import ModelError
 
@@ -88,6 +91,13 @@ class ComBat(TransformerMixin, BaseEstimator):
     ``n_features_in_`` and ``feature_names_in_``.
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "parametric": ["boolean"],
+        "eb": ["boolean"],
+        "mean_only": ["boolean"],
+        "batch_column": [str, Interval(Integral, 0, None, closed="left"), None],
+    }
+
     def __init__(
         self,
         parametric: bool = True,
@@ -102,6 +112,7 @@ class ComBat(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Estimate grand mean, pooled variance and per-batch location/scale from X."""
+        self._validate_params()
         table = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=True)
         self.batch_index_ = self._find_batch_index()
         batch = self._batch_labels(table, X)
@@ -126,18 +137,30 @@ class ComBat(TransformerMixin, BaseEstimator):
         gamma, delta = self._row_effects(self._batch_labels(table, X))
         scale = np.sqrt(self.pooled_variance_)
         harmonised = (features - self.grand_mean_ - scale * gamma) / np.sqrt(delta)
-        harmonised += self.grand_mean_
-        if isinstance(X, pd.DataFrame):
-            return pd.DataFrame(harmonised, columns=self.get_feature_names_out(), index=X.index)
-        return harmonised
+        return harmonised + self.grand_mean_
 
     def get_feature_names_out(self, input_features=None):
         """Names of the harmonised columns: the input columns without the batch column."""
         check_is_fitted(self, "n_features_in_")
-        names = _check_feature_names_in(self, input_features)
+        names = self._input_names(input_features)
         if self.batch_index_ is None:
             return names
         return np.delete(names, self.batch_index_)
+
+    def _input_names(self, input_features) -> np.ndarray:
+        """The fitted input column names (x0, x1, ... for arrays), or `input_features` when
+        they match them."""
+        fitted = getattr(self, "feature_names_in_", None)
+        if input_features is None:
+            if fitted is not None:
+                return fitted
+            return np.array([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        names = np.asarray(input_features, dtype=object)
+        if len(names) != self.n_features_in_ or (fitted is not None
+                                                 and not np.array_equal(names, fitted)):
+            raise ComBatInputError(f"input_features {list(names)} do not match the "
+                                   f"{self.n_features_in_} columns ComBat was fitted on")
+        return names
 
     def _find_batch_index(self) -> int | None:
         """Position of the batch column in the fitted X, or None when there is none."""

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 def train_command(
@@ -17,23 +23,48 @@ def train_command(
         help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///~/.radiomix/mlflow.db]."),
     table: Path | None = typer.Option(
         None, "--table", help="Feature table to use instead of the experiment's input."),
-    permute_labels: bool = typer.Option(
-        False, "--permute-labels",
-        help="Shuffle the labels first (leakage check: the AUC should be near 0.5)."),
+    permutations: int = typer.Option(
+        0, "--permutations", min=0,
+        help="Rerun the nested CV on N patient-grouped label permutations and report the "
+             "permutation p-value of the AUC [default: 0, no test]."),
 ) -> None:
     """Nested cross-validation with optuna, final model, metrics, SHAP; tracked in MLflow."""
     import json
+    import logging
+
+    import optuna
 
     from radiomix.console import exit_on_error
     from radiomix.modeling.config import load_experiment
     from radiomix.modeling.experiment import run_experiment
 
-    with exit_on_error():
+    optuna.logging.set_verbosity(logging.WARNING)
+    with exit_on_error(), _progress_bars() as progress:
         config = load_experiment(experiment)
         if table is not None:
             config.input.table = table.resolve()
         result = run_experiment(config, out or Path("runs") / config.name, tracking_uri,
-                                permute_labels)
-    model = result.metrics["model"]
-    typer.echo(json.dumps({"run_id": result.run_id, "auc": model["auc"],
-                           "auc_ci": model["auc_ci"], "out": str(result.out_dir)}, indent=2))
+                                permutations, progress)
+    headline = result.metrics["headline"]
+    summary = {"run_id": result.run_id, "auc": headline["auc"], "auc_sd": headline["auc_sd"],
+               "auc_pooled_ci": headline["auc_pooled_ci"], "brier": headline["brier"],
+               "brier_prevalence": headline["brier_prevalence"],
+               "baseline_auc": result.metrics["baseline"]["auc"], "out": str(result.out_dir)}
+    if "permutation" in result.metrics:
+        summary["permutation_p"] = result.metrics["permutation"]["p_value"]
+    typer.echo(json.dumps(summary, indent=2))
+
+
+@contextmanager
+def _progress_bars() -> Iterator[Callable[[str, int, int], None]]:
+    """Rich progress bars, one per stage, driven by the runner's progress callback."""
+    from rich.progress import Progress
+
+    tasks: dict[str, TaskID] = {}
+    with Progress(transient=True) as bars:
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total)
+            bars.update(tasks[stage], completed=done, total=total)
+
+        yield update

@@ -12,8 +12,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from radiomix.errors import ConfigError
+from radiomix.modeling.zoo import BALANCING, CALIBRATION, SELECTORS, ZOO, ParamSpec
 
-MODEL_NAMES = ("l1_lr", "l2_lr", "enet_lr", "rf", "svm", "xgb")
+MODEL_NAMES = tuple(ZOO)
 GROUP_NAMES = ("texture", "pet", "fdg", "dyn", "mri", "mrs", "clinical")
 
 
@@ -61,46 +62,69 @@ class PreprocessingConfig(_Strict):
     correlation_threshold: float = Field(0.95, gt=0.0, le=1.0)
 
 
-class ParamSpec(_Strict):
-    """One hyper-parameter of an optuna search space."""
-
-    type: Literal["float", "int", "categorical"]
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: list[str | int | float | bool | None] | None = None
-
-    @model_validator(mode="after")
-    def _complete(self) -> ParamSpec:
-        if self.type == "categorical" and not self.choices:
-            raise ValueError("a categorical parameter needs choices")
-        if self.type != "categorical" and (self.low is None or self.high is None):
-            raise ValueError("a numeric parameter needs low and high")
-        if self.type != "categorical" and self.low > self.high:
-            raise ValueError("low must not exceed high")
-        return self
-
-
 class ModelConfig(_Strict):
     """A model in the search; `params` override its default search space entry by entry."""
 
     name: Literal[MODEL_NAMES]
     params: dict[str, ParamSpec] = {}
 
+    @model_validator(mode="after")
+    def _known_params(self) -> ModelConfig:
+        unknown = sorted(set(self.params) - set(ZOO[self.name].space))
+        if unknown:
+            raise ValueError(f"model {self.name} has no hyper-parameter {unknown}; "
+                             f"searched ones: {sorted(ZOO[self.name].space)}")
+        return self
+
 
 class SearchConfig(_Strict):
-    """The optuna search run inside each outer training fold."""
+    """The optuna search run inside each outer training fold.
+
+    Besides model and hyper-parameters, each trial draws a feature selector of `selectors`,
+    its number of features from `k_features`, and a class balancing of `balancing`. With
+    pruning, a median pruner stops unpromising trials only once `min_complete_trials` trials
+    have completed (default: half of `n_trials`, rounded up), so at least that many complete
+    per fold (unless `timeout_s` ends the search first). `ensemble` > 1 soft-votes the best
+    trials of that many model families (when fewer families completed a trial in a fold,
+    the vote holds those that did; with one, the single best model is used).
+    """
 
     n_trials: int = Field(30, ge=1)
     timeout_s: float | None = Field(None, gt=0)
     k_features: ParamSpec = ParamSpec(type="int", low=2, high=30, log=True)
+    selectors: list[Literal[tuple(SELECTORS)]] = Field(["anova"], min_length=1)
+    balancing: list[Literal[BALANCING]] = Field(["none", "weight"], min_length=1)
     storage: str | None = Field(None, description="optuna RDB URL shared by several machines")
     pruning: bool = True
+    min_complete_trials: int | None = Field(None, ge=1)
+    ensemble: int = Field(0, ge=0, description="soft-vote the best trials of this many "
+                                               "model families (0: no ensemble)")
+
+    @model_validator(mode="after")
+    def _enough_trials(self) -> SearchConfig:
+        if self.min_complete_trials is not None and not self.pruning:
+            raise ValueError("min_complete_trials applies to pruning only: drop it or set "
+                             "pruning: true")
+        if self.min_complete_trials is not None and self.min_complete_trials > self.n_trials:
+            raise ValueError(f"min_complete_trials ({self.min_complete_trials}) exceeds "
+                             f"n_trials ({self.n_trials})")
+        if self.ensemble == 1:
+            raise ValueError("an ensemble needs at least 2 model families (0 turns it off)")
+        return self
+
+    @property
+    def min_complete(self) -> int:
+        """Trials that complete before the pruner may stop any."""
+        return self.min_complete_trials or -(-self.n_trials // 2)
 
 
 class CVConfig(_Strict):
     """Stratified, patient-grouped K-fold, repeated with a fresh shuffle per repeat; or, for
-    the outer CV only, leave-one-site-out (one fold per site, no repeats)."""
+    the outer CV only, leave-one-site-out (one fold per site, no repeats).
+
+    Inner repeats average the trial's AUC over every inner fold of every repeat; the
+    calibration step uses the folds of the first inner repeat.
+    """
 
     scheme: Literal["kfold", "leave_one_site_out"] = "kfold"
     folds: int = Field(5, ge=2)
@@ -133,6 +157,8 @@ class ExperimentConfig(_Strict):
     inner_cv: CVConfig = CVConfig(folds=3, repeats=1)
     rules: list[str] | Literal["all"] = []
     rules_path: Path | None = None
+    calibration: Literal[CALIBRATION] = Field(
+        "sigmoid", description="recalibration of the chosen model inside the training fold")
     compare_feature_groups: list[Literal[GROUP_NAMES]] = Field(
         [], description="also cross-validate a model on each of these groups alone, on the "
                         "same folds, and compare it with the full model")
@@ -142,6 +168,13 @@ class ExperimentConfig(_Strict):
     def _outer_only(self) -> ExperimentConfig:
         if self.inner_cv.scheme != "kfold":
             raise ValueError("inner_cv supports only the kfold scheme")
+        return self
+
+    @model_validator(mode="after")
+    def _ensemble_families(self) -> ExperimentConfig:
+        if self.search.ensemble > len(self.models):
+            raise ValueError(f"search.ensemble ({self.search.ensemble}) exceeds the number of "
+                             f"models ({len(self.models)})")
         return self
 
     def resolve_paths(self, root: Path) -> ExperimentConfig:

@@ -1,7 +1,12 @@
 """Run an experiment: nested CV, final model, metrics, plots, SHAP, all tracked in MLflow.
 
 The parent MLflow run holds the experiment's parameters, its summary metrics and every
-artifact (also written to the output folder); each outer fold is a child run.
+artifact (also written to the output folder); each outer fold is a child run. `metrics.json`
+holds the headline figures over all outer repeats (`headline`), the trivial baseline on the
+same folds (`baseline`), the repeat-level figures and rule comparisons (`model`, `rules`), and
+with permutations the permutation test (`permutation`; its null distribution is the artifact
+`permutation_null.json` and the MLflow metric series `permutation_null_auc`). Progress is
+reported through an optional callback (stage, done, total).
 """
 
 from __future__ import annotations
@@ -17,14 +22,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 import yaml
-from rich.progress import Progress
 
 from radiomix.errors import ConfigError
 from radiomix.evaluation import plots
 from radiomix.evaluation.report import write_run_report
 from radiomix.evaluation.stats import auc_score
 from radiomix.hashing import file_sha256
-from radiomix.modeling.config import ExperimentConfig, InputConfig
+from radiomix.modeling.config import ExperimentConfig
 from radiomix.modeling.data import (
     ModelData,
     extract_table,
@@ -33,8 +37,18 @@ from radiomix.modeling.data import (
     table_provenance,
 )
 from radiomix.modeling.explain import explain_pipeline, mean_abs_shap
+from radiomix.modeling.headline import headline_metrics
 from radiomix.modeling.metrics import experiment_metrics, feature_group_metrics, first_repeat
-from radiomix.modeling.nested_cv import FinalModel, FoldResult, fit_final, outer_splits, run_folds
+from radiomix.modeling.nested_cv import (
+    FinalModel,
+    FoldResult,
+    OuterSplit,
+    Progress,
+    fit_final,
+    outer_splits,
+    run_folds,
+)
+from radiomix.modeling.permutation import permutation_test
 from radiomix.modeling.tracking import (
     ensure_experiment,
     log_flat_params,
@@ -97,8 +111,9 @@ def _fold_frame(data: ModelData, result: FoldResult, rules: pd.DataFrame) -> pd.
         "case_id": data.ids[test], "patient_id": data.groups[test],
         "repeat": result.split.repeat, "fold": result.split.fold,
         "y_true": data.y[test], "y_score": result.y_score,
-        "threshold": result.search.threshold,
-        "y_pred": (result.y_score >= result.search.threshold).astype(int),
+        "threshold": result.threshold,
+        "y_pred": (result.y_score >= result.threshold).astype(int),
+        "baseline_score": result.baseline_score,
     })
     return pd.concat([frame, _subgroups(data).iloc[test].reset_index(drop=True),
                       rules.iloc[test].reset_index(drop=True)], axis=1)
@@ -115,13 +130,13 @@ def _log_fold(result: FoldResult, frame: pd.DataFrame, experiment_id: str) -> No
         y = frame["y_true"].to_numpy(int)
         test_auc = auc_score(y, frame["y_score"]) if len(np.unique(y)) == 2 else float("nan")
         log_numbers({"test_auc": test_auc, "inner_auc": result.search.inner_auc,
-                     "threshold": result.search.threshold, "n_test": len(split.test),
+                     "threshold": result.threshold, "n_test": len(split.test),
                      "n_train": len(split.train), "n_trials": len(result.search.values),
                      "n_pruned": result.search.n_pruned, "seconds": result.seconds})
 
 
 def _save_final_model(final: FinalModel, data: ModelData, out: Path,
-                      source: InputConfig) -> dict[str, Path]:
+                      config: ExperimentConfig) -> dict[str, Path]:
     folder = out / "final_model"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"pipeline": folder / "pipeline.joblib",
@@ -129,8 +144,10 @@ def _save_final_model(final: FinalModel, data: ModelData, out: Path,
              "model_info": folder / "model_info.json"}
     joblib.dump(final.pipeline, paths["pipeline"])
     data.X[final.input_columns].to_parquet(paths["training_features"])
-    info = {"input_columns": final.input_columns, "threshold": final.search.threshold,
+    source = config.input
+    info = {"input_columns": final.input_columns, "threshold": final.threshold,
             "model": final.search.model, "params": final.search.params,
+            "calibration": config.calibration, "ensemble": config.search.ensemble,
             "harmonised": final.harmonised, "inner_auc": final.search.inner_auc,
             "tracers": source.tracers, "positive_class": "recurrence (1)",
             "columns": {"id": source.id_column, "target": source.target_column,
@@ -179,7 +196,7 @@ def _extraction_lineage(config: ExperimentConfig, provenance: dict) -> dict:
 
 
 def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
-             permute_labels: bool) -> tuple[dict, dict[str, Path]]:
+             permutations: int) -> tuple[dict, dict[str, Path]]:
     """Lineage (experiment hash, table hash, extraction configuration and manifest), saved
     beside the results with the experiment file and the extraction provenance."""
     paths = {"experiment": out / "experiment.yaml", "lineage": out / "lineage.json"}
@@ -190,7 +207,7 @@ def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
                "table_sha256": file_sha256(table), **_extraction_lineage(config, provenance),
                "n_cases": len(data.y), "n_unlabelled_dropped": data.n_unlabelled,
                "tracers": config.input.tracers, "features": data.features,
-               "excluded_non_numeric": data.excluded, "permute_labels": permute_labels}
+               "excluded_non_numeric": data.excluded, "permutations": permutations}
     if provenance:
         paths["extraction_provenance"] = out / "extraction_provenance.json"
         paths["extraction_provenance"].write_text(json.dumps(provenance, indent=2))
@@ -202,7 +219,7 @@ def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
 
 
 def _experiment_params(config: ExperimentConfig, data: ModelData, table: Path,
-                       permute_labels: bool) -> dict:
+                       permutations: int) -> dict:
     outer = ("leave_one_site_out" if config.outer_cv.scheme == "leave_one_site_out"
              else f"{config.outer_cv.folds}x{config.outer_cv.repeats}")
     return {"experiment": config.name, "seed": config.seed, "table": table.name,
@@ -210,9 +227,11 @@ def _experiment_params(config: ExperimentConfig, data: ModelData, table: Path,
             "n_patients": len(np.unique(data.groups)), "n_features": len(data.features),
             "feature_groups": config.features.groups, "combat": config.preprocessing.combat,
             "models": [m.name for m in config.models], "n_trials": config.search.n_trials,
+            "selectors": config.search.selectors, "balancing": config.search.balancing,
+            "calibration": config.calibration, "ensemble": config.search.ensemble,
             "outer_cv": outer, "tracers": config.input.tracers,
-            "inner_cv": config.inner_cv.folds, "rules": config.rules,
-            "permute_labels": permute_labels}
+            "inner_cv": f"{config.inner_cv.folds}x{config.inner_cv.repeats}",
+            "rules": config.rules, "permutations": permutations}
 
 
 def _feature_group_comparison(data: ModelData, splits: list, config: ExperimentConfig,
@@ -242,54 +261,102 @@ def _input_table(config: ExperimentConfig, out: Path) -> Path:
 
 
 def run_experiment(config: ExperimentConfig, out_dir: str | Path,
-                   tracking_uri: str | None = None,
-                   permute_labels: bool = False) -> ExperimentResult:
-    """Nested CV, final model, metrics and artifacts of `config`, tracked in MLflow."""
+                   tracking_uri: str | None = None, permutations: int = 0,
+                   progress: Progress | None = None) -> ExperimentResult:
+    """Nested CV, final model, metrics and artifacts of `config`, tracked in MLflow; with
+    `permutations` > 0 also the permutation test of the headline AUC."""
+    if permutations < 0:
+        raise ConfigError(f"the number of permutations must be 0 or more, got {permutations}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = _input_table(config, out)
     data = load_model_data(config, table)
-    if permute_labels:
-        data.y = np.random.default_rng(config.seed).permutation(data.y)
     rules, directions = _rule_columns(config, data.table)
     uri = resolve_tracking_uri(tracking_uri)
     with using_tracking_uri(uri):
-        return _tracked_run(config, data, table, rules, directions, out, uri, permute_labels)
+        return _tracked_run(config, data, table, rules, directions, out, uri,
+                            _Options(permutations, progress))
+
+
+@dataclass
+class _Options:
+    permutations: int
+    progress: Progress | None
+
+    def report(self, stage: str, done: int, total: int) -> None:
+        if self.progress:
+            self.progress(stage, done, total)
+
+
+def _run_cv(config: ExperimentConfig, data: ModelData, splits: list[OuterSplit],
+            rules: pd.DataFrame, prefix: str, experiment_id: str, options: _Options
+            ) -> tuple[pd.DataFrame, FinalModel]:
+    """Outer folds (one child run each), then the final model; returns the out-of-fold
+    table and the final model."""
+    frames = []
+    options.report("outer folds", 0, len(splits))
+    for result in run_folds(data, splits, config, prefix):
+        frames.append(_fold_frame(data, result, rules))
+        _log_fold(result, frames[-1], experiment_id)
+        options.report("outer folds", len(frames), len(splits))
+    options.report("final model", 0, 1)
+    final = fit_final(data, config, prefix)
+    options.report("final model", 1, 1)
+    return pd.concat(frames, ignore_index=True), final
+
+
+def _metrics(oof: pd.DataFrame, config: ExperimentConfig, directions: dict[str, str]) -> dict:
+    metrics = experiment_metrics(oof, config.seed, directions)
+    return {"headline": headline_metrics(oof, "y_score", config.seed),
+            "baseline": headline_metrics(oof, "baseline_score", config.seed), **metrics}
+
+
+def _permutations(config: ExperimentConfig, data: ModelData, metrics: dict, prefix: str,
+                  out: Path, options: _Options) -> dict[str, Path]:
+    """Run the permutation test, add its summary to `metrics`, save and log the null."""
+    test = permutation_test(data, config, options.permutations, metrics["headline"]["auc"],
+                            prefix, options.report)
+    null = test.pop("null_auc")
+    metrics["permutation"] = test
+    path = out / "permutation_null.json"
+    path.write_text(json.dumps({**test, "null_auc": null}, indent=2))
+    for step, value in enumerate(null):
+        mlflow.log_metric("permutation_null_auc", value, step=step)
+    return {"permutation_null": path}
+
+
+def _headline_numbers(metrics: dict) -> dict:
+    """Headline, baseline and permutation figures for MLflow (per-repeat AUCs left out: the
+    logger would read a two-element list as an interval)."""
+    return {key: {name: value for name, value in metrics[key].items() if name != "auc_repeats"}
+            for key in ("headline", "baseline", "permutation") if key in metrics}
 
 
 def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: pd.DataFrame,
                  directions: dict[str, str], out: Path, uri: str,
-                 permute_labels: bool) -> ExperimentResult:
+                 options: _Options) -> ExperimentResult:
     """The nested CV, final model and artifacts inside one parent MLflow run."""
     experiment_id = ensure_experiment(config.name, uri)
-    run_name = config.name + ("-permuted" if permute_labels else "")
     splits = outer_splits(data.y, data.groups, config, data.sites)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as parent:
-        log_flat_params(_experiment_params(config, data, table, permute_labels))
+    with mlflow.start_run(experiment_id=experiment_id, run_name=config.name) as parent:
+        log_flat_params(_experiment_params(config, data, table, options.permutations))
         log_training_data(data.table, table, config.input.target_column)
         prefix = f"{config.name}-{parent.info.run_id[:12]}"
-        frames = []
-        with Progress() as progress:
-            task = progress.add_task(f"{config.name}: outer folds", total=len(splits) + 1)
-            for result in run_folds(data, splits, config, prefix):
-                frames.append(_fold_frame(data, result, rules))
-                _log_fold(result, frames[-1], experiment_id)
-                progress.advance(task)
-            progress.update(task, description=f"{config.name}: final model")
-            final = fit_final(data, config, prefix)
-            progress.advance(task)
-        oof = pd.concat(frames, ignore_index=True)
-        metrics = experiment_metrics(oof, config.seed, directions)
+        oof, final = _run_cv(config, data, splits, rules, prefix, experiment_id, options)
+        metrics = _metrics(oof, config, directions)
         metrics["feature_groups"] = _feature_group_comparison(data, splits, config, prefix, oof)
         paths = {"oof_predictions": out / "oof_predictions.csv", "metrics": out / "metrics.json"}
+        if options.permutations:
+            paths |= _permutations(config, data, metrics, prefix, out, options)
         oof.to_csv(paths["oof_predictions"], index=False)
         paths["metrics"].write_text(json.dumps(metrics, indent=2))
         paths |= _write_figures(oof, metrics, final, data, config, out)
-        lineage, lineage_paths = _lineage(config, table, data, out, permute_labels)
+        lineage, lineage_paths = _lineage(config, table, data, out, options.permutations)
         paths |= lineage_paths
-        final_paths = _save_final_model(final, data, out, config.input)
+        final_paths = _save_final_model(final, data, out, config)
         log_flat_params(final.describe())
         log_summary(metrics)
+        log_numbers(_headline_numbers(metrics))
         mlflow.set_tags(run_tags(lineage))
         for path in paths.values():
             mlflow.log_artifact(str(path))

@@ -1,16 +1,21 @@
 """SHAP explanation of a fitted modelling pipeline, on the features its selector kept.
 
-Tree models use TreeExplainer, logistic regressions LinearExplainer, anything else a
-PermutationExplainer on a small sample (kept fast).
+The explainer is the one the model zoo names for the chosen model: TreeExplainer for trees,
+LinearExplainer for logistic regressions (both explain the fitted model under its class
+balancing and recalibration: log-odds for logistic regression and XGBoost, probability for
+random forest), and a PermutationExplainer of the final probability on a small sample for
+anything else (SVM, a soft-voting ensemble).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import Pipeline
 
-from radiomix.modeling.pipeline import LINEAR_MODELS, TREE_MODELS
+from radiomix.modeling.transformers import Rebalanced
+from radiomix.modeling.zoo import ZOO, Explainer
 
 PERMUTATION_ROWS = 60
 BACKGROUND_ROWS = 40
@@ -21,22 +26,49 @@ def _positive_class(values: np.ndarray) -> np.ndarray:
     return values[..., 1] if values.ndim == 3 else values
 
 
+def base_model(step):
+    """The fitted zoo estimator inside a pipeline's last step (recalibration and class
+    balancing unwrapped); the step itself when it wraps nothing known (an ensemble)."""
+    if isinstance(step, CalibratedClassifierCV):
+        step = step.calibrated_classifiers_[0].estimator
+    return step.estimator_ if isinstance(step, Rebalanced) else step
+
+
+def explainer_kind(pipeline: Pipeline, model_name: str) -> Explainer:
+    """The zoo's explainer of `model_name`; permutation for a step that is not a zoo model."""
+    step = pipeline[-1]
+    known = isinstance(step, CalibratedClassifierCV | Rebalanced)
+    return ZOO[model_name].explainer if known else "permutation"
+
+
+def shap_explainer(pipeline: Pipeline, model_name: str, background: pd.DataFrame, seed: int):
+    """A SHAP explainer of the pipeline's model on selected features (`background`: the
+    training rows through every step but the model), and whether its values are exact."""
+    import shap
+
+    kind = explainer_kind(pipeline, model_name)
+    model = base_model(pipeline[-1])
+    if kind == "tree":
+        return shap.TreeExplainer(model), True
+    if kind == "linear":
+        return shap.LinearExplainer(model, background), True
+    masker = shap.maskers.Independent(background, max_samples=BACKGROUND_ROWS)
+    final = pipeline[-1]
+    return shap.PermutationExplainer(lambda a: final.predict_proba(a)[:, 1], masker,
+                                     seed=seed), False
+
+
 def explain_pipeline(pipeline: Pipeline, model_name: str, X: pd.DataFrame, seed: int):
     """A `shap.Explanation` of the model on the pipeline-transformed, selected features of X."""
     import shap
 
     selected = pipeline[:-1].transform(X)
-    model = pipeline[-1]
-    if model_name in TREE_MODELS:
-        explanation = shap.TreeExplainer(model)(selected)
-    elif model_name in LINEAR_MODELS:
-        explanation = shap.LinearExplainer(model, selected)(selected)
+    explainer, exact = shap_explainer(pipeline, model_name, selected, seed)
+    if exact:
+        explanation = explainer(selected)
     else:
         rng = np.random.default_rng(seed)
         rows = rng.choice(len(selected), size=min(PERMUTATION_ROWS, len(selected)), replace=False)
-        background = shap.maskers.Independent(selected, max_samples=BACKGROUND_ROWS)
-        explainer = shap.PermutationExplainer(lambda a: model.predict_proba(a)[:, 1], background,
-                                              seed=seed)
         explanation = explainer(selected.iloc[np.sort(rows)],
                                 max_evals=2 * selected.shape[1] + 1)
     return shap.Explanation(values=_positive_class(np.asarray(explanation.values)),

@@ -1,81 +1,63 @@
-"""The model zoo, its default search spaces, and the leak-free modelling `Pipeline`.
+"""The leak-free modelling `Pipeline` built from a search choice.
 
 Pipeline: median imputation and removal of near-constant features → ComBat across sites
 (when asked and the training data hold at least two sites) → standard scaling → redundancy
-filter → k best by ANOVA F → model. Every step is fitted on the training data it is given,
-so refitting the pipeline inside a fold keeps the fold's test side unseen.
+filter → selection of k features → model, balanced as chosen and (optionally) recalibrated.
+Every step is fitted on the training data it is given, so refitting the pipeline inside a
+fold keeps the fold's test side unseen. The recalibration (`CalibratedClassifierCV` with
+`ensemble=False`) learns Platt or isotonic scaling from out-of-fold scores over the given
+patient-grouped folds of the training rows, then refits the model on all of them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
-from radiomix.modeling.config import ParamSpec, PreprocessingConfig
-from radiomix.modeling.transformers import KBestSelector, RedundancyFilter
+from radiomix.modeling.config import PreprocessingConfig
+from radiomix.modeling.transformers import Rebalanced, RedundancyFilter
+from radiomix.modeling.zoo import ZOO, make_model, make_selector
 
 SITE = "site"
+MODEL_STEPS = ("select", "model")
+"""Names of the steps that depend on the trial; the ones before are hyper-parameter free."""
 
 
-def _spec(kind: str, low=None, high=None, log=False, choices=None) -> ParamSpec:
-    return ParamSpec(type=kind, low=low, high=high, log=log, choices=choices)
+@dataclass(frozen=True)
+class Choice:
+    """What one trial chose: model and its hyper-parameters, selector, k, class balancing."""
+
+    model: str
+    params: dict[str, Any]
+    selector: str = "anova"
+    k: int = 10
+    balancing: str = "none"
+
+    @classmethod
+    def from_trial(cls, trial_params: dict[str, Any]) -> Choice:
+        """The choice encoded in optuna trial parameters (see `search.suggest_params`)."""
+        model = trial_params["model"]
+        prefix = f"{model}__"
+        params = {key[len(prefix):]: value for key, value in trial_params.items()
+                  if key.startswith(prefix)}
+        return cls(model, params, trial_params["selector"], int(trial_params["k_features"]),
+                   trial_params["balancing"])
 
 
-DEFAULT_SPACES: dict[str, dict[str, ParamSpec]] = {
-    "l1_lr": {"C": _spec("float", 1e-2, 1e2, log=True)},
-    "l2_lr": {"C": _spec("float", 1e-4, 1e1, log=True)},
-    "enet_lr": {"C": _spec("float", 1e-2, 1e2, log=True), "l1_ratio": _spec("float", 0.1, 0.9)},
-    "rf": {"n_estimators": _spec("int", 100, 300, log=True),
-           "max_depth": _spec("int", 2, 8),
-           "min_samples_leaf": _spec("int", 1, 8),
-           "max_features": _spec("categorical", choices=["sqrt", "log2"])},
-    "svm": {"C": _spec("float", 1e-2, 1e2, log=True),
-            "gamma": _spec("float", 1e-4, 1e0, log=True),
-            "kernel": _spec("categorical", choices=["rbf", "linear"])},
-    "xgb": {"n_estimators": _spec("int", 50, 300, log=True),
-            "max_depth": _spec("int", 1, 4),
-            "learning_rate": _spec("float", 1e-2, 3e-1, log=True),
-            "subsample": _spec("float", 0.6, 1.0),
-            "colsample_bytree": _spec("float", 0.3, 1.0),
-            "min_child_weight": _spec("float", 1.0, 10.0, log=True)},
-}
+@dataclass(frozen=True)
+class Calibration:
+    """Recalibration step: method and the (patient-grouped) folds of the training rows."""
 
-LINEAR_MODELS = {"l1_lr", "l2_lr", "enet_lr"}
-TREE_MODELS = {"rf", "xgb"}
-
-
-def search_space(model: str, overrides: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
-    """The default search space of `model` with the experiment's entries replacing defaults."""
-    return {**DEFAULT_SPACES[model], **overrides}
-
-
-def make_model(name: str, params: dict[str, Any], seed: int):
-    """An unfitted classifier of the zoo with hyper-parameters `params` (single-threaded)."""
-    if name in LINEAR_MODELS:
-        penalty = {"l1_lr": 1.0, "l2_lr": 0.0, "enet_lr": params.get("l1_ratio", 0.5)}[name]
-        solver = "lbfgs" if penalty == 0.0 else "saga"
-        return LogisticRegression(C=params["C"], l1_ratio=penalty, solver=solver,
-                                  class_weight="balanced", max_iter=5000, random_state=seed)
-    if name == "rf":
-        return RandomForestClassifier(class_weight="balanced", random_state=seed, n_jobs=1,
-                                      **params)
-    if name == "svm":
-        svm = SVC(class_weight="balanced", random_state=seed, **params)
-        return CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False)
-    if name == "xgb":
-        from xgboost import XGBClassifier
-
-        return XGBClassifier(n_jobs=1, random_state=seed, tree_method="hist",
-                             eval_metric="logloss", verbosity=0, **params)
-    raise ValueError(f"unknown model {name!r}")
+    method: str
+    folds: list[tuple[np.ndarray, np.ndarray]]
 
 
 def build_preprocessing(features: list[str], preprocessing: PreprocessingConfig,
@@ -103,18 +85,62 @@ def build_preprocessing(features: list[str], preprocessing: PreprocessingConfig,
     return steps
 
 
-def build_pipeline(features: list[str], model: str, params: dict[str, Any], k: int,
-                   preprocessing: PreprocessingConfig, harmonise: bool, seed: int) -> Pipeline:
-    """The full leak-free pipeline: preprocessing, k-best selection, model."""
+def build_classifier(choice: Choice, seed: int, calibration: Calibration | None = None):
+    """The model of `choice`, balanced as chosen, wrapped in its recalibration when given."""
+    model = Rebalanced(make_model(choice.model, choice.params, seed), choice.balancing,
+                       random_state=seed)
+    if calibration is None:
+        return model
+    if not is_recalibrated(choice.model, calibration.method):
+        return model
+    method = "sigmoid" if calibration.method == "none" else calibration.method
+    return CalibratedClassifierCV(model, method=method, cv=calibration.folds, ensemble=False)
+
+
+def build_pipeline(features: list[str], choice: Choice, preprocessing: PreprocessingConfig,
+                   harmonise: bool, seed: int, calibration: Calibration | None = None
+                   ) -> Pipeline:
+    """The full leak-free pipeline: preprocessing, selection, (recalibrated) model."""
     steps = build_preprocessing(features, preprocessing, harmonise)
-    steps += [("select", KBestSelector(k=k)), ("model", make_model(model, params, seed))]
+    steps += [("select", make_selector(choice.selector, choice.k, seed)),
+              ("model", build_classifier(choice, seed, calibration))]
     return Pipeline(steps).set_output(transform="pandas")
 
 
-def model_params(trial_params: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
-    """Split optuna trial parameters into model name, model hyper-parameters and k."""
-    model = trial_params["model"]
-    prefix = f"{model}__"
-    params = {key[len(prefix):]: value for key, value in trial_params.items()
-              if key.startswith(prefix)}
-    return model, params, int(trial_params["k_features"])
+def model_steps(pipeline: Pipeline) -> Pipeline:
+    """The trial-dependent tail of a pipeline (`MODEL_STEPS`)."""
+    names = [name for name, _ in pipeline.steps]
+    return pipeline[names.index(MODEL_STEPS[0]):]
+
+
+def baseline_pipeline(features: list[str], preprocessing: PreprocessingConfig,
+                      harmonise: bool) -> Pipeline:
+    """The trivial baseline: untuned L2 logistic regression (C = 1) on every feature left
+    by the hyper-parameter-free preprocessing; no selection, balancing or recalibration."""
+    steps = build_preprocessing(features, preprocessing, harmonise)
+    steps.append(("model", LogisticRegression(max_iter=5000)))
+    return Pipeline(steps).set_output(transform="pandas")
+
+
+def is_recalibrated(model: str, method: str) -> bool:
+    """True when the final model of `model` is wrapped in a recalibration step."""
+    return method != "none" or ZOO[model].scores_only
+
+
+def positive_scores(estimator, X, raw: bool) -> np.ndarray:
+    """Scores of the positive class. `raw`: the decision function when there is one (what a
+    recalibration step is fitted on), else the probability; otherwise the probability."""
+    if (raw and hasattr(estimator, "decision_function")) or not hasattr(estimator,
+                                                                         "predict_proba"):
+        return estimator.decision_function(X)
+    return estimator.predict_proba(X)[:, 1]
+
+
+def output_threshold(pipeline: Pipeline, raw_threshold: float) -> float:
+    """A cut-off chosen on the model's raw scores expressed on the pipeline's probabilities:
+    mapped through the fitted (monotone) recalibration when there is one."""
+    model = pipeline[-1]
+    if not isinstance(model, CalibratedClassifierCV):
+        return raw_threshold
+    calibrator = model.calibrated_classifiers_[0].calibrators[0]
+    return float(calibrator.predict(np.array([raw_threshold]))[0])

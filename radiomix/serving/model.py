@@ -19,7 +19,6 @@ import pandas as pd
 
 from radiomix import __version__
 from radiomix.errors import ModelError
-from radiomix.modeling.pipeline import LINEAR_MODELS, TREE_MODELS
 from radiomix.serving.checksums import verify_checksums
 from radiomix.serving.novelty import NoveltyDetector
 
@@ -179,17 +178,12 @@ class RadiomixModel:
 
     @cached_property
     def _explainer(self):
-        """A SHAP explainer of the final model on the selected features, training background."""
-        import shap
+        """A SHAP explainer of the final model on the selected features, training background,
+        and whether its values are exact (see `radiomix.modeling.explain.shap_explainer`)."""
+        from radiomix.modeling.explain import shap_explainer
 
-        model, name = self.pipeline[-1], self.info["model"]
         background = self._select(self.background[self.input_columns])
-        if name in TREE_MODELS:
-            return shap.TreeExplainer(model)
-        if name in LINEAR_MODELS:
-            return shap.LinearExplainer(model, background)
-        masker = shap.maskers.Independent(background, max_samples=BACKGROUND_ROWS)
-        return shap.PermutationExplainer(lambda a: model.predict_proba(a)[:, 1], masker, seed=0)
+        return shap_explainer(self.pipeline, self.info["model"], background, seed=0)
 
     def shap_values(self, frame: pd.DataFrame):
         """A `shap.Explanation` of the positive class on the features the pipeline selected.
@@ -202,9 +196,9 @@ class RadiomixModel:
     def _explain(self, selected: pd.DataFrame):
         import shap
 
-        exact = self.info["model"] in TREE_MODELS | LINEAR_MODELS
+        explainer, exact = self._explainer
         kwargs = {} if exact else {"max_evals": 2 * selected.shape[1] + 1, "silent": True}
-        explanation = self._explainer(selected, **kwargs)
+        explanation = explainer(selected, **kwargs)
         values, base = np.asarray(explanation.values), np.asarray(explanation.base_values)
         if values.ndim == 3:
             values, base = values[..., 1], base[..., 1]

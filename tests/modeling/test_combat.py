@@ -89,7 +89,7 @@ OPTIONS = [
 def test_matches_neurocombat(options, converged_neurocombat):
     table, _ = simulate({"A": 30, "B": 20, "C": 25})
     expected = reference_combat(table, **options)["data"].T
-    harmonised = ComBat(**options).fit_transform(table)
+    harmonised = ComBat(**options).set_output(transform="pandas").fit_transform(table)
     assert list(harmonised.columns) == list(table.columns[1:])
     np.testing.assert_allclose(harmonised.to_numpy(), expected, rtol=0, atol=1e-6)
 
@@ -98,7 +98,7 @@ def test_nonparametric_in_feature_blocks_matches_neurocombat(monkeypatch):
     monkeypatch.setattr(combat_module, "NONPARAMETRIC_BLOCK", 5)
     table, _ = simulate({"A": 30, "B": 20, "C": 25}, seed=3)
     expected = reference_combat(table, parametric=False)["data"].T
-    harmonised = ComBat(parametric=False).fit_transform(table)
+    harmonised = ComBat(parametric=False).set_output(transform="pandas").fit_transform(table)
     np.testing.assert_allclose(harmonised.to_numpy(), expected, rtol=0, atol=1e-6)
 
 
@@ -112,7 +112,7 @@ def test_site_effect_removed_and_class_effect_kept():
     table, label = simulate({"A": 300, "B": 300, "C": 300}, n_features=20, class_effect=1.0)
     spread = table.attrs["spread"]
     before = table.drop(columns="site")
-    harmonised = ComBat().fit_transform(table)
+    harmonised = ComBat().set_output(transform="pandas").fit_transform(table)
 
     def site_offsets(frame: pd.DataFrame) -> np.ndarray:
         """Largest |site mean - overall mean| per feature, in units of the raw feature SD."""
@@ -180,7 +180,7 @@ def test_held_out_rows_use_training_estimates(options, converged_neurocombat):
         np.asarray(estimates["delta.star"]),
         estimates["batches"],
     )
-    combat = ComBat(**options).fit(train)
+    combat = ComBat(**options).set_output(transform="pandas").fit(train)
     np.testing.assert_allclose(combat.transform(test).to_numpy(), expected, atol=1e-6)
     # A row's result does not depend on the other rows transformed with it.
     np.testing.assert_allclose(combat.transform(test.iloc[:3]), expected[:3], atol=1e-6)
@@ -214,7 +214,7 @@ def test_single_batch_is_identity(combat):
 def test_constant_feature_stays_constant(options):
     table, _ = simulate({"A": 20, "B": 20, "C": 12})
     table["constant"] = 1.0
-    harmonised = ComBat(**options).fit_transform(table)
+    harmonised = ComBat(**options).set_output(transform="pandas").fit_transform(table)
     np.testing.assert_allclose(harmonised["constant"], 1.0, rtol=0, atol=1e-12)
     site_spread = [frame["f0"].groupby(table["site"]).mean().std() for frame in (table, harmonised)]
     assert site_spread[1] < site_spread[0] / 3  # the other features are still harmonised
@@ -240,7 +240,7 @@ def test_single_sample_batch_gets_location_only():
         combat = ComBat(eb=False).fit(table)
     np.testing.assert_array_equal(combat.delta_[2], 1.0)
     # Without shrinkage the lone sample is moved exactly onto the grand mean.
-    np.testing.assert_allclose(combat.transform(table.tail(1)).iloc[0], combat.grand_mean_)
+    np.testing.assert_allclose(combat.transform(table.tail(1))[0], combat.grand_mean_)
     with pytest.warns(UserWarning, match="one sample"):
         shrunk = ComBat().fit(table)
     gamma_hat = combat.gamma_[2]
@@ -255,6 +255,13 @@ def test_array_input_with_batch_position():
     harmonised = ComBat(batch_column=0).fit_transform(values)
     assert isinstance(harmonised, np.ndarray)
     np.testing.assert_allclose(harmonised, ComBat().fit_transform(table), atol=1e-12)
+
+
+def test_default_output_is_an_array_and_bad_parameters_are_rejected():
+    table, _ = simulate({"A": 10, "B": 10}, n_features=3)
+    assert isinstance(ComBat().fit_transform(table), np.ndarray)
+    with pytest.raises(ValueError, match="parametric"):
+        ComBat(parametric="yes").fit(table)
 
 
 def test_feature_names_and_pandas_output():

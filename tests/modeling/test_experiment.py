@@ -25,7 +25,9 @@ import radiomix
 from radiomix.cli import app
 from radiomix.evaluation import stats
 from radiomix.features.engine import PROVENANCE_KEY
+from radiomix.modeling.data import load_model_data
 from radiomix.modeling.experiment import experiment_sha256, run_experiment
+from radiomix.modeling.permutation import null_auc, permuted_labels
 from radiomix.modeling.tracking import using_tracking_uri
 
 OOF_COLUMNS = ["case_id", "patient_id", "repeat", "fold", "y_true", "y_score"]
@@ -212,26 +214,48 @@ def test_same_seed_gives_identical_metrics(experiment, tmp_path, mlflow_uri):
 
 
 @pytest.mark.slow
-def test_permuted_labels_give_chance_auc_while_selection_before_cv_is_optimistic(
-        tmp_path, mlflow_uri):
+def test_permuted_labels_give_chance_auc_while_selection_before_cv_is_optimistic(tmp_path):
     table = synthetic_table(n_patients=200, lesions=1, n_noise=150, sites=1, seed=11)
     table.to_parquet(tmp_path / "t.parquet")
     config = tiny_config(tmp_path / "t.parquet", models=[{"name": "l2_lr"}],
                          search={"n_trials": 3, "k_features": {"type": "int", "low": 5,
                                                                "high": 20}},
                          outer_cv={"folds": 4, "repeats": 2})
-    result = run_experiment(config, tmp_path / "out", mlflow_uri,
-                            permute_labels=True)
-    assert abs(result.metrics["model"]["auc_repeats_mean"] - 0.5) < 0.08
-    shuffled = pd.read_csv(result.paths["oof_predictions"]).query("repeat == 0")
-    y = shuffled.set_index("case_id").loc[table["case_id"], "y_true"].to_numpy()
-    assert not np.array_equal(y, table["label"].to_numpy())
+    data = load_model_data(config, config.input.table)
+    assert abs(null_auc(data, config, 0, "leak") - 0.5) < 0.08
+    y = permuted_labels(data.y, data.groups, np.random.default_rng([config.seed, 0]))
+    assert not np.array_equal(y, data.y)
     X = table.filter(like="_").drop(columns=["case_id", "patient_id"], errors="ignore")
     selected = SelectKBest(f_classif, k=10).fit_transform(X, y)  # the mistake: before CV
     naive = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression()), selected,
                               y, cv=StratifiedKFold(4, shuffle=True, random_state=0),
                               method="predict_proba")[:, 1]
     assert stats.auc_score(y, naive) > 0.62
+
+
+def test_permutation_test_gives_the_smallest_p_value_to_a_strong_signal(tmp_path, mlflow_uri):
+    table = synthetic_table(n_patients=40, lesions=2, n_noise=5, signal=3.0, seed=2)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    config = tiny_config(tmp_path / "t.csv", models=[{"name": "l2_lr"}],
+                         search={"n_trials": 2}, outer_cv={"folds": 3, "repeats": 1})
+    result = run_experiment(config, tmp_path / "out", mlflow_uri, permutations=3)
+    test = result.metrics["permutation"]
+    null = json.loads(result.paths["permutation_null"].read_text())["null_auc"]
+    assert len(null) == test["n_permutations"] == 3
+    assert test["observed_auc"] == result.metrics["headline"]["auc"] > max(null)
+    assert test["p_value"] == pytest.approx(1 / 4)
+    history = MlflowClient(mlflow_uri).get_metric_history(result.run_id, "permutation_null_auc")
+    assert sorted(m.value for m in history) == pytest.approx(sorted(null))
+
+
+def test_labels_are_permuted_between_patients_of_equal_size():
+    groups = np.array(["a", "a", "b", "b", "c", "d", "e", "e"])
+    y = np.array([1, 0, 1, 1, 0, 1, 0, 0])
+    for seed in range(20):
+        permuted = permuted_labels(y, groups, np.random.default_rng(seed))
+        pairs = sorted(tuple(permuted[groups == g]) for g in ("a", "b", "e"))
+        assert pairs == [(0, 0), (1, 0), (1, 1)]
+        assert sorted(permuted[[4, 5]]) == [0, 1]
 
 
 def test_train_command_runs_from_the_command_line(tmp_path, monkeypatch):

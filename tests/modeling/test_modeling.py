@@ -13,10 +13,12 @@ from radiomix.errors import ConfigError, ManifestError
 from radiomix.modeling.config import load_experiment
 from radiomix.modeling.data import feature_groups, load_model_data
 from radiomix.modeling.nested_cv import outer_splits
-from radiomix.modeling.pipeline import build_pipeline
+from radiomix.modeling.pipeline import Choice, build_pipeline
 from radiomix.modeling.search import grouped_folds
 from radiomix.modeling.transformers import KBestSelector, RedundancyFilter
 from radiomix.paths import EXPERIMENTS_DIR
+
+L2_K3 = Choice("l2_lr", {"C": 1.0}, k=3)
 
 
 @parametrize_with_checks([RedundancyFilter(), KBestSelector(k=2)])
@@ -151,7 +153,7 @@ def test_shipped_experiments_load(repo_root):
             "radmlbench_arita2018"} <= {path.stem for path in files}
     for path in files:
         config = load_experiment(path)
-        assert {m.name for m in config.models} >= {"l1_lr", "l2_lr", "enet_lr", "rf", "svm",
+        assert {m.name for m in config.models} >= {"l1_lr", "l2_lr", "rf", "svm",
                                                     "xgb"}
 
 
@@ -161,12 +163,12 @@ def test_pipeline_fits_only_on_training_rows_with_combat(tmp_path):
     config = tiny_config(tmp_path / "t.csv")
     data = load_model_data(config, config.input.table)
     train, test = np.arange(40), np.arange(40, 60)
-    pipeline = build_pipeline(data.features, "l2_lr", {"C": 1.0}, 3, config.preprocessing,
+    pipeline = build_pipeline(data.features, L2_K3, config.preprocessing,
                               True, 0)
     pipeline.fit(data.X.iloc[train], data.y[train])
     shifted = data.X.copy()
     shifted.iloc[test, :5] += 1000.0  # changing test rows must not change the fitted steps
-    refit = build_pipeline(data.features, "l2_lr", {"C": 1.0}, 3, config.preprocessing,
+    refit = build_pipeline(data.features, L2_K3, config.preprocessing,
                            True, 0).fit(shifted.iloc[train], data.y[train])
     np.testing.assert_allclose(pipeline.predict_proba(data.X.iloc[test]),
                                refit.predict_proba(data.X.iloc[test]))
@@ -181,7 +183,7 @@ def test_constant_feature_is_dropped_before_combat(tmp_path):
     table.to_csv(tmp_path / "t.csv", index=False)
     config = tiny_config(tmp_path / "t.csv")
     data = load_model_data(config, config.input.table)
-    pipeline = build_pipeline(data.features, "l2_lr", {"C": 1.0}, 3, config.preprocessing,
+    pipeline = build_pipeline(data.features, L2_K3, config.preprocessing,
                               True, 0).fit(data.X, data.y)
     assert "mrs_cho_cr" in data.features
     assert "mrs_cho_cr" not in pipeline[:-2].transform(data.X).columns

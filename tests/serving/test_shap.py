@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import logit
+from sklearn.model_selection import StratifiedKFold
 
 from radiomix.modeling.config import PreprocessingConfig
-from radiomix.modeling.pipeline import build_pipeline
+from radiomix.modeling.pipeline import Calibration, Choice, build_pipeline
 from radiomix.serving.model import RadiomixModel
 from radiomix.serving.novelty import NoveltyDetector
 
@@ -38,8 +39,10 @@ def table() -> tuple[pd.DataFrame, np.ndarray]:
 ])
 def test_contributions_add_up_to_the_model_output(table, tmp_path, name, params, to_output):
     X, y = table
-    pipeline = build_pipeline(FEATURES, name, params, k=3, preprocessing=PreprocessingConfig(),
-                              harmonise=False, seed=0).fit(X, y)
+    folds = list(StratifiedKFold(3).split(X, y))  # only the SVM is recalibrated ("none")
+    pipeline = build_pipeline(FEATURES, Choice(name, params, k=3),
+                              preprocessing=PreprocessingConfig(), harmonise=False, seed=0,
+                              calibration=Calibration("none", folds)).fit(X, y)
     model = RadiomixModel(pipeline, {"input_columns": FEATURES, "threshold": 0.5,
                                      "model": name}, NoveltyDetector.fit(X), X, tmp_path)
     cases = X.iloc[[0, 1, 4, 7]]
