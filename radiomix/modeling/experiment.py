@@ -326,10 +326,10 @@ def _permutations(config: ExperimentConfig, data: ModelData, metrics: dict, pref
 
 
 def _headline_numbers(metrics: dict) -> dict:
-    """Headline, baseline and permutation figures for MLflow (per-repeat AUCs left out: the
-    logger would read a two-element list as an interval)."""
+    """Headline and permutation figures for MLflow (per-repeat AUCs left out: the logger
+    would read a two-element list as an interval; the trivial baseline is in metrics.json)."""
     return {key: {name: value for name, value in metrics[key].items() if name != "auc_repeats"}
-            for key in ("headline", "baseline", "permutation") if key in metrics}
+            for key in ("headline", "permutation") if key in metrics}
 
 
 def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: pd.DataFrame,
