@@ -8,7 +8,7 @@ import sys
 
 import optuna
 import pytest
-from test_modeling_support import synthetic_table
+from helpers.modeling import synthetic_table
 
 N_TRIALS = 3
 OUTER_FOLDS = 2
