@@ -7,8 +7,12 @@ table, the error report and the curves figure. For each batch size (the first N 
 synthetic demo cohort), the default command (no ``--workers``: one worker process per core) and
 the serial one (``--workers 1``) run interleaved, the order alternating between repetitions, so
 a change of machine load hits both alike. Recorded per run: wall seconds, CPU seconds of the
-command and every worker process it started (``getrusage`` of the waited-for children), and
-the load average before the run.
+command and every worker process it started (``getrusage`` of the waited-for children), the
+load average and the CPU pressure (Linux PSI) before the run; and whether the kernel shares CPU
+time between sessions (autogroup): on a machine kept busy by other sessions, the workers of
+one command then share one session's part, and the wall-time speed-up measures the other
+sessions, not radiomix. Wall-time figures need an otherwise idle machine; the CPU figures do
+not.
 
 Derived: the median speed-up of the default over serial per batch size (the break-even is the
 smallest size where it exceeds 1), and the CPU seconds per case of the default relative to
@@ -45,13 +49,32 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def cpu_pressure() -> float | None:
+    """Share of the last 10 s in which some runnable task waited for a CPU (Linux PSI, %)."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return float(dict(item.split("=") for item in first.split()[1:])["avg10"])
+
+
+def autogroup() -> bool | None:
+    """Whether Linux shares CPU time between sessions (autogroup) rather than between
+    processes: then the worker processes of one command share one session's part of a busy
+    machine, and no parallel speed-up can show while other sessions keep the cores busy."""
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return None
+
+
 def run_command(command: list[str]) -> dict[str, float]:
-    """Run a command to completion; its wall and CPU seconds and the load before it."""
-    load = os.getloadavg()[0]
+    """Run a command to completion; its wall and CPU seconds, the load and CPU pressure before."""
+    load, pressure = os.getloadavg()[0], cpu_pressure()
     cpu, start = children_cpu(), time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return {"wall_s": time.perf_counter() - start, "cpu_s": children_cpu() - cpu,
-            "load_1min_before": load}
+            "load_1min_before": load, "cpu_pressure_avg10_before": pressure}
 
 
 def demo_cohort(folder: Path, n_cases: int) -> Path:
@@ -141,7 +164,8 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, help="an existing cohort (default: synthesise)")
     args = parser.parse_args()
     figures = {"sizes": args.sizes, "repeats": args.repeats, "cpu_count": os.cpu_count(),
-               "python": platform.python_version(), "load_average_start": os.getloadavg()}
+               "python": platform.python_version(), "load_average_start": os.getloadavg(),
+               "autogroup_scheduling": autogroup()}
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         manifest = args.manifest or demo_cohort(folder, max(args.sizes))
