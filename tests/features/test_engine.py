@@ -17,7 +17,7 @@ from helpers.phantoms import (
     write_image,
     write_manifest,
 )
-from helpers.workers import kill_worker_on_b, worker_threads
+from helpers.workers import kill_worker_on_b, malloc_trim_threshold, worker_threads
 
 from radiomix.data.case_loader import load_case_image
 from radiomix.data.manifest import load_manifest
@@ -29,6 +29,7 @@ from radiomix.features.cache import FeatureCache
 from radiomix.features.config import ExtractionConfig
 from radiomix.features.engine import CaseResult
 from radiomix.features.regions import mask_array
+from radiomix.paths import CONFIG_DIR
 
 
 @pytest.fixture(scope="module")
@@ -292,6 +293,10 @@ def test_failed_task_is_reported_not_cached_and_retried(cohort, tmp_path, monkey
     assert rerun.table.loc[1, "pet_SUVmax"] == pytest.approx(3.0)
 
 
+# The worker settings docs/cluster.md recommends (no malloc trimming, no profiler).
+DASK_WORKER_ENVIRONMENT = {"DASK_CONFIG": str(CONFIG_DIR / "dask")}
+
+
 @pytest.fixture
 def dask_processes(tmp_path):
     """A scheduler and two single-threaded workers started with Dask's own commands as
@@ -308,11 +313,15 @@ def dask_processes(tmp_path):
                  "--scheduler-file", str(address_file)]]
     commands += [[dask, "worker", "--scheduler-file", str(address_file), "--host", "127.0.0.1",
                   "--nthreads", "1", "--no-dashboard", "--name", f"w{index}"] for index in (1, 2)]
+    tests = str(Path(__file__).resolve().parents[1])  # workers import the probes of helpers/
+    paths = [tests, os.environ.get("PYTHONPATH")]
+    environment = {**os.environ, **DASK_WORKER_ENVIRONMENT,
+                   "PYTHONPATH": os.pathsep.join(filter(None, paths))}
     processes = []
     try:
         for command in commands:
             processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.DEVNULL))
+                                              stderr=subprocess.DEVNULL, env=environment))
             if command[1] == "scheduler":
                 _wait_for(address_file)
         yield json.loads(address_file.read_text())["address"]
@@ -345,6 +354,8 @@ def test_dask_scheduler_and_worker_commands_give_the_serial_table(serial_run, co
             result = extract_features(cohort, tmp_path / "features.parquet",
                                       config=quick_config(), scheduler=dask_processes)
         pids = client.run(os.getpid)
+        trim = client.run(malloc_trim_threshold)
+    assert set(trim.values()) == {None}  # the documented setting reaches the workers
     assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
     assert {task["worker"] for task in stream.data} == set(pids)  # both workers computed
     assert result.n_computed == 3

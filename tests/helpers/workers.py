@@ -25,3 +25,8 @@ def kill_worker_on_b(case, config) -> CaseResult:
     if case.case_id == "b":
         os.kill(os.getpid(), signal.SIGKILL)
     return CaseResult(case.case_id, {"pet_SUVmax": 1.0})
+
+
+def malloc_trim_threshold() -> str | None:
+    """The glibc trim threshold a worker process runs with (None: glibc's adaptive default)."""
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
