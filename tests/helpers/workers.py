@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_info
 from radiomix.features.engine import CaseResult
 
 
-def worker_threads(case, config) -> CaseResult:
+def worker_threads(case, config, derived=None) -> CaseResult:
     """A stand-in for ``extract_case`` reporting the process and thread settings it ran with."""
     blas = max((pool["num_threads"] for pool in threadpool_info()), default=1)
     itk = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
@@ -19,7 +19,7 @@ def worker_threads(case, config) -> CaseResult:
                                      "itk_threads": itk})
 
 
-def kill_worker_on_b(case, config) -> CaseResult:
+def kill_worker_on_b(case, config, derived=None) -> CaseResult:
     """A stand-in for ``extract_case`` whose process dies on case ``b``, as the kernel's
     out-of-memory killer would end it."""
     if case.case_id == "b":
