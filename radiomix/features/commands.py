@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich.console import Console
 
 
 def extract_command(
@@ -14,9 +17,11 @@ def extract_command(
         None, "--config", help="Extraction configuration (default: configs/extraction.yaml)."),
     workers: int | None = typer.Option(
         None, "--workers", min=1,
-        help="Dask worker processes (default: number of cores; 1 runs serially)."),
+        help="Local worker processes (default: number of cores; 1 runs serially)."),
     scheduler: str | None = typer.Option(
-        None, "--scheduler", help="Address of a running Dask scheduler to use instead."),
+        None, "--scheduler",
+        help="Address of a running Dask scheduler (e.g. tcp://host:8786) to run the cases on "
+             "instead; its workers must see the manifest's files at the same paths."),
     errors: Path | None = typer.Option(
         None, "--errors", help="Error report CSV (default: <out stem>_errors.csv)."),
 ) -> None:
@@ -25,15 +30,13 @@ def extract_command(
     Results are cached per case (content-keyed), so a re-run only computes new or changed
     cases. A case that fails is listed in the error report and the others complete.
     """
-    from rich.console import Console
-
     from radiomix.console import exit_on_error
     from radiomix.features.engine import extract_features, sibling
 
     console = Console()
-    with exit_on_error():
+    with exit_on_error(), _progress_bar(console) as progress:
         result = extract_features(manifest, out, config=config, workers=workers,
-                                  scheduler=scheduler, errors=errors)
+                                  scheduler=scheduler, errors=errors, progress=progress)
     failures = result.errors[result.errors["kind"] == "error"]
     console.print(f"{len(result.table)} cases ({result.n_computed} computed, "
                   f"{result.n_cached} from cache) -> {out}")
@@ -44,3 +47,20 @@ def extract_command(
 
         figure = curves_plot(result.curves, result.table, sibling(out, "_curves.png"))
         console.print(f"time-activity curves per class: {figure}")
+
+
+@contextmanager
+def _progress_bar(console: Console) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback ``(done, total)`` drawing a transient bar, redrawn on each call (no
+    refresh thread, so worker processes fork from a single-threaded process)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("extracting features"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True,
+                  auto_refresh=False) as bar:
+        task = bar.add_task("extract", total=None)
+
+        def draw(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, refresh=True)
+
+        yield draw

@@ -332,6 +332,18 @@ def _headline_numbers(metrics: dict) -> dict:
             for key in ("headline", "permutation") if key in metrics}
 
 
+def study_prefix(config: ExperimentConfig, table: Path, run_id: str) -> str:
+    """Prefix of the optuna study names of a run: unique to the run; with a shared
+    ``search.storage``, the same in every process running this experiment on this table, so
+    that they share the trials of each study (the settings other than the input path and the
+    table's bytes are hashed)."""
+    if config.search.storage is None:
+        return f"{config.name}-{run_id[:12]}"
+    digest = hashlib.sha256(f"{config.model_dump_json(exclude={'input'})}\n"
+                            f"{file_sha256(table)}".encode()).hexdigest()
+    return f"{config.name}-{digest[:12]}"
+
+
 def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: pd.DataFrame,
                  directions: dict[str, str], out: Path, uri: str,
                  options: _Options) -> ExperimentResult:
@@ -341,7 +353,7 @@ def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: 
     with mlflow.start_run(experiment_id=experiment_id, run_name=config.name) as parent:
         log_flat_params(_experiment_params(config, data, table, options.permutations))
         log_training_data(data.table, table, config.input.target_column)
-        prefix = f"{config.name}-{parent.info.run_id[:12]}"
+        prefix = study_prefix(config, table, parent.info.run_id)
         oof, final = _run_cv(config, data, splits, rules, prefix, experiment_id, options)
         metrics = _metrics(oof, config, directions)
         metrics["feature_groups"] = _feature_group_comparison(data, splits, config, prefix, oof)
