@@ -325,11 +325,16 @@ def _permutations(config: ExperimentConfig, data: ModelData, metrics: dict, pref
     return {"permutation_null": path}
 
 
+HEADLINE_LOGGED = {"headline": ("auc", "auc_sd", "brier", "brier_prevalence",
+                                "calibration_intercept", "calibration_slope"),
+                   "baseline": ("auc", "brier"), "permutation": ("p_value",)}
+"""What MLflow gets of the headline, baseline and permutation blocks (the rest, with the
+intervals, is in `metrics.json`)."""
+
+
 def _headline_numbers(metrics: dict) -> dict:
-    """Headline, baseline and permutation figures for MLflow (per-repeat AUCs left out: the
-    logger would read a two-element list as an interval)."""
-    return {key: {name: value for name, value in metrics[key].items() if name != "auc_repeats"}
-            for key in ("headline", "baseline", "permutation") if key in metrics}
+    return {block: {key: metrics[block][key] for key in keys}
+            for block, keys in HEADLINE_LOGGED.items() if block in metrics}
 
 
 def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: pd.DataFrame,
