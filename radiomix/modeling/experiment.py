@@ -325,11 +325,16 @@ def _permutations(config: ExperimentConfig, data: ModelData, metrics: dict, pref
     return {"permutation_null": path}
 
 
+HEADLINE_LOGGED = {"headline": ("auc", "auc_sd", "brier", "brier_prevalence",
+                                "calibration_intercept", "calibration_slope"),
+                   "baseline": ("auc", "brier"), "permutation": ("p_value",)}
+"""What MLflow gets of the headline, baseline and permutation blocks (the rest, with the
+intervals, is in `metrics.json`)."""
+
+
 def _headline_numbers(metrics: dict) -> dict:
-    """Headline and permutation figures for MLflow (per-repeat AUCs left out: the logger
-    would read a two-element list as an interval; the trivial baseline is in metrics.json)."""
-    return {key: {name: value for name, value in metrics[key].items() if name != "auc_repeats"}
-            for key in ("headline", "permutation") if key in metrics}
+    return {block: {key: metrics[block][key] for key in keys}
+            for block, keys in HEADLINE_LOGGED.items() if block in metrics}
 
 
 def study_prefix(config: ExperimentConfig, table: Path, run_id: str) -> str:

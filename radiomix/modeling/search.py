@@ -52,7 +52,6 @@ class SearchResult:
     inner_auc: float
     threshold: float
     calibration_folds: Folds
-    inner_scores: np.ndarray
     values: list[float] = field(default_factory=list)
     n_pruned: int = 0
     family_best: dict[str, tuple[float, dict[str, Any], float]] = field(default_factory=dict)
@@ -167,8 +166,10 @@ class _Objective:
         self.config, self.seed = config, seed
         self.oof: dict[int, np.ndarray] = {}
 
-    def scores(self, params: dict[str, Any], trial: optuna.Trial | None = None) -> np.ndarray:
-        """Out-of-fold scores (first repeat) of `params`; prunes `trial` when asked to."""
+    def scores(self, params: dict[str, Any], trial: optuna.Trial | None = None
+               ) -> tuple[np.ndarray, float]:
+        """Out-of-fold scores (first repeat) and mean fold AUC of `params`; prunes `trial`
+        when the pruner asks to."""
         choice = Choice.from_trial(params)
         oof = np.full(self.n, np.nan)
         aucs = []
@@ -181,12 +182,12 @@ class _Objective:
                 trial.report(float(np.mean(aucs)), step)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
-        self.mean_auc = float(np.mean(aucs))
-        return oof
+        return oof, float(np.mean(aucs))
 
     def __call__(self, trial: optuna.Trial) -> float:
-        self.oof[trial.number] = self.scores(suggest_params(trial, self.config), trial)
-        return self.mean_auc
+        self.oof[trial.number], mean_auc = self.scores(suggest_params(trial, self.config),
+                                                        trial)
+        return mean_auc
 
 
 def _family_best(study: optuna.Study, oof: dict[int, np.ndarray], y: np.ndarray
@@ -211,7 +212,8 @@ def search(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, features: list[st
                            features, config, seed)
     study = make_study(config, seed, study_name)
     with warnings.catch_warnings():
-        # small inner folds: solvers may stop at max_iter, one-class folds have no AUC
+        # small inner folds: solvers may stop at max_iter; a column constant within a fold
+        # has no ANOVA F (it then ranks last)
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.filterwarnings("ignore", message="invalid value encountered in divide",
                                 category=RuntimeWarning)
@@ -219,15 +221,13 @@ def search(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, features: list[st
                        timeout=config.search.timeout_s)
         best = study.best_trial
         if best.number not in objective.oof:  # found by another process sharing the storage
-            objective.oof[best.number] = objective.scores(best.params)
+            objective.oof[best.number] = objective.scores(best.params)[0]
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    scores = objective.oof[best.number]
     return SearchResult(
         params=dict(best.params),
         inner_auc=float(best.value),
-        threshold=youden_threshold(y, scores),
+        threshold=youden_threshold(y, objective.oof[best.number]),
         calibration_folds=repeats[0],
-        inner_scores=scores,
         values=[float(t.value) for t in complete],
         n_pruned=sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
         family_best=_family_best(study, objective.oof, y),
