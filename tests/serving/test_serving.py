@@ -31,6 +31,7 @@ from scipy.spatial.distance import mahalanobis
 from typer.testing import CliRunner
 
 from radiomix.errors import ModelError
+from radiomix.modeling.explain import base_model
 from radiomix.serving.checksums import CHECKSUM_FILE, write_checksums
 from radiomix.serving.export import export_model
 from radiomix.serving.model import MODEL_JSON, artifact_folder, load_model
@@ -44,13 +45,16 @@ FAR_FACTOR = 25.0
 
 
 def _new_cases(manifest: Path) -> Path:
-    """Four unlabelled cases beside the cohort: two copies, one with 25x the PET uptake and
-    one whose PET file is not an image."""
+    """Four unlabelled cases beside the cohort: two copies, one with 25x the PET uptake in its
+    lesion (normal brain unchanged, so the image stays plausible SUV) and one whose PET file is
+    not an image."""
     table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
     new = table.head(4).assign(case_id=["n0", "n1", "far", "broken"],
                                patient_id=["q0", "q1", "q2", "q3"], label="", label_source="")
-    image = sitk.ReadImage(str(manifest.parent / new.loc[2, "pet"]))
-    sitk.WriteImage(image * FAR_FACTOR, str(manifest.parent / "pet_far.nii.gz"))
+    image = sitk.ReadImage(str(manifest.parent / new.loc[2, "pet"]), sitk.sitkFloat32)
+    lesion = sitk.ReadImage(str(manifest.parent / new.loc[2, "lesion_mask"]), sitk.sitkFloat32)
+    far = image * (1.0 + (FAR_FACTOR - 1.0) * lesion)
+    sitk.WriteImage(far, str(manifest.parent / "pet_far.nii.gz"))
     new.loc[2, "pet"] = "pet_far.nii.gz"
     (manifest.parent / "broken.nii.gz").write_bytes(b"not an image")
     new.loc[3, "pet"] = "broken.nii.gz"
@@ -152,13 +156,15 @@ def test_training_cases_are_rarely_novel(exported, trained):
 
 
 def test_top_features_match_linear_shap_formula(exported, trained):
-    """Logistic regression on independent features: SHAP value = coef * (x - background mean)."""
+    """Logistic regression on independent features: SHAP value = coef * (x - background mean),
+    on the log-odds of the recalibrated model's base estimator."""
     model = load_model(exported)
     table = pd.read_parquet(trained.table).head(4)
     steps = model.pipeline[:-1]
     background = steps.transform(model.background[model.input_columns]).mean()
     selected = steps.transform(table[model.input_columns])
-    contributions = (selected - background) * model.pipeline[-1].coef_[0]
+    coefficients = base_model(model.pipeline[-1]).coef_[0]  # Platt is monotone: log-odds
+    contributions = (selected - background) * coefficients
     listed_top = model.score(table, top=2)["top_features"]
     for listed, (_, row) in zip(listed_top, contributions.iterrows(), strict=True):
         expected = row.reindex(row.abs().sort_values(ascending=False).index).head(2)
