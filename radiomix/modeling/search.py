@@ -10,6 +10,7 @@ recalibration is fitted afterwards, on the chosen trial only (it does not change
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
+from sqlalchemy.exc import DBAPIError
 
 from radiomix.evaluation.stats import youden_threshold
 from radiomix.modeling.config import ExperimentConfig, ParamSpec
@@ -145,6 +147,27 @@ def _fold_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score)) if len(np.unique(y)) == 2 else 0.5
 
 
+SQLITE_LOCK_WAIT_S = 60
+STORAGE_OPEN_ATTEMPTS = 5
+
+
+def open_storage(url: str | None) -> optuna.storages.BaseStorage | None:
+    """The optuna RDB storage at ``url`` (None: in memory). Processes that open a new storage
+    at once race to create its tables; the losers retry once the tables exist. SQLite writers
+    wait up to ``SQLITE_LOCK_WAIT_S`` for each other's lock."""
+    if url is None:
+        return None
+    engine = {"connect_args": {"timeout": SQLITE_LOCK_WAIT_S}} if url.startswith("sqlite") else {}
+    for attempt in range(1, STORAGE_OPEN_ATTEMPTS + 1):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        except DBAPIError:  # e.g. "table already exists", a duplicate schema version row
+            if attempt == STORAGE_OPEN_ATTEMPTS:
+                raise
+            time.sleep(0.5 * attempt)
+    return None
+
+
 def make_study(config: ExperimentConfig, seed: int, study_name: str) -> optuna.Study:
     """A maximising study with a seeded TPE sampler and (optionally) a median pruner that
     starts only after `search.min_complete` trials completed."""
@@ -152,7 +175,7 @@ def make_study(config: ExperimentConfig, seed: int, study_name: str) -> optuna.S
                                           n_warmup_steps=1)
               if config.search.pruning else optuna.pruners.NopPruner())
     return optuna.create_study(direction="maximize", study_name=study_name,
-                               storage=config.search.storage, load_if_exists=True,
+                               storage=open_storage(config.search.storage), load_if_exists=True,
                                sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
 
 
