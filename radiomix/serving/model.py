@@ -19,6 +19,8 @@ import pandas as pd
 
 from radiomix import __version__
 from radiomix.errors import ModelError
+from radiomix.modeling.data import feature_groups, is_texture
+from radiomix.serving import MAX_MISSING
 from radiomix.serving.checksums import verify_checksums
 from radiomix.serving.novelty import NoveltyDetector
 
@@ -133,12 +135,16 @@ class RadiomixModel:
             checked[SITE] = frame[SITE].astype(str)
         return checked[self.input_columns]
 
-    def score(self, frame: pd.DataFrame, strict: bool = False, top: int = 0) -> pd.DataFrame:
+    def score(self, frame: pd.DataFrame, strict: bool = False, top: int = 0,
+              max_missing: float = MAX_MISSING) -> pd.DataFrame:
         """Probability of recurrence, decision at the stored threshold, novelty, range report,
-        and with `top > 0` the `top` features of largest |SHAP| (`top_features`).
+        the inputs that were missing (imputed) and the modalities missing entirely, and with
+        `top > 0` the `top` features of largest |SHAP| among the inputs the case has.
 
-        With `strict`, unused columns and values beyond the training range raise ModelError
-        instead of being ignored and reported in `out_of_range`.
+        A case missing more than `max_missing` of the model's inputs gets no probability nor
+        decision: `refused` says why. With `strict`, unused columns and values beyond the
+        training range raise ModelError instead of being ignored and reported in
+        `out_of_range`.
         """
         X = self.check_input(frame, strict)
         outside = self._outside(X)
@@ -146,18 +152,27 @@ class RadiomixModel:
             row = next(i for i, items in enumerate(outside) if items)
             raise ModelError(f"input row {frame.index[row]!r} is out of range: "
                              f"{'; '.join(outside[row])}")
+        missing = X[self.feature_columns].isna()
+        refused = missing.mean(axis=1) > max_missing
         selected = self._select(X)
-        probability = self.pipeline[-1].predict_proba(selected)[:, 1]
+        probability = pd.Series(self.pipeline[-1].predict_proba(selected)[:, 1],
+                                index=frame.index).mask(refused)
         novelty = self.novelty.score(X)
         scores = pd.DataFrame({
             "probability": probability,
-            "decision": (probability >= self.threshold).astype(int),
+            "decision": (probability >= self.threshold).astype("Int64").mask(refused),
+            "refused": [f"{n} of {missing.shape[1]} inputs missing (more than "
+                        f"{max_missing:.0%})" if flag else ""
+                        for n, flag in zip(missing.sum(axis=1), refused, strict=True)],
             "novelty_score": novelty,
-            "novel": novelty > self.novelty.threshold,
+            "novel": self.novelty.novel(X, novelty),
             "out_of_range": ["; ".join(items) for items in outside],
+            "missing_modalities": _missing_modalities(missing),
+            "imputed": ["; ".join(missing.columns[row]) for row in missing.to_numpy()],
         }, index=frame.index)
         if top > 0:
-            scores["top_features"] = _top_features(self._explain(selected), top)
+            explanation = self._explain(selected)
+            scores["top_features"] = _top_features(explanation, top, missing)
         return scores
 
     def _select(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -206,11 +221,30 @@ class RadiomixModel:
                                 feature_names=list(selected.columns))
 
 
-def _top_features(explanation, top: int) -> list[str]:
-    """Per row, the `top` features of largest |SHAP| as `name=+value` joined by `; `."""
+def _top_features(explanation, top: int, missing: pd.DataFrame) -> list[str]:
+    """Per row, the `top` features of largest |SHAP| as `name=+value` joined by `; `, leaving
+    out the features the case does not have (their value is the imputed training median)."""
     names = explanation.feature_names
-    return ["; ".join(f"{names[j]}={row[j]:+.4g}" for j in np.argsort(-np.abs(row))[:top])
-            for row in explanation.values]
+    rows = []
+    for values, absent in zip(explanation.values, missing.to_numpy(), strict=True):
+        imputed = set(missing.columns[absent])
+        order = [j for j in np.argsort(-np.abs(values)) if names[j] not in imputed]
+        rows.append("; ".join(f"{names[j]}={values[j]:+.4g}" for j in order[:top]))
+    return rows
+
+
+def modality(feature: str) -> str:
+    """The input a feature comes from: the image of a texture feature (`t1c`, `pet`, ...),
+    else its group (`pet`, `dyn`, `fdg`, `mri`, `mrs`, `clinical`)."""
+    if is_texture(feature):
+        return feature.split("_")[0]
+    return next(group for group, names in feature_groups([feature]).items() if names)
+
+
+def _missing_modalities(missing: pd.DataFrame) -> list[str]:
+    """Per row, the modalities of which every model input is missing."""
+    by_modality = missing.T.groupby([modality(c) for c in missing.columns]).all().T
+    return ["; ".join(by_modality.columns[row]) for row in by_modality.to_numpy()]
 
 
 def _plain_number(column: pd.Series) -> bool:
