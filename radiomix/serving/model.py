@@ -1,14 +1,16 @@
 """A loaded radiomix model: input checks, probability, decision, novelty, SHAP contributions.
 
 `load_model` accepts a folder written by `export_model` or any MLflow model URI
-(`models:/NAME/1`, `runs:/...`). It verifies the checksum of every file and the radiomix
-version the model was saved with *before* un-pickling the pipeline, because loading a pickle
-runs code: load only models from a trusted source.
+(`models:/NAME/1`, `runs:/...`, downloaded to a temporary folder removed after loading). It
+verifies the checksum of every file (and the signature under $RADIOMIX_MODEL_KEY when set)
+and the radiomix version before it reads the pipeline, which is a skops file of trusted
+types only: nothing in the folder is executed.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,11 +25,11 @@ from radiomix.modeling.data import feature_groups, is_texture
 from radiomix.serving import MAX_MISSING
 from radiomix.serving.checksums import verify_checksums
 from radiomix.serving.novelty import NoveltyDetector
+from radiomix.serving.safe_format import PIPELINE_FILE, load_pipeline
 
 SITE = "site"
 ARTIFACT_KEY = "radiomix"
 MODEL_JSON = "radiomix_model.json"
-BACKGROUND_ROWS = 40
 IDENTITY_COLUMNS = ("case_id", "patient_id", "site", "label", "label_source", "tracer",
                     "primary", "extraction_errors")
 
@@ -71,22 +73,29 @@ class RadiomixModel:
     pipeline: object
     info: dict
     novelty: NoveltyDetector
-    background: pd.DataFrame
     folder: Path
     card: dict = field(default_factory=dict)
 
     @classmethod
     def from_folder(cls, folder: Path) -> RadiomixModel:
         """Read the radiomix files of an export (checksums must have been verified)."""
-        import joblib
-
         info = json.loads((folder / MODEL_JSON).read_text())
         check_version(info["radiomix_version"], folder)
         warn_library_versions(info.get("versions", {}), folder)
-        return cls(pipeline=joblib.load(folder / "pipeline.joblib"), info=info,
-                   novelty=NoveltyDetector.load(folder),
-                   background=pd.read_parquet(folder / "training_features.parquet"),
-                   folder=folder, card=json.loads((folder / "model_card.json").read_text()))
+        return cls(pipeline=load_pipeline(folder / PIPELINE_FILE), info=info,
+                   novelty=NoveltyDetector.load(folder), folder=folder,
+                   card=json.loads((folder / "model_card.json").read_text()))
+
+    @property
+    def background(self) -> pd.DataFrame:
+        """SHAP reference: the mean training row after every step but the model (one row,
+        no training case)."""
+        return pd.DataFrame([self.info["shap_reference"]])
+
+    @property
+    def training_sites(self) -> set[str]:
+        """Sites of the training cases."""
+        return set(self.info.get("training_sites", []))
 
     @property
     def input_columns(self) -> list[str]:
@@ -185,20 +194,19 @@ class RadiomixModel:
         """Per row: values beyond the training range, and a site never seen in training."""
         outside = self.novelty.out_of_range(X)
         if SITE in X.columns:
-            known = set(self.background[SITE].astype(str))
             for items, site in zip(outside, X[SITE], strict=True):
-                if site not in known:
+                if site not in self.training_sites:
                     items.append(f"site={site!r} not seen in training (no harmonisation)")
         return outside
 
     @cached_property
     def _explainer(self):
-        """A SHAP explainer of the final model on the selected features, training background,
-        and whether its values are exact (see `radiomix.modeling.explain.shap_explainer`)."""
+        """A SHAP explainer of the final model on the selected features against the mean
+        training row, and whether its values are exact (see
+        `radiomix.modeling.explain.shap_explainer`)."""
         from radiomix.modeling.explain import shap_explainer
 
-        background = self._select(self.background[self.input_columns])
-        return shap_explainer(self.pipeline, self.info["model"], background, seed=0)
+        return shap_explainer(self.pipeline, self.info["model"], self.background, seed=0)
 
     def shap_values(self, frame: pd.DataFrame):
         """A `shap.Explanation` of the positive class on the features the pipeline selected.
@@ -273,12 +281,9 @@ def _check_finite(table: pd.DataFrame) -> None:
                          f"row {table.index[row]!r}; a finite number or empty is expected")
 
 
-def local_model_folder(path_or_uri: str | Path, tracking_uri: str | None = None) -> Path:
-    """A local folder holding the model: the path itself, or an MLflow URI downloaded from
-    the tracking and registry store `tracking_uri` (default as for `radiomix train`)."""
-    path = Path(path_or_uri)
-    if path.is_dir():
-        return path
+def download_model(path_or_uri: str | Path, tracking_uri: str | None, folder: Path) -> Path:
+    """The MLflow model URI downloaded into `folder` from the tracking and registry store
+    `tracking_uri` (default as for `radiomix train`)."""
     text = str(path_or_uri)
     if "://" not in text and not text.startswith(("models:/", "runs:/")):
         raise ModelError(f"model {text} is neither a folder nor an MLflow model URI")
@@ -291,7 +296,8 @@ def local_model_folder(path_or_uri: str | Path, tracking_uri: str | None = None)
     try:
         if text.startswith("models:/"):
             text = _registry_source(text, uri)
-        return Path(mlflow.artifacts.download_artifacts(text, tracking_uri=uri))
+        return Path(mlflow.artifacts.download_artifacts(text, tracking_uri=uri,
+                                                        dst_path=str(folder)))
     except MlflowException as error:
         raise ModelError(f"cannot fetch model {path_or_uri} from {uri}: {error.message}"
                          ) from error
@@ -314,7 +320,14 @@ def _registry_source(model_uri: str, uri: str) -> str:
 
 def load_model(path_or_uri: str | Path, tracking_uri: str | None = None) -> RadiomixModel:
     """Load an exported model after verifying its checksums and radiomix version."""
-    root = local_model_folder(path_or_uri, tracking_uri)
+    if Path(path_or_uri).is_dir():
+        return _load_folder(Path(path_or_uri))
+    with tempfile.TemporaryDirectory(prefix="radiomix-model-") as folder:
+        return _load_folder(download_model(path_or_uri, tracking_uri, Path(folder)))
+
+
+def _load_folder(root: Path) -> RadiomixModel:
+    """Verify the checksums (and signature) of a model folder, then read it."""
     verify_checksums(root)
     folder = artifact_folder(root)
     if not (folder / MODEL_JSON).is_file():

@@ -152,11 +152,14 @@ def test_training_cases_are_rarely_novel(exported, trained):
 
 
 def test_top_features_match_linear_shap_formula(exported, trained):
-    """Logistic regression on independent features: SHAP value = coef * (x - background mean)."""
+    """Logistic regression on independent features: SHAP value = coef * (x - background mean),
+    the mean of the transformed training rows (which the model stores, not the rows)."""
     model = load_model(exported)
     table = pd.read_parquet(trained.table).head(4)
     steps = model.pipeline[:-1]
-    background = steps.transform(model.background[model.input_columns]).mean()
+    training = pd.read_parquet(trained.result.out_dir / "final_model"
+                               / "training_features.parquet")
+    background = steps.transform(training[model.input_columns]).mean()
     selected = steps.transform(table[model.input_columns])
     contributions = (selected - background) * model.pipeline[-1].coef_[0]
     listed_top = model.score(table, top=2)["top_features"]
@@ -229,9 +232,9 @@ def test_strict_rejects_unused_and_out_of_range_columns(exported, trained):
 
 
 def test_tampered_file_is_refused(model_copy):
-    pipeline = artifact_folder(model_copy) / "pipeline.joblib"
+    pipeline = artifact_folder(model_copy) / "pipeline.skops"
     pipeline.write_bytes(pipeline.read_bytes() + b"\0")
-    with pytest.raises(ModelError, match=r"checksum of artifacts/radiomix/pipeline\.joblib"):
+    with pytest.raises(ModelError, match=r"checksum of artifacts/radiomix/pipeline\.skops"):
         load_model(model_copy)
 
 
