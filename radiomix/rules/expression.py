@@ -107,7 +107,9 @@ class Feature:
         if bad.any():
             row = bad.idxmax()
             case = table.at[row, "case_id"] if "case_id" in table.columns else row
-            raise RuleError(f"case {case!r}: column {self.name!r} holds {column[row]!r}, "
+            value = column[row]
+            shown = repr(value) if isinstance(value, str) else value
+            raise RuleError(f"case {case!r}: column {self.name!r} holds {shown}, "
                             "not a finite number")
         return numbers.to_numpy(dtype=float)
 

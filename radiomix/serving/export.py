@@ -211,14 +211,17 @@ def _register(out: Path, run_id: str, name: str, tracking_uri: str) -> None:
 def export_model(run_id: str, out: str | Path, tracking_uri: str | None = None,
                  register: str | None = None) -> Path:
     """Export the final model of `run_id` to the folder `out`; optionally register it."""
-    from radiomix.modeling.tracking import resolve_tracking_uri
+    from radiomix.modeling.tracking import check_tracking_store, resolve_tracking_uri
+    from radiomix.outputs import writable_folder
 
     uri = resolve_tracking_uri(tracking_uri)
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ModelError(f"output folder {out} exists and is not empty")
+    writable_folder(out.parent, "folder of the model")
     if out.exists():
         out.rmdir()
+    check_tracking_store(uri)
     with tempfile.TemporaryDirectory() as tmp:
         run_files = _download_run(run_id, uri, Path(tmp) / "run")
         staging = Path(tmp) / ARTIFACT_KEY
