@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_features_values import static_pet, write_case, write_image, write_manifest
+from helpers.phantoms import static_pet, write_case, write_image, write_manifest
 from typer.testing import CliRunner
 
 from radiomix.cli import app
@@ -250,12 +250,6 @@ EXPERIMENT = {"name": "bad-input", "seed": 0, "input": {"table": "features.csv"}
               "outer_cv": {"folds": 3, "repeats": 1}, "inner_cv": {"folds": 2}}
 
 
-@pytest.fixture(scope="module")
-def tracking(tmp_path_factory) -> str:
-    """One MLflow store for the training tests (its creation takes seconds)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-
-
 def train(tmp_path: Path, table: pd.DataFrame, tracking: str, *options: str, **settings):
     table.to_csv(tmp_path / "features.csv", index=False)
     experiment = {**EXPERIMENT, **settings}
@@ -278,8 +272,8 @@ def with_text_cell(table: pd.DataFrame) -> pd.DataFrame:
     (with_text_cell, "column 'pet_TBRmax' mixes numbers and text: case 'c5' holds '?'"),
     (lambda t: t.assign(mri_ADC_mean=np.nan), "empty in every labelled case: mri_ADC_mean"),
 ])
-def test_bad_training_table_is_refused(tmp_path, tracking, change, message):
-    result = train(tmp_path, change(training_table()), tracking)
+def test_bad_training_table_is_refused(tmp_path, mlflow_uri, change, message):
+    result = train(tmp_path, change(training_table()), mlflow_uri)
     assert result.exit_code == 2 and message in result.output, result.output
 
 
@@ -321,8 +315,8 @@ def test_bad_training_data_is_dropped_and_listed_on_request(tmp_path):
     ({"outer_cv": {"folds": 13}}, "class 0 has 12 patient(s): too few for outer_cv.folds 13"),
     ({"outer_cv": {"folds": 6}, "inner_cv": {"folds": 11}}, "inner_cv.folds 11"),
 ])
-def test_bad_setting_is_named_before_training(tmp_path, tracking, settings, message):
-    result = train(tmp_path, training_table(), tracking, **settings)
+def test_bad_setting_is_named_before_training(tmp_path, mlflow_uri, settings, message):
+    result = train(tmp_path, training_table(), mlflow_uri, **settings)
     assert result.exit_code == 2 and message in result.output, result.output
     assert "Traceback" not in result.output
 
@@ -335,7 +329,7 @@ def test_corrupt_tracking_store_is_named(tmp_path):
     assert "cannot be used" in result.output
 
 
-def test_unwritable_train_output_is_named(tmp_path, tracking):
+def test_unwritable_train_output_is_named(tmp_path, mlflow_uri):
     (tmp_path / "run").write_text("")
-    result = train(tmp_path, training_table(), tracking)
+    result = train(tmp_path, training_table(), mlflow_uri)
     assert result.exit_code == 2 and "is a file, not a folder" in result.output
