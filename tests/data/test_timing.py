@@ -107,7 +107,7 @@ def test_frame_times_in_minutes_are_refused(tmp_path: Path) -> None:
     minutes = {"FrameTimesStart": [t / 60 for t in FET_START_S],
                "FrameDuration": [d / 60 for d in FET_DURATION_S]}
     _write_sidecar(tmp_path / "dyn.json", minutes)
-    with pytest.raises(FrameTimingError, match="ends at 20 s.*written in minutes"):
+    with pytest.raises(FrameTimingError, match=r"ends at 20 s.*written in minutes"):
         read_frame_timing(tmp_path / "dyn.nii.gz", n_frames=10)
 
 
