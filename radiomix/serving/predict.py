@@ -71,6 +71,16 @@ def read_input(model: RadiomixModel, source: str | Path | pd.DataFrame) -> pd.Da
     return table
 
 
+def _refuse_failed(scores: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """No decision for a case whose extraction failed: its inputs are broken, not absent."""
+    if "extraction_errors" not in table:
+        return scores
+    failed = table["extraction_errors"] != ""
+    scores.loc[failed, ["probability", "decision"]] = pd.NA
+    scores.loc[failed, "refused"] = "extraction failed (see extraction_errors)"
+    return scores
+
+
 def predict(model: RadiomixModel | str | Path, source: str | Path | pd.DataFrame,
             top: int = TOP_FEATURES, strict: bool = False,
             tracking_uri: str | None = None, max_missing: float = MAX_MISSING) -> pd.DataFrame:
@@ -83,7 +93,8 @@ def predict(model: RadiomixModel | str | Path, source: str | Path | pd.DataFrame
     unused = model.unused_columns(table)
     if unused and not strict:
         LOG.warning("columns not used by the model (ignored): %s", ", ".join(unused))
-    scores = model.score(table, strict=strict, top=top, max_missing=max_missing)
+    scores = _refuse_failed(model.score(table, strict=strict, top=top,
+                                        max_missing=max_missing), table)
     ids = table[[c for c in ID_COLUMNS if c in table.columns]]
     reports = table[[c for c in REPORT_COLUMNS if c in table.columns]]
     return pd.concat([ids, scores, reports], axis=1)
