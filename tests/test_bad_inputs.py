@@ -268,9 +268,11 @@ def with_text_cell(table: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (with_duplicate, "1 row(s) repeat an case_id: c3"),
+    (with_duplicate, "1 row(s) repeat the case_id of an earlier row: c3"),
     (with_text_cell, "column 'pet_TBRmax' mixes numbers and text: case 'c5' holds '?'"),
     (lambda t: t.assign(mri_ADC_mean=np.nan), "empty in every labelled case: mri_ADC_mean"),
+    (lambda t: t.assign(pet_SUVmax=t["pet_SUVmax"].where(t.index != 4, np.inf)),
+     "column 'pet_SUVmax' holds an infinite value: case 'c4'"),
 ])
 def test_bad_training_table_is_refused(tmp_path, mlflow_uri, change, message):
     result = train(tmp_path, change(training_table()), mlflow_uri)
@@ -289,7 +291,8 @@ def test_bad_training_data_is_dropped_and_listed_on_request(tmp_path):
     data = load_model_data(config, tmp_path / "features.csv")
     assert len(data.y) == 24 and data.features == ["pet_SUVmax"]
     assert [problem.split(":")[0] for problem in data.dropped] == [
-        "1 row(s) repeat an case_id", "column 'pet_TBRmax' mixes numbers and text",
+        "1 row(s) repeat the case_id of an earlier row",
+        "column 'pet_TBRmax' mixes numbers and text",
         "1 feature column(s) are empty in every labelled case"]
 
 

@@ -144,7 +144,8 @@ def drop_duplicate_ids(table: pd.DataFrame, id_column: str, bad: BadData) -> pd.
     repeated = table[id_column].astype(str).duplicated()
     if repeated.any():
         ids = sorted(set(table.loc[repeated, id_column].astype(str)))
-        bad.found(f"{repeated.sum()} row(s) repeat an {id_column}: {', '.join(ids[:20])}")
+        bad.found(f"{repeated.sum()} row(s) repeat the {id_column} of an earlier row: "
+                  f"{', '.join(ids[:20])}")
     return table[~repeated]
 
 
@@ -168,15 +169,21 @@ def is_clinical(name: str) -> bool:
 def numeric_columns(table: pd.DataFrame, candidates: list[str], ids: pd.Series,
                     bad: BadData) -> tuple[list[str], list[str]]:
     """Candidate columns holding numbers, and the text columns left out; a column of numbers
-    with a text cell (``?``, ``n/a``) is bad data."""
+    with a text cell (``?``, ``n/a``) or an infinite value is bad data."""
     numeric, excluded = [], []
     for name in candidates:
         cell = _non_numeric_cell(table[name], ids)
         if cell is not None:
             bad.found(f"column {name!r} mixes numbers and text: {cell}")
-        elif pd.api.types.is_numeric_dtype(table[name]) or pd.api.types.is_bool_dtype(
-                table[name]):
+        elif pd.api.types.is_bool_dtype(table[name]):
             numeric.append(name)
+        elif pd.api.types.is_numeric_dtype(table[name]):
+            infinite = np.isinf(table[name].to_numpy(dtype=float))
+            if infinite.any():
+                bad.found(f"column {name!r} holds an infinite value: case "
+                          f"{ids[np.argmax(infinite)]!r}")
+            else:
+                numeric.append(name)
         else:
             excluded.append(name)
     return numeric, excluded
