@@ -28,7 +28,13 @@ from radiomix.errors import ModelError
 from radiomix.hashing import file_sha256
 from radiomix.serving.card import model_card, write_card
 from radiomix.serving.checksums import write_checksums
-from radiomix.serving.model import ARTIFACT_KEY, MODEL_JSON, SITE, RadiomixModel
+from radiomix.serving.model import (
+    ARTIFACT_KEY,
+    MODEL_JSON,
+    SITE,
+    RadiomixModel,
+    shap_reference,
+)
 from radiomix.serving.novelty import NoveltyDetector
 from radiomix.serving.safe_format import PIPELINE_FILE, dump_pipeline
 
@@ -124,14 +130,12 @@ def _model_json(run_id: str, run_files: Path, pipeline, training: pd.DataFrame) 
     """The model's description: no path and no training case, only aggregates (the mean
     transformed training row for SHAP, the training sites)."""
     info = json.loads((run_files / "final_model" / "model_info.json").read_text())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        reference = pipeline[:-1].transform(training[info["input_columns"]]).mean()
+    reference = shap_reference(pipeline, training[info["input_columns"]])
     sites = sorted(training[SITE].astype(str).unique()) if SITE in training else []
     return {**info, "format_version": FORMAT_VERSION, "radiomix_version": __version__,
             "versions": library_versions(), "run_id": run_id,
             "extraction_config": extraction_config(run_files),
-            "shap_reference": reference.to_dict(), "training_sites": sites,
+            "shap_reference": reference, "training_sites": sites,
             "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 

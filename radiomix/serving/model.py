@@ -229,6 +229,14 @@ class RadiomixModel:
                                 feature_names=list(selected.columns))
 
 
+def shap_reference(pipeline, training: pd.DataFrame) -> dict[str, float]:
+    """The mean training row after every pipeline step but the model: the SHAP background
+    an exported model keeps instead of the training rows."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return pipeline[:-1].transform(training).mean().to_dict()
+
+
 def _top_features(explanation, top: int, missing: pd.DataFrame) -> list[str]:
     """Per row, the `top` features of largest |SHAP| as `name=+value` joined by `; `, leaving
     out the features the case does not have (their value is the imputed training median)."""
