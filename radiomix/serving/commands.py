@@ -18,7 +18,10 @@ def export_command(
         None, "--tracking-uri",
         help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///~/.radiomix/mlflow.db]."),
 ) -> None:
-    """Export a trained model as an MLflow pyfunc model with checksums and a model card."""
+    """Export a trained model as an MLflow pyfunc model with checksums and a model card.
+
+    With $RADIOMIX_MODEL_KEY set, the checksums are signed with that key.
+    """
     from radiomix.console import exit_on_error
     from radiomix.serving.export import export_model
 
@@ -48,8 +51,9 @@ def predict_command(
 ) -> None:
     """Probability of recurrence, decision, top SHAP features and novelty flag per case.
 
-    A case missing more than --max-missing of the model's inputs gets no decision (column
-    `refused`); the exit code is then 2, after every other case is written.
+    A case missing more than --max-missing of the model's inputs, or whose extraction failed,
+    gets no decision (column `refused`); the exit code is then 2, after every other case is
+    written. With $RADIOMIX_MODEL_KEY set, the model must be signed with that key.
     """
     from radiomix.console import EXIT_ERROR, exit_on_error, print_error
     from radiomix.outputs import writable_file
@@ -65,6 +69,6 @@ def predict_command(
     refused = predictions["refused"] != ""
     if refused.any():
         ids = predictions.get("case_id", predictions.index)
-        print_error(RuntimeError(f"{refused.sum()} case(s) refused (inputs mostly missing): "
+        print_error(RuntimeError(f"{refused.sum()} case(s) refused (inputs mostly missing or extraction failed): "
                                  f"{', '.join(map(str, ids[refused]))}; see {out}"))
         raise typer.Exit(EXIT_ERROR)

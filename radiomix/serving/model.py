@@ -48,7 +48,7 @@ def check_version(saved: str, folder: Path) -> None:
 
 
 def warn_library_versions(saved: dict[str, str], folder: Path) -> None:
-    """Warn when the pipeline was pickled with another scikit-learn or XGBoost version."""
+    """Warn when the pipeline was saved with another scikit-learn or XGBoost version."""
     from importlib.metadata import PackageNotFoundError, version
 
     for name in ("scikit-learn", "xgboost", "xgboost-cpu"):

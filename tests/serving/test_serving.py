@@ -397,7 +397,7 @@ def test_mostly_missing_case_gets_no_decision_and_the_others_do(exported, traine
     result = CliRunner().invoke(_cli(predict_command), ["--model", str(exported), str(source),
                                                         "--out", str(out)])
     assert result.exit_code == 2
-    assert "2 case(s) refused (inputs mostly missing)" in result.output
+    assert "2 case(s) refused (inputs mostly missing or extraction failed)" in result.output
     written = pd.read_csv(out, keep_default_na=False, na_values=[""])
     assert written.loc[[0, 1], ["probability", "decision"]].isna().all().all()
     assert written.loc[0, "refused"].startswith(f"{len(features)} of {len(features)} inputs")
