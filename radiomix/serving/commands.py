@@ -69,6 +69,7 @@ def predict_command(
     refused = predictions["refused"] != ""
     if refused.any():
         ids = predictions.get("case_id", predictions.index)
-        print_error(RuntimeError(f"{refused.sum()} case(s) refused (inputs mostly missing or extraction failed): "
-                                 f"{', '.join(map(str, ids[refused]))}; see {out}"))
+        print_error(RuntimeError(f"{refused.sum()} case(s) refused (inputs mostly missing or "
+                                 f"extraction failed): {', '.join(map(str, ids[refused]))}; "
+                                 f"see {out}"))
         raise typer.Exit(EXIT_ERROR)

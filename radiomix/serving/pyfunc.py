@@ -2,8 +2,9 @@
 
 `predict` returns, per input row, `probability` (of recurrence), `decision` (1 recurrence,
 0 radionecrosis, at the stored threshold), `refused`, `novelty_score`, `novel`,
-`out_of_range`, `missing_modalities` and `imputed`: the same numbers as `radiomix predict`. The input must hold the model's input columns (see
-the model signature); MLflow drops other columns with a warning before they reach `predict`.
+`out_of_range`, `missing_modalities` and `imputed`: the same numbers as `radiomix predict`.
+The input must hold the model's input columns (see the model signature); MLflow drops other
+columns with a warning before they reach `predict`.
 """
 
 from __future__ import annotations
