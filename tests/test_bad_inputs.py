@@ -173,6 +173,7 @@ def test_a_whole_disk_given_as_image_fails_fast_and_alone(cohort, intact):
 ])
 def test_manifest_that_cannot_work_is_refused_before_anything_runs(cohort, change, message):
     change(pd.read_csv(cohort, dtype=str)).to_csv(cohort, index=False)
+    assert run("validate", cohort).exit_code == 2
     out = cohort.parent / "features.parquet"
     result = extract(cohort, out)
     assert result.exit_code == 2 and message in result.output

@@ -83,11 +83,13 @@ def _blank_bad_cells(table: pd.DataFrame, problems: list[Problem]) -> pd.DataFra
 
 
 def check_required_columns(table: pd.DataFrame) -> list[Problem]:
-    """Missing required columns, and a manifest with no image column at all."""
+    """Missing required columns, a manifest with no image column at all or with no case."""
     problems = [Problem(f"required column {column} is missing", column=column)
                 for column in REQUIRED_COLUMNS if column not in table.columns]
     if not set(IMAGE_COLUMNS) & set(table.columns):
         problems.append(Problem(f"no image column (expected one of {', '.join(IMAGE_COLUMNS)})"))
+    if table.empty:
+        problems.append(Problem("the manifest holds no case"))
     return problems
 
 
