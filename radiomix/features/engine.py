@@ -53,7 +53,7 @@ from radiomix.errors import ExtractionError, ManifestError, RadiomixError
 from radiomix.features.cache import FeatureCache, case_key
 from radiomix.features.config import ExtractionConfig, load_config
 from radiomix.features.registry import Family, enabled_families, feature_names
-from radiomix.outputs import writable_file
+from radiomix.outputs import writable_file, writable_folder
 
 ERROR_COLUMNS = ["case_id", "stage", "kind", "message"]
 CURVE_COLUMNS = ["case_id", "region", "frame", "mid_min", "suv"]
@@ -496,7 +496,7 @@ def extract_features(manifest: Path, out: Path, config: Path | ExtractionConfig 
     check_extractable(loaded)
     cases = list(loaded.cases)
     columns = feature_names(settings)
-    cache = FeatureCache(_cache_folder(cache_dir, settings, out))
+    cache = FeatureCache(writable_folder(_cache_folder(cache_dir, settings, out), "cache folder"))
     digest = settings.digest()
     keys = {case.case_id: case_key(case, digest) for case in cases}
     results = {case.case_id: CaseResult.from_entry(entry) for case in cases
