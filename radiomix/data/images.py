@@ -171,6 +171,7 @@ def read_mask(path: Path, reference: sitk.Image, where: Where | None = None,
     where = where or Where(file=file)
     if not file.exists():
         raise ImageReadError(f"{where}: file not found")
+    check_readable(file, where)
     if is_dicom_file(file):
         mask = rasterise_dicom_mask(file, roi, reference, where, reference_dicom)
     else:
