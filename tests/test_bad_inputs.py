@@ -191,7 +191,9 @@ def test_unwritable_output_is_refused_before_anything_runs(cohort):
 # --- rules and baseline --------------------------------------------------------------------
 
 RULE = {"id": "r", "name": "test rule", "tracers": ["FET"], "population": "test",
-        "positive": "pet_TBRmax >= 2.0", "parameter": "pet_TBRmax", "direction": "higher",
+        "positive": "pet_TBRmax >= 2.0", "parameters": {"pet_TBRmax": "higher"},
+        "evidence": {"definition": "unchecked", "threshold": "unchecked",
+                     "population": "unchecked"},
         "citation": "test", "published": {"evidence": "unchecked"}}
 
 
@@ -199,7 +201,7 @@ def baseline(tmp_path: Path, table: pd.DataFrame, **rule):
     features = tmp_path / "features.csv"
     table.to_csv(features, index=False)
     rules = tmp_path / "rules.yaml"
-    rules.write_text(yaml.safe_dump({"version": 1, "rules": [{**RULE, **rule}]}))
+    rules.write_text(yaml.safe_dump({"version": 2, "rules": [{**RULE, **rule}]}))
     return run("baseline", features, "--rules", rules, "--out", tmp_path / "baseline.csv")
 
 
