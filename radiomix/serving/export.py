@@ -148,8 +148,9 @@ def stage_artifacts(run_id: str, run_files: Path, folder: Path) -> dict:
     import joblib
 
     folder.mkdir(parents=True)
-    for name in ("metrics.json", "lineage.json"):
-        shutil.copyfile(run_files / name, folder / name)
+    shutil.copyfile(run_files / "metrics.json", folder / "metrics.json")
+    lineage = json.loads((run_files / "lineage.json").read_text())
+    (folder / "lineage.json").write_text(json.dumps(_file_names(lineage), indent=2))
     pipeline = joblib.load(run_files / "final_model" / "pipeline.joblib")
     dump_pipeline(pipeline, folder / PIPELINE_FILE)
     training = pd.read_parquet(run_files / "final_model" / "training_features.parquet")
@@ -162,6 +163,14 @@ def stage_artifacts(run_id: str, run_files: Path, folder: Path) -> dict:
     lineage = json.loads((folder / "lineage.json").read_text())
     write_card(model_card(info, metrics, lineage, training, novelty), folder)
     return info
+
+
+def _file_names(lineage: dict) -> dict:
+    """The run's lineage with every absolute path cut to its file name (hashes identify the
+    files; paths of the training machine do not travel with the model)."""
+    def short(value):
+        return Path(value).name if isinstance(value, str) and Path(value).is_absolute() else value
+    return {key: short(value) for key, value in lineage.items()}
 
 
 def _example(training_medians: pd.Series, model: RadiomixModel) -> pd.DataFrame:

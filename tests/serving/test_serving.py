@@ -40,18 +40,28 @@ from radiomix.serving.predict import predict
 N_PATIENTS = 16
 FAMILIES = "[pet_static, pet_dynamic, fdg_dual_phase, mri, mrs]"
 REGISTERED = "radiomix-test-model"
-FAR_FACTOR = 25.0
+FAR_FACTOR = 8.0
 
 
-def _new_cases(manifest: Path) -> Path:
-    """Four unlabelled cases beside the cohort: two copies, one with 25x the PET uptake and
-    one whose PET file is not an image."""
+def _new_cases(manifest: Path, features: Path) -> Path:
+    """Four unlabelled cases beside the cohort, copies of cases whose extraction succeeded: two
+    as they are, one with 8x the rCBV in its lesion (the PET checks would refuse an
+    implausible SUV) and one whose PET file is not an image."""
     table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    new = table.head(4).assign(case_id=["n0", "n1", "far", "broken"],
-                               patient_id=["q0", "q1", "q2", "q3"], label="", label_source="")
-    image = sitk.ReadImage(str(manifest.parent / new.loc[2, "pet"]))
-    sitk.WriteImage(image * FAR_FACTOR, str(manifest.parent / "pet_far.nii.gz"))
-    new.loc[2, "pet"] = "pet_far.nii.gz"
+    extracted = pd.read_parquet(features)
+    needed = ["pet_SUVmax", "mri_ADC_mean", "mri_rCBV_max"]
+    complete = extracted.loc[extracted[needed].notna().all(axis=1), "case_id"]
+    new = table[table["case_id"].isin(complete)].head(4).reset_index(drop=True).assign(
+        case_id=["n0", "n1", "far", "broken"], patient_id=["q0", "q1", "q2", "q3"], label="",
+        label_source="")
+    image = sitk.ReadImage(str(manifest.parent / new.loc[2, "rcbv"]))
+    lesion = sitk.ReadImage(str(manifest.parent / new.loc[2, "lesion_mask"]))
+    far = sitk.GetArrayFromImage(image)
+    far[sitk.GetArrayFromImage(lesion) > 0] *= FAR_FACTOR
+    written = sitk.GetImageFromArray(far)
+    written.CopyInformation(image)
+    sitk.WriteImage(written, str(manifest.parent / "rcbv_far.nii.gz"))
+    new.loc[2, "rcbv"] = "rcbv_far.nii.gz"
     (manifest.parent / "broken.nii.gz").write_bytes(b"not an image")
     new.loc[3, "pet"] = "broken.nii.gz"
     path = manifest.parent / "new_cases.csv"
@@ -79,7 +89,7 @@ def trained(tmp_path_factory) -> SimpleNamespace:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     result = run_experiment(config, root / "run", tracking_uri=uri)
     return SimpleNamespace(root=root, table=table, uri=uri, result=result, manifest=manifest,
-                           new=_new_cases(manifest))
+                           new=_new_cases(manifest, table))
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +118,7 @@ def model_copy(exported, tmp_path) -> Path:
 
 
 def test_round_trip_in_process(exported, trained, reference):
-    predictions = predict(load_model(exported), trained.table)
+    predictions = predict(load_model(exported), trained.table, max_missing=1.0)
     assert list(predictions["case_id"]) == list(reference["case_id"])
     np.testing.assert_allclose(predictions["probability"], reference["probability"],
                                rtol=0, atol=1e-9)
@@ -122,7 +132,7 @@ def test_round_trip_in_process(exported, trained, reference):
 def test_fresh_process_command(exported, trained, reference, tmp_path):
     out = tmp_path / "predictions.csv"
     done = subprocess.run([sys.executable, "-m", "radiomix", "predict", "--model", str(exported),
-                           str(trained.table), "--out", str(out)],
+                           str(trained.table), "--out", str(out), "--max-missing", "1"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     written = pd.read_csv(out)
@@ -141,7 +151,7 @@ def test_images_equal_table_and_far_case_is_flagged(exported, trained):
         np.testing.assert_allclose(from_images[column].head(2), from_table[column],
                                    rtol=0, atol=1e-9)
     assert list(from_images["novel"].head(3)) == [False, False, True]
-    assert "pet_SUVmax=" in from_images.loc[2, "out_of_range"]
+    assert "mri_rCBV_max=" in from_images.loc[2, "out_of_range"]
     assert from_images.loc[0, "out_of_range"] == ""
     assert list(from_images["extraction_errors"].head(3)) == ["", "", ""]
     assert "broken.nii.gz" in from_images.loc[3, "extraction_errors"]
@@ -168,14 +178,15 @@ def test_top_features_match_linear_shap_formula(exported, trained):
     selected = steps.transform(table[model.input_columns])
     contributions = (selected - background) * model.pipeline[-1].coef_[0]
     listed_top = model.score(table, top=2)["top_features"]
-    for listed, (_, row) in zip(listed_top, contributions.iterrows(), strict=True):
+    for listed, (index, row) in zip(listed_top, contributions.iterrows(), strict=True):
+        row = row[table.loc[index, row.index].notna()]  # imputed inputs are not listed
         expected = row.reindex(row.abs().sort_values(ascending=False).index).head(2)
         assert listed == "; ".join(f"{name}={value:+.4g}" for name, value in expected.items())
 
 
 def test_registered_model_loads_from_registry(exported, trained, reference):
     model = load_model(f"models:/{REGISTERED}/1", tracking_uri=trained.uri)
-    scores = model.score(pd.read_parquet(trained.table))
+    scores = model.score(pd.read_parquet(trained.table), max_missing=1.0)
     np.testing.assert_allclose(scores["probability"], reference["probability"], rtol=0,
                                atol=1e-9)
     with pytest.raises(ModelError, match="cannot fetch model models:/unknown-model/1"):
@@ -367,7 +378,9 @@ def test_rest_serving_answers_like_predict(exported, trained):
         served = pd.DataFrame(answer["predictions"])
         for column in ("probability", "novelty_score"):
             np.testing.assert_allclose(served[column], expected[column], rtol=0, atol=1e-9)
-        assert list(served["decision"]) == list(expected["decision"])
+        refused = expected["decision"].isna()  # no decision either way
+        assert served["decision"].isna().tolist() == refused.tolist()
+        assert list(served["decision"][~refused]) == list(expected["decision"][~refused])
         assert list(served["novel"]) == list(expected["novel"])
         status, answer = _post(url, table[model.input_columns].drop(columns="pet_SUVmax"))
         assert status == 400 and "pet_SUVmax" in answer["message"]
@@ -396,15 +409,19 @@ def test_mostly_missing_case_gets_no_decision_and_the_others_do(exported, traine
     n_missing = pd.read_csv(source)[features].isna().sum(axis=1)
     result = CliRunner().invoke(_cli(predict_command), ["--model", str(exported), str(source),
                                                         "--out", str(out)])
+    refused = n_missing > len(features) / 2
     assert result.exit_code == 2
-    assert "2 case(s) refused (inputs mostly missing or extraction failed)" in result.output
+    assert (f"{refused.sum()} case(s) refused (inputs mostly missing or extraction failed)"
+            in result.output)
     written = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert list(written["refused"].notna()) == list(refused)
     assert written.loc[[0, 1], ["probability", "decision"]].isna().all().all()
     assert written.loc[0, "refused"].startswith(f"{len(features)} of {len(features)} inputs")
     assert written.loc[1, "refused"].startswith(f"{n_missing[1]} of {len(features)} inputs")
     assert bool(written.loc[0, "novel"])  # nothing observed: nothing vouches for the case
     full = predict(model, pd.read_parquet(trained.table), top=0)
-    np.testing.assert_allclose(written["probability"][2:], full["probability"][2:], atol=1e-9)
+    np.testing.assert_allclose(written["probability"][~refused], full["probability"][~refused],
+                               atol=1e-9)
     relaxed = CliRunner().invoke(_cli(predict_command), [
         "--model", str(exported), str(source), "--out", str(out), "--max-missing", "1"])
     assert relaxed.exit_code == 0 and pd.read_csv(out)["decision"].notna().all()
