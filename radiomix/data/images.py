@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 
+from radiomix.data.integrity import check_nifti, check_readable, check_voxels, is_nifti
 from radiomix.errors import ImageGeometryError, ImageReadError, MaskError
 
 SPACING_RTOL = 1e-4
@@ -75,6 +76,9 @@ def _read_image(path: Path, where: Where | None, float32: bool = True) -> sitk.I
     where = where or Where(file=path)
     if not path.exists():
         raise ImageReadError(f"{where}: file not found")
+    check_readable(path, where)
+    if is_nifti(path):
+        check_nifti(path, where)  # before ITK, which zero-fills what it cannot read
     try:
         image = _read_dicom_folder(path) if path.is_dir() else sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -82,7 +86,9 @@ def _read_image(path: Path, where: Where | None, float32: bool = True) -> sitk.I
     if image.GetNumberOfComponentsPerPixel() > 1:
         raise ImageReadError(f"{where}: image has {image.GetNumberOfComponentsPerPixel()} "
                              "components per voxel; expected a scalar image")
-    return as_float32(image) if float32 else image
+    image = as_float32(image) if float32 else image
+    check_voxels(sitk.GetArrayViewFromImage(image), where.column, where)
+    return image
 
 
 def as_float32(image: sitk.Image) -> sitk.Image:
@@ -165,6 +171,7 @@ def read_mask(path: Path, reference: sitk.Image, where: Where | None = None,
     where = where or Where(file=file)
     if not file.exists():
         raise ImageReadError(f"{where}: file not found")
+    check_readable(file, where)
     if is_dicom_file(file):
         mask = rasterise_dicom_mask(file, roi, reference, where, reference_dicom)
     else:

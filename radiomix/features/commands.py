@@ -28,9 +28,10 @@ def extract_command(
     """Extract static/dynamic PET, MRI and texture features, one row per case.
 
     Results are cached per case (content-keyed), so a re-run only computes new or changed
-    cases. A case that fails is listed in the error report and the others complete.
+    cases. A case that fails is listed in the error report and the others complete; the exit
+    code is then 2.
     """
-    from radiomix.console import exit_on_error
+    from radiomix.console import EXIT_ERROR, exit_on_error, print_error
     from radiomix.features.engine import extract_features, sibling
 
     console = Console()
@@ -47,6 +48,11 @@ def extract_command(
 
         figure = curves_plot(result.curves, result.table, sibling(out, "_curves.png"))
         console.print(f"time-activity curves per class: {figure}")
+    if len(failures):
+        failed = failures["case_id"].unique()
+        print_error(RuntimeError(f"{len(failed)} case(s) failed in part: {', '.join(failed)}; "
+                                 f"see {errors or sibling(out, '_errors.csv')}"))
+        raise typer.Exit(EXIT_ERROR)
 
 
 @contextmanager

@@ -46,13 +46,14 @@ import SimpleITK as sitk
 
 from radiomix import __version__
 from radiomix.data.images import reads_shared
-from radiomix.data.manifest import Case, load_manifest
+from radiomix.data.manifest import Case, Manifest, load_manifest
 from radiomix.data.prepare import prepare_case
 from radiomix.data.resample import case_grids
-from radiomix.errors import ExtractionError, RadiomixError
+from radiomix.errors import ExtractionError, ManifestError, RadiomixError
 from radiomix.features.cache import FeatureCache, case_key
 from radiomix.features.config import ExtractionConfig, load_config
 from radiomix.features.registry import Family, enabled_families, feature_names
+from radiomix.outputs import writable_file, writable_folder
 
 ERROR_COLUMNS = ["case_id", "stage", "kind", "message"]
 CURVE_COLUMNS = ["case_id", "region", "frame", "mid_min", "suv"]
@@ -168,12 +169,23 @@ def run_family(case: Case, family: Family, config: ExtractionConfig) -> CaseResu
         message = f"case {case.case_id}: unexpected {type(error).__name__}: {error}"
         result.problems.append(CaseProblem(case.case_id, family.name, "error", message))
         return result
-    result.features = {name: float(value) for name, value in extracted.features.items()}
+    result.features, infinite = _finite(extracted.features)
     result.curves = extracted.curves
     result.problems += [CaseProblem(case.case_id, family.name, "error", message)
                         for message in extracted.problems]
-    result.problems += _not_computed(case.case_id, family, ready, result.features)
+    if infinite:
+        result.problems.append(CaseProblem(case.case_id, family.name, "error",
+                                           f"infinite value: {', '.join(infinite)} set to NaN"))
+    computed = {name: value for name, value in result.features.items() if name not in infinite}
+    result.problems += _not_computed(case.case_id, family, ready, computed)
     return result
+
+
+def _finite(features: dict[str, float]) -> tuple[dict[str, float], list[str]]:
+    """The features as floats with infinities replaced by NaN, and the names replaced."""
+    values = {name: float(value) for name, value in features.items()}
+    infinite = [name for name, value in values.items() if math.isinf(value)]
+    return values | dict.fromkeys(infinite, math.nan), infinite
 
 
 def extract_case(case: Case, config: ExtractionConfig, derived: Path | None = None
@@ -229,12 +241,16 @@ def _worker_failure(case: Case, error: BaseException) -> CaseResult:
 
 def run_serial(cases: Iterable[Case], config: ExtractionConfig,
                collect: Callable[[CaseResult], None], derived: Path | None = None) -> None:
-    """Extract the cases one after the other in this process."""
+    """Extract the cases one after the other in this process; a failure ends one case only."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
         for case in cases:
-            collect(extract_case(case, config, derived))
+            try:
+                result = extract_case(case, config, derived)
+            except Exception as error:  # whatever breaks on one case, the batch goes on
+                result = _engine_failure(case, f"unexpected {type(error).__name__}: {error}")
+            collect(result)
 
 
 def _start_method() -> str:
@@ -474,11 +490,13 @@ def extract_features(manifest: Path, out: Path, config: Path | ExtractionConfig 
     and after each case.
     """
     settings = config if isinstance(config, ExtractionConfig) else load_config(config)
-    out = Path(out)
+    out = writable_file(out, "feature table")
+    errors = writable_file(errors or sibling(out, "_errors.csv"), "error report")
     loaded = load_manifest(manifest)
+    check_extractable(loaded)
     cases = list(loaded.cases)
     columns = feature_names(settings)
-    cache = FeatureCache(_cache_folder(cache_dir, settings, out))
+    cache = FeatureCache(writable_folder(_cache_folder(cache_dir, settings, out), "cache folder"))
     digest = settings.digest()
     keys = {case.case_id: case_key(case, digest) for case in cases}
     results = {case.case_id: CaseResult.from_entry(entry) for case in cases
@@ -504,9 +522,18 @@ def extract_features(manifest: Path, out: Path, config: Path | ExtractionConfig 
     return extraction
 
 
-def _write_outputs(extraction: ExtractionResult, out: Path, errors: Path | None,
+def check_extractable(manifest: Manifest) -> None:
+    """ManifestError, before any work, for a manifest no extraction can use."""
+    if not len(manifest):
+        raise ManifestError(f"manifest {manifest.path} holds no case")
+    if "lesion_mask" not in manifest.table.columns:
+        raise ManifestError(f"manifest {manifest.path} has no lesion_mask column; every "
+                            "feature is computed in the lesion")
+
+
+def _write_outputs(extraction: ExtractionResult, out: Path, errors: Path,
                    metadata: dict[str, str]) -> None:
     write_parquet(extraction.table, out, metadata)
     write_parquet(extraction.curves, sibling(out, "_curves.parquet"))
-    with replaced_atomically(Path(errors or sibling(out, "_errors.csv"))) as temporary:
+    with replaced_atomically(errors) as temporary:
         extraction.errors.to_csv(temporary, index=False)

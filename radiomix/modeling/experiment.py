@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from radiomix.console import print_warning
 from radiomix.errors import ConfigError
 from radiomix.evaluation import plots
 from radiomix.evaluation.report import write_run_report
 from radiomix.evaluation.stats import auc_score
 from radiomix.hashing import file_sha256
-from radiomix.modeling.config import ExperimentConfig
+from radiomix.modeling.config import ExperimentConfig, check_storage
 from radiomix.modeling.data import (
     ModelData,
     extract_table,
@@ -50,6 +51,7 @@ from radiomix.modeling.nested_cv import (
 )
 from radiomix.modeling.permutation import permutation_test
 from radiomix.modeling.tracking import (
+    check_tracking_store,
     ensure_experiment,
     log_flat_params,
     log_model,
@@ -60,6 +62,7 @@ from radiomix.modeling.tracking import (
     run_tags,
     using_tracking_uri,
 )
+from radiomix.outputs import writable_folder
 
 
 @dataclass
@@ -207,7 +210,8 @@ def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
                "table_sha256": file_sha256(table), **_extraction_lineage(config, provenance),
                "n_cases": len(data.y), "n_unlabelled_dropped": data.n_unlabelled,
                "tracers": config.input.tracers, "features": data.features,
-               "excluded_non_numeric": data.excluded, "permutations": permutations}
+               "excluded_non_numeric": data.excluded, "dropped_bad_data": data.dropped,
+               "permutations": permutations}
     if provenance:
         paths["extraction_provenance"] = out / "extraction_provenance.json"
         paths["extraction_provenance"].write_text(json.dumps(provenance, indent=2))
@@ -267,12 +271,15 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path,
     `permutations` > 0 also the permutation test of the headline AUC."""
     if permutations < 0:
         raise ConfigError(f"the number of permutations must be 0 or more, got {permutations}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_folder(out_dir)
+    check_storage(config.search.storage)
+    uri = resolve_tracking_uri(tracking_uri)
+    check_tracking_store(uri)
     table = _input_table(config, out)
     data = load_model_data(config, table)
+    for problem in data.dropped:
+        print_warning(f"dropped: {problem}")
     rules, directions = _rule_columns(config, data.table)
-    uri = resolve_tracking_uri(tracking_uri)
     with using_tracking_uri(uri):
         return _tracked_run(config, data, table, rules, directions, out, uri,
                             _Options(permutations, progress))

@@ -212,6 +212,6 @@ def load_rules(path: str | Path | None = None) -> list[Rule]:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ConfigError(f"cannot read rules file {path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, RecursionError) as error:
         raise ConfigError(f"rules file {path} is not valid YAML: {error}") from None
     return parse_rules(raw, path)

@@ -230,8 +230,8 @@ def test_extract_command_writes_the_table(cohort, tmp_path):
     out = tmp_path / "table.parquet"
     result = CliRunner().invoke(app, [str(cohort), "--out", str(out), "--config", str(config),
                                       "--workers", "1", "--errors", str(tmp_path / "e.csv")])
-    assert result.exit_code == 0, result.output
-    assert "3 computed" in result.output
+    assert result.exit_code == 2, result.output  # case c has a broken mask
+    assert "3 computed" in result.output and "1 case(s) failed in part: c" in result.output
     table = pd.read_parquet(out)
     assert table["pet_SUVmax"].tolist()[:2] == [3.0, 3.0]
     assert (tmp_path / "e.csv").is_file()
