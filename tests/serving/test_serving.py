@@ -152,13 +152,16 @@ def test_training_cases_are_rarely_novel(exported, trained):
 
 
 def test_top_features_match_linear_shap_formula(exported, trained):
-    """Logistic regression on independent features: SHAP value = coef * (x - background mean)."""
+    """Logistic regression on independent features: SHAP value = coef * (x - background mean),
+    with the coefficients of the fitted regression inside its recalibration."""
+    from radiomix.modeling.explain import base_model
+
     model = load_model(exported)
     table = pd.read_parquet(trained.table).head(4)
     steps = model.pipeline[:-1]
     background = steps.transform(model.background[model.input_columns]).mean()
     selected = steps.transform(table[model.input_columns])
-    contributions = (selected - background) * model.pipeline[-1].coef_[0]
+    contributions = (selected - background) * base_model(model.pipeline[-1]).coef_[0]
     listed_top = model.score(table, top=2)["top_features"]
     for listed, (_, row) in zip(listed_top, contributions.iterrows(), strict=True):
         expected = row.reindex(row.abs().sort_values(ascending=False).index).head(2)
