@@ -169,7 +169,8 @@ def test_training_cases_are_rarely_novel(exported, trained):
 
 def test_top_features_match_linear_shap_formula(exported, trained):
     """Logistic regression on independent features: SHAP value = coef * (x - background mean),
-    the mean of the transformed training rows (which the model stores, not the rows)."""
+    the mean of the transformed training rows (which the model stores, not the rows), with the
+    coefficients of the fitted regression inside its recalibration."""
     model = load_model(exported)
     table = pd.read_parquet(trained.table).head(4)
     steps = model.pipeline[:-1]
@@ -177,8 +178,7 @@ def test_top_features_match_linear_shap_formula(exported, trained):
                                / "training_features.parquet")
     background = steps.transform(training[model.input_columns]).mean()
     selected = steps.transform(table[model.input_columns])
-    coefficients = base_model(model.pipeline[-1]).coef_[0]  # Platt is monotone: log-odds
-    contributions = (selected - background) * coefficients
+    contributions = (selected - background) * base_model(model.pipeline[-1]).coef_[0]
     listed_top = model.score(table, top=2)["top_features"]
     for listed, (index, row) in zip(listed_top, contributions.iterrows(), strict=True):
         row = row[table.loc[index, row.index].notna()]  # imputed inputs are not listed
