@@ -104,8 +104,8 @@ def best_rule(table: pd.DataFrame, decisions: pd.DataFrame, rules: list) -> tupl
         parameter = decisions[f"param_{rule.id}"].to_numpy(float)
         used = ~np.isnan(parameter)
         y = table["label"].to_numpy(int)[used]
-        if used.sum() < 10 or y.min() == y.max():
-            continue
+        if used.sum() < 10 or min(y.sum(), (1 - y).sum()) < 2:
+            continue  # DeLong needs two patients of each class
         sign = 1.0 if rule.direction == "higher" else -1.0
         auc = auc_score(y, sign * parameter[used])
         if auc > best_auc:
@@ -165,7 +165,8 @@ def main() -> None:
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     csv = RESULTS / "inference.csv"
-    done = pd.read_csv(csv) if csv.is_file() else pd.DataFrame()
+    # keep_default_na=False: the scenario "null" is a name, not a missing value
+    done = pd.read_csv(csv, keep_default_na=False) if csv.is_file() else pd.DataFrame()
     rows = done.to_dict("records")
     for seed in range(FIRST_SEED, FIRST_SEED + args.n_seeds):
         for scenario in args.scenarios:
