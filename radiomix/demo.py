@@ -48,12 +48,14 @@ def run_demo(out: Path = DEMO_OUT, workers: int | None = None,
     from radiomix.rules import baseline_report, load_rules, parameter_report
     from radiomix.serving.export import export_model
     from radiomix.synth import ensure_demo_cohort
+    from radiomix.synth.demo import demo_scenario
 
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
     step = _Steps(console)
 
-    step("1/7 synthetic cohort (generated once, then reused)")
+    step(f"1/7 synthetic cohort, texture scenario '{demo_scenario()}' "
+         "(generated once, then reused)")
     ensure_demo_cohort(manifest)
     step("2/7 validate the manifest")
     report = validate_manifest(manifest)
@@ -105,15 +107,17 @@ def demo_command(
     """Run synth → validate → extract → baseline → train → report → export on the demo cohort."""
     console = Console()
     result = run_demo(out, workers, tracking_uri, console)
-    scores = result.metrics["model"]
-    low, high = scores["auc_ci"]
-    console.print(f"model AUC {scores['auc']:.3f} (95 % CI {low:.3f}–{high:.3f})")
+    headline = result.metrics["headline"]
+    low, high = headline["auc_pooled_ci"]
+    console.print(f"model AUC {headline['auc']:.3f} ± {headline['auc_sd']:.3f} over the outer "
+                  f"repeats (pooled 95 % CI {low:.3f}–{high:.3f}, patient-clustered)")
     best = _best_rule(result.metrics["rules"])
     if best:
         rule, values = best
         console.print(f"best single rule {rule}: AUC {values['auc']:.3f} vs model "
                       f"{values['model_auc_same_cases']:.3f} on the same {values['n']} cases, "
-                      f"paired DeLong p = {values['delong_p_vs_model']:.3g}")
+                      f"clustered paired test p = {values['delong_p_vs_model']:.3g} "
+                      f"(Holm-adjusted over the rules {values['delong_p_holm_vs_model']:.3g})")
     console.print(f"features {result.features}\nbaseline {result.baseline}\n"
                   f"MLflow run {result.run_id}\nreport {result.report}\nmodel {result.model}"
                   f" (score new cases: radiomix predict --model {result.model} INPUT --out "

@@ -27,7 +27,8 @@ CAPTIONS = {
     "shap_summary": "SHAP summary of the final model",
     "optuna_history": "Optuna search history (final model)",
 }
-GROUP_NAMES = {"texture": "texture", "pet": "static PET", "dyn": "dynamic PET",
+GROUP_NAMES = {"texture": "texture", "firstorder": "first-order & shape",
+               "pet": "static PET", "dyn": "dynamic PET",
                "fdg": "FDG dual-phase", "mri": "MRI", "mrs": "MR spectroscopy",
                "clinical": "clinical"}
 COHORT_COLUMNS = ("tracer", "primary", "site")

@@ -30,7 +30,7 @@ from radiomix.modeling.zoo import (
 )
 
 MODEL_NAMES = tuple(ZOO)
-GROUP_NAMES = ("texture", "pet", "fdg", "dyn", "mri", "mrs", "clinical")
+GROUP_NAMES = ("texture", "firstorder", "pet", "fdg", "dyn", "mri", "mrs", "clinical")
 MAX_SEED = 2**31 - 1 - 1_000_000
 """Seeds of folds add up to 1000 * repeat + fold to the experiment's; NumPy takes < 2**32."""
 

@@ -24,33 +24,48 @@ IMAGE_TYPES = re.compile(
     r"^(original|wavelet-[HL]+|log-sigma-[\w.-]+|square|squareroot|logarithm|exponential"
     r"|gradient|lbp-[\w.-]+)$"
 )
-TEXTURE_CLASSES = {"firstorder", "shape", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm"}
+PYRADIOMICS_CLASSES = {"firstorder", "shape", "shape2D", "glcm", "glrlm", "glszm", "gldm",
+                       "ngtdm"}
+# First-order statistics and shape of an unfiltered image: its histogram and the mask's form,
+# i.e. the rule parameters (mean rCBV, mean ADC, SUVmax...) under another name, not texture.
+FIRST_ORDER_CLASSES = {"firstorder", "shape", "shape2D"}
 PREFIX_GROUPS = {"pet": "pet_", "fdg": "fdg_", "dyn": "dyn_", "mri": "mri_", "mrs": "mrs_"}
 TABLE_COLUMNS = ("case_id", "patient_id", "label", "site", "tracer")
 
 
-def is_texture(name: str) -> bool:
-    """True for `<image>_<filter>_<class>_<feature>` names (pyradiomics image type or class)."""
+def pyradiomics_parts(name: str) -> tuple[str, str] | None:
+    """(image type, feature class) of a `<image>_<filter>_<class>_<feature>` name, or None."""
     parts = name.split("_")
-    if len(parts) < 3:
-        return False
-    return bool(IMAGE_TYPES.match(parts[1])) or parts[2] in TEXTURE_CLASSES
+    if len(parts) < 4:
+        return None
+    if IMAGE_TYPES.match(parts[1]) or parts[2] in PYRADIOMICS_CLASSES:
+        return parts[1], parts[2]
+    return None
+
+
+def feature_group(name: str) -> str:
+    """The group of one feature column (see `feature_groups`)."""
+    parts = pyradiomics_parts(name)
+    if parts is not None:
+        image_type, feature_class = parts
+        plain = image_type == "original" and feature_class in FIRST_ORDER_CLASSES
+        return "firstorder" if plain else "texture"
+    return next((g for g, prefix in PREFIX_GROUPS.items() if name.startswith(prefix)),
+                "clinical")
 
 
 def feature_groups(columns) -> dict[str, list[str]]:
-    """Split feature columns into groups: texture, pet (static), fdg, dyn, mri, mrs, clinical.
+    """Split feature columns into groups: texture, firstorder, pet (static), fdg, dyn, mri,
+    mrs, clinical.
 
-    Texture first (its second name part is a pyradiomics image type or its third a feature
-    class), then the standard prefixes; any other column is clinical.
+    pyradiomics features (second name part an image type or third a feature class) are
+    `texture`, except first-order statistics and shape of the unfiltered image, which are
+    `firstorder`; then the standard prefixes; any other column is clinical.
     """
-    groups: dict[str, list[str]] = {name: [] for name in ("texture", *PREFIX_GROUPS, "clinical")}
+    groups: dict[str, list[str]] = {name: [] for name in ("texture", "firstorder",
+                                                          *PREFIX_GROUPS, "clinical")}
     for column in columns:
-        if is_texture(column):
-            groups["texture"].append(column)
-            continue
-        group = next((g for g, prefix in PREFIX_GROUPS.items() if column.startswith(prefix)),
-                     "clinical")
-        groups[group].append(column)
+        groups[feature_group(column)].append(column)
     return groups
 
 
@@ -163,7 +178,7 @@ def _non_numeric_cell(column: pd.Series, ids: pd.Series) -> str | None:
 
 def is_clinical(name: str) -> bool:
     """Whether a column falls in the clinical group (not texture, not a known prefix)."""
-    return next(iter(k for k, v in feature_groups([name]).items() if v)) == "clinical"
+    return feature_group(name) == "clinical"
 
 
 def numeric_columns(table: pd.DataFrame, candidates: list[str], ids: pd.Series,

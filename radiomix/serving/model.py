@@ -21,7 +21,7 @@ import pandas as pd
 
 from radiomix import __version__
 from radiomix.errors import ModelError
-from radiomix.modeling.data import feature_groups, is_texture
+from radiomix.modeling.data import feature_group, pyradiomics_parts
 from radiomix.serving import MAX_MISSING
 from radiomix.serving.checksums import verify_checksums
 from radiomix.serving.novelty import NoveltyDetector
@@ -252,9 +252,9 @@ def _top_features(explanation, top: int, missing: pd.DataFrame) -> list[str]:
 def modality(feature: str) -> str:
     """The input a feature comes from: the image of a texture feature (`t1c`, `pet`, ...),
     else its group (`pet`, `dyn`, `fdg`, `mri`, `mrs`, `clinical`)."""
-    if is_texture(feature):
+    if pyradiomics_parts(feature) is not None:
         return feature.split("_")[0]
-    return next(group for group, names in feature_groups([feature]).items() if names)
+    return feature_group(feature)
 
 
 def _missing_modalities(missing: pd.DataFrame) -> list[str]:

@@ -78,3 +78,11 @@ def ensure_demo_cohort(manifest: Path, settings_path: Path = DEMO_SETTINGS) -> N
         raise RadiomixError(
             f"{manifest}: the regenerated demo cohort differs from this manifest "
             f"(regenerated manifest written to {handle.name})")
+
+
+def demo_scenario(settings_path: Path = DEMO_SETTINGS) -> str:
+    """The texture scenario (``null`` or ``informative``) the demo cohort is simulated under."""
+    from radiomix.synth.config import load_config
+
+    settings = load_demo_settings(settings_path)
+    return load_config(Path(settings_path).parent / settings.config).texture.scenario

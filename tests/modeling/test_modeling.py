@@ -30,9 +30,12 @@ def test_feature_groups_follow_the_naming_convention():
     columns = ["pet_original_glcm_Contrast", "t1c_wavelet-LLH_glszm_ZoneEntropy",
                "pet_log-sigma-2-0-mm-3D_firstorder_Mean", "pet_ki_glcm_Contrast",
                "pet_SUVmax", "pet_TBRmean_1p6", "fdg_dual_phase_index", "dyn_TTP_min",
-               "mri_ADC_ratio", "mrs_cho_naa", "age", "months_since_rt"]
+               "mri_ADC_ratio", "mrs_cho_naa", "age", "months_since_rt",
+               "rcbv_original_firstorder_Mean", "adc_original_shape_Sphericity"]
     groups = feature_groups(columns)
     assert groups["texture"] == columns[:4]
+    # the histogram and shape of an unfiltered map are its rule parameters, not texture
+    assert groups["firstorder"] == columns[-2:]
     assert groups["pet"] == ["pet_SUVmax", "pet_TBRmean_1p6"]
     assert groups["fdg"] == ["fdg_dual_phase_index"]
     assert groups["dyn"] == ["dyn_TTP_min"]
