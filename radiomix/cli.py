@@ -14,6 +14,7 @@ from radiomix.data.suv import suv_command
 from radiomix.demo import demo_command
 from radiomix.errors import RadiomixError
 from radiomix.evaluation.report import report_command
+from radiomix.extras import missing_extra
 from radiomix.features.commands import extract_command
 from radiomix.features.ibsi import ibsi_check_command
 from radiomix.modeling.commands import train_command
@@ -63,4 +64,10 @@ def run() -> None:
         app(prog_name="radiomix")
     except RadiomixError as error:
         print_error(error)
+        sys.exit(EXIT_ERROR)
+    except ModuleNotFoundError as error:
+        extra = missing_extra(error)
+        if extra is None:
+            raise
+        print_error(extra)
         sys.exit(EXIT_ERROR)

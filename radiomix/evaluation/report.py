@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from radiomix.console import DEFAULT_TRACKING_URI
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -222,10 +224,8 @@ def build_report(run_id: str, out: str | Path, tracking_uri: str | None = None) 
 def report_command(
     run_id: str = typer.Argument(..., help="MLflow id of the experiment's parent run."),
     out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write."),
-    tracking_uri: str | None = typer.Option(
-        None, "--tracking-uri",
-        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else "
-             "sqlite:///~/.radiomix/mlflow.db]."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
+                                            show_default=DEFAULT_TRACKING_URI),
 ) -> None:
     """Write one self-contained HTML page with the tables and figures of an experiment run."""
     from radiomix.console import exit_on_error

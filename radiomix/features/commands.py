@@ -11,14 +11,15 @@ def extract_command(
     manifest: Path = typer.Argument(..., help="The data_manifest.csv of the cohort."),
     out: Path = typer.Option(..., "--out", help="The feature table to write (parquet)."),
     config: Path | None = typer.Option(
-        None, "--config", help="Extraction configuration (default: configs/extraction.yaml)."),
+        None, "--config", help="Extraction configuration.",
+        show_default="radiomix/configs/extraction.yaml"),
     workers: int | None = typer.Option(
         None, "--workers", min=1,
-        help="Dask worker processes (default: number of cores; 1 runs serially)."),
+        help="Dask worker processes; 1 runs serially.", show_default="number of cores"),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Address of a running Dask scheduler to use instead."),
     errors: Path | None = typer.Option(
-        None, "--errors", help="Error report CSV (default: <out stem>_errors.csv)."),
+        None, "--errors", help="Error report CSV.", show_default="<out stem>_errors.csv"),
 ) -> None:
     """Extract static/dynamic PET, MRI and texture features, one row per case.
 

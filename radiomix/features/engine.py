@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import os
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
+from importlib.util import find_spec
 from pathlib import Path
 
 import pandas as pd
@@ -44,12 +46,12 @@ from radiomix.errors import ExtractionError, RadiomixError
 from radiomix.features.cache import FeatureCache, case_key
 from radiomix.features.config import ExtractionConfig, load_config
 from radiomix.features.registry import Family, enabled_families, feature_names
+from radiomix.schema import CLINICAL_NUMBER_COLUMNS, CLINICAL_TEXT_COLUMNS, TABLE_KEY_COLUMNS
+
+logger = logging.getLogger(__name__)
 
 ERROR_COLUMNS = ["case_id", "stage", "kind", "message"]
 CURVE_COLUMNS = ["case_id", "region", "frame", "mid_min", "suv"]
-IDENTITY_COLUMNS = ["case_id", "patient_id", "label", "site", "tracer"]
-CLINICAL_FIELDS = ["primary", "label_source"]
-CLINICAL_VALUES = ["age", "months_since_rt"]
 ENGINE_STAGE = "engine"
 CONNECT_TIMEOUT = "10s"
 PROVENANCE_KEY = b"radiomix"
@@ -271,6 +273,10 @@ def run_cases(cases: list[Case], config: ExtractionConfig, workers: int | None,
               derived: Path | None = None) -> None:
     """Extract ``cases`` serially (one worker or one case) or on Dask."""
     workers = workers or os.cpu_count() or 1
+    if not scheduler and workers > 1 and len(cases) > 1 and find_spec("distributed") is None:
+        logger.warning("Dask is not installed (the 'dask' extra): extracting %d cases serially",
+                       len(cases))
+        workers = 1
     if not scheduler and (workers == 1 or len(cases) <= 1):
         run_serial(cases, config, collect, derived)
         return
@@ -281,10 +287,8 @@ def run_cases(cases: list[Case], config: ExtractionConfig, workers: int | None,
 
 def identity_row(case: Case) -> dict[str, object]:
     """Identity and clinical columns of a case."""
-    row = {"case_id": case.case_id, "patient_id": case.patient_id, "label": case.label,
-           "site": case.site, "tracer": case.tracer}
-    row |= {name: getattr(case, name) for name in CLINICAL_FIELDS}
-    row |= {name: case.values.get(name, math.nan) for name in CLINICAL_VALUES}
+    row = {name: getattr(case, name) for name in TABLE_KEY_COLUMNS + CLINICAL_TEXT_COLUMNS}
+    row |= {name: case.values.get(name, math.nan) for name in CLINICAL_NUMBER_COLUMNS}
     return row | case.clinical
 
 
@@ -302,7 +306,7 @@ def feature_table(cases: list[Case], results: list[CaseResult],
     feature a family returned beyond them (sorted)."""
     identity = pd.DataFrame([identity_row(case) for case in cases])
     identity["label"] = identity["label"].astype("Int64")
-    for name in identity.columns[len(IDENTITY_COLUMNS):]:
+    for name in identity.columns[len(TABLE_KEY_COLUMNS):]:
         identity[name] = _typed(identity[name])
     extra = sorted({name for result in results for name in result.features} - set(columns))
     features = pd.DataFrame([result.features for result in results],

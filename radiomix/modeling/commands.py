@@ -11,16 +11,16 @@ import typer
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
+from radiomix.console import DEFAULT_TRACKING_URI
 
 
 def train_command(
     experiment: Path = typer.Argument(..., exists=True, dir_okay=False,
                                       help="Experiment YAML (see experiments/README.md)."),
-    out: Path | None = typer.Option(None, "--out",
-                                    help="Output folder [default: runs/<experiment name>]."),
-    tracking_uri: str | None = typer.Option(
-        None, "--tracking-uri",
-        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///~/.radiomix/mlflow.db]."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder.",
+                                    show_default="runs/<experiment name>"),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
+                                            show_default=DEFAULT_TRACKING_URI),
     table: Path | None = typer.Option(
         None, "--table", help="Feature table to use instead of the experiment's input."),
     permutations: int = typer.Option(

@@ -8,11 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from radiomix.errors import ConfigError
 from radiomix.modeling.zoo import BALANCING, CALIBRATION, SELECTORS, ZOO, ParamSpec
+from radiomix.yaml_io import load_yaml_model
 
 MODEL_NAMES = tuple(ZOO)
 GROUP_NAMES = ("texture", "pet", "fdg", "dyn", "mri", "mrs", "clinical")
@@ -194,16 +193,5 @@ class ExperimentConfig(_Strict):
 def load_experiment(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment YAML; relative paths resolve against its folder."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise ConfigError(f"cannot read experiment file {path}: {error}") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"experiment file {path} is not valid YAML: {error}") from error
-    if not isinstance(raw, dict):
-        raise ConfigError(f"experiment file {path} must hold a mapping")
-    try:
-        config = ExperimentConfig.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(f"experiment file {path} is invalid:\n{error}") from error
+    config = load_yaml_model(ExperimentConfig, path, "experiment file")
     return config.resolve_paths(path.resolve().parent)

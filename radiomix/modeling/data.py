@@ -19,6 +19,7 @@ from radiomix.data.manifest import parse_labels
 from radiomix.data.tables import read_feature_table
 from radiomix.errors import ConfigError
 from radiomix.modeling.config import ExperimentConfig, InputConfig
+from radiomix.schema import TABLE_KEY_COLUMNS
 
 IMAGE_TYPES = re.compile(
     r"^(original|wavelet-[HL]+|log-sigma-[\w.-]+|square|squareroot|logarithm|exponential"
@@ -26,7 +27,6 @@ IMAGE_TYPES = re.compile(
 )
 TEXTURE_CLASSES = {"firstorder", "shape", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm"}
 PREFIX_GROUPS = {"pet": "pet_", "fdg": "fdg_", "dyn": "dyn_", "mri": "mri_", "mrs": "mrs_"}
-TABLE_COLUMNS = ("case_id", "patient_id", "label", "site", "tracer")
 
 
 def is_texture(name: str) -> bool:
@@ -126,7 +126,7 @@ def _sites(table: pd.DataFrame, source: InputConfig, path: Path) -> np.ndarray |
 def select_features(table: pd.DataFrame, config: ExperimentConfig,
                     reserved: set[str]) -> tuple[list[str], list[str]]:
     """Numeric feature columns of the configured groups, and the non-numeric ones left out."""
-    candidates = [c for c in table.columns if c not in reserved and c not in TABLE_COLUMNS]
+    candidates = [c for c in table.columns if c not in reserved and c not in TABLE_KEY_COLUMNS]
     excluded = [c for c in candidates if not pd.api.types.is_numeric_dtype(table[c])
                 and not pd.api.types.is_bool_dtype(table[c])]
     numeric = [c for c in candidates if c not in excluded and c not in config.features.exclude]

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import typer
 
+from radiomix.console import DEFAULT_TRACKING_URI
+
 
 def export_command(
     run_id: str = typer.Argument(..., help="MLflow run id of a `radiomix train` parent run."),
     out: Path = typer.Option(..., "--out", help="Model folder to create, e.g. models/NAME."),
     register: str | None = typer.Option(
         None, "--register", help="Also register the model under this name in the registry."),
-    tracking_uri: str | None = typer.Option(
-        None, "--tracking-uri",
-        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///~/.radiomix/mlflow.db]."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
+                                            show_default=DEFAULT_TRACKING_URI),
 ) -> None:
     """Export a trained model as an MLflow pyfunc model with checksums and a model card."""
     from radiomix.console import exit_on_error
@@ -37,8 +38,7 @@ def predict_command(
                                 "range instead of ignoring and reporting them."),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri",
-        help="MLflow store of a models:/ or runs:/ URI [default: $MLFLOW_TRACKING_URI, else "
-             "sqlite:///~/.radiomix/mlflow.db]."),
+        help="MLflow store of a models:/ or runs:/ URI.", show_default=DEFAULT_TRACKING_URI),
 ) -> None:
     """Probability of recurrence, decision, top SHAP features and novelty flag per case.
 

@@ -20,7 +20,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from radiomix import __version__
 from radiomix.errors import ModelError
@@ -29,6 +28,7 @@ from radiomix.serving.card import model_card, write_card
 from radiomix.serving.checksums import write_checksums
 from radiomix.serving.model import ARTIFACT_KEY, MODEL_JSON, SITE, RadiomixModel
 from radiomix.serving.novelty import NoveltyDetector
+from radiomix.yaml_io import read_yaml
 
 FORMAT_VERSION = 1
 EXAMPLE_ROWS = 5
@@ -107,7 +107,7 @@ def extraction_config(run_files: Path) -> dict | None:
     """
     from radiomix.features import load_config
 
-    experiment = yaml.safe_load((run_files / "experiment.yaml").read_text())
+    experiment = read_yaml(run_files / "experiment.yaml", "experiment file of the run")
     lineage = json.loads((run_files / "lineage.json").read_text())
     config = _table_config(experiment, lineage)
     if config is not None:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from radiomix import __version__
 from radiomix.errors import ModelError
+from radiomix.schema import EXTRACTION_ERRORS, IDENTITY_COLUMNS
 from radiomix.serving.checksums import verify_checksums
 from radiomix.serving.novelty import NoveltyDetector
 
@@ -26,8 +27,6 @@ SITE = "site"
 ARTIFACT_KEY = "radiomix"
 MODEL_JSON = "radiomix_model.json"
 BACKGROUND_ROWS = 40
-IDENTITY_COLUMNS = ("case_id", "patient_id", "site", "label", "label_source", "tracer",
-                    "primary", "extraction_errors")
 
 
 def major_minor(version: str) -> str:
@@ -108,7 +107,7 @@ class RadiomixModel:
 
     def unused_columns(self, frame: pd.DataFrame) -> list[str]:
         """Columns of `frame` holding values that are neither model inputs nor identities."""
-        known = {*self.input_columns, *IDENTITY_COLUMNS}
+        known = {*self.input_columns, *IDENTITY_COLUMNS, EXTRACTION_ERRORS}
         return [c for c in frame.columns if c not in known and frame[c].notna().any()]
 
     def check_input(self, frame: pd.DataFrame, strict: bool = False) -> pd.DataFrame:

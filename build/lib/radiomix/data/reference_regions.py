@@ -1,0 +1,199 @@
+"""Automatic reference regions for a case whose ``ref_*`` cells are empty.
+
+- ``ref_background``: normal brain (grey + white matter) around the mirror image of the lesion
+  across the mid-sagittal plane, in the contralateral hemisphere, with the lesion and the
+  ventricles/CSF left out: the contralateral background region of the amino-acid PET practice
+  guideline (Law et al., EJNMMI 2019; Unterrainer et al., EJNMMI Res 2017). The plane is the
+  brain's own symmetry plane: the reflection that best matches the image with itself
+  (Pearson correlation over the brain, lesion masked), searched from the brain's centre.
+- ``ref_striatum`` (FDOPA): on each side of the plane, the largest blob above half the
+  maximum of normal brain (striatal FDOPA uptake is the highest of normal brain), lesion
+  excluded.
+- ``ref_wm``, ``ref_gm``: a three-class tissue segmentation (CSF, grey, white matter) of the
+  T1c inside the brain by Otsu's multiple thresholds (SimpleITK), lesion excluded, each class
+  eroded by one voxel against partial volume.
+
+The images they are computed on and the settings are in :class:`AutoRegionConfig`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage, optimize
+
+from radiomix.errors import MaskError
+
+MIRROR_RADIUS_MM = 15.0
+CSF_FRACTION = 0.5
+LESION_MARGIN_MM = 4.0
+PLANE_SEARCH_MM = 30.0
+PLANE_SEARCH_STEP_MM = 2.0
+STRIATUM_FRACTION_OF_MAX = 0.5
+STRIATUM_MAX_DISTANCE_MM = 40.0
+SMOOTHING_MM = 2.0
+TISSUE_FRACTION = 0.3  # of the median positive voxel: above air and most CSF
+MIN_SYMMETRY = 0.7
+MAX_TILT_RAD = np.deg2rad(15.0)  # the head is scanned roughly straight
+
+
+@dataclass(frozen=True)
+class Plane:
+    """A plane n·p = offset (unit normal n, patient coordinates in mm)."""
+
+    normal: np.ndarray
+    offset: float
+    score: float = 1.0  # correlation of the image with its reflection over the brain
+
+    def signed_distance(self, points: np.ndarray) -> np.ndarray:
+        """Signed distance (mm) of (N, 3) points from the plane."""
+        return points @ self.normal - self.offset
+
+    def reflection(self) -> sitk.AffineTransform:
+        """The reflection across the plane as a SimpleITK transform (its own inverse)."""
+        transform = sitk.AffineTransform(3)
+        transform.SetMatrix((np.eye(3) - 2.0 * np.outer(self.normal, self.normal)).ravel()
+                            .tolist())
+        transform.SetTranslation((2.0 * self.offset * self.normal).tolist())
+        return transform
+
+
+def voxel_points(image: sitk.Image, mask: np.ndarray) -> np.ndarray:
+    """Physical (N, 3) points of the true voxels of a (z, y, x) mask on ``image``'s grid."""
+    indices = np.argwhere(mask)[:, ::-1].astype(float)
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    return np.array(image.GetOrigin()) + (indices * np.array(image.GetSpacing())) @ direction.T
+
+
+def brain_mask(image: sitk.Image) -> np.ndarray:
+    """Head tissue: the largest component of the smoothed image above ``TISSUE_FRACTION`` of
+    the median of its positive voxels, holes (ventricles) filled (z, y, x bool)."""
+    smooth = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(image, SMOOTHING_MM))
+    positive = smooth[smooth > 0]
+    if positive.size == 0:
+        raise MaskError("the image has no positive voxel to find the brain in")
+    above = smooth > TISSUE_FRACTION * np.median(positive)
+    labels, count = ndimage.label(above)
+    if count == 0:
+        raise MaskError("no brain found")
+    sizes = ndimage.sum(above, labels, range(1, count + 1))
+    return ndimage.binary_fill_holes(labels == 1 + int(np.argmax(sizes)))
+
+
+def _mm_to_voxels(image: sitk.Image, mm: float) -> np.ndarray:
+    return np.maximum(np.round(mm / np.array(image.GetSpacing()[::-1])).astype(int), 1)
+
+
+def dilate(mask: np.ndarray, image: sitk.Image, mm: float) -> np.ndarray:
+    """Dilation of a (z, y, x) mask by an ellipsoid of ``mm`` radius."""
+    radius = _mm_to_voxels(image, mm)
+    grids = np.ogrid[tuple(slice(-r, r + 1) for r in radius)]
+    ball = sum((g / r) ** 2 for g, r in zip(grids, radius, strict=True)) <= 1.0
+    return ndimage.binary_dilation(mask, structure=ball)
+
+
+def _mirrored(image: sitk.Image, plane: Plane, nearest: bool = False) -> np.ndarray:
+    interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    return sitk.GetArrayFromImage(sitk.Resample(image, image, plane.reflection(),
+                                                interpolator, 0.0))
+
+
+def _plane_from(params: np.ndarray, score: float = 1.0) -> Plane:
+    offset, yaw, roll = params
+    normal = np.array([np.cos(yaw) * np.cos(roll), np.sin(yaw) * np.cos(roll), np.sin(roll)])
+    return Plane(normal, float(offset), score)
+
+
+def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> Plane:
+    """The mid-sagittal plane: the reflection (offset along x, yaw and roll up to
+    ``MAX_TILT_RAD``) that best matches
+    the image with itself over the brain, the lesion replaced by the brain's median; its
+    ``score`` is that correlation (below ``MIN_SYMMETRY`` the brain shows no clear plane).
+
+    A coarse search of the offset (``PLANE_SEARCH_MM`` either side of the brain's centre)
+    is refined by Nelder–Mead over offset and both angles.
+    """
+    values = sitk.GetArrayFromImage(image).astype(np.float32)
+    values[dilate(lesion, image, LESION_MARGIN_MM)] = np.median(values[brain])
+    filled = sitk.GetImageFromArray(values)
+    filled.CopyInformation(image)
+    filled = sitk.SmoothingRecursiveGaussian(filled, SMOOTHING_MM)
+    values = sitk.GetArrayFromImage(filled)
+    centre = float(voxel_points(image, brain)[:, 0].mean())
+
+    def cost(params: np.ndarray) -> float:
+        if np.any(np.abs(params[1:]) > MAX_TILT_RAD):
+            return 1.0
+        mirrored = _mirrored(filled, _plane_from(params))[brain]
+        if np.std(mirrored) == 0 or np.std(values[brain]) == 0:
+            return 0.0
+        return -float(np.corrcoef(values[brain], mirrored)[0, 1])
+
+    offsets = np.arange(centre - PLANE_SEARCH_MM, centre + PLANE_SEARCH_MM + 1e-9,
+                        PLANE_SEARCH_STEP_MM)
+    best = min(offsets, key=lambda offset: cost(np.array([offset, 0.0, 0.0])))
+    result = optimize.minimize(cost, np.array([best, 0.0, 0.0]), method="Nelder-Mead",
+                               options={"xatol": 0.05, "fatol": 1e-6, "initial_simplex": [
+                                   [best, 0, 0], [best + 1.0, 0, 0], [best, 0.03, 0],
+                                   [best, 0, 0.03]]})
+    return _plane_from(result.x, -float(result.fun))
+
+
+def background_crescent(image: sitk.Image, lesion: np.ndarray, plane: Plane,
+                        brain: np.ndarray) -> np.ndarray:
+    """Normal brain within ``MIRROR_RADIUS_MM`` of the lesion's mirror image, on the other
+    side of the plane, without lesion (plus margin) and CSF (below ``CSF_FRACTION`` × the
+    brain median)."""
+    if plane.score < MIN_SYMMETRY:
+        raise MaskError(f"no clear mid-sagittal symmetry (correlation {plane.score:.2f} of the "
+                        "image with its mirror image); draw ref_background by hand")
+    mirror_image = sitk.GetImageFromArray(lesion.astype(np.uint8))
+    mirror_image.CopyInformation(image)
+    mirror = _mirrored(mirror_image, plane, nearest=True) > 0
+    values = sitk.GetArrayViewFromImage(image)
+    side = np.sign(plane.signed_distance(voxel_points(image, lesion)).mean())
+    distance = np.zeros(lesion.shape, dtype=float)
+    distance[brain] = plane.signed_distance(voxel_points(image, brain))
+    region = (brain & dilate(mirror, image, MIRROR_RADIUS_MM) & (side * distance < 0)
+              & ~dilate(lesion, image, LESION_MARGIN_MM)
+              & (values >= CSF_FRACTION * np.median(values[brain])))
+    if not region.any():
+        raise MaskError("no normal brain around the mirror image of the lesion")
+    return region
+
+
+def striatum(image: sitk.Image, lesion: np.ndarray, plane: Plane,
+             brain: np.ndarray) -> np.ndarray:
+    """The largest connected blob above ``STRIATUM_FRACTION_OF_MAX`` of the brain's maximum
+    on each side of the plane within ``STRIATUM_MAX_DISTANCE_MM`` of it, lesion (plus margin)
+    excluded."""
+    values = sitk.GetArrayViewFromImage(image)
+    candidates = brain & ~dilate(lesion, image, 2 * LESION_MARGIN_MM)
+    hot = candidates & (values >= STRIATUM_FRACTION_OF_MAX * values[candidates].max())
+    distance = np.full(lesion.shape, np.inf)
+    distance[hot] = plane.signed_distance(voxel_points(image, hot))
+    region = np.zeros(lesion.shape, dtype=bool)
+    for side in (-1.0, 1.0):
+        near = hot & (side * distance > 0) & (np.abs(distance) <= STRIATUM_MAX_DISTANCE_MM)
+        labels, count = ndimage.label(near)
+        if count == 0:
+            raise MaskError("no striatal uptake found on one side of the mid-sagittal plane")
+        sizes = ndimage.sum(near, labels, range(1, count + 1))
+        region |= labels == 1 + int(np.argmax(sizes))
+    return region
+
+
+def tissue_classes(t1: sitk.Image, lesion: np.ndarray) -> dict[str, np.ndarray]:
+    """White and grey matter of a T1-weighted image: Otsu's two thresholds inside the brain
+    split CSF, grey and white matter (ascending T1 signal); lesion excluded, eroded once."""
+    brain = brain_mask(t1)
+    values = sitk.GetArrayFromImage(t1).astype(np.float32)
+    inside = values[brain]
+    classes = sitk.OtsuMultipleThresholds(sitk.GetImageFromArray(inside.reshape(1, 1, -1)), 2)
+    labels = np.zeros(values.shape, dtype=np.uint8)
+    labels[brain] = sitk.GetArrayFromImage(classes).ravel() + 1
+    keep = ~dilate(lesion, t1, LESION_MARGIN_MM)
+    return {"ref_gm": ndimage.binary_erosion(labels == 2) & keep,
+            "ref_wm": ndimage.binary_erosion(labels == 3) & keep}
