@@ -13,8 +13,10 @@ venv="${VENV:-.venv}"
 pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 # PyRadiomics 3.0.1 is only published as a source package whose build needs numpy already
 # installed, so the build tools and numpy come first and the lock is built without build
-# isolation. --no-deps: the lock already lists every package (see requirements/overrides.txt).
+# isolation (requirements/pyradiomics-build/ lets its setup run on Python 3.12+).
+# --no-deps: the lock already lists every package (see requirements/overrides.txt).
 "${pip[@]}" --require-hashes -r requirements/build.txt
-"${pip[@]}" --require-hashes --no-deps --no-build-isolation -r "$lock"
+PYTHONPATH=requirements/pyradiomics-build \
+    "${pip[@]}" --require-hashes --no-deps --no-build-isolation -r "$lock"
 "${pip[@]}" --no-deps --no-build-isolation -e .
 echo "radiomix is installed in $venv: run $venv/bin/radiomix --help"

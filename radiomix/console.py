@@ -14,9 +14,6 @@ from radiomix.errors import RadiomixError
 EXIT_ERROR = 2
 """Exit code of a verb stopped by bad input (any radiomix error)."""
 
-DEFAULT_TRACKING_URI = "$MLFLOW_TRACKING_URI, else sqlite:///~/.radiomix/mlflow.db"
-"""The `--tracking-uri` default as help shows it (see radiomix.modeling.tracking)."""
-
 
 def print_error(error: Exception) -> None:
     """One red line on standard error, never a traceback."""

@@ -10,8 +10,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from radiomix.console import DEFAULT_TRACKING_URI
 from radiomix.paths import EXPERIMENTS_DIR
+from radiomix.tracking import SHOWN_DEFAULT_URI
 
 # The demo cohort and its results live in the current folder; the experiment ships inside
 # the package.
@@ -102,7 +102,7 @@ def demo_command(
     workers: int = typer.Option(None, "--workers", help="Extraction workers.",
                                 show_default="number of cores"),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
-                                     show_default=DEFAULT_TRACKING_URI),
+                                     show_default=SHOWN_DEFAULT_URI),
 ) -> None:
     """Run synth → validate → extract → baseline → train → report → export on the demo cohort."""
     console = Console()

@@ -16,7 +16,6 @@ EXTRA_OF_MODULE = {
     "optuna": "ml",
     "mlflow": "ml",
     "shap": "ml",
-    "matplotlib": "ml",
     "dask": "dask",
     "distributed": "dask",
 }

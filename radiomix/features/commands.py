@@ -1,8 +1,9 @@
-"""Command-line verb over the extraction engine: `radiomix extract`."""
+"""Command-line verbs over the features layer: `radiomix extract`, `radiomix ibsi-check`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -41,7 +42,51 @@ def extract_command(
     console.print(f"{len(result.errors)} report line(s), {len(failures)} failure(s) in "
                   f"{errors or sibling(out, '_errors.csv')}")
     if len(result.curves) and result.table["label"].notna().any():
-        from radiomix.evaluation.plots import curves_plot
+        from radiomix.features.figures import curves_plot
 
         figure = curves_plot(result.curves, result.table, sibling(out, "_curves.png"))
         console.print(f"time-activity curves per class: {figure}")
+
+
+def ibsi_check_command(
+    out: Annotated[Path, typer.Option(help="CSV file for the per-feature report.")] = Path(
+        "ibsi_report.csv"
+    ),
+    shared: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the external reference data (holding ibsi/)."),
+    ] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="Data set to check, repeatable: 'phantom' (digital phantom) or a CT phantom "
+            "configuration A, B, C, D, E. Default: all six.",
+        ),
+    ] = None,
+) -> None:
+    """Check radiomix' features against the IBSI digital phantom and CT phantom (configs A–E)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from radiomix.features.ibsi import DATASETS, DEFAULT_SHARED, ibsi_check, summarise
+
+    datasets = [name.strip() for name in dataset] if dataset else list(DATASETS)
+    unknown = sorted(set(datasets) - set(DATASETS))
+    if unknown:
+        raise typer.BadParameter(f"unknown data set(s) {unknown}; choose from {list(DATASETS)}")
+    report = ibsi_check(shared or DEFAULT_SHARED, datasets)
+    report.to_csv(out, index=False)
+    table = Table(title="IBSI conformance: matched / mapped / unmapped per family")
+    for column in ("configuration", "family", "matched", "mapped", "unmapped"):
+        table.add_column(column)
+    for (configuration, family), counts in summarise(report).iterrows():
+        table.add_row(
+            str(configuration),
+            str(family),
+            *(str(counts[c]) for c in ("matched", "mapped", "unmapped")),
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"report written to {out}")

@@ -11,7 +11,7 @@ import typer
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
-from radiomix.console import DEFAULT_TRACKING_URI
+from radiomix.tracking import SHOWN_DEFAULT_URI
 
 
 def train_command(
@@ -20,7 +20,7 @@ def train_command(
     out: Path | None = typer.Option(None, "--out", help="Output folder.",
                                     show_default="runs/<experiment name>"),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
-                                            show_default=DEFAULT_TRACKING_URI),
+                                            show_default=SHOWN_DEFAULT_URI),
     table: Path | None = typer.Option(
         None, "--table", help="Feature table to use instead of the experiment's input."),
     permutations: int = typer.Option(

@@ -56,10 +56,9 @@ from radiomix.modeling.tracking import (
     log_numbers,
     log_summary,
     log_training_data,
-    resolve_tracking_uri,
     run_tags,
-    using_tracking_uri,
 )
+from radiomix.tracking import resolve_tracking_uri, using_tracking_uri
 
 
 @dataclass

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from radiomix.console import DEFAULT_TRACKING_URI
+from radiomix.tracking import SHOWN_DEFAULT_URI
 
 
 def export_command(
@@ -15,7 +15,7 @@ def export_command(
     register: str | None = typer.Option(
         None, "--register", help="Also register the model under this name in the registry."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
-                                            show_default=DEFAULT_TRACKING_URI),
+                                            show_default=SHOWN_DEFAULT_URI),
 ) -> None:
     """Export a trained model as an MLflow pyfunc model with checksums and a model card."""
     from radiomix.console import exit_on_error
@@ -38,7 +38,7 @@ def predict_command(
                                 "range instead of ignoring and reporting them."),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri",
-        help="MLflow store of a models:/ or runs:/ URI.", show_default=DEFAULT_TRACKING_URI),
+        help="MLflow store of a models:/ or runs:/ URI.", show_default=SHOWN_DEFAULT_URI),
 ) -> None:
     """Probability of recurrence, decision, top SHAP features and novelty flag per case.
 

@@ -188,7 +188,7 @@ def _register(out: Path, run_id: str, name: str, tracking_uri: str) -> None:
 def export_model(run_id: str, out: str | Path, tracking_uri: str | None = None,
                  register: str | None = None) -> Path:
     """Export the final model of `run_id` to the folder `out`; optionally register it."""
-    from radiomix.modeling.tracking import resolve_tracking_uri
+    from radiomix.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     out = Path(out)

@@ -250,7 +250,7 @@ def local_model_folder(path_or_uri: str | Path, tracking_uri: str | None = None)
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from radiomix.modeling.tracking import resolve_tracking_uri
+    from radiomix.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     try:
