@@ -28,7 +28,7 @@ from radiomix.features.engine import PROVENANCE_KEY
 from radiomix.modeling.data import load_model_data
 from radiomix.modeling.experiment import experiment_sha256, run_experiment
 from radiomix.modeling.permutation import null_auc, permuted_labels
-from radiomix.modeling.tracking import using_tracking_uri
+from radiomix.tracking import using_tracking_uri
 
 OOF_COLUMNS = ["case_id", "patient_id", "repeat", "fold", "y_true", "y_score"]
 
