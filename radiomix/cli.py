@@ -17,8 +17,7 @@ from radiomix.extras import missing_extra
 from radiomix.features.commands import extract_command, ibsi_check_command
 from radiomix.modeling.commands import train_command
 from radiomix.rules.commands import baseline_command
-from radiomix.serving.commands import export_command, predict_command
-from radiomix.serving.evaluate import evaluate_command
+from radiomix.serving.commands import evaluate_command, export_command, predict_command
 from radiomix.synth.command import synth_command
 
 app = typer.Typer(help="Radiomics and machine learning for recurrence vs radionecrosis.",

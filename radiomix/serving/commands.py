@@ -1,4 +1,4 @@
-"""Command-line entry points of the serving stage (`radiomix export`, `radiomix predict`)."""
+"""Command-line entry points of the serving stage (`radiomix export`, `predict`, `evaluate`)."""
 
 from __future__ import annotations
 
@@ -54,3 +54,34 @@ def predict_command(
     predictions.to_csv(out, index=False, float_format="%.17g")
     novel = int(predictions["novel"].sum())
     typer.echo(f"{len(predictions)} case(s) scored, {novel} flagged as novel: {out}")
+
+
+def evaluate_command(
+    input: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                 help="Labelled feature table (parquet/CSV) or data manifest."),
+    model: str = typer.Option(..., "--model",
+                              help="Exported model folder or MLflow URI (models:/NAME/1)."),
+    out: Path = typer.Option(..., "--out", help="Folder for metrics.json, predictions.csv, "
+                                                "figures and report.html."),
+    rules: Path | None = typer.Option(None, "--rules", help="Rules file.",
+                                      show_default="radiomix/configs/rules.yaml"),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="MLflow store of a models:/ or runs:/ URI.",
+        show_default=SHOWN_DEFAULT_URI),
+) -> None:
+    """Evaluate an exported model on new labelled cases: AUC with CI, calibration, decision
+    curves, confusion matrix at the exported threshold, the rules on the same cases.
+
+    Model files run code when loaded: use only models from a trusted source.
+    """
+    from radiomix.console import exit_on_error
+    from radiomix.serving.evaluate import evaluate
+
+    with exit_on_error():
+        result = evaluate(model, input, out, tracking_uri, rules)
+    model_metrics = result.metrics["model"]
+    low, high = model_metrics["auc_ci"]
+    interval = "" if low is None else f" (95 % CI {low:.3f}-{high:.3f})"
+    typer.echo(f"AUC {model_metrics['auc']:.3f}{interval} on {result.metrics['n_cases']} "
+               f"case(s) of {result.metrics['n_patients']} patient(s): "
+               f"{result.paths['report']}")
