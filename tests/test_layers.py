@@ -33,6 +33,8 @@ KNOWN_UPWARD = {
     "modeling/experiment.py imports radiomix.evaluation.report",
     "modeling/experiment.py imports radiomix.evaluation.stats",
     "modeling/tracking.py imports radiomix.serving.export",
+    "modeling/permutation.py imports radiomix.evaluation.stats",
+    "modeling/headline.py imports radiomix.evaluation",
 }
 
 

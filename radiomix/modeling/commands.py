@@ -26,7 +26,7 @@ def train_command(
     permutations: int = typer.Option(
         0, "--permutations", min=0,
         help="Rerun the nested CV on N patient-grouped label permutations and report the "
-             "permutation p-value of the AUC [default: 0, no test]."),
+             "permutation p-value of the AUC (0: no test)."),
 ) -> None:
     """Nested cross-validation with optuna, final model, metrics, SHAP; tracked in MLflow."""
     import json
