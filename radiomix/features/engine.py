@@ -194,11 +194,18 @@ def extract_case(case: Case, config: ExtractionConfig, derived: Path | None = No
 
 def extract_case_single_threaded(case: Case, config: ExtractionConfig,
                                  derived: Path | None = None) -> CaseResult:
-    """``extract_case`` with native thread pools (BLAS, OpenMP) limited to one thread."""
+    """``extract_case`` with native thread pools (BLAS, OpenMP, ITK) limited to one thread,
+    so that a serial run writes the same bits as the single-threaded Dask workers."""
+    import SimpleITK as sitk
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1):
-        return extract_case(case, config, derived)
+    itk_threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        with threadpool_limits(limits=1):
+            return extract_case(case, config, derived)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(itk_threads)
 
 
 def _engine_failure(case: Case, error: BaseException) -> CaseResult:
