@@ -106,7 +106,7 @@ def best_rule(table: pd.DataFrame, decisions: pd.DataFrame, rules: list) -> tupl
         y = table["label"].to_numpy(int)[used]
         if used.sum() < 10 or y.min() == y.max():
             continue
-        sign = 1.0 if rule.spec.direction == "higher" else -1.0
+        sign = 1.0 if rule.direction == "higher" else -1.0
         auc = auc_score(y, sign * parameter[used])
         if auc > best_auc:
             best, best_auc = rule.id, auc
@@ -129,7 +129,7 @@ def one_seed(scenario: str, seed: int, n_patients: int, workers: int) -> dict:
     rule = next(r for r in rules if r.id == rule_id)
     parameter = decisions[f"param_{rule_id}"].to_numpy(float)
     used = ~np.isnan(parameter)
-    sign = 1.0 if rule.spec.direction == "higher" else -1.0
+    sign = 1.0 if rule.direction == "higher" else -1.0
     rule_sig, rule_gain = significant(y[used], with_texture[used], sign * parameter[used])
     return {"scenario": scenario, "seed": seed, "n_cases": len(table),
             "n_texture_features": len(texture), "auc_rules": auc_score(y, without),

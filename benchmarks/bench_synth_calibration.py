@@ -4,7 +4,7 @@ synthetic cohort against its published 95 % interval.
 images (radiomix synth) -> radiomix extract (without the texture family, which no rule
 reads) -> radiomix baseline -> one row per rule with the measured Se/Sp and whether it falls
 inside the published interval (Clopper-Pearson for the published cohort, +-0.08 when pooled).
-Writes benchmarks/results/synth_synth_calibration.md and .csv.
+Writes benchmarks/results/synth_calibration.md and .csv.
 
 Usage: python benchmarks/bench_synth_calibration.py [n_patients] [seed] [workers] [--keep DIR]
 """
@@ -63,19 +63,29 @@ def calibrate(folder: Path, n_patients: int, seed: int, workers: int) -> pd.Data
     return with_published_intervals(pd.read_csv(baseline))
 
 
+def _versus(row, what: str) -> str:
+    """'measured | published (interval) | inside' cells of one proportion ('–' if unpublished)."""
+    measured = getattr(row, what)
+    published = getattr(row, f"published_{what}")
+    if pd.isna(published):
+        return f"{measured:.2f} | – | –"
+    low, high = (getattr(row, f"published_{what}_ci_{end}") for end in ("low", "high"))
+    inside = getattr(row, f"{what[:2]}_inside")
+    return (f"{measured:.2f} | {published:.2f} ({low:.2f}–{high:.2f}) "
+            f"| {'yes' if inside else 'NO'}")
+
+
 def markdown(table: pd.DataFrame, n_patients: int, seed: int) -> str:
     """The checked rules as a Markdown table."""
     lines = [f"Cohort: {n_patients} patients, seed {seed}; rules with evidence `checked`.", "",
              "| rule | n | Se | Se published (95% CI) | inside | Sp | Sp published (95% CI) "
              "| inside |", "|---|---|---|---|---|---|---|---|"]
     for row in table[table.published_evidence == "checked"].itertuples():
-        lines.append(
-            f"| `{row.rule_id}` | {row.n_evaluated} | {row.sensitivity:.2f} "
-            f"| {row.published_sensitivity:.2f} ({row.published_sensitivity_ci_low:.2f}–"
-            f"{row.published_sensitivity_ci_high:.2f}) | {'yes' if row.se_inside else 'NO'} "
-            f"| {row.specificity:.2f} "
-            f"| {row.published_specificity:.2f} ({row.published_specificity_ci_low:.2f}–"
-            f"{row.published_specificity_ci_high:.2f}) | {'yes' if row.sp_inside else 'NO'} |")
+        if row.n_evaluated == 0:
+            lines.append(f"| `{row.rule_id}` | 0 | – | – | – | – | – | – |")
+            continue
+        lines.append(f"| `{row.rule_id}` | {row.n_evaluated} | {_versus(row, 'sensitivity')} "
+                     f"| {_versus(row, 'specificity')} |")
     return "\n".join(lines) + "\n"
 
 

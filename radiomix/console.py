@@ -21,6 +21,12 @@ def print_error(error: Exception) -> None:
                                soft_wrap=True)
 
 
+def print_warning(message: str) -> None:
+    """One yellow line on standard error."""
+    Console(stderr=True).print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False,
+                               soft_wrap=True)
+
+
 @contextmanager
 def exit_on_error() -> Iterator[None]:
     """Turn a radiomix error raised in the block into one line and exit code 2."""

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from radiomix.errors import ConfigError
+
 SQLITE_PREFIX = "sqlite:///"
 HOME_VARIABLE = "RADIOMIX_HOME"
 SHOWN_DEFAULT_URI = f"$MLFLOW_TRACKING_URI, else {SQLITE_PREFIX}~/.radiomix/mlflow.db"
@@ -47,3 +49,14 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
         yield
     finally:
         mlflow.set_tracking_uri(previous)
+
+
+def check_tracking_store(uri: str) -> None:
+    """ConfigError when the MLflow store at ``uri`` cannot be read (e.g. a corrupt mlflow.db)."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except Exception as error:  # MLflow and SQLAlchemy raise many types for a broken store
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigError(f"MLflow tracking store {uri} cannot be used: {message}") from error

@@ -32,7 +32,7 @@ def read_yaml(path: str | Path, what: str) -> dict[str, Any]:
         raise ConfigError(f"cannot read {what} {path}: {error.strerror or error}") from None
     try:
         loaded = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, RecursionError) as error:  # RecursionError: absurdly deep nesting
         raise ConfigError(f"{what} {path} is not valid YAML: {error}") from None
     if loaded is None:
         return {}

@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 
+from radiomix.data.integrity import check_nifti, check_readable, check_voxels, is_nifti
 from radiomix.errors import ImageGeometryError, ImageReadError, MaskError
 
 SPACING_RTOL = 1e-4
@@ -38,7 +39,9 @@ class Where:
         return ", ".join(part for part in parts if part)
 
 
-_READS: ContextVar[dict[Path, sitk.Image] | None] = ContextVar("radiomix_reads", default=None)
+_READS: ContextVar[dict[tuple[Path, bool], sitk.Image] | None] = ContextVar("radiomix_reads",
+                                                                           default=None)
+MASK_SLAB_VOXELS = 1 << 22  # masks are checked in slabs of ~4 M voxels
 
 
 @contextmanager
@@ -55,23 +58,27 @@ def reads_shared() -> Iterator[None]:
         _READS.reset(token)
 
 
-def read_image(path: Path, where: Where | None = None) -> sitk.Image:
-    """Read a 3D or 4D image file or a DICOM series folder as float32.
+def read_image(path: Path, where: Where | None = None, float32: bool = True) -> sitk.Image:
+    """Read a 3D or 4D image file or a DICOM series folder as float32 (``float32=False``: in
+    its stored voxel type, e.g. a uint8 mask at a quarter of the memory).
 
     A DICOM PET series is converted to body-weight SUV.
     """
     shared = _READS.get()
     if shared is None:
-        return _read_image(path, where)
-    if path not in shared:
-        shared[path] = _read_image(path, where)
-    return shared[path]
+        return _read_image(path, where, float32)
+    if (path, float32) not in shared:
+        shared[path, float32] = _read_image(path, where, float32)
+    return shared[path, float32]
 
 
-def _read_image(path: Path, where: Where | None) -> sitk.Image:
+def _read_image(path: Path, where: Where | None, float32: bool = True) -> sitk.Image:
     where = where or Where(file=path)
     if not path.exists():
         raise ImageReadError(f"{where}: file not found")
+    check_readable(path, where)
+    if is_nifti(path):
+        check_nifti(path, where)  # before ITK, which zero-fills what it cannot read
     try:
         image = _read_dicom_folder(path) if path.is_dir() else sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -79,7 +86,9 @@ def _read_image(path: Path, where: Where | None) -> sitk.Image:
     if image.GetNumberOfComponentsPerPixel() > 1:
         raise ImageReadError(f"{where}: image has {image.GetNumberOfComponentsPerPixel()} "
                              "components per voxel; expected a scalar image")
-    return as_float32(image)
+    image = as_float32(image) if float32 else image
+    check_voxels(sitk.GetArrayViewFromImage(image), where.column, where)
+    return image
 
 
 def as_float32(image: sitk.Image) -> sitk.Image:
@@ -113,9 +122,9 @@ def _first_line(error: Exception) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def read_volume(path: Path, where: Where | None = None) -> sitk.Image:
+def read_volume(path: Path, where: Where | None = None, float32: bool = True) -> sitk.Image:
     """Read an image that must be 3D."""
-    image = read_image(path, where)
+    image = read_image(path, where, float32)
     if image.GetDimension() != 3:
         raise ImageReadError(f"{where or path}: expected a 3D image, found "
                              f"{image.GetDimension()}D of size {image.GetSize()}")
@@ -162,17 +171,21 @@ def read_mask(path: Path, reference: sitk.Image, where: Where | None = None,
     where = where or Where(file=file)
     if not file.exists():
         raise ImageReadError(f"{where}: file not found")
+    check_readable(file, where)
     if is_dicom_file(file):
         mask = rasterise_dicom_mask(file, roi, reference, where, reference_dicom)
     else:
-        mask = read_volume(file, where)
+        mask = read_volume(file, where, float32=False)
     check_same_grid(reference, mask, where)
     return binary_mask(mask, where)
 
 
 def binary_mask(mask: sitk.Image, where: Where) -> sitk.Image:
     """The mask as uint8 {0, 1}; MaskError when it is empty or has other values."""
-    values = np.unique(sitk.GetArrayViewFromImage(mask))
+    voxels = sitk.GetArrayViewFromImage(mask)
+    step = max(1, MASK_SLAB_VOXELS // max(1, voxels[0].size))
+    values = np.unique(np.concatenate([np.unique(voxels[start:start + step])
+                                       for start in range(0, len(voxels), step)]))
     if not np.all(np.isin(values, (0, 1))):
         shown = ", ".join(f"{value:g}" for value in values[:6])
         raise MaskError(f"{where}: mask is not binary (values {shown})")

@@ -81,11 +81,12 @@ def check_case(case: Case) -> list[Problem]:
 
 
 def check_warnings(case: Case) -> list[Problem]:
-    """What is reported but not refused: a lesion touching its image border."""
+    """What is reported but not refused: a lesion touching its image border, and a PET scale
+    judged only on the median of a guessed brain (no background region to measure)."""
     if not case.has("lesion_mask"):
         return []
     return _attempt(case, "lesion_mask", lambda: plausibility.border_problem(
-        _native_lesion(case)))
+        _native_lesion(case))) + check_pet_scale(case, certain=False)
 
 
 def check_geometry_and_units(case: Case) -> list[Problem]:
@@ -97,12 +98,18 @@ def check_geometry_and_units(case: Case) -> list[Problem]:
     return problems + _reference_problems(case)
 
 
-def check_pet_scale(case: Case) -> list[Problem]:
-    """PET images whose normal brain is not SUV in the tracer's range."""
+def check_pet_scale(case: Case, certain: bool = True) -> list[Problem]:
+    """PET images whose normal brain is not SUV in the tracer's range.
+
+    ``certain``: the problems that refuse the image (normal brain measured on a background
+    region, or values of activity concentration); otherwise those judged only on the median
+    of a guessed brain, which are warnings (the image may not show a whole brain).
+    """
     if not case.has("lesion_mask"):
         return []
     return [problem for column in CHECKED_PET_COLUMNS if case.has(column)
-            for problem in _attempt(case, column, lambda c=column: _pet_problem(case, c))]
+            for problem in _attempt(case, column,
+                                    lambda c=column: _pet_problem(case, c, certain))]
 
 
 def _native_lesion(case: Case) -> np.ndarray:
@@ -111,7 +118,7 @@ def _native_lesion(case: Case) -> np.ndarray:
     return sitk.GetArrayFromImage(native_mask(case, "lesion_mask")).astype(bool)
 
 
-def _pet_problem(case: Case, column: str) -> str | None:
+def _pet_problem(case: Case, column: str, certain: bool) -> str | None:
     if column == "pet_dynamic":
         found = pet_image(dataclasses.replace(case, paths={
             k: v for k, v in case.paths.items() if k not in ("pet", "pet_early")}))
@@ -119,14 +126,19 @@ def _pet_problem(case: Case, column: str) -> str | None:
     else:
         image = load_case_image(case, column)
     values = sitk.GetArrayViewFromImage(image)
-    if case.has("ref_background"):
+    measured = case.has("ref_background")
+    if measured:
         normal = float(np.mean(values[_mask(case, "ref_background", image)]))
     else:
         brain = reference_regions.brain_mask(image) & ~_mask(case, "lesion_mask", image)
         if brain.sum() * np.prod(image.GetSpacing()) / 1000.0 < MIN_REGION_ML:
             return None  # no normal brain to judge by
         normal = float(np.median(values[brain]))
-    return plausibility.normal_brain_problem(normal, case.tracer)
+    message = plausibility.normal_brain_problem(normal, case.tracer)
+    sure = measured or normal > plausibility.ranges()["activity_concentration_above"]
+    if message is None or sure != certain:
+        return None
+    return message if sure else f"{message} (median of a guessed brain: no ref_background)"
 
 
 def _reference_problems(case: Case) -> list[Problem]:
@@ -268,7 +280,6 @@ def prepare_case(case: Case) -> tuple[Case, list[str], list[str]]:
     Returns the prepared case, one message per problem (its column dropped) and one per
     warning (case, column and file named).
     """
-    warnings = [str(problem) for problem in check_warnings(case)]
     case, converted = _cached_dynamic(case)
     found = check_geometry_and_units(case)
     case = _without(case, found)
@@ -277,6 +288,7 @@ def prepare_case(case: Case) -> tuple[Case, list[str], list[str]]:
     except RadiomixError as error:  # an unreadable input is reported by the families too
         made, failures = {}, [f"automatic reference regions: {error}"]
     case = dataclasses.replace(case, paths={**case.paths, **made})
+    warnings = [str(problem) for problem in check_warnings(case)]
     scale = check_pet_scale(case)  # the automatic background's mean is checked here too
     case = _without(case, scale)
     problems = converted + [str(problem) for problem in found + scale]

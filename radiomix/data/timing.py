@@ -31,6 +31,9 @@ BIDS_INJECTION_KEY = "InjectionStart"
 BIDS_SCAN_START_KEY = "ScanStart"
 ACQTIMES_SUFFIX = ".acqtimes"
 OVERLAP_TOLERANCE_S = 1e-6
+MIN_ACQUISITION_S = 600.0
+"""A dynamic brain PET acquisition lasts 30-60 min; one that ends within 10 min when read in
+seconds was written in minutes (BIDS-PET frame times are in seconds)."""
 
 
 def _frozen_vector(values: object, name: str, source: str) -> np.ndarray:
@@ -191,7 +194,19 @@ def read_frame_timing(image_path: Path, n_frames: int | None = None) -> FrameTim
         raise FrameTimingError(f"{image_path}: dynamic image without frame timing sidecar "
                                f"{json_path.name} (or {acqtimes_path.name})")
     timing.validate(n_frames)
+    check_seconds(timing)
     return timing
+
+
+def check_seconds(timing: FrameTiming) -> None:
+    """FrameTimingError when the frame times look like minutes rather than seconds."""
+    end = float(timing.end_s[-1])
+    if end < MIN_ACQUISITION_S:
+        raise FrameTimingError(
+            f"{timing.source}: the last frame ends at {end:g} s, too short for a dynamic "
+            f"acquisition (< {MIN_ACQUISITION_S:g} s); frame times must be in seconds, "
+            "were they written in minutes?"
+        )
 
 
 def write_bids_timing(json_path: Path, timing: FrameTiming) -> None:

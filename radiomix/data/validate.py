@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
@@ -83,11 +82,13 @@ def _blank_bad_cells(table: pd.DataFrame, problems: list[Problem]) -> pd.DataFra
 
 
 def check_required_columns(table: pd.DataFrame) -> list[Problem]:
-    """Missing required columns, and a manifest with no image column at all."""
+    """Missing required columns, a manifest with no image column at all or with no case."""
     problems = [Problem(f"required column {column} is missing", column=column)
                 for column in REQUIRED_COLUMNS if column not in table.columns]
     if not set(IMAGE_COLUMNS) & set(table.columns):
         problems.append(Problem(f"no image column (expected one of {', '.join(IMAGE_COLUMNS)})"))
+    if table.empty:
+        problems.append(Problem("the manifest holds no case"))
     return problems
 
 
@@ -123,17 +124,12 @@ def _check_image(case: Case, column: str, reference: sitk.Image) -> list[Problem
     location = where(case, column)
     try:
         if column == "pet_dynamic":
-            voxels, image, _ = load_case_dynamic(case)
+            image = load_case_dynamic(case)[1]
         else:
             image = load_case_image(case, column)
-            voxels = sitk.GetArrayViewFromImage(image)
         check_overlap(image, reference, str(location), current().settings.min_overlap)
-    except RadiomixError as error:
+    except RadiomixError as error:  # includes non-finite voxels, found when the image is read
         return [_problem(location, error)]
-    n_bad = int(np.size(voxels) - np.count_nonzero(np.isfinite(voxels)))
-    if n_bad:
-        return [Problem(f"{n_bad} non-finite voxels", case.case_id, column,
-                        str(case.paths[column]))]
     return []
 
 

@@ -201,11 +201,12 @@ def build_report(run_id: str, out: str | Path, tracking_uri: str | None = None) 
     from mlflow.exceptions import MlflowException
 
     from radiomix.errors import ConfigError
-    from radiomix.tracking import resolve_tracking_uri, using_tracking_uri
+    from radiomix.outputs import writable_file
+    from radiomix.tracking import check_tracking_store, resolve_tracking_uri, using_tracking_uri
 
+    out = writable_file(out, "report")
     uri = resolve_tracking_uri(tracking_uri)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_tracking_store(uri)
     with using_tracking_uri(uri), tempfile.TemporaryDirectory() as tmp:
         try:
             run = mlflow.get_run(run_id)

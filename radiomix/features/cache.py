@@ -1,9 +1,10 @@
 """A content-keyed cache of per-case extraction results.
 
 The key of a case is a sha256 of the radiomix version, the configuration digest and the bytes
-of every input the case has (image and mask files, whole DICOM folders, the frame-timing
-sidecar or PMOD acqtimes of ``pet_dynamic``) plus its numeric values, so a re-run recomputes
-only new or changed cases. Paths are not part of the key: moving the data keeps the cache valid.
+of every input the case has (image and mask files, the files directly in a DICOM folder, the
+frame-timing sidecar or PMOD acqtimes of ``pet_dynamic``) plus its numeric values, so a re-run
+recomputes only new or changed cases. Paths are not part of the key: moving the data keeps the
+cache valid.
 
 An entry is one JSON file, written to a temporary file in the same folder and moved into place
 with ``os.replace``, so a killed run never leaves a partial entry; an unreadable entry is a miss.
@@ -27,16 +28,29 @@ CHUNK_BYTES = 1 << 20
 
 
 def _hash_file(digest, path: Path) -> None:
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
+    """Add the bytes of a file; an unreadable file adds a marker (the extraction reports it)."""
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                digest.update(chunk)
+    except OSError as error:
+        digest.update(f"<unreadable {error.errno}>".encode())
 
 
 def _hash_path(digest, path: Path) -> None:
-    """Add the bytes of a file, or of every file of a folder (by relative name), to a digest."""
+    """Add the bytes of a file, or of every file directly in a folder (by name), to a digest.
+
+    Only the top level of a folder is read, as the DICOM readers do: a folder given by
+    mistake (a whole disk) is not walked.
+    """
     if path.is_dir():
-        for file in sorted(item for item in path.rglob("*") if item.is_file()):
-            digest.update(str(file.relative_to(path)).encode())
+        try:
+            files = sorted(item for item in path.iterdir() if item.is_file())
+        except OSError as error:
+            digest.update(f"<unreadable {error.errno}>".encode())
+            return
+        for file in files:
+            digest.update(file.name.encode())
             _hash_file(digest, file)
     elif path.is_file():
         _hash_file(digest, path)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 
 def extract_command(
@@ -16,26 +19,27 @@ def extract_command(
         show_default="radiomix/configs/extraction.yaml"),
     workers: int | None = typer.Option(
         None, "--workers", min=1,
-        help="Dask worker processes; 1 runs serially.", show_default="number of cores"),
+        help="Local worker processes; 1 runs serially.", show_default="number of cores"),
     scheduler: str | None = typer.Option(
-        None, "--scheduler", help="Address of a running Dask scheduler to use instead."),
+        None, "--scheduler",
+        help="Address of a running Dask scheduler (e.g. tcp://host:8786) to run the cases on "
+             "instead; its workers must see the manifest's files at the same paths."),
     errors: Path | None = typer.Option(
         None, "--errors", help="Error report CSV.", show_default="<out stem>_errors.csv"),
 ) -> None:
     """Extract static/dynamic PET, MRI and texture features, one row per case.
 
     Results are cached per case (content-keyed), so a re-run only computes new or changed
-    cases. A case that fails is listed in the error report and the others complete.
+    cases. A case that fails is listed in the error report and the others complete; the exit
+    code is then 2.
     """
-    from rich.console import Console
-
-    from radiomix.console import exit_on_error
+    from radiomix.console import EXIT_ERROR, exit_on_error, print_error
     from radiomix.features.engine import extract_features, sibling
 
     console = Console()
-    with exit_on_error():
+    with exit_on_error(), _progress_bar(console) as progress:
         result = extract_features(manifest, out, config=config, workers=workers,
-                                  scheduler=scheduler, errors=errors)
+                                  scheduler=scheduler, errors=errors, progress=progress)
     failures = result.errors[result.errors["kind"] == "error"]
     console.print(f"{len(result.table)} cases ({result.n_computed} computed, "
                   f"{result.n_cached} from cache) -> {out}")
@@ -46,6 +50,28 @@ def extract_command(
 
         figure = curves_plot(result.curves, result.table, sibling(out, "_curves.png"))
         console.print(f"time-activity curves per class: {figure}")
+    if len(failures):
+        failed = failures["case_id"].unique()
+        print_error(RuntimeError(f"{len(failed)} case(s) failed in part: {', '.join(failed)}; "
+                                 f"see {errors or sibling(out, '_errors.csv')}"))
+        raise typer.Exit(EXIT_ERROR)
+
+
+@contextmanager
+def _progress_bar(console: Console) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback ``(done, total)`` drawing a transient bar, redrawn on each call (no
+    refresh thread, so worker processes fork from a single-threaded process)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("extracting features"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True,
+                  auto_refresh=False) as bar:
+        task = bar.add_task("extract", total=None)
+
+        def draw(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, refresh=True)
+
+        yield draw
 
 
 def ibsi_check_command(

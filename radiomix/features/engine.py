@@ -1,8 +1,11 @@
-"""The extraction engine: every enabled family on every case, cached, serial or on Dask.
+"""The extraction engine: every enabled family on every case, cached, serial, on local worker
+processes or on a Dask cluster.
 
 ``extract_case`` is the one pure function every scheduler runs. ``extract_features`` reads the
-manifest, takes what it can from the cache, computes the rest (in process with one worker, on
-a Dask ``LocalCluster`` by default, or on an existing scheduler), and writes:
+manifest, takes what it can from the cache, computes the rest (in this process for one worker
+or a single case; by default on one local worker process per core, forked once the modules and
+pyradiomics extractors are ready; or on a Dask scheduler given by address, each task carrying
+the case's file paths, not its images), and writes:
 
 - ``OUT`` (parquet): one row per case in manifest order, identity and clinical columns, then
   every feature of the configuration (NaN where it could not be computed); provenance in the
@@ -24,40 +27,45 @@ import datetime as dt
 import json
 import logging
 import math
+import multiprocessing
 import os
+import sys
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from importlib.util import find_spec
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+import SimpleITK as sitk
 
 from radiomix import __version__
 from radiomix.data.images import reads_shared
-from radiomix.data.manifest import Case, load_manifest
+from radiomix.data.manifest import Case, Manifest, load_manifest
 from radiomix.data.prepare import prepare_case
 from radiomix.data.resample import case_grids
-from radiomix.errors import ExtractionError, RadiomixError
+from radiomix.errors import ExtractionError, ManifestError, RadiomixError
 from radiomix.features.cache import FeatureCache, case_key
 from radiomix.features.config import ExtractionConfig, load_config
 from radiomix.features.registry import Family, enabled_families, feature_names
+from radiomix.outputs import writable_file, writable_folder
 from radiomix.schema import CLINICAL_NUMBER_COLUMNS, CLINICAL_TEXT_COLUMNS, TABLE_KEY_COLUMNS
-
-logger = logging.getLogger(__name__)
 
 ERROR_COLUMNS = ["case_id", "stage", "kind", "message"]
 CURVE_COLUMNS = ["case_id", "region", "frame", "mid_min", "suv"]
 ENGINE_STAGE = "engine"
 CONNECT_TIMEOUT = "10s"
 PROVENANCE_KEY = b"radiomix"
-SINGLE_THREAD_ENV = {name: "1" for name in (
-    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-    "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")}
+# Fewest cases to compute for which worker processes beat one in-process run (measured by
+# benchmarks/bench_extraction.py: forked workers start in milliseconds, a case takes ~0.1-1 s).
+PARALLEL_MIN_CASES = 2
+LOG = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -159,12 +167,23 @@ def run_family(case: Case, family: Family, config: ExtractionConfig) -> CaseResu
         message = f"case {case.case_id}: unexpected {type(error).__name__}: {error}"
         result.problems.append(CaseProblem(case.case_id, family.name, "error", message))
         return result
-    result.features = {name: float(value) for name, value in extracted.features.items()}
+    result.features, infinite = _finite(extracted.features)
     result.curves = extracted.curves
     result.problems += [CaseProblem(case.case_id, family.name, "error", message)
                         for message in extracted.problems]
-    result.problems += _not_computed(case.case_id, family, ready, result.features)
+    if infinite:
+        result.problems.append(CaseProblem(case.case_id, family.name, "error",
+                                           f"infinite value: {', '.join(infinite)} set to NaN"))
+    computed = {name: value for name, value in result.features.items() if name not in infinite}
+    result.problems += _not_computed(case.case_id, family, ready, computed)
     return result
+
+
+def _finite(features: dict[str, float]) -> tuple[dict[str, float], list[str]]:
+    """The features as floats with infinities replaced by NaN, and the names replaced."""
+    values = {name: float(value) for name, value in features.items()}
+    infinite = [name for name, value in values.items() if math.isinf(value)]
+    return values | dict.fromkeys(infinite, math.nan), infinite
 
 
 def extract_case(case: Case, config: ExtractionConfig, derived: Path | None = None
@@ -192,38 +211,105 @@ def extract_case(case: Case, config: ExtractionConfig, derived: Path | None = No
     return merged
 
 
-def extract_case_single_threaded(case: Case, config: ExtractionConfig,
-                                 derived: Path | None = None) -> CaseResult:
-    """``extract_case`` with native thread pools (BLAS, OpenMP, ITK) limited to one thread,
-    so that a serial run writes the same bits as the single-threaded Dask workers."""
-    import SimpleITK as sitk
+def single_threaded() -> None:
+    """Limit native thread pools (BLAS, OpenMP, ITK) of this process to one thread: parallel
+    cases, not parallel voxels, keep every core busy without oversubscription."""
     from threadpoolctl import threadpool_limits
 
-    itk_threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    threadpool_limits(limits=1)
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-    try:
-        with threadpool_limits(limits=1):
-            return extract_case(case, config, derived)
-    finally:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(itk_threads)
 
 
-def _engine_failure(case: Case, error: BaseException) -> CaseResult:
-    message = f"case {case.case_id}: worker failed: {type(error).__name__}: {error}"
+def extract_case_single_threaded(case: Case, config: ExtractionConfig,
+                                 derived: Path | None = None) -> CaseResult:
+    """``extract_case`` in a single-threaded process (the task a Dask worker runs)."""
+    single_threaded()
+    return extract_case(case, config, derived)
+
+
+def _engine_failure(case: Case, reason: str) -> CaseResult:
+    message = f"case {case.case_id}: {reason}"
     return CaseResult(case.case_id, problems=[CaseProblem(case.case_id, ENGINE_STAGE, "error",
                                                           message)])
 
 
+def _worker_failure(case: Case, error: BaseException) -> CaseResult:
+    return _engine_failure(case, f"worker failed: {type(error).__name__}: {error}")
+
+
 def run_serial(cases: Iterable[Case], config: ExtractionConfig,
                collect: Callable[[CaseResult], None], derived: Path | None = None) -> None:
-    """Extract the cases one after the other in this process."""
-    for case in cases:
-        collect(extract_case_single_threaded(case, config, derived))
+    """Extract the cases one after the other in this process; a failure ends one case only."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        for case in cases:
+            try:
+                result = extract_case(case, config, derived)
+            except Exception as error:  # whatever breaks on one case, the batch goes on
+                result = _engine_failure(case, f"unexpected {type(error).__name__}: {error}")
+            collect(result)
+
+
+def _start_method() -> str:
+    """``fork`` on Linux: workers start in milliseconds and inherit the imported modules and
+    the pyradiomics extractors already built here; ``spawn`` elsewhere (fork is unsafe on
+    macOS)."""
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
+def _run_pool(queue: deque[Case], config: ExtractionConfig, workers: int,
+              collect: Callable[[CaseResult], None], derived: Path | None) -> list[Case]:
+    """Run the queued cases on a pool of ``workers`` processes, at most one waiting case per
+    worker beyond the running ones (so memory holds one case per worker, whatever the batch).
+
+    Returns the cases in flight when a worker process died (killed, out of memory); the cases
+    still queued stay in ``queue``.
+    """
+    context = multiprocessing.get_context(_start_method())
+    running: dict[Future, Case] = {}
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=single_threaded)
+    except OSError as error:
+        raise ExtractionError(f"cannot start {workers} worker process(es): {error}; "
+                              "run serially with --workers 1") from error
+    with pool:
+        while queue or running:
+            while queue and len(running) < 2 * workers:
+                case = queue.popleft()
+                running[pool.submit(extract_case, case, config, derived)] = case
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                case = running.pop(future)
+                try:
+                    collect(future.result())
+                except BrokenProcessPool:
+                    return [case, *running.values()]
+                except Exception as error:  # e.g. a result that cannot be sent back
+                    collect(_worker_failure(case, error))
+    return []
+
+
+def run_local(cases: list[Case], config: ExtractionConfig, workers: int,
+              collect: Callable[[CaseResult], None], derived: Path | None = None) -> None:
+    """Extract the cases on ``workers`` local processes.
+
+    When a worker process dies, the pool is restarted for the remaining cases and each case
+    that was in flight is retried alone; one that kills its worker again is reported (stage
+    ``engine``, not cached) and the batch goes on.
+    """
+    queue = deque(cases)
+    while queue:
+        for case in _run_pool(queue, config, workers, collect, derived):
+            if _run_pool(deque([case]), config, 1, collect, derived):
+                collect(_engine_failure(case, "its worker process died (killed, or out of "
+                                              "memory) twice"))
 
 
 def run_dask(client, cases: list[Case], config: ExtractionConfig,
              collect: Callable[[CaseResult], None], derived: Path | None = None) -> None:
-    """Submit one task per case and collect results as they complete (no polling)."""
+    """Submit one task per case (the case's paths, not its images: workers read the files
+    from shared storage) and collect results as they complete."""
     from distributed import as_completed
 
     futures = {client.submit(extract_case_single_threaded, case, config, derived,
@@ -233,63 +319,58 @@ def run_dask(client, cases: list[Case], config: ExtractionConfig,
         try:
             result = future.result()
         except Exception as error:  # the task or its worker died: report the case, go on
-            result = _engine_failure(futures[future], error)
+            result = _worker_failure(futures[future], error)
         future.release()
         collect(result)
 
 
-def _connect(scheduler: str):
+@contextmanager
+def dask_client(scheduler: str):
+    """A client of the Dask scheduler at ``scheduler``; ExtractionError when unreachable."""
     from distributed import Client
 
     try:
-        return Client(scheduler, timeout=CONNECT_TIMEOUT)
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as error:
         raise ExtractionError(f"cannot connect to the Dask scheduler at {scheduler}: "
                               f"{error}") from error
-
-
-def _start_cluster(workers: int):
-    from distributed import LocalCluster
-
-    try:
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                            dashboard_address=":0", env=SINGLE_THREAD_ENV)
-    except (RuntimeError, OSError, TimeoutError) as error:
-        raise ExtractionError(
-            f"cannot start a Dask LocalCluster of {workers} worker process(es): {error}. "
-            "Run serially with --workers 1; from a Python script, call extraction under "
-            "`if __name__ == \"__main__\":` (worker processes re-import the main module)"
-        ) from error
-
-
-@contextmanager
-def dask_client(workers: int, scheduler: str | None):
-    """A client of the scheduler at ``scheduler``, or of a new single-threaded-worker cluster."""
-    from distributed import Client
-
-    if scheduler:
-        with _connect(scheduler) as client:
-            yield client
-        return
-    with _start_cluster(workers) as cluster, Client(cluster) as client:
+    with client:
         yield client
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def local_workers(workers: int | None, n_cases: int) -> int:
+    """Worker processes for ``n_cases``: the requested number (default: the usable cores),
+    never more than the cases; 1 (serial, in this process) below ``PARALLEL_MIN_CASES``."""
+    if n_cases < PARALLEL_MIN_CASES:
+        return 1
+    return max(1, min(workers or usable_cores(), n_cases))
 
 
 def run_cases(cases: list[Case], config: ExtractionConfig, workers: int | None,
               scheduler: str | None, collect: Callable[[CaseResult], None],
               derived: Path | None = None) -> None:
-    """Extract ``cases`` serially (one worker or one case) or on Dask."""
-    workers = workers or os.cpu_count() or 1
-    if not scheduler and workers > 1 and len(cases) > 1 and find_spec("distributed") is None:
-        logger.warning("Dask is not installed (the 'dask' extra): extracting %d cases serially",
-                       len(cases))
-        workers = 1
-    if not scheduler and (workers == 1 or len(cases) <= 1):
-        run_serial(cases, config, collect, derived)
+    """Extract ``cases`` on the Dask scheduler at ``scheduler``, else on local processes (in
+    this process when one worker suffices); derived inputs go under ``derived``."""
+    if not cases:
         return
-    if cases:
-        with dask_client(workers, scheduler) as client:
+    if scheduler:
+        LOG.info("extracting %d case(s) on the Dask scheduler at %s", len(cases), scheduler)
+        with dask_client(scheduler) as client:
             run_dask(client, cases, config, collect, derived)
+        return
+    n_workers = local_workers(workers, len(cases))
+    LOG.info("extracting %d case(s) on %d process(es)", len(cases), n_workers)
+    if n_workers == 1:
+        run_serial(cases, config, collect, derived)
+    else:
+        run_local(cases, config, n_workers, collect, derived)
 
 
 def identity_row(case: Case) -> dict[str, object]:
@@ -376,11 +457,6 @@ def read_provenance(path: Path) -> dict[str, str]:
     return json.loads(metadata.get(PROVENANCE_KEY, b"{}"))
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), transient=True)
-
-
 def _cache_folder(cache_dir: Path | None, config: ExtractionConfig, out: Path) -> Path:
     folder = Path(cache_dir) if cache_dir is not None else Path(config.cache_dir)
     return folder if folder.is_absolute() else out.parent / folder
@@ -398,37 +474,41 @@ def sibling(out: Path, suffix: str) -> Path:
 
 def extract_features(manifest: Path, out: Path, config: Path | ExtractionConfig | None = None,
                      workers: int | None = None, scheduler: str | None = None,
-                     errors: Path | None = None, cache_dir: Path | None = None
-                     ) -> ExtractionResult:
+                     errors: Path | None = None, cache_dir: Path | None = None,
+                     progress: Progress | None = None) -> ExtractionResult:
     """Extract every enabled family for every case of a manifest into ``out`` (parquet).
 
-    ``workers``: number of Dask worker processes (default: the CPU count; 1 runs in this
-    process); ``scheduler``: address of an existing Dask scheduler; ``errors``: the error report
-    (default ``<out stem>_errors.csv``); ``cache_dir``: default ``config.cache_dir``, relative to
-    the folder of ``out``.
+    ``workers``: local worker processes (default: the usable cores; 1, or fewer than
+    ``PARALLEL_MIN_CASES`` cases to compute, runs in this process); ``scheduler``: address of a
+    Dask scheduler to run the cases on instead; ``errors``: the error report (default
+    ``<out stem>_errors.csv``); ``cache_dir``: default ``config.cache_dir``, relative to the
+    folder of ``out``; ``progress``: called as ``progress(done, total)`` after the cache look-up
+    and after each case.
     """
     settings = config if isinstance(config, ExtractionConfig) else load_config(config)
-    out = Path(out)
+    out = writable_file(out, "feature table")
+    errors = writable_file(errors or sibling(out, "_errors.csv"), "error report")
     loaded = load_manifest(manifest)
+    check_extractable(loaded)
     cases = list(loaded.cases)
     columns = feature_names(settings)
-    cache = FeatureCache(_cache_folder(cache_dir, settings, out))
+    cache = FeatureCache(writable_folder(_cache_folder(cache_dir, settings, out), "cache folder"))
     digest = settings.digest()
     keys = {case.case_id: case_key(case, digest) for case in cases}
     results = {case.case_id: CaseResult.from_entry(entry) for case in cases
                if (entry := cache.load(keys[case.case_id])) is not None}
     todo = [case for case in cases if case.case_id not in results]
-    with _progress() as progress:
-        task = progress.add_task("extracting features", total=len(cases),
-                                 completed=len(results))
+    LOG.info("%d case(s): %d from the cache, %d to compute", len(cases), len(results), len(todo))
+    report = progress or (lambda done, total: None)
+    report(len(results), len(cases))
 
-        def collect(result: CaseResult) -> None:
-            results[result.case_id] = result
-            if result.cacheable:
-                cache.store(keys[result.case_id], result.to_entry())
-            progress.advance(task)
+    def collect(result: CaseResult) -> None:
+        results[result.case_id] = result
+        if result.cacheable:
+            cache.store(keys[result.case_id], result.to_entry())
+        report(len(results), len(cases))
 
-        run_cases(todo, settings, workers, scheduler, collect, derived_folder(out))
+    run_cases(todo, settings, workers, scheduler, collect, derived_folder(out))
     ordered = [results[case.case_id] for case in cases]
     extraction = ExtractionResult(feature_table(cases, ordered, columns), errors_table(ordered),
                                   curves_table(ordered), len(cases) - len(todo), len(todo))
@@ -438,9 +518,18 @@ def extract_features(manifest: Path, out: Path, config: Path | ExtractionConfig 
     return extraction
 
 
-def _write_outputs(extraction: ExtractionResult, out: Path, errors: Path | None,
+def check_extractable(manifest: Manifest) -> None:
+    """ManifestError, before any work, for a manifest no extraction can use."""
+    if not len(manifest):
+        raise ManifestError(f"manifest {manifest.path} holds no case")
+    if "lesion_mask" not in manifest.table.columns:
+        raise ManifestError(f"manifest {manifest.path} has no lesion_mask column; every "
+                            "feature is computed in the lesion")
+
+
+def _write_outputs(extraction: ExtractionResult, out: Path, errors: Path,
                    metadata: dict[str, str]) -> None:
     write_parquet(extraction.table, out, metadata)
     write_parquet(extraction.curves, sibling(out, "_curves.parquet"))
-    with replaced_atomically(Path(errors or sibling(out, "_errors.csv"))) as temporary:
+    with replaced_atomically(errors) as temporary:
         extraction.errors.to_csv(temporary, index=False)

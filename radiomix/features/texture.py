@@ -122,7 +122,36 @@ def ibsi_correct(features: dict[str, float], voxel_count: int) -> dict[str, floa
     return corrected
 
 
+def crop_is_exact(extractor) -> bool:
+    """Whether pyradiomics' features depend only on the voxels inside the mask's bounding box:
+    the Original image only, no intensity normalisation (whole-image statistics) and no
+    resampling (pyradiomics crops then itself)."""
+    settings = extractor.settings
+    return (set(extractor.enabledImagetypes) == {"Original"} and not settings.get("normalize")
+            and not settings.get("resampledPixelSpacing"))
+
+
+def crop_to_label(image: sitk.Image, mask: sitk.Image, label: int
+                  ) -> tuple[sitk.Image, sitk.Image]:
+    """Image and mask cut to the bounding box of ``label`` plus one voxel (pyradiomics wants
+    background in the mask), unchanged when the label is absent (pyradiomics then names the
+    problem). pyradiomics casts the whole mask to 32 bits and sorts it before cropping it
+    itself; cutting first keeps a large scan's memory near its own size."""
+    shape = sitk.LabelShapeStatisticsImageFilter()
+    shape.Execute(mask if mask.GetPixelID() == sitk.sitkUInt8 else sitk.Cast(mask, sitk.sitkUInt32))
+    if not shape.HasLabel(label):
+        return image, mask
+    box, extent = shape.GetBoundingBox(label), mask.GetSize()
+    low = [max(start - 1, 0) for start in box[: len(extent)]]
+    high = [min(start + size + 1, whole) for start, size, whole
+            in zip(box[: len(extent)], box[len(extent):], extent, strict=True)]
+    index, size = low, [end - start for start, end in zip(low, high, strict=True)]
+    return (sitk.RegionOfInterest(image, size, index), sitk.RegionOfInterest(mask, size, index))
+
+
 def _run_extractor(extractor, image: sitk.Image, mask: sitk.Image, where: str) -> dict[str, Any]:
+    if crop_is_exact(extractor):
+        image, mask = crop_to_label(image, mask, int(extractor.settings.get("label", 1)))
     try:
         return dict(extractor.execute(image, mask))
     except Exception as exc:  # any pyradiomics failure becomes one radiomix error

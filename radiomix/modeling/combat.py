@@ -25,7 +25,9 @@ Choices made here, where the published algorithm leaves a gap:
   adjusted (``delta = 1``, as in mean-only ComBat), with a warning. This keeps tiny sites in
   cross-validation folds usable instead of failing the fold.
 * A single feature column cannot inform the empirical Bayes priors: it gets the plain
-  per-batch estimates (as ``eb=False``), with a warning.
+  per-batch estimates (as ``eb=False``), with a warning. So does a batch whose priors have
+  no finite estimate (its features all share one within-batch variance, as happens with
+  two or three rows in a small cross-validation fold).
 * Non-finite values are rejected with an error naming the column: impute before ComBat.
 * A feature with zero pooled variance is standardised with variance 1 (as neuroCombat does
   in practice), so it is never divided by zero; a feature constant over all training rows
@@ -222,13 +224,20 @@ class ComBat(TransformerMixin, BaseEstimator):
         shrink = self._use_empirical_bayes(n_features)
         gamma = np.empty((n_batches, n_features))
         delta = np.empty((n_batches, n_features))
+        plain = []
         for b in range(n_batches):
             rows = standardized[codes == b]
             gamma[b], delta[b] = self._one_batch_effects(rows, location_only[b], shrink)
-        if not (np.isfinite(gamma).all() and np.isfinite(delta).all()):
-            raise ComBatInputError(
-                "ComBat estimates are not finite: the features are degenerate (for example "
-                "all features share one within-site variance); try eb=False"
+            if not (np.isfinite(gamma[b]).all() and np.isfinite(delta[b]).all()):
+                gamma[b], delta[b] = self._one_batch_effects(rows, location_only[b], False)
+                plain.append(self.batches_[b])
+        if plain:
+            warnings.warn(
+                f"ComBat: the empirical Bayes priors of batch(es) {plain} cannot be estimated "
+                "(their features share one within-batch variance); their plain per-batch "
+                "estimates are used",
+                UserWarning,
+                stacklevel=3,
             )
         return gamma, delta
 

@@ -27,6 +27,10 @@ def train_command(
         0, "--permutations", min=0,
         help="Rerun the nested CV on N patient-grouped label permutations and report the "
              "permutation p-value of the AUC (0: no test)."),
+    drop_bad_data: bool = typer.Option(
+        False, "--drop-bad-data",
+        help="Drop repeated ids, number columns holding text and empty feature columns "
+             "(listed) instead of refusing the table."),
 ) -> None:
     """Nested cross-validation with optuna, final model, metrics, SHAP; tracked in MLflow."""
     import json
@@ -43,6 +47,7 @@ def train_command(
         config = load_experiment(experiment)
         if table is not None:
             config.input.table = table.resolve()
+        config.input.drop_bad_data |= drop_bad_data
         result = run_experiment(config, out or Path("runs") / config.name, tracking_uri,
                                 permutations, progress)
     headline = result.metrics["headline"]

@@ -5,16 +5,33 @@ Relative paths in an experiment file are resolved against the file's own folder.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from radiomix.modeling.zoo import BALANCING, CALIBRATION, SELECTORS, ZOO, ParamSpec
+from radiomix.errors import ConfigError
+from radiomix.modeling.zoo import (
+    BALANCING,
+    CALIBRATION,
+    SELECTORS,
+    ZOO,
+    ParamSpec,
+    check_bounds,
+)
 from radiomix.yaml_io import load_yaml_model
 
 MODEL_NAMES = tuple(ZOO)
 GROUP_NAMES = ("texture", "pet", "fdg", "dyn", "mri", "mrs", "clinical")
+MAX_SEED = 2**31 - 1 - 1_000_000
+"""Seeds of folds add up to 1000 * repeat + fold to the experiment's; NumPy takes < 2**32."""
 
 
 class _Strict(BaseModel):
@@ -36,6 +53,22 @@ class InputConfig(_Strict):
     )
     tracers: list[str] | None = Field(
         None, description="keep only cases of these tracers (a per-tracer model)")
+    drop_bad_data: bool = Field(
+        False, description="drop repeated ids, text-in-number columns and empty columns "
+                           "(listed) instead of refusing the table")
+
+    @field_validator("site_pattern")
+    @classmethod
+    def _regex(cls, pattern: str | None) -> str | None:
+        if pattern is None:
+            return None
+        try:
+            groups = re.compile(pattern).groups
+        except re.error as error:
+            raise ValueError(f"not a valid regular expression: {error}") from None
+        if groups < 1:
+            raise ValueError("the site_pattern needs a group, e.g. '^([A-Z]+)-'")
+        return pattern
 
     @model_validator(mode="after")
     def _one_source(self) -> InputConfig:
@@ -73,6 +106,7 @@ class ModelConfig(_Strict):
         if unknown:
             raise ValueError(f"model {self.name} has no hyper-parameter {unknown}; "
                              f"searched ones: {sorted(ZOO[self.name].space)}")
+        check_bounds(self.name, self.params)
         return self
 
 
@@ -116,6 +150,31 @@ class SearchConfig(_Strict):
         """Trials that complete before the pruner may stop any."""
         return self.min_complete_trials or -(-self.n_trials // 2)
 
+    @field_validator("k_features")
+    @classmethod
+    def _k_at_least_one(cls, spec: ParamSpec) -> ParamSpec:
+        if spec.type == "float":
+            raise ValueError("k_features must be of type int or categorical")
+        values = spec.choices if spec.type == "categorical" else [int(spec.low)]
+        if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
+            raise ValueError("k_features must be whole numbers >= 1")
+        return spec
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(url)
+        except ArgumentError as error:
+            raise ValueError(f"not a database URL (e.g. sqlite:///optuna.db): {error}"
+                             ) from None
+        return url
+
 
 class CVConfig(_Strict):
     """Stratified, patient-grouped K-fold, repeated with a fresh shuffle per repeat; or, for
@@ -146,7 +205,7 @@ class ExperimentConfig(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     input: InputConfig
     features: FeatureConfig = FeatureConfig()
     preprocessing: PreprocessingConfig = PreprocessingConfig()
@@ -188,6 +247,20 @@ class ExperimentConfig(_Strict):
         rules_path = absolute(self.rules_path) or self.rules_path
         return self.model_copy(update={"input": self.input.model_copy(update=updates),
                                        "rules_path": rules_path})
+
+
+def check_storage(url: str | None) -> None:
+    """ConfigError when the optuna storage cannot be opened (driver, host, file)."""
+    if url is None:
+        return
+    import sqlalchemy
+
+    try:
+        with sqlalchemy.create_engine(url).connect():
+            pass
+    except Exception as error:  # drivers raise their own types for a bad host or file
+        raise ConfigError(f"search.storage {url} cannot be opened: "
+                          f"{str(error).splitlines()[0]}") from error
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:

@@ -92,6 +92,7 @@ class ModelData:
     sites: np.ndarray | None
     excluded: list[str] = field(default_factory=list)
     n_unlabelled: int = 0
+    dropped: list[str] = field(default_factory=list)
 
     @cached_property
     def X(self) -> pd.DataFrame:
@@ -123,17 +124,86 @@ def _sites(table: pd.DataFrame, source: InputConfig, path: Path) -> np.ndarray |
     return None
 
 
-def select_features(table: pd.DataFrame, config: ExperimentConfig,
-                    reserved: set[str]) -> tuple[list[str], list[str]]:
-    """Numeric feature columns of the configured groups, and the non-numeric ones left out."""
-    candidates = [c for c in table.columns if c not in reserved and c not in TABLE_KEY_COLUMNS]
-    excluded = [c for c in candidates if not pd.api.types.is_numeric_dtype(table[c])
-                and not pd.api.types.is_bool_dtype(table[c])]
-    numeric = [c for c in candidates if c not in excluded and c not in config.features.exclude]
+class BadData:
+    """Problems of a feature table found before training: refused, or dropped on request."""
+
+    def __init__(self, path: Path, drop: bool) -> None:
+        self.path, self.drop = path, drop
+        self.dropped: list[str] = []
+
+    def found(self, problem: str) -> None:
+        """Record a problem; ConfigError unless bad data is to be dropped."""
+        if not self.drop:
+            raise ConfigError(f"feature table {self.path}: {problem} (fix the table, or "
+                              "drop them with --drop-bad-data / input.drop_bad_data)")
+        self.dropped.append(problem)
+
+
+def drop_duplicate_ids(table: pd.DataFrame, id_column: str, bad: BadData) -> pd.DataFrame:
+    """The table without repeated ids (first row kept when dropping)."""
+    repeated = table[id_column].astype(str).duplicated()
+    if repeated.any():
+        ids = sorted(set(table.loc[repeated, id_column].astype(str)))
+        bad.found(f"{repeated.sum()} row(s) repeat the {id_column} of an earlier row: "
+                  f"{', '.join(ids[:20])}")
+    return table[~repeated]
+
+
+def _non_numeric_cell(column: pd.Series, ids: pd.Series) -> str | None:
+    """'case X holds 'v'' for the first cell that is text in a column of numbers."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return None
+    numbers = pd.to_numeric(column, errors="coerce")
+    text = column.notna() & numbers.isna() & (column.astype(str).str.strip() != "")
+    if not text.any() or (numbers.isna().all() and is_clinical(column.name)):
+        return None  # a text column (e.g. primary) is not a feature
+    row = text.idxmax()
+    return f"case {ids[row]!r} holds {column[row]!r}"
+
+
+def is_clinical(name: str) -> bool:
+    """Whether a column falls in the clinical group (not texture, not a known prefix)."""
+    return next(iter(k for k, v in feature_groups([name]).items() if v)) == "clinical"
+
+
+def numeric_columns(table: pd.DataFrame, candidates: list[str], ids: pd.Series,
+                    bad: BadData) -> tuple[list[str], list[str]]:
+    """Candidate columns holding numbers, and the text columns left out; a column of numbers
+    with a text cell (``?``, ``n/a``) or an infinite value is bad data."""
+    numeric, excluded = [], []
+    for name in candidates:
+        cell = _non_numeric_cell(table[name], ids)
+        if cell is not None:
+            bad.found(f"column {name!r} mixes numbers and text: {cell}")
+        elif pd.api.types.is_bool_dtype(table[name]):
+            numeric.append(name)
+        elif pd.api.types.is_numeric_dtype(table[name]):
+            infinite = np.isinf(table[name].to_numpy(dtype=float))
+            if infinite.any():
+                bad.found(f"column {name!r} holds an infinite value: case "
+                          f"{ids[np.argmax(infinite)]!r}")
+            else:
+                numeric.append(name)
+        else:
+            excluded.append(name)
+    return numeric, excluded
+
+
+def select_features(table: pd.DataFrame, config: ExperimentConfig, reserved: set[str],
+                    bad: BadData) -> tuple[list[str], list[str]]:
+    """Numeric feature columns of the configured groups, and the text ones left out."""
+    candidates = [c for c in table.columns if c not in reserved and c not in TABLE_KEY_COLUMNS
+                  and c not in config.features.exclude]
+    ids = table[config.input.id_column]
+    numeric, excluded = numeric_columns(table, candidates, ids, bad)
     groups = feature_groups(numeric)
     wanted = groups.keys() if config.features.groups == "all" else config.features.groups
-    chosen = {c for g in wanted for c in groups[g]}
-    features = [c for c in numeric if c in chosen and table[c].notna().any()]
+    chosen = [c for c in numeric if c in {c for g in wanted for c in groups[g]}]
+    empty = [c for c in chosen if table[c].isna().all()]
+    if empty:
+        bad.found(f"{len(empty)} feature column(s) are empty in every labelled case: "
+                  f"{', '.join(empty[:20])}")
+    features = [c for c in chosen if c not in empty]
     if not features:
         raise ConfigError(f"experiment {config.name}: no numeric feature in groups {list(wanted)}")
     return features, excluded
@@ -155,8 +225,10 @@ def of_tracers(table: pd.DataFrame, tracers: list[str] | None, path: Path) -> pd
 def load_model_data(config: ExperimentConfig, table_path: Path) -> ModelData:
     """Read the table and pick the labelled rows, features, groups and sites for `config`."""
     source = config.input
+    bad = BadData(table_path, source.drop_bad_data)
     table = of_tracers(read_feature_table(table_path), source.tracers, table_path)
     _require(table, source.id_column, "input.id_column", table_path)
+    table = drop_duplicate_ids(table, source.id_column, bad).reset_index(drop=True)
     _require(table, source.target_column, "input.target_column", table_path)
     labels = pd.Series(parse_labels(table[source.target_column], table[source.id_column],
                                     str(table_path), source.target_column), index=table.index)
@@ -171,7 +243,25 @@ def load_model_data(config: ExperimentConfig, table_path: Path) -> ModelData:
     else:
         groups = ids
     reserved = {source.id_column, source.target_column, source.group_column, source.site_column}
-    features, excluded = select_features(labelled, config, {c for c in reserved if c})
-    return ModelData(table=labelled, features=features, y=y, ids=ids, groups=groups,
+    features, excluded = select_features(labelled, config, {c for c in reserved if c}, bad)
+    data = ModelData(table=labelled, features=features, y=y, ids=ids, groups=groups,
                      sites=_sites(labelled, source, table_path), excluded=excluded,
-                     n_unlabelled=int(labels.isna().sum()))
+                     n_unlabelled=int(labels.isna().sum()), dropped=bad.dropped)
+    check_folds(data, config)
+    return data
+
+
+def check_folds(data: ModelData, config: ExperimentConfig) -> None:
+    """ConfigError when a class has fewer patients than the outer K folds, or than the inner
+    folds within an outer training side (K-fold; leave-one-site-out checks its own sites)."""
+    if config.outer_cv.scheme != "kfold":
+        return
+    for label in (0, 1):
+        n = len(np.unique(data.groups[data.y == label]))
+        outer, inner = config.outer_cv.folds, config.inner_cv.folds
+        n_inner = n - -(-n // outer)  # patients of the class left in the smallest training side
+        if n < outer or n_inner < inner:
+            raise ConfigError(
+                f"experiment {config.name}: class {label} has {n} patient(s): too few for "
+                f"outer_cv.folds {outer} and inner_cv.folds {inner} (each fold needs a "
+                "patient of each class); lower the fold counts")

@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from radiomix.console import print_warning
 from radiomix.errors import ConfigError
 from radiomix.evaluation import plots
 from radiomix.evaluation.report import write_run_report
 from radiomix.evaluation.stats import auc_score
 from radiomix.hashing import file_sha256
-from radiomix.modeling.config import ExperimentConfig
+from radiomix.modeling.config import ExperimentConfig, check_storage
 from radiomix.modeling.data import (
     ModelData,
     extract_table,
@@ -58,7 +59,8 @@ from radiomix.modeling.tracking import (
     log_training_data,
     run_tags,
 )
-from radiomix.tracking import resolve_tracking_uri, using_tracking_uri
+from radiomix.outputs import writable_folder
+from radiomix.tracking import check_tracking_store, resolve_tracking_uri, using_tracking_uri
 
 
 @dataclass
@@ -206,7 +208,8 @@ def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
                "table_sha256": file_sha256(table), **_extraction_lineage(config, provenance),
                "n_cases": len(data.y), "n_unlabelled_dropped": data.n_unlabelled,
                "tracers": config.input.tracers, "features": data.features,
-               "excluded_non_numeric": data.excluded, "permutations": permutations}
+               "excluded_non_numeric": data.excluded, "dropped_bad_data": data.dropped,
+               "permutations": permutations}
     if provenance:
         paths["extraction_provenance"] = out / "extraction_provenance.json"
         paths["extraction_provenance"].write_text(json.dumps(provenance, indent=2))
@@ -266,12 +269,15 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path,
     `permutations` > 0 also the permutation test of the headline AUC."""
     if permutations < 0:
         raise ConfigError(f"the number of permutations must be 0 or more, got {permutations}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_folder(out_dir)
+    check_storage(config.search.storage)
+    uri = resolve_tracking_uri(tracking_uri)
+    check_tracking_store(uri)
     table = _input_table(config, out)
     data = load_model_data(config, table)
+    for problem in data.dropped:
+        print_warning(f"dropped: {problem}")
     rules, directions = _rule_columns(config, data.table)
-    uri = resolve_tracking_uri(tracking_uri)
     with using_tracking_uri(uri):
         return _tracked_run(config, data, table, rules, directions, out, uri,
                             _Options(permutations, progress))
@@ -324,11 +330,28 @@ def _permutations(config: ExperimentConfig, data: ModelData, metrics: dict, pref
     return {"permutation_null": path}
 
 
+HEADLINE_LOGGED = {"headline": ("auc", "auc_sd", "brier", "brier_prevalence",
+                                "calibration_intercept", "calibration_slope"),
+                   "baseline": ("auc", "brier"), "permutation": ("p_value",)}
+"""What MLflow gets of the headline, baseline and permutation blocks (the rest, with the
+intervals, is in `metrics.json`)."""
+
+
 def _headline_numbers(metrics: dict) -> dict:
-    """Headline, baseline and permutation figures for MLflow (per-repeat AUCs left out: the
-    logger would read a two-element list as an interval)."""
-    return {key: {name: value for name, value in metrics[key].items() if name != "auc_repeats"}
-            for key in ("headline", "baseline", "permutation") if key in metrics}
+    return {block: {key: metrics[block][key] for key in keys}
+            for block, keys in HEADLINE_LOGGED.items() if block in metrics}
+
+
+def study_prefix(config: ExperimentConfig, table: Path, run_id: str) -> str:
+    """Prefix of the optuna study names of a run: unique to the run; with a shared
+    ``search.storage``, the same in every process running this experiment on this table, so
+    that they share the trials of each study (the settings other than the input path and the
+    table's bytes are hashed)."""
+    if config.search.storage is None:
+        return f"{config.name}-{run_id[:12]}"
+    digest = hashlib.sha256(f"{config.model_dump_json(exclude={'input'})}\n"
+                            f"{file_sha256(table)}".encode()).hexdigest()
+    return f"{config.name}-{digest[:12]}"
 
 
 def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: pd.DataFrame,
@@ -340,7 +363,7 @@ def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: 
     with mlflow.start_run(experiment_id=experiment_id, run_name=config.name) as parent:
         log_flat_params(_experiment_params(config, data, table, options.permutations))
         log_training_data(data.table, table, config.input.target_column)
-        prefix = f"{config.name}-{parent.info.run_id[:12]}"
+        prefix = study_prefix(config, table, parent.info.run_id)
         oof, final = _run_cv(config, data, splits, rules, prefix, experiment_id, options)
         metrics = _metrics(oof, config, directions)
         metrics["feature_groups"] = _feature_group_comparison(data, splits, config, prefix, oof)

@@ -10,6 +10,7 @@ recalibration is fitted afterwards, on the chosen trial only (it does not change
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
+from sqlalchemy.exc import DBAPIError
 
 from radiomix.evaluation.stats import youden_threshold
 from radiomix.modeling.config import ExperimentConfig, ParamSpec
@@ -52,7 +54,6 @@ class SearchResult:
     inner_auc: float
     threshold: float
     calibration_folds: Folds
-    inner_scores: np.ndarray
     values: list[float] = field(default_factory=list)
     n_pruned: int = 0
     family_best: dict[str, tuple[float, dict[str, Any], float]] = field(default_factory=dict)
@@ -146,6 +147,27 @@ def _fold_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score)) if len(np.unique(y)) == 2 else 0.5
 
 
+SQLITE_LOCK_WAIT_S = 60
+STORAGE_OPEN_ATTEMPTS = 5
+
+
+def open_storage(url: str | None) -> optuna.storages.BaseStorage | None:
+    """The optuna RDB storage at ``url`` (None: in memory). Processes that open a new storage
+    at once race to create its tables; the losers retry once the tables exist. SQLite writers
+    wait up to ``SQLITE_LOCK_WAIT_S`` for each other's lock."""
+    if url is None:
+        return None
+    engine = {"connect_args": {"timeout": SQLITE_LOCK_WAIT_S}} if url.startswith("sqlite") else {}
+    for attempt in range(1, STORAGE_OPEN_ATTEMPTS + 1):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        except DBAPIError:  # e.g. "table already exists", a duplicate schema version row
+            if attempt == STORAGE_OPEN_ATTEMPTS:
+                raise
+            time.sleep(0.5 * attempt)
+    return None
+
+
 def make_study(config: ExperimentConfig, seed: int, study_name: str) -> optuna.Study:
     """A maximising study with a seeded TPE sampler and (optionally) a median pruner that
     starts only after `search.min_complete` trials completed."""
@@ -153,7 +175,7 @@ def make_study(config: ExperimentConfig, seed: int, study_name: str) -> optuna.S
                                           n_warmup_steps=1)
               if config.search.pruning else optuna.pruners.NopPruner())
     return optuna.create_study(direction="maximize", study_name=study_name,
-                               storage=config.search.storage, load_if_exists=True,
+                               storage=open_storage(config.search.storage), load_if_exists=True,
                                sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
 
 
@@ -167,8 +189,10 @@ class _Objective:
         self.config, self.seed = config, seed
         self.oof: dict[int, np.ndarray] = {}
 
-    def scores(self, params: dict[str, Any], trial: optuna.Trial | None = None) -> np.ndarray:
-        """Out-of-fold scores (first repeat) of `params`; prunes `trial` when asked to."""
+    def scores(self, params: dict[str, Any], trial: optuna.Trial | None = None
+               ) -> tuple[np.ndarray, float]:
+        """Out-of-fold scores (first repeat) and mean fold AUC of `params`; prunes `trial`
+        when the pruner asks to."""
         choice = Choice.from_trial(params)
         oof = np.full(self.n, np.nan)
         aucs = []
@@ -181,12 +205,12 @@ class _Objective:
                 trial.report(float(np.mean(aucs)), step)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
-        self.mean_auc = float(np.mean(aucs))
-        return oof
+        return oof, float(np.mean(aucs))
 
     def __call__(self, trial: optuna.Trial) -> float:
-        self.oof[trial.number] = self.scores(suggest_params(trial, self.config), trial)
-        return self.mean_auc
+        self.oof[trial.number], mean_auc = self.scores(suggest_params(trial, self.config),
+                                                        trial)
+        return mean_auc
 
 
 def _family_best(study: optuna.Study, oof: dict[int, np.ndarray], y: np.ndarray
@@ -211,7 +235,8 @@ def search(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, features: list[st
                            features, config, seed)
     study = make_study(config, seed, study_name)
     with warnings.catch_warnings():
-        # small inner folds: solvers may stop at max_iter, one-class folds have no AUC
+        # small inner folds: solvers may stop at max_iter; a column constant within a fold
+        # has no ANOVA F (it then ranks last)
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.filterwarnings("ignore", message="invalid value encountered in divide",
                                 category=RuntimeWarning)
@@ -219,15 +244,13 @@ def search(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, features: list[st
                        timeout=config.search.timeout_s)
         best = study.best_trial
         if best.number not in objective.oof:  # found by another process sharing the storage
-            objective.oof[best.number] = objective.scores(best.params)
+            objective.oof[best.number] = objective.scores(best.params)[0]
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    scores = objective.oof[best.number]
     return SearchResult(
         params=dict(best.params),
         inner_auc=float(best.value),
-        threshold=youden_threshold(y, scores),
+        threshold=youden_threshold(y, objective.oof[best.number]),
         calibration_folds=repeats[0],
-        inner_scores=scores,
         values=[float(t.value) for t in complete],
         n_pruned=sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
         family_best=_family_best(study, objective.oof, y),

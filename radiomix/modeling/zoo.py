@@ -36,7 +36,19 @@ class ParamSpec(BaseModel):
             raise ValueError("a numeric parameter needs low and high")
         if self.type != "categorical" and self.low > self.high:
             raise ValueError("low must not exceed high")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scale parameter needs low > 0")
+        if self.type == "int" and not (float(self.low).is_integer()
+                                       and float(self.high).is_integer()):
+            raise ValueError("an int parameter needs whole-number low and high")
         return self
+
+    def bounds(self) -> list:
+        """The extreme values the search can draw (every choice of a categorical)."""
+        if self.type == "categorical":
+            return list(self.choices)
+        cast = int if self.type == "int" else float
+        return [cast(self.low), cast(self.high)]
 
 
 def _spec(kind: str, low=None, high=None, log=False, choices=None) -> ParamSpec:
@@ -130,6 +142,25 @@ def make_selector(name: str, k: int, seed: int):
     cls = getattr(transformers, class_name)
     seeded = {"random_state": seed} if "random_state" in cls().get_params() else {}
     return cls(k=k, **kwargs, **seeded)
+
+
+def check_bounds(name: str, overrides: dict[str, ParamSpec]) -> None:
+    """ValueError naming a value of the search space that scikit-learn's own parameter
+    validation rejects (XGBoost checks its values only when fitting)."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    defaults = {param: spec.bounds()[0] for param, spec in ZOO[name].space.items()}
+    for param, spec in overrides.items():
+        for value in spec.bounds():
+            estimator = ZOO[name].make({**defaults, param: value}, 0)
+            if isinstance(estimator, CalibratedClassifierCV):
+                estimator = estimator.estimator
+            if not hasattr(estimator, "_validate_params"):
+                return
+            try:
+                estimator._validate_params()
+            except (ValueError, TypeError) as error:
+                raise ValueError(f"model {name}, parameter {param}: {error}") from None
 
 
 def make_model(name: str, params: dict[str, Any], seed: int):

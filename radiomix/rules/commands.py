@@ -118,15 +118,18 @@ def baseline_command(
 
     from radiomix.console import exit_on_error
     from radiomix.data.tables import read_feature_table
+    from radiomix.outputs import writable_file
     from radiomix.rules.baseline import baseline_report, parameter_report
     from radiomix.rules.config import load_rules
 
     console = Console()
     with exit_on_error():
+        writable_file(out, "baseline report")
+        if markdown:
+            writable_file(markdown, "Markdown table")
         table, loaded = read_feature_table(features), load_rules(rules)
         report = baseline_report(table, loaded, by_primary=not any_primary)
         parameters = parameter_report(table, loaded, by_primary=not any_primary)
-        out.parent.mkdir(parents=True, exist_ok=True)
         report.to_csv(out, index=False)
         parameters_out = out.with_name(f"{out.stem}_parameters.csv")
         parameters.to_csv(parameters_out, index=False)

@@ -20,6 +20,7 @@ missing value is *unknown* (NaN); ``a or b`` is true as soon as one side is true
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -54,6 +55,8 @@ COMPARISONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "==": operator.eq, "!=": operator.ne,
 }
 KEYWORDS = frozenset({"and", "or", "not"})
+MAX_DEPTH = 50
+"""Deepest nesting of parentheses and ``not`` accepted (real rules nest two or three)."""
 TOKEN = re.compile(
     r"(?P<space>\s+)"
     r"|(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
@@ -100,12 +103,14 @@ class Feature:
             return np.full(len(table), np.nan)
         column = table[self.name]
         numbers = pd.to_numeric(column, errors="coerce")
-        bad = numbers.isna() & column.notna()
+        bad = (numbers.isna() & column.notna()) | np.isinf(numbers.astype(float))
         if bad.any():
             row = bad.idxmax()
             case = table.at[row, "case_id"] if "case_id" in table.columns else row
-            raise RuleError(f"case {case!r}: column {self.name!r} holds the non-numeric "
-                            f"value {column[row]!r}")
+            value = column[row]
+            shown = repr(value) if isinstance(value, str) else value
+            raise RuleError(f"case {case!r}: column {self.name!r} holds {shown}, "
+                            "not a finite number")
         return numbers.to_numpy(dtype=float)
 
 
@@ -198,6 +203,7 @@ class _Parser:
         self.text, self.rule_id, self.known = text, rule_id, known
         self.tokens = tokenize(text, rule_id)
         self.index = 0
+        self.depth = 0
 
     def error(self, message: str, token: Token | None) -> RuleError:
         position = token.position if token else len(self.text)
@@ -239,6 +245,16 @@ class _Parser:
         return operands[0] if len(operands) == 1 else node(tuple(operands))
 
     def negation(self) -> Node:
+        token = self.peek()
+        if self.depth >= MAX_DEPTH:
+            raise self.error(f"nested deeper than {MAX_DEPTH} levels", token)
+        self.depth += 1
+        try:
+            return self.nested()
+        finally:
+            self.depth -= 1
+
+    def nested(self) -> Node:
         if self.at_keyword("not"):
             self.take()
             return Not(self.negation())
@@ -268,9 +284,9 @@ class _Parser:
             number = self.take()
             if number is None or number.kind != "number":
                 raise self.error("expected a number after '-'", number or token)
-            return Number(-float(number.text))
+            return self.number(number, -1.0)
         if token.kind == "number":
-            return Number(float(token.text))
+            return self.number(token, 1.0)
         if token.kind != "name" or token.text in KEYWORDS:
             raise self.error(f"expected a feature name or a number, found {token.text!r}",
                              token)
@@ -280,6 +296,12 @@ class _Parser:
         if not self.known(token.text):
             raise self.error(f"unknown feature name {token.text!r}", token)
         return Feature(token.text)
+
+    def number(self, token: Token, sign: float) -> Number:
+        value = sign * float(token.text)
+        if not math.isfinite(value):
+            raise self.error(f"number {token.text!r} is out of range", token)
+        return Number(value)
 
 
 def parse_expression(text: str, rule_id: str,

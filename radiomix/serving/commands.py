@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from radiomix.serving import MAX_MISSING
 from radiomix.tracking import SHOWN_DEFAULT_URI
 
 
@@ -17,7 +18,10 @@ def export_command(
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
                                             show_default=SHOWN_DEFAULT_URI),
 ) -> None:
-    """Export a trained model as an MLflow pyfunc model with checksums and a model card."""
+    """Export a trained model as an MLflow pyfunc model with checksums and a model card.
+
+    With $RADIOMIX_MODEL_KEY set, the checksums are signed with that key.
+    """
     from radiomix.console import exit_on_error
     from radiomix.serving.export import export_model
 
@@ -39,21 +43,35 @@ def predict_command(
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri",
         help="MLflow store of a models:/ or runs:/ URI.", show_default=SHOWN_DEFAULT_URI),
+    max_missing: float = typer.Option(
+        MAX_MISSING, "--max-missing", min=0.0, max=1.0,
+        help="Largest fraction of missing (imputed) inputs a case may have and still get a "
+             "decision."),
 ) -> None:
     """Probability of recurrence, decision, top SHAP features and novelty flag per case.
 
-    Model files run code when loaded: use only models from a trusted source (their
-    checksums are verified before loading).
+    A case missing more than --max-missing of the model's inputs, or whose extraction failed,
+    gets no decision (column `refused`); the exit code is then 2, after every other case is
+    written. With $RADIOMIX_MODEL_KEY set, the model must be signed with that key.
     """
-    from radiomix.console import exit_on_error
+    from radiomix.console import EXIT_ERROR, exit_on_error, print_error
+    from radiomix.outputs import writable_file
     from radiomix.serving.predict import predict
 
     with exit_on_error():
-        predictions = predict(model, input, top=top, strict=strict, tracking_uri=tracking_uri)
-    out.parent.mkdir(parents=True, exist_ok=True)
+        writable_file(out, "predictions file")
+        predictions = predict(model, input, top=top, strict=strict, tracking_uri=tracking_uri,
+                              max_missing=max_missing)
     predictions.to_csv(out, index=False, float_format="%.17g")
     novel = int(predictions["novel"].sum())
     typer.echo(f"{len(predictions)} case(s) scored, {novel} flagged as novel: {out}")
+    refused = predictions["refused"] != ""
+    if refused.any():
+        ids = predictions.get("case_id", predictions.index)
+        print_error(RuntimeError(f"{refused.sum()} case(s) refused (inputs mostly missing or "
+                                 f"extraction failed): {', '.join(map(str, ids[refused]))}; "
+                                 f"see {out}"))
+        raise typer.Exit(EXIT_ERROR)
 
 
 def evaluate_command(

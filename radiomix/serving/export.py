@@ -1,11 +1,12 @@
 """Export the final model of a training run as an MLflow pyfunc model folder.
 
-The folder holds the MLflow files (`MLmodel`, `python_model.pkl`, environment files, input
-example, signature) and, under `artifacts/radiomix/`: the fitted pipeline, its input
-columns and threshold (`radiomix_model.json`), the training features (SHAP background, range
-checks), the novelty detector, the extraction configuration, the run's metrics and lineage,
-and the model card (`model_card.json`, `model_card.md`). `checksums.sha256` records the
-SHA-256 of every file; `load_model` verifies it.
+The folder holds the MLflow files (`MLmodel`, the pyfunc code file, environment files, input
+example of training medians, signature) and, under `artifacts/radiomix/`: the fitted
+pipeline (skops format, no pickle), its input columns, threshold, SHAP reference row and
+training sites (`radiomix_model.json`), the novelty detector, the extraction configuration,
+the run's metrics and lineage, and the model card (`model_card.json`, `model_card.md`). No
+training case and no absolute path is stored. `checksums.sha256` records the SHA-256 of
+every file; `load_model` verifies it (and its signature when a key is set).
 """
 
 from __future__ import annotations
@@ -26,12 +27,19 @@ from radiomix.errors import ModelError
 from radiomix.hashing import file_sha256
 from radiomix.serving.card import model_card, write_card
 from radiomix.serving.checksums import write_checksums
-from radiomix.serving.model import ARTIFACT_KEY, MODEL_JSON, SITE, RadiomixModel
+from radiomix.serving.model import (
+    ARTIFACT_KEY,
+    MODEL_JSON,
+    SITE,
+    RadiomixModel,
+    shap_reference,
+)
 from radiomix.serving.novelty import NoveltyDetector
+from radiomix.serving.safe_format import PIPELINE_FILE, dump_pipeline
 from radiomix.yaml_io import read_yaml
 
-FORMAT_VERSION = 1
-EXAMPLE_ROWS = 5
+FORMAT_VERSION = 2
+PYFUNC_CODE = Path(__file__).with_name("pyfunc_code.py")
 RUN_FILES = ("final_model/pipeline.joblib", "final_model/training_features.parquet",
              "final_model/model_info.json", "metrics.json", "lineage.json", "experiment.yaml")
 LIBRARIES = ("scikit-learn", "xgboost", "xgboost-cpu", "numpy", "pandas", "scipy", "shap",
@@ -118,22 +126,35 @@ def extraction_config(run_files: Path) -> dict | None:
     return None
 
 
-def _model_json(run_id: str, tracking_uri: str, run_files: Path) -> dict:
+def _model_json(run_id: str, run_files: Path, pipeline, training: pd.DataFrame) -> dict:
+    """The model's description: no path and no training case, only aggregates (the mean
+    transformed training row for SHAP, the training sites)."""
     info = json.loads((run_files / "final_model" / "model_info.json").read_text())
+    reference = shap_reference(pipeline, training[info["input_columns"]])
+    sites = sorted(training[SITE].astype(str).unique()) if SITE in training else []
     return {**info, "format_version": FORMAT_VERSION, "radiomix_version": __version__,
-            "versions": library_versions(), "run_id": run_id, "tracking_uri": tracking_uri,
+            "versions": library_versions(), "run_id": run_id,
             "extraction_config": extraction_config(run_files),
+            "shap_reference": reference, "training_sites": sites,
             "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
-def stage_artifacts(run_id: str, tracking_uri: str, run_files: Path, folder: Path) -> dict:
-    """Write the radiomix files of the model into `folder`; return `radiomix_model.json`."""
+def stage_artifacts(run_id: str, run_files: Path, folder: Path) -> dict:
+    """Write the radiomix files of the model into `folder`; return `radiomix_model.json`.
+
+    The pipeline comes from the run's own joblib file (a run of this user's store) and is
+    written in the skops format, which loads without running code.
+    """
+    import joblib
+
     folder.mkdir(parents=True)
-    for name in ("final_model/pipeline.joblib", "final_model/training_features.parquet",
-                 "metrics.json", "lineage.json"):
-        shutil.copyfile(run_files / name, folder / Path(name).name)
-    info = _model_json(run_id, tracking_uri, run_files)
-    training = pd.read_parquet(folder / "training_features.parquet")
+    shutil.copyfile(run_files / "metrics.json", folder / "metrics.json")
+    lineage = json.loads((run_files / "lineage.json").read_text())
+    (folder / "lineage.json").write_text(json.dumps(_file_names(lineage), indent=2))
+    pipeline = joblib.load(run_files / "final_model" / "pipeline.joblib")
+    dump_pipeline(pipeline, folder / PIPELINE_FILE)
+    training = pd.read_parquet(run_files / "final_model" / "training_features.parquet")
+    info = _model_json(run_id, run_files, pipeline, training)
     features = [c for c in info["input_columns"] if c != SITE]
     novelty = NoveltyDetector.fit(training[features])
     novelty.save(folder)
@@ -144,15 +165,30 @@ def stage_artifacts(run_id: str, tracking_uri: str, run_files: Path, folder: Pat
     return info
 
 
-def _save_pyfunc(out: Path, staging: Path) -> None:
-    """Save the MLflow model folder with signature and input example of training rows."""
+def _file_names(lineage: dict) -> dict:
+    """The run's lineage with every absolute path cut to its file name (hashes identify the
+    files; paths of the training machine do not travel with the model)."""
+    def short(value):
+        return Path(value).name if isinstance(value, str) and Path(value).is_absolute() else value
+    return {key: short(value) for key, value in lineage.items()}
+
+
+def _example(training_medians: pd.Series, model: RadiomixModel) -> pd.DataFrame:
+    """An input example that is no training case: the training medians (first site)."""
+    example = pd.DataFrame([training_medians[model.feature_columns]])
+    if SITE in model.input_columns:
+        example[SITE] = sorted(model.training_sites)[0]
+    return example[model.input_columns]
+
+
+def _save_pyfunc(out: Path, staging: Path, medians: pd.Series) -> None:
+    """Save the MLflow model folder (models from code: no pickle) with signature and an
+    input example."""
     import mlflow.pyfunc
     from mlflow.models import infer_signature
 
-    from radiomix.serving.pyfunc import RadiomixPyfunc
-
     model = RadiomixModel.from_folder(staging)
-    example = model.background[model.input_columns].head(EXAMPLE_ROWS)
+    example = _example(medians, model)
     with warnings.catch_warnings():
         # The integer output column is `decision` (0/1), which is never missing.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
@@ -161,7 +197,7 @@ def _save_pyfunc(out: Path, staging: Path) -> None:
     requirements = [f"{name}=={versions[name]}" for name in
                     ("mlflow", "scikit-learn", "xgboost", "xgboost-cpu", "pandas", "numpy",
                      "scipy", "shap") if name in versions]
-    mlflow.pyfunc.save_model(str(out), python_model=RadiomixPyfunc(),
+    mlflow.pyfunc.save_model(str(out), python_model=str(PYFUNC_CODE),
                              artifacts={ARTIFACT_KEY: str(staging)}, signature=signature,
                              input_example=example, pip_requirements=requirements,
                              metadata={"radiomix_version": __version__})
@@ -188,19 +224,23 @@ def _register(out: Path, run_id: str, name: str, tracking_uri: str) -> None:
 def export_model(run_id: str, out: str | Path, tracking_uri: str | None = None,
                  register: str | None = None) -> Path:
     """Export the final model of `run_id` to the folder `out`; optionally register it."""
-    from radiomix.tracking import resolve_tracking_uri
+    from radiomix.outputs import writable_folder
+    from radiomix.tracking import check_tracking_store, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ModelError(f"output folder {out} exists and is not empty")
+    writable_folder(out.parent, "folder of the model")
     if out.exists():
         out.rmdir()
+    check_tracking_store(uri)
     with tempfile.TemporaryDirectory() as tmp:
         run_files = _download_run(run_id, uri, Path(tmp) / "run")
         staging = Path(tmp) / ARTIFACT_KEY
-        stage_artifacts(run_id, uri, run_files, staging)
-        _save_pyfunc(out, staging)
+        stage_artifacts(run_id, run_files, staging)
+        training = pd.read_parquet(run_files / "final_model" / "training_features.parquet")
+        _save_pyfunc(out, staging, training.median(numeric_only=True))
     write_checksums(out)
     if register:
         _register(out, run_id, register, uri)

@@ -1,14 +1,16 @@
 """A loaded radiomix model: input checks, probability, decision, novelty, SHAP contributions.
 
 `load_model` accepts a folder written by `export_model` or any MLflow model URI
-(`models:/NAME/1`, `runs:/...`). It verifies the checksum of every file and the radiomix
-version the model was saved with *before* un-pickling the pipeline, because loading a pickle
-runs code: load only models from a trusted source.
+(`models:/NAME/1`, `runs:/...`, downloaded to a temporary folder removed after loading). It
+verifies the checksum of every file (and the signature under $RADIOMIX_MODEL_KEY when set)
+and the radiomix version before it reads the pipeline, which is a skops file of trusted
+types only: nothing in the folder is executed.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,9 +21,12 @@ import pandas as pd
 
 from radiomix import __version__
 from radiomix.errors import ModelError
+from radiomix.modeling.data import feature_groups, is_texture
 from radiomix.schema import EXTRACTION_ERRORS, IDENTITY_COLUMNS
+from radiomix.serving import MAX_MISSING
 from radiomix.serving.checksums import verify_checksums
 from radiomix.serving.novelty import NoveltyDetector
+from radiomix.serving.safe_format import PIPELINE_FILE, load_pipeline
 
 SITE = "site"
 ARTIFACT_KEY = "radiomix"
@@ -43,7 +48,7 @@ def check_version(saved: str, folder: Path) -> None:
 
 
 def warn_library_versions(saved: dict[str, str], folder: Path) -> None:
-    """Warn when the pipeline was pickled with another scikit-learn or XGBoost version."""
+    """Warn when the pipeline was saved with another scikit-learn or XGBoost version."""
     from importlib.metadata import PackageNotFoundError, version
 
     for name in ("scikit-learn", "xgboost", "xgboost-cpu"):
@@ -68,22 +73,29 @@ class RadiomixModel:
     pipeline: object
     info: dict
     novelty: NoveltyDetector
-    background: pd.DataFrame
     folder: Path
     card: dict = field(default_factory=dict)
 
     @classmethod
     def from_folder(cls, folder: Path) -> RadiomixModel:
         """Read the radiomix files of an export (checksums must have been verified)."""
-        import joblib
-
         info = json.loads((folder / MODEL_JSON).read_text())
         check_version(info["radiomix_version"], folder)
         warn_library_versions(info.get("versions", {}), folder)
-        return cls(pipeline=joblib.load(folder / "pipeline.joblib"), info=info,
-                   novelty=NoveltyDetector.load(folder),
-                   background=pd.read_parquet(folder / "training_features.parquet"),
-                   folder=folder, card=json.loads((folder / "model_card.json").read_text()))
+        return cls(pipeline=load_pipeline(folder / PIPELINE_FILE), info=info,
+                   novelty=NoveltyDetector.load(folder), folder=folder,
+                   card=json.loads((folder / "model_card.json").read_text()))
+
+    @property
+    def background(self) -> pd.DataFrame:
+        """SHAP reference: the mean training row after every step but the model (one row,
+        no training case)."""
+        return pd.DataFrame([self.info["shap_reference"]])
+
+    @property
+    def training_sites(self) -> set[str]:
+        """Sites of the training cases."""
+        return set(self.info.get("training_sites", []))
 
     @property
     def input_columns(self) -> list[str]:
@@ -132,12 +144,16 @@ class RadiomixModel:
             checked[SITE] = frame[SITE].astype(str)
         return checked[self.input_columns]
 
-    def score(self, frame: pd.DataFrame, strict: bool = False, top: int = 0) -> pd.DataFrame:
+    def score(self, frame: pd.DataFrame, strict: bool = False, top: int = 0,
+              max_missing: float = MAX_MISSING) -> pd.DataFrame:
         """Probability of recurrence, decision at the stored threshold, novelty, range report,
-        and with `top > 0` the `top` features of largest |SHAP| (`top_features`).
+        the inputs that were missing (imputed) and the modalities missing entirely, and with
+        `top > 0` the `top` features of largest |SHAP| among the inputs the case has.
 
-        With `strict`, unused columns and values beyond the training range raise ModelError
-        instead of being ignored and reported in `out_of_range`.
+        A case missing more than `max_missing` of the model's inputs gets no probability nor
+        decision: `refused` says why. With `strict`, unused columns and values beyond the
+        training range raise ModelError instead of being ignored and reported in
+        `out_of_range`.
         """
         X = self.check_input(frame, strict)
         outside = self._outside(X)
@@ -145,18 +161,27 @@ class RadiomixModel:
             row = next(i for i, items in enumerate(outside) if items)
             raise ModelError(f"input row {frame.index[row]!r} is out of range: "
                              f"{'; '.join(outside[row])}")
+        missing = X[self.feature_columns].isna()
+        refused = missing.mean(axis=1) > max_missing
         selected = self._select(X)
-        probability = self.pipeline[-1].predict_proba(selected)[:, 1]
+        probability = pd.Series(self.pipeline[-1].predict_proba(selected)[:, 1],
+                                index=frame.index).mask(refused)
         novelty = self.novelty.score(X)
         scores = pd.DataFrame({
             "probability": probability,
-            "decision": (probability >= self.threshold).astype(int),
+            "decision": (probability >= self.threshold).astype("Int64").mask(refused),
+            "refused": [f"{n} of {missing.shape[1]} inputs missing (more than "
+                        f"{max_missing:.0%})" if flag else ""
+                        for n, flag in zip(missing.sum(axis=1), refused, strict=True)],
             "novelty_score": novelty,
-            "novel": novelty > self.novelty.threshold,
+            "novel": self.novelty.novel(X, novelty),
             "out_of_range": ["; ".join(items) for items in outside],
+            "missing_modalities": _missing_modalities(missing),
+            "imputed": ["; ".join(missing.columns[row]) for row in missing.to_numpy()],
         }, index=frame.index)
         if top > 0:
-            scores["top_features"] = _top_features(self._explain(selected), top)
+            explanation = self._explain(selected)
+            scores["top_features"] = _top_features(explanation, top, missing)
         return scores
 
     def _select(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -169,20 +194,19 @@ class RadiomixModel:
         """Per row: values beyond the training range, and a site never seen in training."""
         outside = self.novelty.out_of_range(X)
         if SITE in X.columns:
-            known = set(self.background[SITE].astype(str))
             for items, site in zip(outside, X[SITE], strict=True):
-                if site not in known:
+                if site not in self.training_sites:
                     items.append(f"site={site!r} not seen in training (no harmonisation)")
         return outside
 
     @cached_property
     def _explainer(self):
-        """A SHAP explainer of the final model on the selected features, training background,
-        and whether its values are exact (see `radiomix.modeling.explain.shap_explainer`)."""
+        """A SHAP explainer of the final model on the selected features against the mean
+        training row, and whether its values are exact (see
+        `radiomix.modeling.explain.shap_explainer`)."""
         from radiomix.modeling.explain import shap_explainer
 
-        background = self._select(self.background[self.input_columns])
-        return shap_explainer(self.pipeline, self.info["model"], background, seed=0)
+        return shap_explainer(self.pipeline, self.info["model"], self.background, seed=0)
 
     def shap_values(self, frame: pd.DataFrame):
         """A `shap.Explanation` of the positive class on the features the pipeline selected.
@@ -205,11 +229,38 @@ class RadiomixModel:
                                 feature_names=list(selected.columns))
 
 
-def _top_features(explanation, top: int) -> list[str]:
-    """Per row, the `top` features of largest |SHAP| as `name=+value` joined by `; `."""
+def shap_reference(pipeline, training: pd.DataFrame) -> dict[str, float]:
+    """The mean training row after every pipeline step but the model: the SHAP background
+    an exported model keeps instead of the training rows."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return pipeline[:-1].transform(training).mean().to_dict()
+
+
+def _top_features(explanation, top: int, missing: pd.DataFrame) -> list[str]:
+    """Per row, the `top` features of largest |SHAP| as `name=+value` joined by `; `, leaving
+    out the features the case does not have (their value is the imputed training median)."""
     names = explanation.feature_names
-    return ["; ".join(f"{names[j]}={row[j]:+.4g}" for j in np.argsort(-np.abs(row))[:top])
-            for row in explanation.values]
+    rows = []
+    for values, absent in zip(explanation.values, missing.to_numpy(), strict=True):
+        imputed = set(missing.columns[absent])
+        order = [j for j in np.argsort(-np.abs(values)) if names[j] not in imputed]
+        rows.append("; ".join(f"{names[j]}={values[j]:+.4g}" for j in order[:top]))
+    return rows
+
+
+def modality(feature: str) -> str:
+    """The input a feature comes from: the image of a texture feature (`t1c`, `pet`, ...),
+    else its group (`pet`, `dyn`, `fdg`, `mri`, `mrs`, `clinical`)."""
+    if is_texture(feature):
+        return feature.split("_")[0]
+    return next(group for group, names in feature_groups([feature]).items() if names)
+
+
+def _missing_modalities(missing: pd.DataFrame) -> list[str]:
+    """Per row, the modalities of which every model input is missing."""
+    by_modality = missing.T.groupby([modality(c) for c in missing.columns]).all().T
+    return ["; ".join(by_modality.columns[row]) for row in by_modality.to_numpy()]
 
 
 def _plain_number(column: pd.Series) -> bool:
@@ -238,12 +289,9 @@ def _check_finite(table: pd.DataFrame) -> None:
                          f"row {table.index[row]!r}; a finite number or empty is expected")
 
 
-def local_model_folder(path_or_uri: str | Path, tracking_uri: str | None = None) -> Path:
-    """A local folder holding the model: the path itself, or an MLflow URI downloaded from
-    the tracking and registry store `tracking_uri` (default as for `radiomix train`)."""
-    path = Path(path_or_uri)
-    if path.is_dir():
-        return path
+def download_model(path_or_uri: str | Path, tracking_uri: str | None, folder: Path) -> Path:
+    """The MLflow model URI downloaded into `folder` from the tracking and registry store
+    `tracking_uri` (default as for `radiomix train`)."""
     text = str(path_or_uri)
     if "://" not in text and not text.startswith(("models:/", "runs:/")):
         raise ModelError(f"model {text} is neither a folder nor an MLflow model URI")
@@ -256,7 +304,8 @@ def local_model_folder(path_or_uri: str | Path, tracking_uri: str | None = None)
     try:
         if text.startswith("models:/"):
             text = _registry_source(text, uri)
-        return Path(mlflow.artifacts.download_artifacts(text, tracking_uri=uri))
+        return Path(mlflow.artifacts.download_artifacts(text, tracking_uri=uri,
+                                                        dst_path=str(folder)))
     except MlflowException as error:
         raise ModelError(f"cannot fetch model {path_or_uri} from {uri}: {error.message}"
                          ) from error
@@ -279,7 +328,14 @@ def _registry_source(model_uri: str, uri: str) -> str:
 
 def load_model(path_or_uri: str | Path, tracking_uri: str | None = None) -> RadiomixModel:
     """Load an exported model after verifying its checksums and radiomix version."""
-    root = local_model_folder(path_or_uri, tracking_uri)
+    if Path(path_or_uri).is_dir():
+        return _load_folder(Path(path_or_uri))
+    with tempfile.TemporaryDirectory(prefix="radiomix-model-") as folder:
+        return _load_folder(download_model(path_or_uri, tracking_uri, Path(folder)))
+
+
+def _load_folder(root: Path) -> RadiomixModel:
+    """Verify the checksums (and signature) of a model folder, then read it."""
     verify_checksums(root)
     folder = artifact_folder(root)
     if not (folder / MODEL_JSON).is_file():

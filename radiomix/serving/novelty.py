@@ -9,6 +9,12 @@ standardisation), so that about 1 % of new cases like the training ones are flag
 in-sample distances would be too small to calibrate it. Separately, every value beyond the
 training range of its column by more than `RANGE_MARGIN` of that range is reported by column.
 
+New cases are scored on the values they have, not on imputed ones: a case with missing
+features is measured in the marginal distribution of its observed features (the rows and
+columns of the covariance for them), against the threshold scaled by
+sqrt(chi2_q(p_observed) / chi2_q(p)) (Mahalanobis distances of Gaussian data are chi-distributed
+with one degree of freedom per feature). A case with no observed feature is always novel.
+
 The detector is stored as plain arrays (`.npz`, no pickle) and its column list as JSON.
 """
 
@@ -20,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2
 from sklearn.covariance import LedoitWolf
 from sklearn.model_selection import KFold
 
@@ -51,6 +58,13 @@ class _Standardiser:
 def _precision(Z: np.ndarray) -> np.ndarray:
     """Ledoit-Wolf shrunk precision matrix of standardised rows."""
     return LedoitWolf(assume_centered=True).fit(Z).precision_
+
+
+def _partial_distance(z: np.ndarray, observed: np.ndarray, covariance: np.ndarray) -> float:
+    """Mahalanobis distance of the observed coordinates of one standardised row."""
+    sub = covariance[np.ix_(observed, observed)]
+    value = z[observed] @ np.linalg.solve(sub, z[observed])
+    return float(np.sqrt(max(value, 0.0)))
 
 
 def _distance(Z: np.ndarray, precision: np.ndarray) -> np.ndarray:
@@ -86,9 +100,28 @@ class NoveltyDetector:
                    minimum - RANGE_MARGIN * span, maximum + RANGE_MARGIN * span)
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
-        """Novelty score (Mahalanobis distance) of each row of X."""
-        return _distance(self.standardiser(X[self.columns].to_numpy(dtype=float)),
-                         self.precision)
+        """Novelty score (Mahalanobis distance) of each row of X on its observed features;
+        NaN for a row with none."""
+        values = X[self.columns].to_numpy(dtype=float)
+        observed = ~np.isnan(values)
+        Z = (values - self.standardiser.mean) / self.standardiser.scale
+        scores = _distance(np.where(observed, Z, 0.0), self.precision)
+        covariance = np.linalg.inv(self.precision)
+        for row in np.flatnonzero(~observed.all(axis=1)):
+            scores[row] = (_partial_distance(Z[row], observed[row], covariance)
+                           if observed[row].any() else np.nan)
+        return scores
+
+    def thresholds(self, X: pd.DataFrame) -> np.ndarray:
+        """Per row, the threshold for its number of observed features (see module notes)."""
+        n_observed = X[self.columns].notna().sum(axis=1).to_numpy()
+        full = chi2.ppf(QUANTILE, len(self.columns))
+        return self.threshold * np.sqrt(chi2.ppf(QUANTILE, np.maximum(n_observed, 1)) / full)
+
+    def novel(self, X: pd.DataFrame, scores: np.ndarray) -> np.ndarray:
+        """Whether each row is novel: above its threshold, or with no observed feature."""
+        with np.errstate(invalid="ignore"):
+            return np.isnan(scores) | (scores > self.thresholds(X))
 
     def out_of_range(self, X: pd.DataFrame) -> list[list[str]]:
         """Per row, the columns whose value lies beyond the widened training range."""

@@ -1,9 +1,10 @@
 """The MLflow pyfunc flavour of a radiomix model (what `mlflow models serve` runs).
 
 `predict` returns, per input row, `probability` (of recurrence), `decision` (1 recurrence,
-0 radionecrosis, at the stored threshold), `novelty_score`, `novel` and `out_of_range`:
-the same numbers as `radiomix predict`. The input must hold the model's input columns (see
-the model signature); MLflow drops other columns with a warning before they reach `predict`.
+0 radionecrosis, at the stored threshold), `refused`, `novelty_score`, `novel`,
+`out_of_range`, `missing_modalities` and `imputed`: the same numbers as `radiomix predict`.
+The input must hold the model's input columns (see the model signature); MLflow drops other
+columns with a warning before they reach `predict`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ class RadiomixPyfunc(mlflow.pyfunc.PythonModel):
     """Scores feature rows with an exported radiomix model."""
 
     def load_context(self, context) -> None:
-        """Verify the checksums of the model folder, then read its radiomix files."""
+        """Verify the checksums (and signature) of the model folder, then read its radiomix
+        files; the pipeline is a skops file of trusted types."""
         folder = Path(context.artifacts[ARTIFACT_KEY])
         verify_checksums(folder.parents[1])
         self.model = RadiomixModel.from_folder(folder)

@@ -21,8 +21,10 @@ def synth_command(
 ) -> None:
     """Generate a synthetic multi-parametric PET/MRI cohort with its manifest and truth."""
     from radiomix.console import exit_on_error
+    from radiomix.outputs import writable_folder
     from radiomix.synth.cohort import synthesize_cohort
 
     with exit_on_error():
-        manifest = synthesize_cohort(out, n_patients, seed, config, workers, scenario)
+        manifest = synthesize_cohort(writable_folder(out), n_patients, seed, config, workers,
+                                     scenario)
     typer.echo(f"wrote {manifest} and {manifest.parent / 'truth.csv'}")

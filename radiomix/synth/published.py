@@ -84,7 +84,7 @@ def markdown_table(performance: pd.DataFrame) -> str:
 
     for row in performance.itertuples():
         if row.n_evaluated == 0:
-            counts, se, sp = "not evaluable (image measures)", "–", "–"
+            counts, se, sp = "no case (image measure, or not simulated)", "–", "–"
         else:
             counts = f"{row.tp + row.fn} / {row.tn + row.fp}"
             se, sp = f"{row.sensitivity:.2f}", f"{row.specificity:.2f}"

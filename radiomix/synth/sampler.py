@@ -322,6 +322,7 @@ def nominal_kinetics(config: SynthConfig, spec: PatientSpec,
         if spec.tracer == "FDG":
             early, late = curve / curves.frames["gm"]
             row["fdg_dual_phase_index"] = float((late - early) / early)
+            row["fdg_lesion_volume_ml"] = lesion.volume_cm3  # Horky's rule needs > 0.5 ml
         values.append(row)
     return values
 

@@ -135,6 +135,14 @@ def _scaled(column: str, factor: float):
     return change
 
 
+def _scaled_pet_with_background(folder: Path, row: dict) -> None:
+    """PET × 4 with a drawn background on the lesion's mirror (x > 47 mm), so the normal
+    brain is measured, not guessed."""
+    _scaled("pet", 4.0)(folder, row)
+    region = np.roll(regions()["lesion"], 12, axis=2) & regions()["brain"]
+    row["ref_background"] = f"c/{write(folder / 'bg.nii.gz', region.astype(np.uint8))}"
+
+
 def _far_away_t1c(folder: Path, row: dict) -> None:
     image = sitk.ReadImage(str(folder / "t1c.nii.gz"))
     image.SetOrigin((0.0, 0.0, 400.0))
@@ -143,7 +151,7 @@ def _far_away_t1c(folder: Path, row: dict) -> None:
 
 @pytest.mark.parametrize(("change", "column", "words"), [
     (_scaled("pet", 5300.0), "pet", "activity concentration (Bq/mL)"),
-    (_scaled("pet", 4.0), "pet", "outside the plausible range [0.3, 3] of FET"),
+    (_scaled_pet_with_background, "pet", "outside the plausible range [0.3, 3] of FET"),
     (_scaled("adc", 1e-3), "adc", "looks like mm²/s"),
     (_scaled("adc", 1e3), "adc", "looks like 10⁻⁶ mm²/s"),
     (_lesion_side_background, "ref_background", "on the lesion's side"),
@@ -153,6 +161,16 @@ def _far_away_t1c(folder: Path, row: dict) -> None:
 def test_each_implausible_input_is_named(tmp_path, change, column, words):
     found = problems_for(tmp_path, change)
     assert [c for c, m in found if words in m] == [column], found
+
+
+def test_pet_scale_judged_on_a_guessed_brain_is_a_warning(tmp_path):
+    row = write_brain_case(tmp_path / "c", "c")
+    _scaled("pet", 4.0)(tmp_path / "c", row)
+    report = validate_manifest(manifest_of(tmp_path, [row]))
+    assert not [p for p in report.problems if "plausible range" in p.message]
+    assert [p.column for p in report.warnings
+            if "outside the plausible range [0.3, 3] of FET (median of a guessed brain"
+            in p.message] == ["pet"]
 
 
 def test_lesion_touching_the_border_is_a_warning(tmp_path):

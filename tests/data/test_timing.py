@@ -103,6 +103,14 @@ def test_validation_errors_name_the_file(
     assert "dyn.json" in str(info.value)
 
 
+def test_frame_times_in_minutes_are_refused(tmp_path: Path) -> None:
+    minutes = {"FrameTimesStart": [t / 60 for t in FET_START_S],
+               "FrameDuration": [d / 60 for d in FET_DURATION_S]}
+    _write_sidecar(tmp_path / "dyn.json", minutes)
+    with pytest.raises(FrameTimingError, match=r"ends at 20 s.*written in minutes"):
+        read_frame_timing(tmp_path / "dyn.nii.gz", n_frames=10)
+
+
 def test_touching_frames_within_tolerance_are_accepted() -> None:
     timing = FrameTiming([0.0, 60.0 - 5e-7], [60.0, 60.0])
     assert timing.n_frames == 2
@@ -184,9 +192,9 @@ def test_flags_name_frames_before_injection_and_gaps() -> None:
 
 
 def test_acqtimes_beside_the_image_are_read_when_there_is_no_sidecar(tmp_path: Path) -> None:
-    (tmp_path / "dyn.acqtimes").write_text("2\n0 60\n60 180\n", encoding="utf-8")
+    (tmp_path / "dyn.acqtimes").write_text("2\n0 600\n600 1800\n", encoding="utf-8")
     timing = read_frame_timing(tmp_path / "dyn.nii.gz", n_frames=2)
-    np.testing.assert_array_equal(timing.end_s, [60, 180])
+    np.testing.assert_array_equal(timing.end_s, [600, 1800])
     _write_sidecar(tmp_path / "dyn.json", {"FrameTimesStart": [0, 60],
                                            "FrameDuration": [60, 120]})
     with pytest.raises(FrameTimingError, match="two frame timing files"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +17,19 @@ from helpers.phantoms import (
     write_image,
     write_manifest,
 )
-from helpers.workers import worker_threads
+from helpers.workers import kill_worker_on_b, malloc_trim_threshold, worker_threads
 
 from radiomix.data.case_loader import load_case_image
+from radiomix.data.manifest import load_manifest
 from radiomix.errors import ConfigError, ExtractionError
 from radiomix.features import engine as engine_module
 from radiomix.features import extract_features, feature_names, read_provenance, register
 from radiomix.features import registry as registry_module
 from radiomix.features.cache import FeatureCache
 from radiomix.features.config import ExtractionConfig
-from radiomix.features.engine import dask_client
+from radiomix.features.engine import CaseResult
 from radiomix.features.regions import mask_array
+from radiomix.paths import CONFIG_DIR
 
 
 @pytest.fixture(scope="module")
@@ -140,19 +143,58 @@ def test_curves_written_beside_the_table(serial_run):
     assert lesion_a["suv"].to_numpy() == pytest.approx(1 + 0.03 * lesion_a["mid_min"].to_numpy())
 
 
-@pytest.mark.integration
-def test_two_worker_local_cluster_gives_the_serial_table(serial_run, cohort, tmp_path):
+def test_worker_processes_give_the_serial_table_exactly(serial_run, cohort, tmp_path):
     _, serial, _ = serial_run
-    with dask_client(2, None) as client:
-        threads = client.run(worker_threads)
-        parallel = extract_features(cohort, tmp_path / "features.parquet", config=quick_config(),
-                                    scheduler=client.scheduler.address)
-    assert len(threads) == 2
-    assert all(info == {"openblas_env": "1", "itk": 1} for info in threads.values())
+    parallel = extract_features(cohort, tmp_path / "features.parquet", config=quick_config(),
+                                workers=2)
     assert parallel.n_computed == 3
-    pd.testing.assert_frame_equal(parallel.table, serial.table)
+    pd.testing.assert_frame_equal(parallel.table, serial.table, check_exact=True)
     pd.testing.assert_frame_equal(parallel.errors, serial.errors)
-    pd.testing.assert_frame_equal(parallel.curves, serial.curves)
+    pd.testing.assert_frame_equal(parallel.curves, serial.curves, check_exact=True)
+
+
+def test_workers_are_separate_single_threaded_processes(cohort, monkeypatch):
+    monkeypatch.setattr(engine_module, "extract_case", worker_threads)
+    cases = list(load_manifest(cohort).cases)
+    results: list[CaseResult] = []
+    engine_module.run_local(cases, quick_config(), 2, results.append)
+    assert sorted(result.case_id for result in results) == ["a", "b", "c"]
+    pids = {result.features["pid"] for result in results}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert {(r.features["blas_threads"], r.features["itk_threads"]) for r in results} == {(1, 1)}
+
+
+def test_a_killed_worker_fails_its_case_only(cohort, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine_module, "extract_case", kill_worker_on_b)
+    out, config = tmp_path / "features.parquet", quick_config(families=("pet_static",))
+    result = extract_features(cohort, out, config=config, workers=2)
+    engine_rows = result.errors[result.errors["stage"] == "engine"]
+    assert engine_rows["case_id"].tolist() == ["b"]
+    assert "worker process died" in engine_rows["message"].iat[0]
+    assert result.table["pet_SUVmax"].tolist()[::2] == [1.0, 1.0]
+    monkeypatch.undo()
+    rerun = extract_features(cohort, out, config=config, workers=1)
+    assert (rerun.n_computed, rerun.n_cached) == (1, 2)  # b was not cached
+    assert rerun.table.loc[1, "pet_SUVmax"] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize(("workers", "n_cases", "expected"), [
+    (None, 1, 1), (4, 1, 1), (None, 2, min(2, engine_module.usable_cores())), (8, 3, 3),
+    (1, 50, 1), (3, 50, 3)])
+def test_worker_count(workers, n_cases, expected):
+    assert engine_module.local_workers(workers, n_cases) == expected
+
+
+def test_progress_is_reported_through_the_callback(cohort, tmp_path):
+    calls: list[tuple[int, int]] = []
+    config = quick_config(families=("mrs",))
+    extract_features(cohort, tmp_path / "f.parquet", config=config, workers=2,
+                     progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    calls.clear()
+    extract_features(cohort, tmp_path / "f.parquet", config=config, workers=2,
+                     progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(3, 3)]
 
 
 def test_a_new_family_is_one_function_and_a_name(cohort, tmp_path, monkeypatch):
@@ -188,8 +230,8 @@ def test_extract_command_writes_the_table(cohort, tmp_path):
     out = tmp_path / "table.parquet"
     result = CliRunner().invoke(app, [str(cohort), "--out", str(out), "--config", str(config),
                                       "--workers", "1", "--errors", str(tmp_path / "e.csv")])
-    assert result.exit_code == 0, result.output
-    assert "3 computed" in result.output
+    assert result.exit_code == 2, result.output  # case c has a broken mask
+    assert "3 computed" in result.output and "1 case(s) failed in part: c" in result.output
     table = pd.read_parquet(out)
     assert table["pet_SUVmax"].tolist()[:2] == [3.0, 3.0]
     assert (tmp_path / "e.csv").is_file()
@@ -249,3 +291,74 @@ def test_failed_task_is_reported_not_cached_and_retried(cohort, tmp_path, monkey
     rerun = extract_features(cohort, out, config=config, workers=1)
     assert (rerun.n_computed, rerun.n_cached) == (1, 2)
     assert rerun.table.loc[1, "pet_SUVmax"] == pytest.approx(3.0)
+
+
+# The worker settings docs/cluster.md recommends (no malloc trimming, no profiler).
+DASK_WORKER_ENVIRONMENT = {"DASK_CONFIG": str(CONFIG_DIR / "dask")}
+
+
+@pytest.fixture
+def dask_processes(tmp_path):
+    """A scheduler and two single-threaded workers started with Dask's own commands as
+    separate processes, listening on 127.0.0.1 only, without dashboards."""
+    import shutil
+    import subprocess
+    import sys
+
+    dask = shutil.which("dask", path=str(Path(sys.executable).parent))
+    if dask is None:
+        pytest.skip("the dask command is not installed (pip install radiomix[dask])")
+    address_file = tmp_path / "scheduler.json"
+    commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                 "--scheduler-file", str(address_file)]]
+    commands += [[dask, "worker", "--scheduler-file", str(address_file), "--host", "127.0.0.1",
+                  "--nthreads", "1", "--no-dashboard", "--name", f"w{index}"] for index in (1, 2)]
+    tests = str(Path(__file__).resolve().parents[1])  # workers import the probes of helpers/
+    paths = [tests, os.environ.get("PYTHONPATH")]
+    environment = {**os.environ, **DASK_WORKER_ENVIRONMENT,
+                   "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+    processes = []
+    try:
+        for command in commands:
+            processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL, env=environment))
+            if command[1] == "scheduler":
+                _wait_for(address_file)
+        yield json.loads(address_file.read_text())["address"]
+    finally:
+        for process in reversed(processes):  # workers first, then their scheduler
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _wait_for(path: Path, seconds: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not path.is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert path.is_file(), f"no {path.name} after {seconds} s"
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_dask_scheduler_and_worker_commands_give_the_serial_table(serial_run, cohort, tmp_path,
+                                                                   dask_processes):
+    from distributed import Client, get_task_stream
+
+    _, serial, _ = serial_run
+    assert dask_processes.startswith("tcp://127.0.0.1:")
+    with Client(dask_processes) as client:
+        client.wait_for_workers(2, timeout=120)
+        with get_task_stream(client) as stream:
+            result = extract_features(cohort, tmp_path / "features.parquet",
+                                      config=quick_config(), scheduler=dask_processes)
+        pids = client.run(os.getpid)
+        trim = client.run(malloc_trim_threshold)
+    assert set(trim.values()) == {None}  # the documented setting reaches the workers
+    assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+    assert {task["worker"] for task in stream.data} == set(pids)  # both workers computed
+    assert result.n_computed == 3
+    pd.testing.assert_frame_equal(result.table, serial.table, check_exact=True)
+    pd.testing.assert_frame_equal(result.errors, serial.errors)
+    pd.testing.assert_frame_equal(result.curves, serial.curves, check_exact=True)

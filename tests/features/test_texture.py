@@ -225,3 +225,41 @@ def test_brain1_equals_pyradiomics_baseline(brain1_features, feature_class):
         ours = features[f"{BASELINE_CASE}_{name}"]
         rel_tol = MESH_REL_TOL if name.endswith(MESH_FEATURES) else 1e-9
         assert math.isclose(ours, value, rel_tol=rel_tol, abs_tol=1e-12), (name, ours, value)
+
+
+def _ball_in_noise(shape=(40, 48, 56), label: int = 1) -> tuple[sitk.Image, sitk.Image]:
+    rng = np.random.default_rng(3)
+    z, y, x = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    ball = (z - 12) ** 2 + (y - 30) ** 2 + (x - 20) ** 2 <= 36
+    values = rng.gamma(2.0, 1.0, shape).astype(np.float32) + 3.0 * ball
+    image, mask = sitk.GetImageFromArray(values), sitk.GetImageFromArray(ball.astype(np.uint8))
+    mask = mask * label
+    image.SetSpacing((2.0, 1.5, 1.0))
+    mask.CopyInformation(image)
+    return image, mask
+
+
+@pytest.mark.parametrize("label", [1, 2])
+def test_cropping_to_the_lesion_leaves_every_feature_unchanged(monkeypatch, label):
+    from radiomix.features import texture as texture_module
+
+    image, mask = _ball_in_noise(label=label)
+    params = {**pyradiomics_params(PET_PARAMS), "setting": {
+        **pyradiomics_params(PET_PARAMS)["setting"], "label": label}}
+    assert texture_module.crop_is_exact(get_extractor(params))
+    cropped = texture_features(image, mask, params, "pet")
+    monkeypatch.setattr(texture_module, "crop_is_exact", lambda extractor: False)
+    whole = texture_features(image, mask, params, "pet")
+    assert len(whole) > 100 and cropped == pytest.approx(whole, rel=0, abs=0, nan_ok=True)
+    small_image, _ = texture_module.crop_to_label(image, mask, label)
+    assert small_image.GetSize() == (15, 15, 15)  # the 13-voxel ball and one voxel around it
+
+
+def test_no_cropping_when_features_depend_on_the_whole_image():
+    from radiomix.features.texture import crop_is_exact
+
+    params = pyradiomics_params(PET_PARAMS)
+    with_filters = {**params, "imageType": {"Original": {}, "LoG": {"sigma": [2.0]}}}
+    normalised = {**params, "setting": {**params["setting"], "normalize": True}}
+    resampled = {**params, "setting": {**params["setting"], "resampledPixelSpacing": [2, 2, 2]}}
+    assert not any(crop_is_exact(get_extractor(p)) for p in (with_filters, normalised, resampled))

@@ -321,3 +321,13 @@ def test_arita2018_site_no_longer_predictable(shared_data):
     before, after = site_accuracy(drop_site), site_accuracy(ComBat())
     assert before > 0.65  # chance is 0.25
     assert after < 0.4
+
+
+def test_batch_without_finite_priors_gets_plain_estimates():
+    table, _ = simulate({"A": 10, "B": 10}, n_features=1)
+    table["f1"] = table["f0"]  # one shared within-batch variance: the priors are undefined
+    with pytest.warns(UserWarning, match="cannot be estimated"):
+        shrunk = ComBat().fit(table)
+    plain = ComBat(eb=False).fit(table)
+    np.testing.assert_allclose(shrunk.gamma_, plain.gamma_, rtol=1e-12)
+    np.testing.assert_allclose(shrunk.delta_, plain.delta_, rtol=1e-12)

@@ -31,6 +31,7 @@ from scipy.spatial.distance import mahalanobis
 from typer.testing import CliRunner
 
 from radiomix.errors import ModelError
+from radiomix.modeling.explain import base_model
 from radiomix.serving.checksums import CHECKSUM_FILE, write_checksums
 from radiomix.serving.export import export_model
 from radiomix.serving.model import MODEL_JSON, artifact_folder, load_model
@@ -40,18 +41,28 @@ from radiomix.serving.predict import predict
 N_PATIENTS = 16
 FAMILIES = "[pet_static, pet_dynamic, fdg_dual_phase, mri, mrs]"
 REGISTERED = "radiomix-test-model"
-FAR_FACTOR = 25.0
+FAR_FACTOR = 8.0
 
 
-def _new_cases(manifest: Path) -> Path:
-    """Four unlabelled cases beside the cohort: two copies, one with 25x the PET uptake and
-    one whose PET file is not an image."""
+def _new_cases(manifest: Path, features: Path) -> Path:
+    """Four unlabelled cases beside the cohort, copies of cases whose extraction succeeded: two
+    as they are, one with 8x the rCBV in its lesion (the PET checks would refuse an
+    implausible SUV) and one whose PET file is not an image."""
     table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    new = table.head(4).assign(case_id=["n0", "n1", "far", "broken"],
-                               patient_id=["q0", "q1", "q2", "q3"], label="", label_source="")
-    image = sitk.ReadImage(str(manifest.parent / new.loc[2, "pet"]))
-    sitk.WriteImage(image * FAR_FACTOR, str(manifest.parent / "pet_far.nii.gz"))
-    new.loc[2, "pet"] = "pet_far.nii.gz"
+    extracted = pd.read_parquet(features)
+    needed = ["pet_SUVmax", "mri_ADC_mean", "mri_rCBV_max"]
+    complete = extracted.loc[extracted[needed].notna().all(axis=1), "case_id"]
+    new = table[table["case_id"].isin(complete)].head(4).reset_index(drop=True).assign(
+        case_id=["n0", "n1", "far", "broken"], patient_id=["q0", "q1", "q2", "q3"], label="",
+        label_source="")
+    image = sitk.ReadImage(str(manifest.parent / new.loc[2, "rcbv"]))
+    lesion = sitk.ReadImage(str(manifest.parent / new.loc[2, "lesion_mask"]))
+    far = sitk.GetArrayFromImage(image)
+    far[sitk.GetArrayFromImage(lesion) > 0] *= FAR_FACTOR
+    written = sitk.GetImageFromArray(far)
+    written.CopyInformation(image)
+    sitk.WriteImage(written, str(manifest.parent / "rcbv_far.nii.gz"))
+    new.loc[2, "rcbv"] = "rcbv_far.nii.gz"
     (manifest.parent / "broken.nii.gz").write_bytes(b"not an image")
     new.loc[3, "pet"] = "broken.nii.gz"
     path = manifest.parent / "new_cases.csv"
@@ -79,7 +90,7 @@ def trained(tmp_path_factory) -> SimpleNamespace:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     result = run_experiment(config, root / "run", tracking_uri=uri)
     return SimpleNamespace(root=root, table=table, uri=uri, result=result, manifest=manifest,
-                           new=_new_cases(manifest))
+                           new=_new_cases(manifest, table))
 
 
 @pytest.fixture(scope="module")
@@ -108,19 +119,21 @@ def model_copy(exported, tmp_path) -> Path:
 
 
 def test_round_trip_in_process(exported, trained, reference):
-    predictions = predict(load_model(exported), trained.table)
+    predictions = predict(load_model(exported), trained.table, max_missing=1.0)
     assert list(predictions["case_id"]) == list(reference["case_id"])
     np.testing.assert_allclose(predictions["probability"], reference["probability"],
                                rtol=0, atol=1e-9)
     assert (predictions["decision"] == reference["decision"]).all()
-    assert predictions["top_features"].str.count("=").eq(3).all()
+    complete = pd.read_parquet(trained.table)[load_model(exported).feature_columns].notna()
+    listed = predictions["top_features"].str.count("=")
+    assert listed[complete.all(axis=1)].eq(3).all() and listed.between(1, 3).all()
 
 
 @pytest.mark.slow
 def test_fresh_process_command(exported, trained, reference, tmp_path):
     out = tmp_path / "predictions.csv"
     done = subprocess.run([sys.executable, "-m", "radiomix", "predict", "--model", str(exported),
-                           str(trained.table), "--out", str(out)],
+                           str(trained.table), "--out", str(out), "--max-missing", "1"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     written = pd.read_csv(out)
@@ -139,10 +152,13 @@ def test_images_equal_table_and_far_case_is_flagged(exported, trained):
         np.testing.assert_allclose(from_images[column].head(2), from_table[column],
                                    rtol=0, atol=1e-9)
     assert list(from_images["novel"].head(3)) == [False, False, True]
-    assert "pet_SUVmax=" in from_images.loc[2, "out_of_range"]
+    assert "mri_rCBV_max=" in from_images.loc[2, "out_of_range"]
     assert from_images.loc[0, "out_of_range"] == ""
     assert list(from_images["extraction_errors"].head(3)) == ["", "", ""]
     assert "broken.nii.gz" in from_images.loc[3, "extraction_errors"]
+    assert list(from_images["refused"].head(3)) == ["", "", ""]
+    assert from_images.loc[3, "refused"].startswith("extraction failed")
+    assert pd.isna(from_images.loc[3, "probability"]) and pd.isna(from_images.loc[3, "decision"])
 
 
 def test_training_cases_are_rarely_novel(exported, trained):
@@ -152,22 +168,27 @@ def test_training_cases_are_rarely_novel(exported, trained):
 
 
 def test_top_features_match_linear_shap_formula(exported, trained):
-    """Logistic regression on independent features: SHAP value = coef * (x - background mean)."""
+    """Logistic regression on independent features: SHAP value = coef * (x - background mean),
+    the mean of the transformed training rows (which the model stores, not the rows), with the
+    coefficients of the fitted regression inside its recalibration."""
     model = load_model(exported)
     table = pd.read_parquet(trained.table).head(4)
     steps = model.pipeline[:-1]
-    background = steps.transform(model.background[model.input_columns]).mean()
+    training = pd.read_parquet(trained.result.out_dir / "final_model"
+                               / "training_features.parquet")
+    background = steps.transform(training[model.input_columns]).mean()
     selected = steps.transform(table[model.input_columns])
-    contributions = (selected - background) * model.pipeline[-1].coef_[0]
+    contributions = (selected - background) * base_model(model.pipeline[-1]).coef_[0]
     listed_top = model.score(table, top=2)["top_features"]
-    for listed, (_, row) in zip(listed_top, contributions.iterrows(), strict=True):
+    for listed, (index, row) in zip(listed_top, contributions.iterrows(), strict=True):
+        row = row[table.loc[index, row.index].notna()]  # imputed inputs are not listed
         expected = row.reindex(row.abs().sort_values(ascending=False).index).head(2)
         assert listed == "; ".join(f"{name}={value:+.4g}" for name, value in expected.items())
 
 
 def test_registered_model_loads_from_registry(exported, trained, reference):
     model = load_model(f"models:/{REGISTERED}/1", tracking_uri=trained.uri)
-    scores = model.score(pd.read_parquet(trained.table))
+    scores = model.score(pd.read_parquet(trained.table), max_missing=1.0)
     np.testing.assert_allclose(scores["probability"], reference["probability"], rtol=0,
                                atol=1e-9)
     with pytest.raises(ModelError, match="cannot fetch model models:/unknown-model/1"):
@@ -229,9 +250,9 @@ def test_strict_rejects_unused_and_out_of_range_columns(exported, trained):
 
 
 def test_tampered_file_is_refused(model_copy):
-    pipeline = artifact_folder(model_copy) / "pipeline.joblib"
+    pipeline = artifact_folder(model_copy) / "pipeline.skops"
     pipeline.write_bytes(pipeline.read_bytes() + b"\0")
-    with pytest.raises(ModelError, match=r"checksum of artifacts/radiomix/pipeline\.joblib"):
+    with pytest.raises(ModelError, match=r"checksum of artifacts/radiomix/pipeline\.skops"):
         load_model(model_copy)
 
 
@@ -359,7 +380,171 @@ def test_rest_serving_answers_like_predict(exported, trained):
         served = pd.DataFrame(answer["predictions"])
         for column in ("probability", "novelty_score"):
             np.testing.assert_allclose(served[column], expected[column], rtol=0, atol=1e-9)
-        assert list(served["decision"]) == list(expected["decision"])
+        refused = expected["decision"].isna()  # no decision either way
+        assert served["decision"].isna().tolist() == refused.tolist()
+        assert list(served["decision"][~refused]) == list(expected["decision"][~refused])
         assert list(served["novel"]) == list(expected["novel"])
         status, answer = _post(url, table[model.input_columns].drop(columns="pet_SUVmax"))
         assert status == 400 and "pet_SUVmax" in answer["message"]
+
+
+def _table_csv(trained, folder: Path, change) -> Path:
+    table = pd.read_parquet(trained.table)
+    change(table)
+    path = folder / "input.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_mostly_missing_case_gets_no_decision_and_the_others_do(exported, trained, tmp_path):
+    from radiomix.serving.commands import predict_command
+
+    model = load_model(exported)
+    features = model.feature_columns
+    over_half = features[: len(features) // 2 + 1]
+
+    def empty_two_cases(table):
+        table.loc[0, features] = np.nan
+        table.loc[1, over_half] = np.nan
+
+    source, out = _table_csv(trained, tmp_path, empty_two_cases), tmp_path / "p.csv"
+    n_missing = pd.read_csv(source)[features].isna().sum(axis=1)
+    result = CliRunner().invoke(_cli(predict_command), ["--model", str(exported), str(source),
+                                                        "--out", str(out)])
+    refused = n_missing > len(features) / 2
+    assert result.exit_code == 2
+    assert (f"{refused.sum()} case(s) refused (inputs mostly missing or extraction failed)"
+            in result.output)
+    written = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert list(written["refused"].notna()) == list(refused)
+    assert written.loc[[0, 1], ["probability", "decision"]].isna().all().all()
+    assert written.loc[0, "refused"].startswith(f"{len(features)} of {len(features)} inputs")
+    assert written.loc[1, "refused"].startswith(f"{n_missing[1]} of {len(features)} inputs")
+    assert bool(written.loc[0, "novel"])  # nothing observed: nothing vouches for the case
+    full = predict(model, pd.read_parquet(trained.table), top=0)
+    np.testing.assert_allclose(written["probability"][~refused], full["probability"][~refused],
+                               atol=1e-9)
+    relaxed = CliRunner().invoke(_cli(predict_command), [
+        "--model", str(exported), str(source), "--out", str(out), "--max-missing", "1"])
+    assert relaxed.exit_code == 0 and pd.read_csv(out)["decision"].notna().all()
+
+
+def test_imputed_inputs_and_missing_modality_are_named(exported, trained):
+    model = load_model(exported)
+    table = pd.read_parquet(trained.table).head(3)
+    mri = [c for c in model.feature_columns if c.startswith("mri_")]
+    assert mri
+    table.loc[0, mri] = np.nan
+    scores = model.score(table, top=len(model.feature_columns))
+    for row in range(3):
+        absent = [c for c in model.feature_columns if pd.isna(table.loc[row, c])]
+        assert scores.loc[row, "imputed"] == "; ".join(absent)
+        listed = {item.split("=")[0] for item in scores.loc[row, "top_features"].split("; ")}
+        assert not listed & set(absent)
+    assert "mri" in scores.loc[0, "missing_modalities"].split("; ")
+    assert "mri" not in scores.loc[1, "missing_modalities"].split("; ")
+
+
+def test_novelty_is_measured_on_the_observed_inputs():
+    """A case missing features is scored in the marginal distribution of the others
+    (one feature: |x - mean| / sd), not on training medians put in their place."""
+    rng = np.random.default_rng(1)
+    covariance = np.array([[1, .6, 0], [.6, 2, 0], [0, 0, 1]], float)
+    train = pd.DataFrame(rng.multivariate_normal(np.zeros(3), covariance, 3000),
+                         columns=["a", "b", "c"])
+    detector = NoveltyDetector.fit(train)
+    cases = pd.DataFrame({"a": [np.nan, np.nan, np.nan, 0.5], "b": [12.0, 0.1, np.nan, np.nan],
+                          "c": [np.nan, np.nan, np.nan, 0.2]})
+    scores = detector.score(cases)
+    sd_b = train["b"].std(ddof=0)
+    assert scores[0] == pytest.approx(abs(12.0 - train["b"].mean()) / sd_b, rel=0.02)
+    pair = train[["a", "c"]]
+    expected = mahalanobis([0.5, 0.2], pair.mean().to_numpy(),
+                           np.linalg.inv(np.cov(pair.to_numpy(), rowvar=False)))
+    assert scores[3] == pytest.approx(expected, rel=0.05)
+    assert list(detector.novel(cases, scores)) == [True, False, True, False]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "not a readable CSV table"),
+    (b"case_id,pet_SUVmax\n", "holds no case"),
+    (bytes(range(256)) * 8, "feature table"),
+])
+def test_unreadable_prediction_input_is_named(exported, tmp_path, content, message):
+    from radiomix.serving.commands import predict_command
+
+    source = tmp_path / "input.csv"
+    source.write_bytes(content)
+    result = CliRunner().invoke(_cli(predict_command), ["--model", str(exported), str(source),
+                                                        "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "p.csv").exists()
+
+
+class _Payload:
+    """Unpickling this runs a shell command (what a forged model file would do)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def _forge(model: Path, marker: Path) -> None:
+    """Plant code-running files where pickles used to be and a skops pipeline naming
+    os.system, then rewrite the checksums as a forger would."""
+    import pickle
+
+    import skops.io
+
+    (artifact_folder(model) / "pipeline.joblib").write_bytes(pickle.dumps(_Payload(marker)))
+    (model / "python_model.pkl").write_bytes(pickle.dumps(_Payload(marker)))
+    skops.io.dump({"steps": [os.system]}, artifact_folder(model) / "pipeline.skops")
+    write_checksums(model)
+
+
+def test_forged_model_never_runs_code(model_copy, trained, tmp_path):
+    import mlflow.pyfunc
+
+    marker = tmp_path / "code-ran"
+    _forge(model_copy, marker)
+    done = subprocess.run([sys.executable, "-m", "radiomix", "predict", "--model",
+                           str(model_copy), str(trained.table), "--out",
+                           str(tmp_path / "p.csv")], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 2
+    assert "refusing to load it" in done.stderr and "system" in done.stderr
+    with pytest.raises(ModelError, match="refusing to load it"):
+        mlflow.pyfunc.load_model(str(model_copy))  # what `mlflow models serve` does
+    assert not marker.exists()
+
+
+def test_signature_under_the_users_key(model_copy, monkeypatch):
+    from radiomix.serving.checksums import KEY_VARIABLE
+
+    monkeypatch.setenv(KEY_VARIABLE, "the user's secret")
+    with pytest.raises(ModelError, match="is not signed"):
+        load_model(model_copy)
+    write_checksums(model_copy)  # signed by the key's holder
+    load_model(model_copy)
+    novelty = artifact_folder(model_copy) / "novelty.json"
+    novelty.write_text(novelty.read_text().replace('"threshold": ', '"threshold": 1e9 + '))
+    monkeypatch.setenv(KEY_VARIABLE, "a forger's guess")
+    write_checksums(model_copy)
+    monkeypatch.setenv(KEY_VARIABLE, "the user's secret")
+    with pytest.raises(ModelError, match="signature does not match"):
+        load_model(model_copy)
+
+
+def test_exported_model_holds_no_training_rows_nor_paths(exported, trained):
+    files = [path for path in exported.rglob("*") if path.is_file()]
+    assert not [path for path in files if path.suffix in (".pkl", ".joblib", ".parquet")]
+    for path in files:
+        assert str(trained.root).encode() not in path.read_bytes(), path
+    training = pd.read_parquet(trained.result.out_dir / "final_model"
+                               / "training_features.parquet")
+    example = pd.read_json(exported / "input_example.json", orient="split")
+    numeric = [c for c in example.columns if c != "site"]
+    matches = (training[numeric].to_numpy()[:, None, :] == example[numeric].to_numpy()).all(-1)
+    assert not matches.any()

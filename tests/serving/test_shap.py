@@ -11,7 +11,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from radiomix.modeling.config import PreprocessingConfig
 from radiomix.modeling.pipeline import Calibration, Choice, build_pipeline
-from radiomix.serving.model import RadiomixModel
+from radiomix.serving.model import RadiomixModel, shap_reference
 from radiomix.serving.novelty import NoveltyDetector
 
 FEATURES = ["pet_TBRmax", "pet_TBRmean", "mri_ADC_mean", "dyn_TTP_min", "age"]
@@ -43,8 +43,9 @@ def test_contributions_add_up_to_the_model_output(table, tmp_path, name, params,
     pipeline = build_pipeline(FEATURES, Choice(name, params, k=3),
                               preprocessing=PreprocessingConfig(), harmonise=False, seed=0,
                               calibration=Calibration("none", folds)).fit(X, y)
-    model = RadiomixModel(pipeline, {"input_columns": FEATURES, "threshold": 0.5,
-                                     "model": name}, NoveltyDetector.fit(X), X, tmp_path)
+    info = {"input_columns": FEATURES, "threshold": 0.5, "model": name,
+            "shap_reference": shap_reference(pipeline, X)}
+    model = RadiomixModel(pipeline, info, NoveltyDetector.fit(X), tmp_path)
     cases = X.iloc[[0, 1, 4, 7]]
     explanation = model.shap_values(cases)
     assert explanation.values.shape == (4, 3)
@@ -52,6 +53,7 @@ def test_contributions_add_up_to_the_model_output(table, tmp_path, name, params,
     np.testing.assert_allclose(explanation.values.sum(axis=1) + explanation.base_values,
                                expected, atol=1e-5)
     listed = model.score(cases, top=1)["top_features"]
-    largest = np.abs(explanation.values).argmax(axis=1)
+    present = cases[explanation.feature_names].notna().to_numpy()  # imputed ones are left out
+    largest = np.where(present, np.abs(explanation.values), -1).argmax(axis=1)
     assert [item.split("=")[0] for item in listed] == [explanation.feature_names[j]
                                                        for j in largest]

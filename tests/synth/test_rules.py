@@ -24,7 +24,8 @@ from radiomix.synth.published import (
 )
 
 N_PATIENTS, SEED = 2000, 2024
-NOMINAL_RULES = ("fdopa_visual", "fdg_dual_phase", "rcbv_mean", "mrs_cho_naa", "adc_ratio")
+NOMINAL_RULES = ("fdopa_visual", "fdg_dual_phase", "rcbv_mean", "mrs_cho_naa", "mrs_cho_cr",
+                 "adc_ratio")
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def _auc(table: pd.DataFrame, column: str, sign: int = 1) -> tuple[float, int, i
     # binormal AUC Phi((mu1 - mu0) / sqrt(sd1^2 + sd0^2)) of the configured marginals
     ("mri_ADC_ratio", -1, float(ndtr(0.39 / np.hypot(0.307, 0.195)))),
     ("mrs_cho_naa", 1, float(ndtr(1.1 / np.hypot(0.80, 0.387)))),
-    ("mrs_cho_cr", 1, float(ndtr(0.7 / np.hypot(0.367, 0.367)))),
+    ("mrs_cho_cr", 1, float(ndtr(0.7 / np.hypot(0.537, 0.428)))),
     # log-normal: Phi(ln(median1 / median0) / sqrt(sigma1^2 + sigma0^2))
     ("mri_rCBV_mean", 1, float(ndtr(np.log(3.0) / np.hypot(0.435, 0.5)))),
 ])
