@@ -5,7 +5,6 @@ A module set to None in ``sys.modules`` cannot be imported, as if it were not in
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 
@@ -38,16 +37,26 @@ def test_python_api_names_the_extra(monkeypatch):
         _ = radiomix.run_experiment
 
 
-def test_extraction_without_dask_runs_serially_with_the_same_table(tmp_path, monkeypatch,
-                                                                   caplog):
+def test_extraction_without_dask_runs_on_local_workers_with_the_serial_table(tmp_path,
+                                                                             monkeypatch):
     rows = [write_case(tmp_path / name, name) for name in ("a", "b")]
     manifest = write_manifest(tmp_path, rows)
     serial = extract_features(manifest, tmp_path / "serial.parquet", config=quick_config(),
                               workers=1)
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with caplog.at_level(logging.WARNING, logger="radiomix.features.engine"):
-        fallback = extract_features(manifest, tmp_path / "fallback.parquet",
-                                    config=quick_config(), workers=2, cache_dir=tmp_path / "c")
-    assert "Dask is not installed" in caplog.text and "2 cases serially" in caplog.text
-    assert fallback.n_computed == 2
-    pd.testing.assert_frame_equal(fallback.table, serial.table)
+    parallel = extract_features(manifest, tmp_path / "parallel.parquet", config=quick_config(),
+                                workers=2, cache_dir=tmp_path / "c")
+    assert parallel.n_computed == 2
+    pd.testing.assert_frame_equal(parallel.table, serial.table, check_exact=True)
+
+
+def test_a_scheduler_without_dask_names_the_extra(tmp_path):
+    manifest = write_manifest(tmp_path, [write_case(tmp_path / "a", "a")])
+    code = ("import sys; sys.modules['distributed'] = None; "
+            "from radiomix.cli import run; run()")
+    script = subprocess.run(
+        [sys.executable, "-c", code, "extract", str(manifest), "--out",
+         str(tmp_path / "f.parquet"), "--scheduler", "tcp://127.0.0.1:9"],
+        capture_output=True, text=True, check=False)
+    assert script.returncode == 2, script.stderr
+    assert 'pip install "radiomix[dask]"' in script.stderr and "Traceback" not in script.stderr

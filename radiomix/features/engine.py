@@ -239,16 +239,23 @@ def _worker_failure(case: Case, error: BaseException) -> CaseResult:
 
 def run_serial(cases: Iterable[Case], config: ExtractionConfig,
                collect: Callable[[CaseResult], None], derived: Path | None = None) -> None:
-    """Extract the cases one after the other in this process; a failure ends one case only."""
+    """Extract the cases one after the other in this process; a failure ends one case only.
+    Native thread pools (BLAS, OpenMP, ITK) run one thread as in the workers, so that a serial
+    run writes the same bits as a parallel one."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1):
-        for case in cases:
-            try:
-                result = extract_case(case, config, derived)
-            except Exception as error:  # whatever breaks on one case, the batch goes on
-                result = _engine_failure(case, f"unexpected {type(error).__name__}: {error}")
-            collect(result)
+    itk_threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        with threadpool_limits(limits=1):
+            for case in cases:
+                try:
+                    result = extract_case(case, config, derived)
+                except Exception as error:  # whatever breaks on one case, the batch goes on
+                    result = _engine_failure(case, f"unexpected {type(error).__name__}: {error}")
+                collect(result)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(itk_threads)
 
 
 def _start_method() -> str:
