@@ -31,7 +31,6 @@ from radiomix.serving.safe_format import PIPELINE_FILE, load_pipeline
 SITE = "site"
 ARTIFACT_KEY = "radiomix"
 MODEL_JSON = "radiomix_model.json"
-BACKGROUND_ROWS = 40
 
 
 def major_minor(version: str) -> str:
