@@ -162,6 +162,7 @@ def test_unused_or_impossible_settings_are_rejected(tmp_path, changes, message):
         tiny_config(tmp_path / "t.csv", **changes)
 
 
+@pytest.mark.slow
 def test_soft_voting_ensemble_of_the_best_families(tmp_path, mlflow_uri):
     synthetic_table(n_patients=40, lesions=1, n_noise=5, seed=6).to_csv(tmp_path / "t.csv")
     config = tiny_config(tmp_path / "t.csv", models=[{"name": "l2_lr"}, {"name": "svm"}],
