@@ -9,17 +9,15 @@ import typer
 
 from radiomix import __version__
 from radiomix.console import EXIT_ERROR, print_error
-from radiomix.data.commands import validate_command
-from radiomix.data.suv import suv_command
+from radiomix.data.commands import suv_command, validate_command
 from radiomix.demo import demo_command
 from radiomix.errors import RadiomixError
-from radiomix.evaluation.report import report_command
-from radiomix.features.commands import extract_command
-from radiomix.features.ibsi import ibsi_check_command
+from radiomix.evaluation.commands import report_command
+from radiomix.extras import missing_extra
+from radiomix.features.commands import extract_command, ibsi_check_command
 from radiomix.modeling.commands import train_command
 from radiomix.rules.commands import baseline_command
-from radiomix.serving.commands import export_command, predict_command
-from radiomix.serving.evaluate import evaluate_command
+from radiomix.serving.commands import evaluate_command, export_command, predict_command
 from radiomix.synth.command import synth_command
 
 app = typer.Typer(help="Radiomics and machine learning for recurrence vs radionecrosis.",
@@ -63,4 +61,10 @@ def run() -> None:
         app(prog_name="radiomix")
     except RadiomixError as error:
         print_error(error)
+        sys.exit(EXIT_ERROR)
+    except ModuleNotFoundError as error:
+        extra = missing_extra(error)
+        if extra is None:
+            raise
+        print_error(extra)
         sys.exit(EXIT_ERROR)

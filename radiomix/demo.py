@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from radiomix.paths import EXPERIMENTS_DIR
+from radiomix.tracking import SHOWN_DEFAULT_URI
 
 # The demo cohort and its results live in the current folder; the experiment ships inside
 # the package.
@@ -100,9 +101,10 @@ class _Steps:
 
 def demo_command(
     out: Path = typer.Option(DEMO_OUT, "--out", help="Folder for the demo's results."),
-    workers: int = typer.Option(None, "--workers", help="Extraction workers (default: cores)."),
-    tracking_uri: str = typer.Option(None, "--tracking-uri",
-                                     help="MLflow tracking URI (default: sqlite:///~/.radiomix/mlflow.db)."),
+    workers: int = typer.Option(None, "--workers", help="Extraction workers.",
+                                show_default="number of cores"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
+                                     show_default=SHOWN_DEFAULT_URI),
 ) -> None:
     """Run synth → validate → extract → baseline → train → report → export on the demo cohort."""
     console = Console()

@@ -49,3 +49,7 @@ class RuleError(RadiomixError):
 
 class ModelError(RadiomixError):
     """A trained or exported model cannot be used as asked."""
+
+
+class MissingExtraError(RadiomixError):
+    """An optional dependency is not installed; the message names the extra that brings it."""

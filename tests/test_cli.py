@@ -26,6 +26,15 @@ def test_every_verb_has_help(verb):
     assert "Usage" in result.output and verb in result.output
 
 
+def test_help_shows_the_defaults_of_options_without_a_value():
+    """Rich markup would swallow a `[default: …]` written into the help text itself."""
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert "[default: (runs/<experiment name>)]" in result.output
+    assert "else sqlite:///~/.radiomix/mlflow.db)]" in result.output
+    result = CliRunner().invoke(app, ["extract", "--help"], env={"COLUMNS": "200"})
+    assert "[default: (radiomix/configs/extraction.yaml)]" in result.output
+
+
 def test_installed_entry_point_runs():
     script = subprocess.run([sys.executable, "-m", "radiomix", "--version"],
                             capture_output=True, text=True, check=False)

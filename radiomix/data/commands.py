@@ -1,4 +1,4 @@
-"""Command-line verbs over the data layer: `radiomix validate`."""
+"""Command-line verbs over the data layer: `radiomix validate`, `radiomix suv`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from radiomix.console import EXIT_ERROR, print_error
+from radiomix.console import EXIT_ERROR, exit_on_error, print_error
 from radiomix.data.manifest import read_manifest_table
 from radiomix.data.timing import frame_table, read_frame_timing, timing_flags
 from radiomix.data.validate import validate_manifest
@@ -87,3 +87,45 @@ def print_frame_timing(manifest: Path, console: Console) -> None:
         for flag in flags:
             console.print(f"[yellow]timing[/yellow] {shown}: {flag}", highlight=False,
                           soft_wrap=True)
+
+
+def suv_command(
+    dicom_dir: Path = typer.Argument(..., help="Folder holding one DICOM PET series."),
+    out: Path = typer.Option(..., "--out", "-o", help="SUV image to write, e.g. pet.nii.gz."),
+) -> None:
+    """Convert a DICOM PET series (Bq/mL) to a body-weight SUV image (QIBA recipe); a dynamic
+    series becomes a 4D image with its BIDS-PET sidecar (frame timing from the injection)."""
+    import SimpleITK as sitk
+    from rich.markup import escape
+
+    from radiomix.data.suv import (
+        is_dynamic,
+        parameter_rows,
+        pet_frames,
+        suv_factor,
+        suv_image,
+        suv_parameters,
+        write_dynamic_suv,
+    )
+
+    console = Console()
+    with exit_on_error():
+        frames = pet_frames(dicom_dir)
+        slices = [ds for frame in frames for ds in frame]
+        factors = {round(suv_factor(ds), 12) for ds in slices}
+        try:
+            if is_dynamic(slices[0]):
+                write_dynamic_suv(dicom_dir, out)
+            else:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                sitk.WriteImage(suv_image(slices, dicom_dir), str(out))
+        except (OSError, RuntimeError) as error:
+            raise RadiomixError(f"cannot write the SUV image {out}: {error}") from error
+    table = Table(title=escape(f"SUV conversion of {dicom_dir}"))
+    table.add_column("quantity")
+    table.add_column("value")
+    for name, value in parameter_rows(suv_parameters(slices[0]), len(factors)):
+        table.add_row(escape(name), escape(value))
+    console.print(table)
+    console.print(f"[green]wrote[/green] {escape(str(out))} ({len(frames)} frame(s) of "
+                  f"{len(frames[0])} slices)")

@@ -31,12 +31,7 @@ import numpy as np
 import pandas as pd
 
 from radiomix.errors import ManifestError
-
-IDENTITY_COLUMNS = ("case_id", "patient_id", "site", "label", "label_source", "tracer", "primary")
-IMAGE_COLUMNS = ("pet", "pet_dynamic", "pet_early", "pet_late", "t1c", "flair", "adc", "rcbv")
-MASK_COLUMNS = ("lesion_mask", "ref_background", "ref_wm", "ref_gm", "ref_striatum")
-NUMBER_COLUMNS = ("mrs_cho_naa", "mrs_cho_cr", "age", "months_since_rt")
-KNOWN_COLUMNS = IDENTITY_COLUMNS + IMAGE_COLUMNS + MASK_COLUMNS + NUMBER_COLUMNS
+from radiomix.schema import IMAGE_COLUMNS, MANIFEST_COLUMNS, MASK_COLUMNS, NUMBER_COLUMNS
 
 LABELS = {"1": 1, "recurrence": 1, "0": 0, "radionecrosis": 0}
 TRACERS = ("FET", "FDOPA", "FDG", "MET")
@@ -204,7 +199,7 @@ def case_from_row(row: pd.Series, root: Path) -> Case:
         paths={column: Path(os.path.abspath(root / cell(column)))
                for column in IMAGE_COLUMNS + MASK_COLUMNS if cell(column)},
         values={column: float(cell(column)) for column in NUMBER_COLUMNS if cell(column)},
-        clinical={column: cell(column) for column in row.index if column not in KNOWN_COLUMNS},
+        clinical={column: cell(column) for column in row.index if column not in MANIFEST_COLUMNS},
     )
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import yaml
 
 from radiomix.paths import CONFIG_DIR
+from radiomix.yaml_io import read_yaml
 
 SIDE_MARGIN_MM = 5.0  # a lesion or region this close to the plane has no clear side
 ADC_SCALES = {1e-3: "mm²/s (multiply by 1000)", 1e3: "10⁻⁶ mm²/s (divide by 1000)"}
@@ -21,7 +21,7 @@ ADC_SCALES = {1e-3: "mm²/s (multiply by 1000)", 1e3: "10⁻⁶ mm²/s (divide b
 @functools.cache
 def ranges() -> dict:
     """The plausible ranges of ``configs/plausibility.yaml``."""
-    return yaml.safe_load((CONFIG_DIR / "plausibility.yaml").read_text(encoding="utf-8"))
+    return read_yaml(CONFIG_DIR / "plausibility.yaml", "plausibility ranges")
 
 
 def normal_brain_problem(value: float, tracer: str) -> str | None:

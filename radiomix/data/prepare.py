@@ -305,10 +305,7 @@ def prepare_case(case: Case) -> tuple[Case, list[str], list[str]]:
 def qa_figure(case: Case, out: Path) -> Path:
     """PET over T1c (or PET alone) through the lesion centre, with the lesion (red) and the
     reference regions (one colour each) as contours; written to ``out`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no GUI backend, no global state
 
     found = pet_image(case)
     base = load_case_image(case, "t1c") if case.has("t1c") else found[1] if found else None
@@ -316,7 +313,8 @@ def qa_figure(case: Case, out: Path) -> Path:
         raise MaskError("needs a PET or T1c image and a lesion mask")
     lesion = _mask(case, "lesion_mask", base)
     z = round(float(np.argwhere(lesion)[:, 0].mean()))
-    figure, axis = plt.subplots(figsize=(5, 5))
+    figure = Figure(figsize=(5, 5))
+    axis = figure.subplots()
     axis.imshow(sitk.GetArrayViewFromImage(base)[z], cmap="gray")
     if found and case.has("t1c"):
         from radiomix.data.resample import resample_image
@@ -333,5 +331,4 @@ def qa_figure(case: Case, out: Path) -> Path:
         if c != "lesion_mask" and case.has(c)), fontsize=8)
     axis.axis("off")
     figure.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(figure)
     return out

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import typer
 
 from radiomix.data.timing import FrameTiming
 from radiomix.errors import DicomUnitsError, ImageReadError
@@ -599,7 +598,7 @@ def write_dynamic_suv(folder: Path, out: Path) -> tuple[Path, Path]:
     return out, sidecar
 
 
-def _parameter_rows(parameters: SuvParameters, n_factors: int) -> list[tuple[str, str]]:
+def parameter_rows(parameters: SuvParameters, n_factors: int) -> list[tuple[str, str]]:
     """The values behind the SUV factor, as (name, value) rows for a table."""
     rows = [("Units", parameters.units), ("SUV factor (first slice)", f"{parameters.factor:.6g}")]
     if parameters.units == "BQML":
@@ -613,40 +612,3 @@ def _parameter_rows(parameters: SuvParameters, n_factors: int) -> list[tuple[str
         ]
     rows.append(("distinct factors over slices", str(n_factors)))
     return rows
-
-
-def suv_command(
-    dicom_dir: Path = typer.Argument(..., help="Folder holding one DICOM PET series."),
-    out: Path = typer.Option(..., "--out", "-o", help="SUV image to write, e.g. pet.nii.gz."),
-) -> None:
-    """Convert a DICOM PET series (Bq/mL) to a body-weight SUV image (QIBA recipe); a dynamic
-    series becomes a 4D image with its BIDS-PET sidecar (frame timing from the injection)."""
-    import SimpleITK as sitk
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    from radiomix.console import exit_on_error
-    from radiomix.errors import RadiomixError
-
-    console = Console()
-    with exit_on_error():
-        frames = pet_frames(dicom_dir)
-        slices = [ds for frame in frames for ds in frame]
-        factors = {round(suv_factor(ds), 12) for ds in slices}
-        try:
-            if is_dynamic(slices[0]):
-                write_dynamic_suv(dicom_dir, out)
-            else:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                sitk.WriteImage(suv_image(slices, dicom_dir), str(out))
-        except (OSError, RuntimeError) as error:
-            raise RadiomixError(f"cannot write the SUV image {out}: {error}") from error
-    table = Table(title=escape(f"SUV conversion of {dicom_dir}"))
-    table.add_column("quantity")
-    table.add_column("value")
-    for name, value in _parameter_rows(suv_parameters(slices[0]), len(factors)):
-        table.add_row(escape(name), escape(value))
-    console.print(table)
-    console.print(f"[green]wrote[/green] {escape(str(out))} ({len(frames)} frame(s) of "
-                  f"{len(frames[0])} slices)")

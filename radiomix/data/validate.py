@@ -20,8 +20,6 @@ from radiomix.data.case_loader import (
 )
 from radiomix.data.images import Where, reads_shared
 from radiomix.data.manifest import (
-    IMAGE_COLUMNS,
-    MASK_COLUMNS,
     Case,
     Problem,
     case_from_row,
@@ -31,6 +29,7 @@ from radiomix.data.manifest import (
 from radiomix.data.prepare import check_case, check_warnings
 from radiomix.data.resample import case_grids, check_overlap, current
 from radiomix.errors import RadiomixError
+from radiomix.schema import IMAGE_COLUMNS, MASK_COLUMNS
 
 REQUIRED_COLUMNS = ("case_id", "lesion_mask")
 

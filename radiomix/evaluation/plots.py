@@ -2,31 +2,49 @@
 decision curves, confusion matrix, SHAP, optuna history.
 
 Each function draws one figure, saves it as PNG at `path` and returns the path. Text is set
-at sizes readable when the figure is shown at its natural width in the HTML report.
+at sizes readable when the figure is shown at its natural width in the HTML report. Figures are
+made with ``matplotlib.figure.Figure``, not pyplot, and the sizes are applied with
+``matplotlib.rc_context`` while a figure is drawn: no GUI backend, no global matplotlib state.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
+from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
 
 READABLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,
             "legend.fontsize": 10, "xtick.labelsize": 11, "ytick.labelsize": 11}
-plt.rcParams.update(READABLE)
 
 
-def _save(figure, path: Path) -> Path:
+def _readable(draw: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a plotting function with the READABLE text sizes."""
+
+    @functools.wraps(draw)
+    def drawn(*args: Any, **kwargs: Any) -> Any:
+        with rc_context(READABLE):
+            return draw(*args, **kwargs)
+
+    return drawn
+
+
+def _subplots(*grid: int, figsize: tuple[float, float], **options: Any) -> tuple[Figure, Any]:
+    """A figure and its axes (``Figure.subplots``)."""
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(*grid, **options)
+
+
+def _save(figure: Figure, path: Path) -> Path:
     path = Path(path)
     figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(figure)
     return path
 
 
@@ -37,12 +55,13 @@ def _roc_axes(axis, title: str) -> None:
     axis.legend(loc="lower right")
 
 
+@_readable
 def roc_plot(y_true, y_score, path: Path, auc: float | None = None,
              title: str = "ROC (pooled out-of-fold, repeat 0)") -> Path:
     """ROC curve of the model on all cases (the rules are drawn per population, see
     `population_roc_plot`)."""
     fpr, tpr, _ = roc_curve(y_true, y_score)
-    figure, axis = plt.subplots(figsize=(5.5, 5))
+    figure, axis = _subplots(figsize=(5.5, 5))
     axis.plot(fpr, tpr, lw=2, label="model" if auc is None else f"model (AUC {auc:.3f})")
     _roc_axes(axis, title)
     return _save(figure, path)
@@ -52,13 +71,14 @@ def _grid(count: int, width: float = 5.0):
     """A figure of `count` square panels, three per row; unused panels hidden."""
     columns = min(3, count)
     rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, width * rows),
+    figure, axes = _subplots(rows, columns, figsize=(width * columns, width * rows),
                                 squeeze=False)
     for axis in axes.flat[count:]:
         axis.set_visible(False)
     return figure, axes.flat
 
 
+@_readable
 def population_roc_plot(predictions: pd.DataFrame, rules: dict[str, dict], path: Path
                         ) -> Path | None:
     """One panel per rule: on the cases where the rule applies, the model's ROC curve, the
@@ -84,6 +104,7 @@ def population_roc_plot(predictions: pd.DataFrame, rules: dict[str, dict], path:
     return _save(figure, path)
 
 
+@_readable
 def decision_curve_plot(curves: dict[str, dict], path: Path) -> Path:
     """Net benefit against threshold probability: the model on all cases, then per rule
     population the model and the rule on the same cases; treat-all and treat-none."""
@@ -102,10 +123,11 @@ def decision_curve_plot(curves: dict[str, dict], path: Path) -> Path:
     return _save(figure, path)
 
 
+@_readable
 def confusion_plot(cells: dict, path: Path, threshold: float | None = None) -> Path:
     """The 2×2 table of true against predicted class, counts written in the cells."""
     table = np.array([[cells["tp"], cells["fn"]], [cells["fp"], cells["tn"]]])
-    figure, axis = plt.subplots(figsize=(4.8, 4.2))
+    figure, axis = _subplots(figsize=(4.8, 4.2))
     axis.imshow(table, cmap="Blues")
     for (row, column), count in np.ndenumerate(table):
         axis.text(column, row, str(count), ha="center", va="center", fontsize=16,
@@ -118,11 +140,12 @@ def confusion_plot(cells: dict, path: Path, threshold: float | None = None) -> P
     return _save(figure, path)
 
 
+@_readable
 def calibration_plot(y_true, y_prob, path: Path, n_bins: int = 5,
                      title: str = "Calibration (out-of-fold)") -> Path:
     """Reliability diagram: observed frequency against mean predicted probability per bin."""
     observed, predicted = calibration_curve(y_true, y_prob, n_bins=n_bins, strategy="quantile")
-    figure, axis = plt.subplots(figsize=(5, 5))
+    figure, axis = _subplots(figsize=(5, 5))
     axis.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect")
     axis.plot(predicted, observed, marker="o", label="model")
     axis.set(xlabel="predicted probability", ylabel="observed frequency", xlim=(0, 1),
@@ -131,12 +154,14 @@ def calibration_plot(y_true, y_prob, path: Path, n_bins: int = 5,
     return _save(figure, path)
 
 
+@_readable
 def shap_beeswarm(explanation, path: Path, max_display: int = 15) -> Path:
     """SHAP summary (beeswarm) of an explanation, labels at the readable size."""
     import shap
 
-    shap.plots.beeswarm(explanation, max_display=max_display, show=False, plot_size=(9, 7))
-    figure = plt.gcf()
+    figure = Figure(figsize=(9, 7))
+    shap.plots.beeswarm(explanation, max_display=max_display, show=False, plot_size=None,
+                        ax=figure.subplots())
     for axis in figure.axes:
         axis.tick_params(labelsize=READABLE["ytick.labelsize"])
         axis.xaxis.label.set_size(READABLE["axes.labelsize"])
@@ -144,45 +169,15 @@ def shap_beeswarm(explanation, path: Path, max_display: int = 15) -> Path:
     return _save(figure, path)
 
 
+@_readable
 def optuna_history_plot(values: list[float], path: Path) -> Path:
     """Objective value of each completed trial and the best value so far."""
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = _subplots(figsize=(6, 4))
     trials = np.arange(1, len(values) + 1)
     axis.scatter(trials, values, s=14, label="trial")
     axis.plot(trials, np.maximum.accumulate(values), color="C3", label="best so far")
     axis.set(xlabel="completed trial", ylabel="inner-CV AUC", title="Optuna search (final model)")
     axis.legend(loc="lower right")
-    return _save(figure, path)
-
-
-def curves_plot(curves, labels, path: Path) -> Path:
-    """Mean lesion and background time-activity curves (± SD) per class, one panel per tracer.
-
-    ``curves`` is the long table of `radiomix extract` (case_id, region, frame, mid_min, suv);
-    ``labels`` has case_id, label and tracer.
-    """
-    data = curves[curves["region"].isin(["lesion_mask", "ref_background"])].merge(
-        labels[["case_id", "label", "tracer"]], on="case_id")
-    tracers = sorted(data["tracer"].dropna().unique()) or ["(none)"]
-    figure, axes = plt.subplots(1, len(tracers), figsize=(5.5 * len(tracers), 4.2),
-                                squeeze=False)
-    names = {1: "recurrence", 0: "radionecrosis"}
-    for axis, tracer in zip(axes[0], tracers, strict=True):
-        for (region, label), group in data[data["tracer"] == tracer].groupby(
-                ["region", "label"]):
-            stats = group.groupby("mid_min")["suv"].agg(["mean", "std"]).reset_index()
-            style = "-" if region == "lesion_mask" else ":"
-            colour = "tab:red" if label == 1 else "tab:blue"
-            n = group["case_id"].nunique()
-            axis.plot(stats["mid_min"], stats["mean"], style, color=colour, marker="o", ms=3,
-                      label=f"{'lesion' if style == '-' else 'background'}, "
-                            f"{names.get(label, label)} (n={n})")
-            if region == "lesion_mask":
-                axis.fill_between(stats["mid_min"], stats["mean"] - stats["std"],
-                                  stats["mean"] + stats["std"], color=colour, alpha=0.15)
-        axis.set(xlabel="time after injection (min, frame mid-time)", ylabel="SUV",
-                 title=f"{tracer}: mean time-activity curves (± SD)")
-        axis.legend()
     return _save(figure, path)
 
 

@@ -12,8 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import typer
-
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -204,12 +202,8 @@ def build_report(run_id: str, out: str | Path, tracking_uri: str | None = None) 
     from mlflow.exceptions import MlflowException
 
     from radiomix.errors import ConfigError
-    from radiomix.modeling.tracking import (
-        check_tracking_store,
-        resolve_tracking_uri,
-        using_tracking_uri,
-    )
     from radiomix.outputs import writable_file
+    from radiomix.tracking import check_tracking_store, resolve_tracking_uri, using_tracking_uri
 
     out = writable_file(out, "report")
     uri = resolve_tracking_uri(tracking_uri)
@@ -223,19 +217,3 @@ def build_report(run_id: str, out: str | Path, tracking_uri: str | None = None) 
             raise ConfigError(f"cannot read MLflow run {run_id} at {uri}: {error}") from error
     out.write_text(page, encoding="utf-8")
     return out
-
-
-def report_command(
-    run_id: str = typer.Argument(..., help="MLflow id of the experiment's parent run."),
-    out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write."),
-    tracking_uri: str | None = typer.Option(
-        None, "--tracking-uri",
-        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else "
-             "sqlite:///~/.radiomix/mlflow.db]."),
-) -> None:
-    """Write one self-contained HTML page with the tables and figures of an experiment run."""
-    from radiomix.console import exit_on_error
-
-    with exit_on_error():
-        path = build_report(run_id, out, tracking_uri)
-    typer.echo(f"report written to {path}")

@@ -12,13 +12,13 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from radiomix.data.reference_regions import RegionsConfig
 from radiomix.data.resample import GridConfig
 from radiomix.errors import ConfigError
 from radiomix.paths import CONFIG_DIR
+from radiomix.yaml_io import read_yaml, validated
 
 DEFAULT_FAMILIES = ("pet_static", "pet_dynamic", "fdg_dual_phase", "mri", "mrs", "texture")
 
@@ -153,27 +153,15 @@ def default_config_path() -> Path:
 def load_config(path: Path | str | None = None) -> ExtractionConfig:
     """Read and validate an extraction configuration; ``None`` reads the packaged default."""
     path = Path(path) if path is not None else default_config_path()
-    raw = _read_yaml(path, "extraction configuration")
+    raw = read_yaml(path, "extraction configuration")
     texture = raw.get("texture") or {}
     if not isinstance(texture, dict):
         raise ConfigError(f"{path}: texture must be a mapping")
     try:
         raw["texture"] = {**texture, "params": _texture_params(texture, path.parent)}
-        return ExtractionConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(f"{path}: invalid extraction configuration:\n{error}") from error
-
-
-def _read_yaml(path: Path, what: str) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read {what} {path}: {error}") from error
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{what} {path} does not hold a mapping")
-    return loaded
+        raise ConfigError(f"extraction configuration {path} is invalid:\n{error}") from None
+    return validated(ExtractionConfig, raw, path, "extraction configuration")
 
 
 def _texture_params(texture: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -184,7 +172,7 @@ def _texture_params(texture: dict[str, Any], folder: Path) -> dict[str, Any]:
         files[parsed.name] = parsed.params
     params = {}
     for image, file in files.items():
-        loaded = _read_yaml(folder / str(file), f"texture parameter file of image {image} in")
+        loaded = read_yaml(folder / str(file), f"texture parameter file of image {image}:")
         if texture.get("filters") is not None:
             loaded = {**loaded, "radiomix": {**(loaded.get("radiomix") or {}),
                                              "filters": bool(texture["filters"])}}

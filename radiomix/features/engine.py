@@ -54,12 +54,10 @@ from radiomix.features.cache import FeatureCache, case_key
 from radiomix.features.config import ExtractionConfig, load_config
 from radiomix.features.registry import Family, enabled_families, feature_names
 from radiomix.outputs import writable_file, writable_folder
+from radiomix.schema import CLINICAL_NUMBER_COLUMNS, CLINICAL_TEXT_COLUMNS, TABLE_KEY_COLUMNS
 
 ERROR_COLUMNS = ["case_id", "stage", "kind", "message"]
 CURVE_COLUMNS = ["case_id", "region", "frame", "mid_min", "suv"]
-IDENTITY_COLUMNS = ["case_id", "patient_id", "label", "site", "tracer"]
-CLINICAL_FIELDS = ["primary", "label_source"]
-CLINICAL_VALUES = ["age", "months_since_rt"]
 ENGINE_STAGE = "engine"
 CONNECT_TIMEOUT = "10s"
 PROVENANCE_KEY = b"radiomix"
@@ -241,16 +239,23 @@ def _worker_failure(case: Case, error: BaseException) -> CaseResult:
 
 def run_serial(cases: Iterable[Case], config: ExtractionConfig,
                collect: Callable[[CaseResult], None], derived: Path | None = None) -> None:
-    """Extract the cases one after the other in this process; a failure ends one case only."""
+    """Extract the cases one after the other in this process; a failure ends one case only.
+    Native thread pools (BLAS, OpenMP, ITK) run one thread as in the workers, so that a serial
+    run writes the same bits as a parallel one."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1):
-        for case in cases:
-            try:
-                result = extract_case(case, config, derived)
-            except Exception as error:  # whatever breaks on one case, the batch goes on
-                result = _engine_failure(case, f"unexpected {type(error).__name__}: {error}")
-            collect(result)
+    itk_threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        with threadpool_limits(limits=1):
+            for case in cases:
+                try:
+                    result = extract_case(case, config, derived)
+                except Exception as error:  # whatever breaks on one case, the batch goes on
+                    result = _engine_failure(case, f"unexpected {type(error).__name__}: {error}")
+                collect(result)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(itk_threads)
 
 
 def _start_method() -> str:
@@ -377,10 +382,8 @@ def run_cases(cases: list[Case], config: ExtractionConfig, workers: int | None,
 
 def identity_row(case: Case) -> dict[str, object]:
     """Identity and clinical columns of a case."""
-    row = {"case_id": case.case_id, "patient_id": case.patient_id, "label": case.label,
-           "site": case.site, "tracer": case.tracer}
-    row |= {name: getattr(case, name) for name in CLINICAL_FIELDS}
-    row |= {name: case.values.get(name, math.nan) for name in CLINICAL_VALUES}
+    row = {name: getattr(case, name) for name in TABLE_KEY_COLUMNS + CLINICAL_TEXT_COLUMNS}
+    row |= {name: case.values.get(name, math.nan) for name in CLINICAL_NUMBER_COLUMNS}
     return row | case.clinical
 
 
@@ -398,7 +401,7 @@ def feature_table(cases: list[Case], results: list[CaseResult],
     feature a family returned beyond them (sorted)."""
     identity = pd.DataFrame([identity_row(case) for case in cases])
     identity["label"] = identity["label"].astype("Int64")
-    for name in identity.columns[len(IDENTITY_COLUMNS):]:
+    for name in identity.columns[len(TABLE_KEY_COLUMNS):]:
         identity[name] = _typed(identity[name])
     extra = sorted({name for result in results for name in result.features} - set(columns))
     features = pd.DataFrame([result.features for result in results],

@@ -24,9 +24,7 @@ import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from radiomix.errors import ConfigError, ExtractionError, ImageReadError
 from radiomix.paths import CONFIG_DIR
@@ -401,45 +399,3 @@ def summarise(report: pd.DataFrame) -> pd.DataFrame:
     return (
         pd.concat(parts).rename_axis("family").reset_index().set_index(["configuration", "family"])
     )
-
-
-def ibsi_check_command(
-    out: Annotated[Path, typer.Option(help="CSV file for the per-feature report.")] = Path(
-        "ibsi_report.csv"
-    ),
-    shared: Annotated[
-        Path | None,
-        typer.Option(help="Folder of the external reference data (holding ibsi/)."),
-    ] = None,
-    dataset: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--dataset",
-            "-d",
-            help="Data set to check, repeatable: 'phantom' (digital phantom) or a CT phantom "
-            "configuration A, B, C, D, E. Default: all six.",
-        ),
-    ] = None,
-) -> None:
-    """Check radiomix' features against the IBSI digital phantom and CT phantom (configs A–E)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    datasets = [name.strip() for name in dataset] if dataset else list(DATASETS)
-    unknown = sorted(set(datasets) - set(DATASETS))
-    if unknown:
-        raise typer.BadParameter(f"unknown data set(s) {unknown}; choose from {list(DATASETS)}")
-    report = ibsi_check(shared or DEFAULT_SHARED, datasets)
-    report.to_csv(out, index=False)
-    table = Table(title="IBSI conformance: matched / mapped / unmapped per family")
-    for column in ("configuration", "family", "matched", "mapped", "unmapped"):
-        table.add_column(column)
-    for (configuration, family), counts in summarise(report).iterrows():
-        table.add_row(
-            str(configuration),
-            str(family),
-            *(str(counts[c]) for c in ("matched", "mapped", "unmapped")),
-        )
-    console = Console()
-    console.print(table)
-    console.print(f"report written to {out}")

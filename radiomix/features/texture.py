@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
-import yaml
 
 from radiomix.errors import ConfigError, ExtractionError
+from radiomix.yaml_io import read_yaml
 
 RADIOMIX_SECTION = "radiomix"
 DIAGNOSTICS_PREFIX = "diagnostics_"
@@ -43,13 +43,7 @@ def quiet_pyradiomics() -> None:
 
 def read_param_file(path: Path) -> dict[str, Any]:
     """Read a YAML parameter file into a dict, raising ``ConfigError`` when unreadable."""
-    try:
-        loaded = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read pyradiomics parameter file {path}: {exc}") from exc
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"pyradiomics parameter file {path} does not hold a mapping")
-    return loaded
+    return read_yaml(path, "pyradiomics parameter file")
 
 
 def pyradiomics_params(params: dict[str, Any] | Path | str) -> dict[str, Any]:

@@ -11,22 +11,22 @@ import typer
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
+from radiomix.tracking import SHOWN_DEFAULT_URI
 
 
 def train_command(
     experiment: Path = typer.Argument(..., exists=True, dir_okay=False,
                                       help="Experiment YAML (see experiments/README.md)."),
-    out: Path | None = typer.Option(None, "--out",
-                                    help="Output folder [default: runs/<experiment name>]."),
-    tracking_uri: str | None = typer.Option(
-        None, "--tracking-uri",
-        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///~/.radiomix/mlflow.db]."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder.",
+                                    show_default="runs/<experiment name>"),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
+                                            show_default=SHOWN_DEFAULT_URI),
     table: Path | None = typer.Option(
         None, "--table", help="Feature table to use instead of the experiment's input."),
     permutations: int = typer.Option(
         0, "--permutations", min=0,
         help="Rerun the nested CV on N patient-grouped label permutations and report the "
-             "permutation p-value of the AUC [default: 0, no test]."),
+             "permutation p-value of the AUC (0: no test)."),
     drop_bad_data: bool = typer.Option(
         False, "--drop-bad-data",
         help="Drop repeated ids, number columns holding text and empty feature columns "

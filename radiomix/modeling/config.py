@@ -9,12 +9,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -28,6 +26,7 @@ from radiomix.modeling.zoo import (
     ParamSpec,
     check_bounds,
 )
+from radiomix.yaml_io import load_yaml_model
 
 MODEL_NAMES = tuple(ZOO)
 GROUP_NAMES = ("texture", "firstorder", "pet", "fdg", "dyn", "mri", "mrs", "clinical")
@@ -267,16 +266,5 @@ def check_storage(url: str | None) -> None:
 def load_experiment(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment YAML; relative paths resolve against its folder."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise ConfigError(f"cannot read experiment file {path}: {error}") from error
-    except (yaml.YAMLError, RecursionError) as error:
-        raise ConfigError(f"experiment file {path} is not valid YAML: {error}") from error
-    if not isinstance(raw, dict):
-        raise ConfigError(f"experiment file {path} must hold a mapping")
-    try:
-        config = ExperimentConfig.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(f"experiment file {path} is invalid:\n{error}") from error
+    config = load_yaml_model(ExperimentConfig, path, "experiment file")
     return config.resolve_paths(path.resolve().parent)

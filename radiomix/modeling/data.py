@@ -19,6 +19,7 @@ from radiomix.data.manifest import parse_labels
 from radiomix.data.tables import read_feature_table
 from radiomix.errors import ConfigError
 from radiomix.modeling.config import ExperimentConfig, InputConfig
+from radiomix.schema import TABLE_KEY_COLUMNS
 
 IMAGE_TYPES = re.compile(
     r"^(original|wavelet-[HL]+|log-sigma-[\w.-]+|square|squareroot|logarithm|exponential"
@@ -30,7 +31,6 @@ PYRADIOMICS_CLASSES = {"firstorder", "shape", "shape2D", "glcm", "glrlm", "glszm
 # i.e. the rule parameters (mean rCBV, mean ADC, SUVmax...) under another name, not texture.
 FIRST_ORDER_CLASSES = {"firstorder", "shape", "shape2D"}
 PREFIX_GROUPS = {"pet": "pet_", "fdg": "fdg_", "dyn": "dyn_", "mri": "mri_", "mrs": "mrs_"}
-TABLE_COLUMNS = ("case_id", "patient_id", "label", "site", "tracer")
 
 
 def pyradiomics_parts(name: str) -> tuple[str, str] | None:
@@ -207,7 +207,7 @@ def numeric_columns(table: pd.DataFrame, candidates: list[str], ids: pd.Series,
 def select_features(table: pd.DataFrame, config: ExperimentConfig, reserved: set[str],
                     bad: BadData) -> tuple[list[str], list[str]]:
     """Numeric feature columns of the configured groups, and the text ones left out."""
-    candidates = [c for c in table.columns if c not in reserved and c not in TABLE_COLUMNS
+    candidates = [c for c in table.columns if c not in reserved and c not in TABLE_KEY_COLUMNS
                   and c not in config.features.exclude]
     ids = table[config.input.id_column]
     numeric, excluded = numeric_columns(table, candidates, ids, bad)

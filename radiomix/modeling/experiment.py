@@ -51,18 +51,16 @@ from radiomix.modeling.nested_cv import (
 )
 from radiomix.modeling.permutation import permutation_test
 from radiomix.modeling.tracking import (
-    check_tracking_store,
     ensure_experiment,
     log_flat_params,
     log_model,
     log_numbers,
     log_summary,
     log_training_data,
-    resolve_tracking_uri,
     run_tags,
-    using_tracking_uri,
 )
 from radiomix.outputs import writable_folder
+from radiomix.tracking import check_tracking_store, resolve_tracking_uri, using_tracking_uri
 
 
 @dataclass

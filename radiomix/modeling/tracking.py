@@ -1,17 +1,12 @@
-"""MLflow set-up: tracking URI, experiment with an explicit artifact location, child runs.
+"""MLflow set-up: experiment with an explicit artifact location, child runs.
 
-Default tracking store: `mlflow.db` (SQLite) in the radiomix home folder, `~/.radiomix` or
-`$RADIOMIX_HOME`, with artifacts in `mlruns/` beside the database; every command finds the
-same runs whatever the current directory. `--tracking-uri` or `MLFLOW_TRACKING_URI` select
-any other store or tracking server (a server keeps its own artifact root).
+The store is chosen by radiomix.tracking; a SQLite store keeps its artifacts in `mlruns/`
+beside the database (a tracking server keeps its own artifact root).
 """
 
 from __future__ import annotations
 
-import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,47 +14,7 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from radiomix.errors import ConfigError
-
-SQLITE_PREFIX = "sqlite:///"
-HOME_VARIABLE = "RADIOMIX_HOME"
-
-
-def default_tracking_uri() -> str:
-    """`sqlite:///` URI of `mlflow.db` in `$RADIOMIX_HOME` (default `~/.radiomix`), whose
-    folder is created."""
-    home = Path(os.environ.get(HOME_VARIABLE) or Path.home() / ".radiomix").expanduser()
-    home.mkdir(parents=True, exist_ok=True)
-    return SQLITE_PREFIX + str((home / "mlflow.db").resolve())
-
-
-def resolve_tracking_uri(explicit: str | None = None) -> str:
-    """The explicit URI, else MLFLOW_TRACKING_URI, else the default store."""
-    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
-
-
-@contextmanager
-def using_tracking_uri(uri: str) -> Iterator[None]:
-    """Point MLflow at `uri` for the block, then restore the previous setting.
-
-    `mlflow.set_tracking_uri` also sets MLFLOW_TRACKING_URI in the environment; restoring
-    it keeps one call from silently redirecting the next one in the same process.
-    """
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)
-
-
-def check_tracking_store(uri: str) -> None:
-    """ConfigError when the MLflow store at ``uri`` cannot be read (e.g. a corrupt mlflow.db)."""
-    try:
-        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
-    except Exception as error:  # MLflow and SQLAlchemy raise many types for a broken store
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ConfigError(f"MLflow tracking store {uri} cannot be used: {message}") from error
+from radiomix.tracking import SQLITE_PREFIX
 
 
 def artifact_root(uri: str) -> str | None:

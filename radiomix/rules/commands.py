@@ -98,8 +98,8 @@ def baseline_command(
     out: Path = typer.Option(Path("baseline.csv"), "--out",
                              help="Where to write the rule CSV; the parameter CSV goes beside "
                                   "it as <name>_parameters.csv."),
-    rules: Path | None = typer.Option(None, "--rules",
-                                      help="Rules file (default: configs/rules.yaml)."),
+    rules: Path | None = typer.Option(None, "--rules", help="Rules file.",
+                                      show_default="radiomix/configs/rules.yaml"),
     markdown: Path | None = typer.Option(None, "--markdown",
                                          help="Also write the table as Markdown to this file."),
     any_primary: bool = typer.Option(False, "--any-primary",

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from radiomix.data.manifest import RT_TECHNIQUES
 from radiomix.errors import ConfigError, RuleError
 from radiomix.paths import CONFIG_DIR
 from radiomix.rules.expression import Node, features_of, is_known_feature, parse_expression
+from radiomix.yaml_io import read_yaml
 
 DEFAULT_RULES_PATH = CONFIG_DIR / "rules.yaml"
 
@@ -208,10 +208,4 @@ def load_rules(path: str | Path | None = None) -> list[Rule]:
     and the position) for a bad expression or an unknown feature name.
     """
     path = Path(path) if path is not None else DEFAULT_RULES_PATH
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"cannot read rules file {path}: {error.strerror}") from None
-    except (yaml.YAMLError, RecursionError) as error:
-        raise ConfigError(f"rules file {path} is not valid YAML: {error}") from None
-    return parse_rules(raw, path)
+    return parse_rules(read_yaml(path, "rules file"), path)

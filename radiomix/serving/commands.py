@@ -1,4 +1,4 @@
-"""Command-line entry points of the serving stage (`radiomix export`, `radiomix predict`)."""
+"""Command-line entry points of the serving stage (`radiomix export`, `predict`, `evaluate`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from radiomix.serving import MAX_MISSING
+from radiomix.tracking import SHOWN_DEFAULT_URI
 
 
 def export_command(
@@ -14,9 +15,8 @@ def export_command(
     out: Path = typer.Option(..., "--out", help="Model folder to create, e.g. models/NAME."),
     register: str | None = typer.Option(
         None, "--register", help="Also register the model under this name in the registry."),
-    tracking_uri: str | None = typer.Option(
-        None, "--tracking-uri",
-        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///~/.radiomix/mlflow.db]."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
+                                            show_default=SHOWN_DEFAULT_URI),
 ) -> None:
     """Export a trained model as an MLflow pyfunc model with checksums and a model card.
 
@@ -42,8 +42,7 @@ def predict_command(
                                 "range instead of ignoring and reporting them."),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri",
-        help="MLflow store of a models:/ or runs:/ URI [default: $MLFLOW_TRACKING_URI, else "
-             "sqlite:///~/.radiomix/mlflow.db]."),
+        help="MLflow store of a models:/ or runs:/ URI.", show_default=SHOWN_DEFAULT_URI),
     max_missing: float = typer.Option(
         MAX_MISSING, "--max-missing", min=0.0, max=1.0,
         help="Largest fraction of missing (imputed) inputs a case may have and still get a "
@@ -73,3 +72,34 @@ def predict_command(
                                  f"extraction failed): {', '.join(map(str, ids[refused]))}; "
                                  f"see {out}"))
         raise typer.Exit(EXIT_ERROR)
+
+
+def evaluate_command(
+    input: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                 help="Labelled feature table (parquet/CSV) or data manifest."),
+    model: str = typer.Option(..., "--model",
+                              help="Exported model folder or MLflow URI (models:/NAME/1)."),
+    out: Path = typer.Option(..., "--out", help="Folder for metrics.json, predictions.csv, "
+                                                "figures and report.html."),
+    rules: Path | None = typer.Option(None, "--rules", help="Rules file.",
+                                      show_default="radiomix/configs/rules.yaml"),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="MLflow store of a models:/ or runs:/ URI.",
+        show_default=SHOWN_DEFAULT_URI),
+) -> None:
+    """Evaluate an exported model on new labelled cases: AUC with CI, calibration, decision
+    curves, confusion matrix at the exported threshold, the rules on the same cases.
+
+    Model files run code when loaded: use only models from a trusted source.
+    """
+    from radiomix.console import exit_on_error
+    from radiomix.serving.evaluate import evaluate
+
+    with exit_on_error():
+        result = evaluate(model, input, out, tracking_uri, rules)
+    model_metrics = result.metrics["model"]
+    low, high = model_metrics["auc_ci"]
+    interval = "" if low is None else f" (95 % CI {low:.3f}-{high:.3f})"
+    typer.echo(f"AUC {model_metrics['auc']:.3f}{interval} on {result.metrics['n_cases']} "
+               f"case(s) of {result.metrics['n_patients']} patient(s): "
+               f"{result.paths['report']}")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import typer
 
 from radiomix.errors import ModelError
 from radiomix.hashing import file_sha256
@@ -161,34 +160,3 @@ def evaluate(model_source: str | Path, source: str | Path, out: str | Path,
     paths = _write(Path(out), frame[trained_tracer].reset_index(drop=True),
                    predictions[trained_tracer].reset_index(drop=True), metrics, lineage)
     return EvaluationResult(metrics, predictions, paths)
-
-
-def evaluate_command(
-    input: Path = typer.Argument(..., exists=True, dir_okay=False,
-                                 help="Labelled feature table (parquet/CSV) or data manifest."),
-    model: str = typer.Option(..., "--model",
-                              help="Exported model folder or MLflow URI (models:/NAME/1)."),
-    out: Path = typer.Option(..., "--out", help="Folder for metrics.json, predictions.csv, "
-                                                "figures and report.html."),
-    rules: Path | None = typer.Option(None, "--rules",
-                                      help="Rules file (default: the published rules)."),
-    tracking_uri: str | None = typer.Option(
-        None, "--tracking-uri",
-        help="MLflow store of a models:/ or runs:/ URI [default: $MLFLOW_TRACKING_URI, else "
-             "sqlite:///~/.radiomix/mlflow.db]."),
-) -> None:
-    """Evaluate an exported model on new labelled cases: AUC with CI, calibration, decision
-    curves, confusion matrix at the exported threshold, the rules on the same cases.
-
-    Model files run code when loaded: use only models from a trusted source.
-    """
-    from radiomix.console import exit_on_error
-
-    with exit_on_error():
-        result = evaluate(model, input, out, tracking_uri, rules)
-    model_metrics = result.metrics["model"]
-    low, high = model_metrics["auc_ci"]
-    interval = "" if low is None else f" (95 % CI {low:.3f}-{high:.3f})"
-    typer.echo(f"AUC {model_metrics['auc']:.3f}{interval} on {result.metrics['n_cases']} "
-               f"case(s) of {result.metrics['n_patients']} patient(s): "
-               f"{result.paths['report']}")

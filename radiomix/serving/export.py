@@ -21,7 +21,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from radiomix import __version__
 from radiomix.errors import ModelError
@@ -37,6 +36,7 @@ from radiomix.serving.model import (
 )
 from radiomix.serving.novelty import NoveltyDetector
 from radiomix.serving.safe_format import PIPELINE_FILE, dump_pipeline
+from radiomix.yaml_io import read_yaml
 
 FORMAT_VERSION = 2
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_code.py")
@@ -115,7 +115,7 @@ def extraction_config(run_files: Path) -> dict | None:
     """
     from radiomix.features import load_config
 
-    experiment = yaml.safe_load((run_files / "experiment.yaml").read_text())
+    experiment = read_yaml(run_files / "experiment.yaml", "experiment file of the run")
     lineage = json.loads((run_files / "lineage.json").read_text())
     config = _table_config(experiment, lineage)
     if config is not None:
@@ -224,8 +224,8 @@ def _register(out: Path, run_id: str, name: str, tracking_uri: str) -> None:
 def export_model(run_id: str, out: str | Path, tracking_uri: str | None = None,
                  register: str | None = None) -> Path:
     """Export the final model of `run_id` to the folder `out`; optionally register it."""
-    from radiomix.modeling.tracking import check_tracking_store, resolve_tracking_uri
     from radiomix.outputs import writable_folder
+    from radiomix.tracking import check_tracking_store, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     out = Path(out)

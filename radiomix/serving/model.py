@@ -22,6 +22,7 @@ import pandas as pd
 from radiomix import __version__
 from radiomix.errors import ModelError
 from radiomix.modeling.data import feature_group, pyradiomics_parts
+from radiomix.schema import EXTRACTION_ERRORS, IDENTITY_COLUMNS
 from radiomix.serving import MAX_MISSING
 from radiomix.serving.checksums import verify_checksums
 from radiomix.serving.novelty import NoveltyDetector
@@ -30,8 +31,6 @@ from radiomix.serving.safe_format import PIPELINE_FILE, load_pipeline
 SITE = "site"
 ARTIFACT_KEY = "radiomix"
 MODEL_JSON = "radiomix_model.json"
-IDENTITY_COLUMNS = ("case_id", "patient_id", "site", "label", "label_source", "tracer",
-                    "primary", "extraction_errors")
 
 
 def major_minor(version: str) -> str:
@@ -119,7 +118,7 @@ class RadiomixModel:
 
     def unused_columns(self, frame: pd.DataFrame) -> list[str]:
         """Columns of `frame` holding values that are neither model inputs nor identities."""
-        known = {*self.input_columns, *IDENTITY_COLUMNS}
+        known = {*self.input_columns, *IDENTITY_COLUMNS, EXTRACTION_ERRORS}
         return [c for c in frame.columns if c not in known and frame[c].notna().any()]
 
     def check_input(self, frame: pd.DataFrame, strict: bool = False) -> pd.DataFrame:
@@ -298,7 +297,7 @@ def download_model(path_or_uri: str | Path, tracking_uri: str | None, folder: Pa
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from radiomix.modeling.tracking import resolve_tracking_uri
+    from radiomix.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     try:

@@ -14,11 +14,10 @@ import pandas as pd
 
 from radiomix.data.tables import read_feature_table
 from radiomix.errors import ModelError
+from radiomix.schema import EXTRACTION_ERRORS, IDENTITY_COLUMNS
 from radiomix.serving import MAX_MISSING
 from radiomix.serving.model import RadiomixModel, load_model
 
-ID_COLUMNS = ("case_id", "patient_id", "site", "label")
-REPORT_COLUMNS = ("extraction_errors",)
 TOP_FEATURES = 3
 LOG = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ def features_from_manifest(model: RadiomixModel, manifest: Path) -> pd.DataFrame
     failures = result.errors[result.errors["kind"] == "error"]
     messages = failures.groupby("case_id")["message"].agg("; ".join)
     table = result.table.reset_index(drop=True)
-    return table.assign(extraction_errors=table["case_id"].map(messages).fillna(""))
+    return table.assign(**{EXTRACTION_ERRORS: table["case_id"].map(messages).fillna("")})
 
 
 def read_input(model: RadiomixModel, source: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -95,6 +94,6 @@ def predict(model: RadiomixModel | str | Path, source: str | Path | pd.DataFrame
         LOG.warning("columns not used by the model (ignored): %s", ", ".join(unused))
     scores = _refuse_failed(model.score(table, strict=strict, top=top,
                                         max_missing=max_missing), table)
-    ids = table[[c for c in ID_COLUMNS if c in table.columns]]
-    reports = table[[c for c in REPORT_COLUMNS if c in table.columns]]
+    ids = table[[c for c in IDENTITY_COLUMNS if c in table.columns]]
+    reports = table[[c for c in (EXTRACTION_ERRORS,) if c in table.columns]]
     return pd.concat([ids, scores, reports], axis=1)

@@ -17,6 +17,7 @@ import SimpleITK as sitk
 
 from radiomix.data.timing import FrameTiming, write_bids_timing
 from radiomix.errors import RadiomixError
+from radiomix.schema import MANIFEST_COLUMNS, REFERENCE_MASKS
 from radiomix.synth.config import SynthConfig, load_config
 from radiomix.synth.phantom import Phantom, add_textures, build_phantom
 from radiomix.synth.render import noise_free_measures, render_mri, render_pet
@@ -30,13 +31,6 @@ from radiomix.synth.sampler import (
     tracer_curves,
 )
 
-MANIFEST_COLUMNS = (
-    "case_id", "patient_id", "site", "label", "label_source", "tracer", "primary",
-    "pet", "pet_dynamic", "pet_early", "pet_late", "t1c", "flair", "adc", "rcbv",
-    "lesion_mask", "ref_background", "ref_wm", "ref_gm", "ref_striatum",
-    "mrs_cho_naa", "mrs_cho_cr", "age", "months_since_rt",
-)
-REFERENCE_MASKS = ("ref_background", "ref_wm", "ref_gm", "ref_striatum")
 MAX_DRAWS = 20
 PatientResult = tuple[list[dict[str, object]], list[dict[str, object]]] | RadiomixError
 QUANTUM = 2.0**-10  # stored values are multiples of 1/1024 (SUV, ratio or 10^-3 mm^2/s)

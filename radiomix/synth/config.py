@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -19,6 +17,7 @@ from scipy.special import ndtr, ndtri
 
 from radiomix.errors import ConfigError
 from radiomix.paths import CONFIG_DIR
+from radiomix.yaml_io import read_yaml, validated
 
 DEFAULT_CONFIG = CONFIG_DIR / "synth" / "default.yaml"
 PET_TISSUES = ("gm", "wm", "striatum", "csf", "core", "lesion")
@@ -431,18 +430,10 @@ def load_config(path: Path | None = None, scenario: str | None = None) -> SynthC
     """Read and validate a simulator YAML (the default one when ``path`` is None); a
     ``scenario`` replaces the file's texture scenario."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: simulator configuration not found") from exc
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the simulator configuration: {exc}") from exc
-    if scenario is not None and isinstance(content, dict):
+    content = read_yaml(path, "simulator configuration")
+    if scenario is not None:
         content.setdefault("texture", {})["scenario"] = scenario
-    try:
-        config = SynthConfig.model_validate(content)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid simulator configuration:\n{exc}") from exc
+    config = validated(SynthConfig, content, path, "simulator configuration")
     _check_btv_levels(config, path)
     return config
 

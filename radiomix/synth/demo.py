@@ -6,14 +6,14 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from radiomix.data.manifest import IMAGE_COLUMNS, MASK_COLUMNS
 from radiomix.data.timing import sidecar_path
-from radiomix.errors import ConfigError, RadiomixError
+from radiomix.errors import RadiomixError
+from radiomix.schema import IMAGE_COLUMNS, MASK_COLUMNS
 from radiomix.synth.cohort import synthesize_cohort
 from radiomix.synth.config import DEFAULT_CONFIG
+from radiomix.yaml_io import load_yaml_model
 
 DEMO_SETTINGS = DEFAULT_CONFIG.parent / "demo.yaml"
 PATH_COLUMNS = IMAGE_COLUMNS + MASK_COLUMNS
@@ -31,10 +31,7 @@ class DemoSettings(BaseModel):
 
 def load_demo_settings(path: Path = DEMO_SETTINGS) -> DemoSettings:
     """Read the demo settings YAML; ConfigError when it is missing or invalid."""
-    try:
-        return DemoSettings.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"{path}: cannot read the demo cohort settings: {exc}") from exc
+    return load_yaml_model(DemoSettings, path, "demo cohort settings")
 
 
 def referenced_files(manifest: Path) -> list[Path]:

@@ -60,6 +60,7 @@ def test_rtstruct_with_several_rois_needs_a_name(shared_data, series, pet):
         read_mask(Path(f"{rtstruct}#Tumour"), pet, reference_dicom=series)
 
 
+@pytest.mark.slow
 def test_dicom_seg_round_trip(series, pet, tmp_path):
     import highdicom
 

@@ -139,7 +139,7 @@ def test_suv_command_writes_a_dynamic_series_with_its_sidecar(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from radiomix.data.suv import suv_command
+    from radiomix.data.commands import suv_command
 
     starts, durations = [0.0, 60.0, 120.0], [60.0, 60.0, 180.0]
     series = write_pet_series(tmp_path / "dyn", np.repeat(SUV, 3, axis=0), starts, durations)

@@ -14,10 +14,10 @@ import SimpleITK as sitk
 import typer
 from typer.testing import CliRunner
 
+from radiomix.data.commands import suv_command
 from radiomix.data.suv import (
     is_dicom_pet_series,
     read_dicom_pet_suv,
-    suv_command,
     suv_factor,
     suv_parameters,
 )

@@ -7,14 +7,14 @@ import html
 import json
 import re
 
-import pandas as pd
 import pytest
 import typer
 from helpers.modeling import synthetic_table, tiny_config
 from typer.testing import CliRunner
 
 from radiomix.errors import ConfigError
-from radiomix.evaluation.report import CAPTIONS, build_report, report_command
+from radiomix.evaluation.commands import report_command
+from radiomix.evaluation.report import CAPTIONS, build_report
 from radiomix.modeling.experiment import run_experiment
 
 
@@ -86,25 +86,6 @@ def test_report_command_and_unknown_run(finished, tmp_path):
     assert outcome.exit_code == 2 and "0" * 32 in outcome.output
     with pytest.raises(ConfigError, match="cannot read MLflow run"):
         build_report("f" * 32, tmp_path / "x.html", uri)
-
-
-def test_curves_plot_has_one_panel_per_tracer(tmp_path):
-    import matplotlib.image
-
-    from radiomix.evaluation.plots import curves_plot
-
-    rows = [{"case_id": f"{tracer}{label}", "region": region, "frame": frame,
-             "mid_min": 5.0 * frame, "suv": 1.0 + label + frame * (region == "lesion_mask")}
-            for tracer in ("FET", "FDOPA") for label in (0, 1)
-            for region in ("lesion_mask", "ref_background") for frame in range(4)]
-    curves = pd.DataFrame(rows)
-    labels = pd.DataFrame({"case_id": curves["case_id"].unique()}).assign(
-        tracer=lambda t: t["case_id"].str[:-1], label=lambda t: t["case_id"].str[-1].astype(int))
-    widths = []
-    for chosen in (["FET"], ["FET", "FDOPA"]):
-        path = curves_plot(curves, labels[labels["tracer"].isin(chosen)], tmp_path / "c.png")
-        widths.append(matplotlib.image.imread(path).shape[1])
-    assert 1.8 < widths[1] / widths[0] < 2.2
 
 
 def test_feature_group_comparison_is_paired_and_shown(finished):

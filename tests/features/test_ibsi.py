@@ -7,9 +7,9 @@ import pytest
 import typer
 
 from radiomix.errors import ImageReadError
+from radiomix.features.commands import ibsi_check_command
 from radiomix.features.ibsi import (
     ibsi_check,
-    ibsi_check_command,
     load_mapping,
     matches,
     read_phantom,

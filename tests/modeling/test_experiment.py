@@ -28,7 +28,7 @@ from radiomix.features.engine import PROVENANCE_KEY
 from radiomix.modeling.data import load_model_data
 from radiomix.modeling.experiment import experiment_sha256, run_experiment
 from radiomix.modeling.permutation import null_auc, permuted_labels
-from radiomix.modeling.tracking import using_tracking_uri
+from radiomix.tracking import using_tracking_uri
 
 OOF_COLUMNS = ["case_id", "patient_id", "repeat", "fold", "y_true", "y_score"]
 
@@ -206,6 +206,7 @@ def test_final_model_reloads_and_scores_its_training_features(experiment):
     assert 0.0 < info["threshold"] < 1.0
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics(experiment, tmp_path, mlflow_uri):
     config, result, _ = experiment
     again = run_experiment(config, tmp_path / "again", tracking_uri=mlflow_uri)
@@ -258,6 +259,7 @@ def test_labels_are_permuted_between_patients_of_equal_size():
         assert sorted(permuted[[4, 5]]) == [0, 1]
 
 
+@pytest.mark.slow
 def test_train_command_runs_from_the_command_line(tmp_path, monkeypatch):
     synthetic_table(n_patients=24, lesions=1, n_noise=5).to_csv(tmp_path / "t.csv", index=False)
     experiment_file = tmp_path / "experiments" / "cli.yaml"

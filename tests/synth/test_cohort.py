@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from radiomix.data.manifest import IDENTITY_COLUMNS, IMAGE_COLUMNS, MASK_COLUMNS
 from radiomix.data.validate import validate_manifest
 from radiomix.errors import RadiomixError
 from radiomix.paths import CONFIG_DIR
+from radiomix.schema import IDENTITY_COLUMNS, IMAGE_COLUMNS, MASK_COLUMNS
 from radiomix.synth.cohort import synthesize_cohort
 from radiomix.synth.demo import ensure_demo_cohort, load_demo_settings, prefixed_manifest
 
