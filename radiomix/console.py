@@ -35,3 +35,12 @@ def exit_on_error() -> Iterator[None]:
     except RadiomixError as error:
         print_error(error)
         raise typer.Exit(EXIT_ERROR) from None
+
+
+def quiet_optuna() -> None:
+    """Optuna logs every trial at INFO; the verbs that train show progress bars instead."""
+    import logging
+
+    import optuna
+
+    optuna.logging.set_verbosity(logging.WARNING)

@@ -107,7 +107,10 @@ def demo_command(
                                      show_default=SHOWN_DEFAULT_URI),
 ) -> None:
     """Run synth → validate → extract → baseline → train → report → export on the demo cohort."""
+    from radiomix.console import quiet_optuna
+
     console = Console()
+    quiet_optuna()
     result = run_demo(out, workers, tracking_uri, console)
     headline = result.metrics["headline"]
     low, high = headline["auc_pooled_ci"]

@@ -34,15 +34,12 @@ def train_command(
 ) -> None:
     """Nested cross-validation with optuna, final model, metrics, SHAP; tracked in MLflow."""
     import json
-    import logging
 
-    import optuna
-
-    from radiomix.console import exit_on_error
+    from radiomix.console import exit_on_error, quiet_optuna
     from radiomix.modeling.config import load_experiment
     from radiomix.modeling.experiment import run_experiment
 
-    optuna.logging.set_verbosity(logging.WARNING)
+    quiet_optuna()
     with exit_on_error(), _progress_bars() as progress:
         config = load_experiment(experiment)
         if table is not None:

@@ -239,6 +239,6 @@ def parameter_report(table: pd.DataFrame, rules: list[Rule], by_primary: bool = 
         score = np.where(group.pop("inside"), Feature(group["parameter"]).values(table), np.nan)
         rows.append({"parameter": group["parameter"], "direction": group["direction"],
                      "rules": ", ".join(group["rules"]),
-                     "population": " | ".join(group["populations"]),
+                     "population": " / ".join(group["populations"]),
                      **_auc(labels, score, group["direction"], patients, alpha)})
     return pd.DataFrame(rows)
