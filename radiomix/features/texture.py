@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import math
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,80 @@ def get_extractor(params: dict[str, Any] | Path | str):
             raise ConfigError(f"cannot read pyradiomics parameter file {params}: {exc}") from exc
         return _extractor_for_key(_key_for_file(path, modified_ns))
     return _extractor_for_key(params_key(pyradiomics_params(params)))
+
+
+def _wavelet_types(settings: dict[str, Any]) -> list[str]:
+    """pyradiomics' ``getWaveletImage`` names of a 3D image: every L/H decomposition but the
+    all-L one per level (``wavelet-LLH``, ``wavelet2-LLH`` from level 2), then the last
+    approximation."""
+    axes = 2 if settings.get("force2D") else 3
+    levels = range(1, int(settings.get("level", 1)) + 1)
+    prefixes = {level: "wavelet" if level == 1 else f"wavelet{level}" for level in levels}
+    details = ["".join(bands) for bands in product("LH", repeat=axes) if "H" in bands]
+    return ([f"{prefixes[level]}-{bands}" for level in levels for bands in details]
+            + [f"{prefixes[levels[-1]]}-{'L' * axes}"])
+
+
+def _log_types(settings: dict[str, Any]) -> list[str]:
+    """pyradiomics' ``getLoGImage`` names, one per sigma (``log-sigma-2-0-mm-3D``); a sigma too
+    large for the image is skipped by pyradiomics and its features are then NaN."""
+    return [f"log-sigma-{str(sigma).replace('.', '-')}-mm-3D"
+            for sigma in settings.get("sigma") or []]
+
+
+# pyradiomics image type -> the derived image names it yields (imageoperations.get<type>Image).
+IMAGE_TYPE_NAMES = {
+    "Original": lambda settings: ["original"],
+    "LoG": _log_types,
+    "Wavelet": _wavelet_types,
+    "Square": lambda settings: ["square"],
+    "SquareRoot": lambda settings: ["squareroot"],
+    "Logarithm": lambda settings: ["logarithm"],
+    "Exponential": lambda settings: ["exponential"],
+    "Gradient": lambda settings: ["gradient"],
+}
+
+
+def _class_features(class_name: str, listed: list[str] | None) -> list[str]:
+    """The features pyradiomics computes for a class: the listed ones, or all but the
+    deprecated ones when none are listed (``RadiomicsFeaturesBase.enableAllFeatures``)."""
+    from radiomics import getFeatureClasses
+
+    classes = getFeatureClasses()
+    if class_name not in classes:
+        raise ConfigError(f"unknown pyradiomics feature class {class_name!r} "
+                          f"(known: {', '.join(sorted(classes))})")
+    known = classes[class_name].getFeatureNames()
+    unknown = [name for name in listed or [] if name not in known]
+    if unknown:
+        raise ConfigError(f"unknown {class_name} feature(s) {', '.join(unknown)}")
+    return list(listed) if listed else [name for name, old in known.items() if not old]
+
+
+def _image_types(extractor) -> list[str]:
+    names = []
+    for image_type, custom in extractor.enabledImagetypes.items():
+        if image_type not in IMAGE_TYPE_NAMES:
+            raise ConfigError(f"image type {image_type!r} is not supported (supported: "
+                              f"{', '.join(IMAGE_TYPE_NAMES)})")
+        names += IMAGE_TYPE_NAMES[image_type](extractor.settings | (custom or {}))
+    return names
+
+
+def texture_keys(params: dict[str, Any] | Path | str) -> list[str]:
+    """The pyradiomics keys (``<imagetype>_<class>_<feature>``) a parameter set yields on a 3D
+    image, read from the configuration without computing: shape on the original image only,
+    every other class on every enabled image type (``RadiomicsFeatureExtractor.execute``)."""
+    extractor = get_extractor(params)
+    image_types = _image_types(extractor)
+    keys = []
+    for class_name, listed in extractor.enabledFeatures.items():
+        features = _class_features(class_name, listed)
+        if class_name == "shape2D" and not extractor.settings.get("force2D"):
+            continue  # pyradiomics computes 2D shape only with force2D
+        types = ["original"] if class_name.startswith("shape") else image_types
+        keys += [f"{kind}_{class_name}_{feature}" for kind in types for feature in features]
+    return keys
 
 
 def _mask_voxel_count(result: dict[str, Any], mask: sitk.Image, label: int) -> int:

@@ -9,10 +9,6 @@ are still textured.
 
 from __future__ import annotations
 
-import functools
-import json
-
-import numpy as np
 import SimpleITK as sitk
 
 from radiomix.data.case_loader import load_case_image, load_case_mask
@@ -21,10 +17,7 @@ from radiomix.errors import RadiomixError
 from radiomix.features.config import ExtractionConfig
 from radiomix.features.pet_dynamic import parametric_map
 from radiomix.features.registry import Extracted, register
-from radiomix.features.texture import texture_features
-
-PROBE_SIZE = 32
-PROBE_SEED = 0
+from radiomix.features.texture import texture_features, texture_keys
 
 
 def texture_inputs(config: ExtractionConfig) -> dict[str, tuple[str, ...]]:
@@ -34,23 +27,9 @@ def texture_inputs(config: ExtractionConfig) -> dict[str, tuple[str, ...]]:
 
 
 def texture_names(config: ExtractionConfig) -> list[str]:
-    """Every texture feature name, found by running each parameter set on a probe phantom."""
-    names = []
-    for name in config.textured_images():
-        params = json.dumps(config.texture.params[name], sort_keys=True)
-        names += [f"{name}_{key}" for key in _probe_keys(params)]
-    return names
-
-
-@functools.lru_cache(maxsize=16)
-def _probe_keys(params_json: str) -> tuple[str, ...]:
-    """The pyradiomics keys a parameter set yields, on a 32³ noise phantom with a cube ROI."""
-    values = np.random.default_rng(PROBE_SEED).uniform(1.0, 5.0, (PROBE_SIZE,) * 3)
-    mask = np.zeros(values.shape, dtype=np.uint8)
-    mask[8:24, 8:24, 8:24] = 1
-    image, roi = sitk.GetImageFromArray(values.astype(np.float32)), sitk.GetImageFromArray(mask)
-    features = texture_features(image, roi, json.loads(params_json), "probe")
-    return tuple(key.removeprefix("probe_") for key in features)
+    """Every texture feature name, declared by each image's parameter set."""
+    return [f"{name}_{key}" for name in config.textured_images()
+            for key in texture_keys(config.texture.params[name])]
 
 
 def _texture_image(case: Case, name: str, column: str, config: ExtractionConfig

@@ -10,14 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+import yaml
 from scipy import stats
 
 from radiomix.errors import ConfigError, ExtractionError
+from radiomix.features.config import ExtractionConfig, load_config
 from radiomix.features.texture import (
     get_extractor,
     pyradiomics_params,
     texture_features,
+    texture_keys,
 )
+from radiomix.features.texture_family import texture_names
 from radiomix.paths import CONFIG_DIR
 
 TEXTURE_PARAMS = CONFIG_DIR / "extraction"
@@ -90,9 +94,62 @@ def test_filters_switch_keeps_only_original():
     assert "radiomix" not in switched_on
 
 
-def _raw_yaml(path: Path) -> dict:
-    import yaml
+def _extracted_names(config: ExtractionConfig, lesion) -> set[str]:
+    """The texture columns pyradiomics actually writes for every image of a configuration."""
+    image, mask = lesion
+    return {key for name in config.textured_images()
+            for key in texture_features(image, mask, config.texture.params[name], name)}
 
+
+def test_declared_names_of_default_configuration_are_the_extracted_ones(lesion):
+    config = load_config()
+    declared = texture_names(config)
+    assert len(declared) == len(set(declared))
+    assert set(declared) == _extracted_names(config, lesion)
+
+
+def test_declared_names_with_filters_are_the_extracted_ones(lesion, tmp_path):
+    images = {name: str(TEXTURE_PARAMS / f"{name}.yaml") for name in ("pet", "adc")}
+    path = tmp_path / "filters.yaml"
+    path.write_text(yaml.safe_dump({"families": ["texture"],
+                                    "texture": {"images": images, "filters": True}}))
+    config = load_config(path)
+    declared = set(texture_names(config))
+    assert {"pet_log-sigma-2-0-mm-3D_glcm_Contrast", "adc_wavelet-HLH_ngtdm_Busyness",
+            "pet_wavelet-LLL_firstorder_Mean"} <= declared
+    assert declared == _extracted_names(config, lesion)
+
+
+@pytest.mark.parametrize("image_type", [
+    {"Wavelet": {"level": 2}, "Square": {}, "Gradient": {}},
+    {"LoG": {"sigma": [2, 3.5]}, "Exponential": {}, "SquareRoot": {}, "Logarithm": {}},
+])
+def test_declared_keys_follow_pyradiomics_filter_names(lesion, image_type):
+    image, mask = lesion
+    params = {"imageType": image_type, "featureClass": {"firstorder": ["Mean"], "shape": None},
+              "setting": {"label": 1, "binWidth": 0.25}}
+    extracted = {key.removeprefix("x_") for key in texture_features(image, mask, params, "x")}
+    assert set(texture_keys(params)) == extracted
+
+
+def test_deprecated_features_only_when_listed():
+    every = {"featureClass": {"shape": None}}
+    listed = {"featureClass": {"shape": ["Compactness1", "Sphericity"]}}
+    assert "original_shape_Sphericity" in texture_keys(every)
+    assert "original_shape_Compactness1" not in texture_keys(every)  # deprecated in pyradiomics
+    assert texture_keys(listed) == ["original_shape_Compactness1", "original_shape_Sphericity"]
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"featureClass": {"glcm": ["Contrastt"]}}, "Contrastt"),
+    ({"imageType": {"LBP3D": {}}}, "LBP3D"),
+])
+def test_undeclarable_parameter_set_raises_config_error(params, named):
+    with pytest.raises(ConfigError, match=named):
+        texture_keys(params)
+
+
+def _raw_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
