@@ -20,6 +20,7 @@ missing value is *unknown* (NaN); ``a or b`` is true as soon as one side is true
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import re
@@ -30,25 +31,17 @@ import numpy as np
 import pandas as pd
 
 from radiomix.errors import RuleError
+from radiomix.features import feature_names, load_config
+from radiomix.schema import CLINICAL_NUMBER_COLUMNS
 
-STANDARD_FEATURES = frozenset({
-    "pet_SUVmax", "pet_SUVmean", "pet_SUVpeak", "pet_TBRmax", "pet_TBRmean",
-    "pet_TWMmax", "pet_TWMmean", "pet_LSmax", "pet_LSmean", "pet_LGMmax", "pet_LGMmean",
-    "pet_LNmax", "pet_LSmax_over_max", "pet_volume_ml", "pet_BTV_ml", "pet_TBRmean_btv",
-    "pet_SUVpeak_ibsi_local",
-    "dyn_TTP_min", "dyn_slope_suv_per_h", "dyn_pattern", "dyn_curve_voi_ml",
-    "fdg_dual_phase_index", "fdg_dual_phase_index_mean",
-    "mri_ADC_mean", "mri_ADC_min", "mri_ADC_ratio", "mri_rCBV_max", "mri_rCBV_mean",
-    "mrs_cho_naa", "mrs_cho_cr", "age", "months_since_rt", "visual_score",
-    "fdg_dual_phase_index_wm", "fdg_lesion_volume_ml",
-})
-"""Feature and clinical names a rule may use, besides texture features."""
+READER_COLUMNS = ("visual_score",)
+"""Manifest columns a rule may read besides the features and the clinical numbers."""
 
 WINDOWED_FEATURE = re.compile(r"dyn_TBR(mean|max|mean_btv)_\d+(p\d+)?_\d+(p\d+)?")
-"""Features of a summed dynamic window: ``dyn_TBRmean_btv_20_40`` …"""
+"""Features of a summed dynamic window of any configuration: ``dyn_TBRmean_btv_20_40`` …"""
 
 TEXTURE_FEATURE = re.compile(r"[a-z0-9]+_[A-Za-z0-9.-]+_[A-Za-z0-9]+_[A-Za-z0-9]+")
-"""Texture feature names: ``<image>_<filter>_<class>_<feature>``."""
+"""Texture features of any pyradiomics settings: ``<image>_<filter>_<class>_<feature>``."""
 
 COMPARISONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
@@ -67,9 +60,17 @@ TOKEN = re.compile(
 )
 
 
+@functools.cache
+def declared_names() -> frozenset[str]:
+    """The features the registry declares for the packaged extraction configuration, and
+    the clinical and reader columns of the table."""
+    return frozenset((*feature_names(load_config()), *CLINICAL_NUMBER_COLUMNS, *READER_COLUMNS))
+
+
 def is_known_feature(name: str) -> bool:
-    """True for a standard feature or clinical name, or a texture feature name."""
-    return (name in STANDARD_FEATURES or WINDOWED_FEATURE.fullmatch(name) is not None
+    """True for a declared name (see ``declared_names``), or a name whose form depends on the
+    extraction configuration: a summed dynamic window or a texture feature."""
+    return (name in declared_names() or WINDOWED_FEATURE.fullmatch(name) is not None
             or TEXTURE_FEATURE.fullmatch(name) is not None)
 
 

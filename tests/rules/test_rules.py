@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from radiomix.errors import ConfigError, RadiomixError, RuleError
+from radiomix.features import feature_names, load_config
 from radiomix.rules import evaluate_rules, load_rules
 from radiomix.rules.apply import apply_rule
 from radiomix.rules.expression import And, Compare, Feature, Number, Or, evaluate, parse_expression
@@ -58,6 +59,19 @@ def test_parser_rejects_with_rule_id_and_position(text, position, fragment) -> N
     assert "'my_rule'" in message
     assert f"at position {position}" in message
     assert fragment in message
+
+
+def test_rules_read_every_feature_the_registry_declares() -> None:
+    names = [name for name in feature_names(load_config()) if "_original_" not in name]
+    assert {"fdg_lesion_volume_ml", "dyn_curve_voi_ml", "pet_SUVpeak_ibsi_local"} <= set(names)
+    for name in names:
+        assert parse_expression(f"{name} > 1", "r") == Compare(">", Feature(name), Number(1.0))
+
+
+@pytest.mark.parametrize("name", ["mri_ADC_max", "pet_SUVmin", "fdg_lesion_volume"])
+def test_rules_refuse_a_feature_no_family_declares(name) -> None:
+    with pytest.raises(RuleError, match=f"unknown feature name '{name}'"):
+        parse_expression(f"{name} > 1", "r")
 
 
 def test_kleene_truth_tables() -> None:
