@@ -158,18 +158,18 @@ def _image_types(extractor) -> list[str]:
 
 def texture_keys(params: dict[str, Any] | Path | str) -> list[str]:
     """The pyradiomics keys (``<imagetype>_<class>_<feature>``) a parameter set yields on a 3D
-    image, read from the configuration without computing: shape on the original image only,
-    every other class on every enabled image type (``RadiomicsFeatureExtractor.execute``)."""
+    image, in pyradiomics' order, read from the configuration without computing: shape on the
+    original image first, then every other class on every enabled image type
+    (``RadiomicsFeatureExtractor.execute``)."""
     extractor = get_extractor(params)
-    image_types = _image_types(extractor)
-    keys = []
-    for class_name, listed in extractor.enabledFeatures.items():
-        features = _class_features(class_name, listed)
-        if class_name == "shape2D" and not extractor.settings.get("force2D"):
-            continue  # pyradiomics computes 2D shape only with force2D
-        types = ["original"] if class_name.startswith("shape") else image_types
-        keys += [f"{kind}_{class_name}_{feature}" for kind in types for feature in features]
-    return keys
+    classes = {name: _class_features(name, listed)
+               for name, listed in extractor.enabledFeatures.items()
+               if name != "shape2D" or extractor.settings.get("force2D")}  # 2D shape needs it
+    keys = [f"original_{name}_{feature}" for name, features in classes.items()
+            if name.startswith("shape") for feature in features]
+    return keys + [f"{kind}_{name}_{feature}" for kind in _image_types(extractor)
+                   for name, features in classes.items() if not name.startswith("shape")
+                   for feature in features]
 
 
 def _mask_voxel_count(result: dict[str, Any], mask: sitk.Image, label: int) -> int:
