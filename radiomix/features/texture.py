@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import math
+from collections.abc import Callable
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def _log_types(settings: dict[str, Any]) -> list[str]:
 
 
 # pyradiomics image type -> the derived image names it yields (imageoperations.get<type>Image).
-IMAGE_TYPE_NAMES = {
+IMAGE_TYPE_NAMES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "Original": lambda settings: ["original"],
     "LoG": _log_types,
     "Wavelet": _wavelet_types,
