@@ -266,11 +266,11 @@ def test_no_frame_in_the_tbr_window_is_reported_and_the_voi_uses_all_frames(tmp_
     folder = tmp_path / "short"
     case = case_of(folder, {"pet_dynamic": frames}, masks)
     (folder / "pet_dynamic.json").write_text(json.dumps({
-        "FrameTimesStart": [0, 60, 120, 180, 240], "FrameDuration": [60] * 5,
-        "InjectionStart": 0}))
+        "FrameTimesStart": [0, 180, 360, 540, 720], "FrameDuration": [180] * 5,
+        "InjectionStart": 0}))  # 0-15 min: long enough not to read as minutes
     result = extract_case(case, config(("pet_dynamic",)))
     assert "dyn_TBRmean_btv_20_40" not in result.features
-    assert result.features["dyn_TTP_min"] == pytest.approx(4.5)
+    assert result.features["dyn_TTP_min"] == pytest.approx(13.5)
     messages = [problem.message for problem in result.problems]
     assert any("no frame with mid-time in [20.0, 40.0] min: no windowed TBR; the curve VOI "
                "is placed on the mean of all frames" in message for message in messages), messages
