@@ -17,7 +17,12 @@ from radiomix.extras import missing_extra
 from radiomix.features.commands import extract_command, ibsi_check_command
 from radiomix.modeling.commands import train_command
 from radiomix.rules.commands import baseline_command
-from radiomix.serving.commands import evaluate_command, export_command, predict_command
+from radiomix.serving.commands import (
+    evaluate_command,
+    export_command,
+    predict_command,
+    serve_command,
+)
 from radiomix.synth.command import synth_command
 
 app = typer.Typer(help="Radiomics and machine learning for recurrence vs radionecrosis.",
@@ -49,6 +54,7 @@ for verb, command in (
     ("export", export_command),
     ("predict", predict_command),
     ("evaluate", evaluate_command),
+    ("serve", serve_command),
 ):
     app.command(verb)(command)
 

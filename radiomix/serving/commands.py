@@ -103,3 +103,30 @@ def evaluate_command(
     typer.echo(f"AUC {model_metrics['auc']:.3f}{interval} on {result.metrics['n_cases']} "
                f"case(s) of {result.metrics['n_patients']} patient(s): "
                f"{result.paths['report']}")
+
+
+def serve_command(
+    model: Path = typer.Argument(..., exists=True, file_okay=False,
+                                 help="Exported model folder."),
+    port: int = typer.Option(5001, "--port", help="Port of the REST server."),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="Address to listen on (loopback unless told otherwise)."),
+) -> None:
+    """Verify the model's checksums (and signature, with $RADIOMIX_MODEL_KEY set), then serve
+    it over REST with `mlflow models serve` in this environment.
+
+    Nothing of the model folder is read by MLflow before the verification passes; sign models
+    with $RADIOMIX_MODEL_KEY so that a folder edited together with its checksums is refused.
+    """
+    import os
+    import shutil
+    import sys
+
+    from radiomix.console import exit_on_error
+    from radiomix.serving.checksums import verify_checksums
+
+    with exit_on_error():
+        verify_checksums(model)
+    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+    os.execv(mlflow, [mlflow, "models", "serve", "-m", str(model), "--env-manager", "local",
+                      "--host", host, "--port", str(port), "--workers", "1"])

@@ -368,9 +368,7 @@ def test_rest_serving_answers_like_predict(exported, trained):
     expected = predict(model, table, top=0)
     port = free_port()
     venv_bin = Path(sys.executable).parent
-    command = [str(venv_bin / "mlflow"), "models", "serve", "-m", str(exported),
-               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1"]
+    command = [str(venv_bin / "radiomix"), "serve", str(exported), "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
     with running(command, f"{url}/ping", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                  env={**os.environ, "MLFLOW_TRACKING_URI": trained.uri,
@@ -535,6 +533,26 @@ def test_signature_under_the_users_key(model_copy, monkeypatch):
     monkeypatch.setenv(KEY_VARIABLE, "the user's secret")
     with pytest.raises(ModelError, match="signature does not match"):
         load_model(model_copy)
+
+
+def test_serve_verifies_the_signed_model_before_mlflow_reads_it(model_copy, monkeypatch):
+    """A model folder whose pyfunc code was replaced and its checksums rewritten without the
+    user's key is refused before `mlflow models serve` starts (it would run that code)."""
+    from radiomix.serving.checksums import KEY_VARIABLE
+    from radiomix.serving.commands import serve_command
+
+    monkeypatch.setenv(KEY_VARIABLE, "the user's secret")
+    write_checksums(model_copy)  # signed by the key's holder
+    planted = model_copy / "marker.txt"
+    code = next(model_copy.glob("*.py"))
+    code.write_text(f"open({str(planted)!r}, 'w').write('ran')\n" + code.read_text())
+    monkeypatch.delenv(KEY_VARIABLE)
+    write_checksums(model_copy)  # the forger rewrites the checksums, unsigned
+    monkeypatch.setenv(KEY_VARIABLE, "the user's secret")
+    result = CliRunner().invoke(_cli(serve_command), [str(model_copy), "--port", "1"])
+    assert result.exit_code == 2, result.output
+    assert "signature does not match" in result.output or "not signed" in result.output
+    assert not planted.exists()
 
 
 def test_exported_model_holds_no_training_rows_nor_paths(exported, trained):
