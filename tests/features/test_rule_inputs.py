@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from helpers.phantoms import write_image
 
 from radiomix.data.manifest import load_manifest
 from radiomix.features import extract_case
@@ -33,18 +34,6 @@ def box(array_shape, region) -> np.ndarray:
     return mask
 
 
-def write(path: Path, array: np.ndarray) -> str:
-    """Write a (z, y, x) or (t, z, y, x) array with 2 mm voxels; return the file name."""
-    if array.ndim == 4:
-        image = sitk.JoinSeries([sitk.GetImageFromArray(frame) for frame in array])
-        image.SetSpacing((SPACING_MM,) * 3 + (1.0,))
-    else:
-        image = sitk.GetImageFromArray(array)
-        image.SetSpacing((SPACING_MM,) * 3)
-    sitk.WriteImage(image, str(path))
-    return path.name
-
-
 def write_sidecar(image: Path, extra: dict | None = None, starts_s=None) -> None:
     starts = FRAME_START_MIN * 60 if starts_s is None else np.asarray(starts_s)
     content = {"FrameTimesStart": starts.tolist(), "FrameDuration": (FRAME_MIN * 60).tolist()}
@@ -58,7 +47,7 @@ def case_of(folder: Path, images: dict[str, np.ndarray], masks: dict[str, np.nda
     folder.mkdir(parents=True, exist_ok=True)
     row = {"case_id": folder.name, "label": "1", "tracer": tracer, "primary": "glioma"}
     for column, array in {**images, **masks}.items():
-        row[column] = write(folder / f"{column}.nii.gz", array)
+        row[column] = write_image(folder / f"{column}.nii.gz", array)
     if "pet_dynamic" in images:
         write_sidecar(folder / "pet_dynamic.nii.gz", sidecar)
     manifest = folder / "manifest.csv"
