@@ -21,6 +21,10 @@ from radiomix.yaml_io import read_yaml, validated
 
 DEFAULT_CONFIG = CONFIG_DIR / "synth" / "default.yaml"
 PET_TISSUES = ("gm", "wm", "striatum", "csf", "core", "lesion")
+TracerName = Literal["FET", "FDOPA", "FDG"]
+Primary = Literal["glioma", "metastasis"]
+ClassName = Literal["recurrence", "radionecrosis"]
+LabelSource = Literal["histology", "follow-up"]
 
 
 class Strict(BaseModel):
@@ -53,8 +57,12 @@ class Dist(Strict):
     def _standard(self) -> tuple[float, float, float, float]:
         """Location, scale and the standard-normal bounds of the (log-)normal."""
         log = self.kind == "lognormal"
-        loc = float(np.log(self.median)) if log else float(self.mean)
-        scale = float(self.sigma if log else self.sd)
+        if log:
+            assert self.median is not None and self.sigma is not None  # checked by _complete
+            loc, scale = float(np.log(self.median)), self.sigma
+        else:
+            assert self.mean is not None and self.sd is not None  # checked by _complete
+            loc, scale = self.mean, self.sd
         low, high = self.low, self.high
         if log:
             low = np.log(low) if low is not None and low > 0 else None
@@ -63,6 +71,11 @@ class Dist(Strict):
         z_high = np.inf if high is None else (high - loc) / scale
         return loc, scale, z_low, z_high
 
+    def _uniform_bounds(self) -> tuple[float, float]:
+        """Low and high of a uniform distribution (both required by ``_complete``)."""
+        assert self.low is not None and self.high is not None
+        return self.low, self.high
+
     def sample(self, rng: np.random.Generator) -> float:
         """One draw by inverse transform (one uniform number per draw)."""
         return self.quantile(rng.random())
@@ -70,7 +83,8 @@ class Dist(Strict):
     def quantile(self, u: float) -> float:
         """The value below which a fraction ``u`` of the distribution lies."""
         if self.kind == "uniform":
-            return float(self.low + u * (self.high - self.low))
+            low, high = self._uniform_bounds()
+            return float(low + u * (high - low))
         loc, scale, z_low, z_high = self._standard()
         p_low, p_high = ndtr(z_low), ndtr(z_high)
         value = loc + scale * float(ndtri(p_low + u * (p_high - p_low)))
@@ -82,7 +96,8 @@ class Dist(Strict):
         Computed from the upper tail above the median so that far tails keep their precision.
         """
         if self.kind == "uniform":
-            return float(ndtri(np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0)))
+            low, high = self._uniform_bounds()
+            return float(ndtri(np.clip((x - low) / (high - low), 0.0, 1.0)))
         loc, scale, z_low, z_high = self._standard()
         z = ((np.log(x) if self.kind == "lognormal" else x) - loc) / scale
         mass = ndtr(z_high) - ndtr(z_low)
@@ -93,8 +108,8 @@ class Dist(Strict):
     def logpdf(self, x: float) -> float:
         """Log density at ``x`` (of the truncated distribution)."""
         if self.kind == "uniform":
-            inside = self.low <= x <= self.high
-            return float(-np.log(self.high - self.low)) if inside else -np.inf
+            low, high = self._uniform_bounds()
+            return float(-np.log(high - low)) if low <= x <= high else -np.inf
         loc, scale, z_low, z_high = self._standard()
         value = np.log(x) if self.kind == "lognormal" else x
         z = (value - loc) / scale
@@ -110,8 +125,11 @@ class Dist(Strict):
     def center(self) -> float:
         """The nominal centre: mean, median, or midpoint."""
         if self.kind == "uniform":
-            return (self.low + self.high) / 2
-        return float(self.mean if self.kind == "normal" else self.median)
+            low, high = self._uniform_bounds()
+            return (low + high) / 2
+        centre = self.mean if self.kind == "normal" else self.median
+        assert centre is not None  # checked by _complete
+        return float(centre)
 
 
 class ClassDist(Strict):
@@ -174,12 +192,12 @@ class PatientEffect(Strict):
 
 
 class Cohort(Strict):
-    prevalence: dict[Literal["glioma", "metastasis"], float]
-    tracer_mix: dict[Literal["FET", "FDOPA", "FDG"], float]
+    prevalence: dict[Primary, float]
+    tracer_mix: dict[TracerName, float]
     glioma_share: dict[str, float]
     two_lesion_fraction: float = Field(ge=0, le=1)
     patient_effect: PatientEffect
-    label_noise: dict[Literal["histology", "follow-up"], float]
+    label_noise: dict[LabelSource, float]
     histology_share: float = Field(ge=0, le=1)
     missing: Missing
     age: Dist
@@ -299,7 +317,7 @@ class LesionKinetics(Strict):
     """Curve patterns listed from the least to the most tumour-like, and their class weights."""
 
     patterns: dict[str, RatePattern]
-    weights: dict[Literal["recurrence", "radionecrosis"], dict[str, float]]
+    weights: dict[ClassName, dict[str, float]]
     source: str = ""
 
     @model_validator(mode="after")
@@ -317,7 +335,7 @@ class PrimaryOverride(Strict):
     """What differs for one primary tumour under a tracer (its own source)."""
 
     lesion_level: LesionLevel | None = None
-    kinetics_weights: dict[Literal["recurrence", "radionecrosis"], dict[str, float]] | None = None
+    kinetics_weights: dict[ClassName, dict[str, float]] | None = None
     source: str = ""
 
 
@@ -335,10 +353,10 @@ class Tracer(Strict):
     false_positive_uptake: float = Field(0.0, ge=0, le=1, description=(
         "probability that a radionecrosis lesion shows a recurrence-like uptake level "
         "(blood-brain-barrier leak, inflammation)"))
-    primaries: dict[Literal["glioma", "metastasis"], PrimaryOverride] = Field(
+    primaries: dict[Primary, PrimaryOverride] = Field(
         default_factory=dict)
 
-    def for_primary(self, primary: str) -> Tracer:
+    def for_primary(self, primary: Primary) -> Tracer:
         """This tracer's settings for a primary tumour (its overrides applied)."""
         override = self.primaries.get(primary)
         if override is None:
@@ -372,7 +390,7 @@ class Tracer(Strict):
 class Pet(Strict):
     input_function: InputFunction
     noise: PetNoise
-    tracers: dict[Literal["FET", "FDOPA", "FDG"], Tracer]
+    tracers: dict[TracerName, Tracer]
 
 
 class MriMap(Strict):

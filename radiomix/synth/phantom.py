@@ -218,7 +218,8 @@ def build_phantom(rng: np.random.Generator, config: SynthConfig, lesion_volumes:
     """The phantom of one patient with one lesion per entry of ``lesion_volumes``, or None
     when a lesion finds no room."""
     spacing = config.grid.spacing_mm
-    shape = tuple(reversed(config.grid.shape_xyz))
+    x, y, z = config.grid.shape_xyz
+    shape = (z, y, x)
     xyz = coordinates(shape, spacing)
     brain, depth, tissues = normal_tissues(rng, config, xyz)
     side = int(rng.choice([-1, 1]))

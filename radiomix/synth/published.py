@@ -50,15 +50,18 @@ def with_published_intervals(report: pd.DataFrame) -> pd.DataFrame:
     Se/Sp fall inside them (``se_inside``, ``sp_inside``)."""
     report = report.copy()
     for what, position in (("sensitivity", 0), ("specificity", 1)):
-        low, high = [], []
+        low: list[float] = []
+        high: list[float] = []
         for row in report.itertuples():
             published = getattr(row, f"published_{what}")
             if pd.isna(published):
-                low.append(np.nan), high.append(np.nan)
+                low.append(np.nan)
+                high.append(np.nan)
                 continue
             counts = published_counts(row.published_cohort)
             interval = published_interval(published, counts[position])
-            low.append(interval[0]), high.append(interval[1])
+            low.append(interval[0])
+            high.append(interval[1])
         report[f"published_{what}_ci_low"], report[f"published_{what}_ci_high"] = low, high
         measured = report[what]
         report[f"{what[:2]}_inside"] = ((measured >= report[f"published_{what}_ci_low"])

@@ -10,6 +10,7 @@ calibrated away). MRI maps likewise: ratios set on the object, then the site's b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -139,18 +140,19 @@ def calibrate(phantom: Phantom, spec: PatientSpec, config: SynthConfig,
     scale = dict.fromkeys(contributions, 1.0)
     refs = phantom.references
 
-    def total() -> np.ndarray:
-        return sum(scale[name] * contributions[name] for name in contributions)
+    def weighted(names: Iterable[str]) -> np.ndarray:
+        return np.asarray(sum(scale[name] * contributions[name] for name in names))
 
     for _ in range(2):
         for level, target in zip(tracer.levels, spec.normal_levels, strict=True):
-            part = sum(scale[name] * contributions[name] for name in level.tissues)
-            factor = solve_scale(total() - part, part, refs[level.region], level.stat, target)
+            part = weighted(level.tissues)
+            factor = solve_scale(weighted(contributions) - part, part, refs[level.region],
+                                 level.stat, target)
             for name in level.tissues:
                 scale[name] *= max(factor, MIN_GROUP_FACTOR)
         lesion_level = tracer.lesion_level
         for i, (lesion, params) in enumerate(zip(phantom.lesions, spec.lesions, strict=True)):
-            image = total()
+            image = weighted(contributions)
             reference = region_stat(image, refs[lesion_level.region],
                                     lesion_level.reference_stat)
             unit = contributions[f"lesion{i}"]

@@ -9,8 +9,10 @@ does not depend on the others (nor on how many processes generate the cohort).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -18,16 +20,20 @@ from scipy.special import ndtr, ndtri
 from radiomix.features.config import ExtractionConfig
 from radiomix.synth.config import (
     ClassDist,
+    ClassName,
     ClassProbability,
+    LabelSource,
     LesionKinetics,
+    Primary,
     Site,
     SynthConfig,
     Tracer,
+    TracerName,
 )
 from radiomix.synth.copula import latent_scores, log_joint_density
 from radiomix.synth.kinetics import feng_input, fine_grid, frame_means, tissue_curve
 
-LABEL_NAMES = {1: "recurrence", 0: "radionecrosis"}
+LABEL_NAMES: dict[int, ClassName] = {1: "recurrence", 0: "radionecrosis"}
 # Components of the latent vector, in draw order: the markers that depend on the class.
 LATENT_MARKERS = ("level", "heterogeneity", "kinetics", "core", "adc", "rcbv", "cho_naa",
                   "cho_cr")
@@ -61,8 +67,8 @@ class PatientSpec:
     draw: int
     patient_id: str
     site: Site
-    tracer: str
-    primary: str
+    tracer: TracerName
+    primary: Primary
     age: float
     months_since_rt: float
     normal_levels: list[float]
@@ -90,7 +96,10 @@ def patient_id(index: int) -> str:
     return f"P{index + 1:04d}"
 
 
-def _choice(rng: np.random.Generator, weights: dict[str, float]) -> str:
+Name = TypeVar("Name", bound=str)
+
+
+def _choice(rng: np.random.Generator, weights: Mapping[Name, float]) -> Name:
     names = list(weights)
     probabilities = np.asarray([weights[n] for n in names], float)
     return names[int(rng.choice(len(names), p=probabilities / probabilities.sum()))]
@@ -141,7 +150,7 @@ def sample_lesion(rng: np.random.Generator, config: SynthConfig, tracer: Tracer,
     """Nominal parameters of one lesion of class ``label``, dependent through the latent
     ``factor`` (standard normal, partly the patient's)."""
     cohort = config.cohort
-    source = "histology" if rng.random() < cohort.histology_share else "follow-up"
+    source: LabelSource = "histology" if rng.random() < cohort.histology_share else "follow-up"
     flipped = rng.random() < cohort.label_noise[source]
     z = dict(zip(LATENT_MARKERS, latent_scores(rng, len(LATENT_MARKERS),
                                                config.latent.correlation, factor), strict=True))
@@ -168,7 +177,7 @@ def sample_lesion(rng: np.random.Generator, config: SynthConfig, tracer: Tracer,
     )
 
 
-def lesion_classes(rng: np.random.Generator, config: SynthConfig, primary: str,
+def lesion_classes(rng: np.random.Generator, config: SynthConfig, primary: Primary,
                    n_lesions: int) -> list[int]:
     """Classes of a patient's lesions: a further lesion copies the first one's class with
     probability ``same_class``, else is drawn at the prevalence of the primary tumour."""
@@ -218,10 +227,11 @@ def sample_patient(config: SynthConfig, seed: int, index: int, draw: int = 0) ->
     """The nominal parameters of draw ``draw`` of patient ``index`` of the cohort ``seed``."""
     rng = patient_streams(seed, index, draw)[0]
     cohort = config.cohort
-    tracer_name = _choice(rng, dict(cohort.tracer_mix))
+    tracer_name = _choice(rng, cohort.tracer_mix)
     site = config.sites[int(rng.choice(len(config.sites),
                                        p=_normalised([s.weight for s in config.sites])))]
-    primary = "glioma" if rng.random() < cohort.glioma_share.get(tracer_name, 0.0) else "metastasis"
+    glioma = rng.random() < cohort.glioma_share.get(tracer_name, 0.0)
+    primary: Primary = "glioma" if glioma else "metastasis"
     tracer = config.pet.tracers[tracer_name].for_primary(primary)
     n_lesions = 2 if rng.random() < cohort.two_lesion_fraction else 1
     labels = lesion_classes(rng, config, primary, n_lesions)
