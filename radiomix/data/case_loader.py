@@ -90,7 +90,7 @@ def mri_to_pet(case: Case) -> tuple[str, sitk.Transform] | None:
     pet = next((c for c in ("pet", "pet_early") if c in case.paths), None)
     if not state.settings.register_mri_to_pet or pet is None or "t1c" not in case.paths:
         return None
-    if "mri_to_pet" not in state.resampled:
+    if state.mri_to_pet is None:
         fixed = read_volume(case.paths[pet], where(case, pet))
         moving = read_volume(case.paths["t1c"], where(case, "t1c"))
         transform = register_rigid(fixed, moving, str(where(case, "t1c")))
@@ -99,8 +99,8 @@ def mri_to_pet(case: Case) -> tuple[str, sitk.Transform] | None:
         state.note("MRI to PET registration", {
             "file": str(path), "fixed": pet, "moving": "t1c",
             "euler_parameters": [round(v, 5) for v in transform.GetParameters()]})
-        state.resampled["mri_to_pet"] = (pet, transform)
-    return state.resampled["mri_to_pet"]
+        state.mri_to_pet = (pet, transform)
+    return state.mri_to_pet
 
 
 def _mask_transform(case: Case, mask: sitk.Image) -> sitk.Transform | None:
@@ -118,7 +118,8 @@ def _resampled(case: Case, column: str, image: sitk.Image, reference: sitk.Image
     state = current()
     key = ("image", column, grid_key(reference))
     if key not in state.resampled:
-        transform = mri_to_pet(case)[1] if column in MRI_COLUMNS and mri_to_pet(case) else None
+        registered = mri_to_pet(case) if column in MRI_COLUMNS else None
+        transform = registered[1] if registered else None
         if transform is None:
             check_overlap(image, reference, str(where(case, column)), state.settings.min_overlap)
         method = state.settings.image_interpolator

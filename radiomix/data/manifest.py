@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Literal, get_args
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,8 @@ TRACERS = ("FET", "FDOPA", "FDG", "MET")
 LABEL_SOURCES = ("histology", "follow-up")
 PRIMARIES = ("glioma", "metastasis")
 GRADES = ("1", "2", "3", "4")
-RT_TECHNIQUES = ("srs", "hfsrt", "fractionated", "wbrt")
+RtTechnique = Literal["srs", "hfsrt", "fractionated", "wbrt"]
+RT_TECHNIQUES: tuple[RtTechnique, ...] = get_args(RtTechnique)
 VISUAL_SCORES = ("1", "2", "3", "4")
 
 

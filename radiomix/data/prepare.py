@@ -48,12 +48,17 @@ def pet_image(case: Case) -> tuple[str, sitk.Image] | None:
             continue
         if column != "pet_dynamic":
             return column, load_case_image(case, column)
-        frames, grid, timing = load_case_dynamic(case)
-        average = sitk.GetImageFromArray(
-            np.average(frames, axis=0, weights=timing.duration_s).astype(np.float32))
-        average.CopyInformation(grid)
-        return column, average
+        return column, _time_average(case)
     return None
+
+
+def _time_average(case: Case) -> sitk.Image:
+    """The ``pet_dynamic`` frames averaged with their durations as weights."""
+    frames, grid, timing = load_case_dynamic(case)
+    average = sitk.GetImageFromArray(
+        np.average(frames, axis=0, weights=timing.duration_s).astype(np.float32))
+    average.CopyInformation(grid)
+    return average
 
 
 def _mask(case: Case, column: str, image: sitk.Image) -> np.ndarray:
@@ -120,9 +125,8 @@ def _native_lesion(case: Case) -> np.ndarray:
 
 def _pet_problem(case: Case, column: str, certain: bool) -> str | None:
     if column == "pet_dynamic":
-        found = pet_image(dataclasses.replace(case, paths={
+        image = _time_average(dataclasses.replace(case, paths={
             k: v for k, v in case.paths.items() if k not in ("pet", "pet_early")}))
-        image = found[1]
     else:
         image = load_case_image(case, column)
     values = sitk.GetArrayViewFromImage(image)
@@ -149,11 +153,11 @@ def _reference_problems(case: Case) -> list[Problem]:
     try:
         found = pet_image(case) if any(c in case.paths for c in REGION_SOURCES) else None
         image = found[1] if found else load_case_image(case, "t1c") if case.has("t1c") else None
-        lesion = None if image is None else _mask(case, "lesion_mask", image)
+        if image is None:
+            return []
+        lesion = _mask(case, "lesion_mask", image)
     except RadiomixError:
         return []  # the unreadable image or lesion is reported where it is read
-    if image is None:
-        return []
     problems: list[Problem] = []
     for column in present:
         problems += _attempt(case, column, lambda c=column: plausibility.overlap_problem(
@@ -172,14 +176,14 @@ def _reference_problems(case: Case) -> list[Problem]:
 
 def _plane(case: Case, image: sitk.Image, lesion: np.ndarray) -> reference_regions.Plane:
     state = current()
-    if "plane" not in state.resampled:
+    if state.plane is None:
         brain = reference_regions.brain_mask(image)
         plane = reference_regions.symmetry_plane(image, brain, lesion)
-        state.resampled["plane"] = plane
+        state.plane = plane
         state.note("mid-sagittal plane", {"normal": np.round(plane.normal, 4).tolist(),
                                           "offset_mm": round(plane.offset, 2),
                                           "symmetry": round(plane.score, 3)})
-    return state.resampled["plane"]
+    return state.plane
 
 
 def _cached_dynamic(case: Case) -> tuple[Case, list[str]]:

@@ -16,13 +16,16 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import SimpleITK as sitk
 from pydantic import BaseModel, ConfigDict, Field
 
 from radiomix.errors import ImageGeometryError
+
+if TYPE_CHECKING:
+    from radiomix.data.reference_regions import Plane
 
 PET_COLUMNS = ("pet", "pet_dynamic", "pet_early", "pet_late")
 MRI_COLUMNS = ("t1c", "flair", "adc", "rcbv")
@@ -65,6 +68,8 @@ class CaseGrids:
     tissue: str = "t1_segmentation"
     record: dict[str, object] = field(default_factory=dict)
     resampled: dict[tuple, sitk.Image] = field(default_factory=dict)
+    mri_to_pet: tuple[str, sitk.Transform] | None = None  # the PET column and the transform
+    plane: Plane | None = None  # the mid-sagittal plane
 
     def note(self, key: str, value: object) -> None:
         """Record one resampling or derived file in the case's provenance."""

@@ -22,7 +22,7 @@ import copy
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -62,8 +62,9 @@ def _source(ds: Dataset) -> str:
     return str(filename) if isinstance(filename, str | Path) else "DICOM dataset"
 
 
-def _required(ds: Dataset, keyword: str, source: str) -> object:
-    """The value of ``keyword`` in ``ds``; DicomUnitsError when absent or empty."""
+def _required(ds: Dataset, keyword: str, source: str) -> Any:
+    """The value of ``keyword`` in ``ds`` (of the element's value representation);
+    DicomUnitsError when absent or empty."""
     value = ds.get(keyword)
     if value is None or value == "":
         raise DicomUnitsError(f"{source}: missing {keyword}, needed for SUV")
@@ -167,7 +168,7 @@ def _frame_start_from_acquisition(ds: Dataset, half_life_s: float, source: str) 
     return acquisition - timedelta(seconds=float(reference_s - count_rate_time_s))
 
 
-def _private(ds: Dataset, tag: tuple[int, int, str]) -> object | None:
+def _private(ds: Dataset, tag: tuple[int, int, str]) -> Any:
     """A private element's value (group, element offset, creator), None when absent."""
     group, offset, creator = tag
     try:
@@ -298,7 +299,7 @@ def _read_datasets(folder: Path) -> list[Dataset]:
     """Every DICOM file of ``folder`` with image data; other files are skipped."""
     import pydicom
 
-    datasets = []
+    datasets: list[Dataset] = []
     for path in _candidate_files(folder):
         try:
             ds = pydicom.dcmread(path)
@@ -479,8 +480,8 @@ def frame_timing(frames: list[list[Dataset]]) -> FrameTiming:
     heads = [frame[0] for frame in frames]
     durations = np.array([_positive(ds, "ActualFrameDuration", _source(ds)) / 1000.0
                           for ds in heads])
-    acquired = [_acquisition(ds) for ds in heads]
-    if None not in acquired and len(set(acquired)) == len(heads):
+    acquired = [stamp for stamp in map(_acquisition, heads) if stamp is not None]
+    if len(set(acquired)) == len(heads):
         starts = np.array([(stamp - injection).total_seconds() for stamp in acquired])
     else:
         references = np.array([float(_required(ds, "FrameReferenceTime", _source(ds)))
@@ -602,6 +603,7 @@ def parameter_rows(parameters: SuvParameters, n_factors: int) -> list[tuple[str,
     """The values behind the SUV factor, as (name, value) rows for a table."""
     rows = [("Units", parameters.units), ("SUV factor (first slice)", f"{parameters.factor:.6g}")]
     if parameters.units == "BQML":
+        assert parameters.total_dose_bq is not None  # set for BQML by bqml_parameters
         rows += [
             ("PatientWeight [kg]", f"{parameters.weight_kg:g}"),
             ("RadionuclideTotalDose [MBq]", f"{parameters.total_dose_bq / 1e6:.9g}"),
