@@ -128,7 +128,8 @@ def _shown(output: str) -> str:
 def _absent_inputs(case: Case, family: Family, config: ExtractionConfig
                    ) -> tuple[list[str], list[CaseProblem]]:
     """The outputs whose inputs are all present, and one problem per set of absent columns."""
-    ready, absent = [], {}
+    ready: list[str] = []
+    absent: dict[tuple[str, ...], list[str]] = {}
     for output, columns in family.inputs(config).items():
         missing = tuple(column for column in columns if not case.has(column))
         if missing:

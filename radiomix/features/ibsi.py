@@ -31,6 +31,9 @@ from radiomix.paths import CONFIG_DIR
 
 if TYPE_CHECKING:  # pandas, SimpleITK and pyradiomics load in the functions (fast CLI start)
     import pandas as pd
+    import SimpleITK as sitk
+
+    from radiomix.features.ibsi_preprocess import IbsiImages
 
 IBSI_CONFIG_DIR = CONFIG_DIR / "extraction"
 IBSI_PARAMS = IBSI_CONFIG_DIR / "ibsi_phantom.yaml"
@@ -103,22 +106,22 @@ def matches(value: float, reference: float, tolerance: float, digits: int | None
     )
 
 
-def _read_pair(folder: Path, image_name: str, what: str):
+def _read_pair(folder: Path, image_name: str, what: str) -> tuple[sitk.Image, sitk.Image]:
     import SimpleITK as sitk
 
-    paths = folder / "image" / image_name, folder / "mask" / "mask.nii.gz"
-    for path in paths:
+    image, mask = folder / "image" / image_name, folder / "mask" / "mask.nii.gz"
+    for path in (image, mask):
         if not path.is_file():
             raise ImageReadError(f"IBSI {what} file not found: {path}")
-    return tuple(sitk.ReadImage(str(path)) for path in paths)
+    return sitk.ReadImage(str(image)), sitk.ReadImage(str(mask))
 
 
-def read_phantom(shared_root: Path):
+def read_phantom(shared_root: Path) -> tuple[sitk.Image, sitk.Image]:
     """The IBSI digital phantom image and mask as SimpleITK images."""
     return _read_pair(Path(shared_root) / PHANTOM_DIR, "phantom.nii.gz", "digital phantom")
 
 
-def read_ct_phantom(shared_root: Path):
+def read_ct_phantom(shared_root: Path) -> tuple[sitk.Image, sitk.Image]:
     """The IBSI CT radiomics phantom (PAT1) image and GTV mask as SimpleITK images."""
     return _read_pair(Path(shared_root) / CT_PHANTOM_DIR, "phantom.nii.gz", "CT phantom")
 
@@ -173,12 +176,12 @@ def crop_to_mask(image, mask):
 
 
 def class_features(
-    image, mask, classes: dict[str, list[str] | None], settings: dict[str, Any]
+    image: sitk.Image, mask: sitk.Image, classes: dict[str, list[str] | None], settings: dict[str, Any]
 ) -> dict[str, float]:
     """pyradiomics features of ``classes`` (name → feature names, None: all) of ``image`` in
     ``mask`` (label 1), keyed ``original_<class>_<feature>``; grey levels are used as they are."""
     image, mask = crop_to_mask(image, mask)
-    features = {}
+    features: dict[str, float] = {}
     for class_name, names in classes.items():
         try:
             instance = feature_classes()[class_name](image, mask, **settings)
@@ -197,7 +200,7 @@ def class_features(
 
 
 def slice_averaged_features(
-    image, mask, classes: dict[str, list[str] | None], settings: dict[str, Any]
+    image: sitk.Image, mask: sitk.Image, classes: dict[str, list[str] | None], settings: dict[str, Any]
 ) -> dict[str, float]:
     """IBSI 2D aggregation: features of every slice (along z) holding ROI voxels, averaged;
     N_g (in the normalised inverse differences) is that of the whole ROI."""
@@ -232,7 +235,7 @@ def _needed_runs(
     return runs
 
 
-def _source_images(images, source: str):
+def _source_images(images: IbsiImages, source: str) -> tuple[sitk.Image, sitk.Image]:
     if source == "morphology":
         return images.intensity, images.morphological_mask
     if source == "intensity":
@@ -241,7 +244,7 @@ def _source_images(images, source: str):
 
 
 def mapped_values(
-    images,
+    images: IbsiImages,
     tags: Sequence[str],
     params: dict[str, Any],
     mapping: dict[str, Any],

@@ -189,7 +189,9 @@ def discretise_fixed_bin_number(values: np.ndarray, bins: int) -> np.ndarray:
 def discretise(values: np.ndarray, config: IbsiConfiguration) -> np.ndarray:
     """Grey levels of the ROI ``values`` under the configuration's discretisation."""
     if config.discretisation == "fixed_bin_number":
+        assert config.bin_number is not None  # checked by IbsiConfiguration
         return discretise_fixed_bin_number(values, int(config.bin_number))
+    assert config.bin_width is not None  # checked by IbsiConfiguration
     lower = config.resegment_range[0] if config.resegment_range else values.min()
     return discretise_fixed_bin_size(values, lower, float(config.bin_width))
 

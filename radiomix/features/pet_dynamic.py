@@ -68,7 +68,7 @@ def tbr_names(config: ExtractionConfig) -> dict[str, str]:
 
 def pet_dynamic_inputs(config: ExtractionConfig) -> dict[str, tuple[str, ...]]:
     """Every dynamic feature and the manifest columns it needs."""
-    lesion = ("pet_dynamic", "lesion_mask")
+    lesion: tuple[str, ...] = ("pet_dynamic", "lesion_mask")
     inputs = dict.fromkeys(KINETICS, lesion)
     if config.pet_dynamic.curve_voi.kind == "btv":
         inputs = dict.fromkeys(KINETICS, (*lesion, "ref_background"))
@@ -211,6 +211,7 @@ def curve_voi(summed: np.ndarray, lesion: np.ndarray, btv: np.ndarray | None,
     if settings.kind == "mask":
         return lesion
     if settings.kind == "btv":
+        assert btv is not None  # a btv curve VOI needs ref_background (pet_dynamic_inputs)
         return btv if btv.any() else lesion
     kernel = spherical_kernel(grid.GetSpacing()[:3], sphere_radius_mm(settings.sphere_ml))
     peak = hottest_voxel(summed, lesion | btv if btv is not None else lesion, kernel)
@@ -259,10 +260,12 @@ def pet_dynamic(case: Case, config: ExtractionConfig) -> Extracted:
     problems = [] if window_has_frames else [
         f"case {case.case_id}: no frame with mid-time in {list(settings.tbr_window_min)} min: "
         "no windowed TBR; the curve VOI is placed on the mean of all frames"]
-    if not window_has_frames:
+    if summed is None:
         summed = summed_image(frames, timing, (-np.inf, np.inf))
+        assert summed is not None  # every frame lies in an unbounded window
     search = search_region(case, grid, lesion, config.btv.margin_mm)
-    features, btv = {}, None
+    features: dict[str, float] = {}
+    btv: np.ndarray | None = None
     if "ref_background" in masks:
         tbr, btv = tbr_features(summed, lesion, masks["ref_background"], search, config)
         features |= tbr if window_has_frames else {}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pandas as pd
 
@@ -32,6 +33,7 @@ from radiomix.features.config import ExtractionConfig
 
 Inputs = Mapping[str, tuple[str, ...]]
 FamilyFunction = Callable[[Case, ExtractionConfig], "dict[str, float] | Extracted"]
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,7 +63,7 @@ class Family:
 FAMILIES: dict[str, Family] = {}
 
 
-def _as_function(value) -> Callable[[ExtractionConfig], object]:
+def _as_function(value: T | Callable[[ExtractionConfig], T]) -> Callable[[ExtractionConfig], T]:
     return value if callable(value) else (lambda config: value)
 
 

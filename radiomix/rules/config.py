@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from radiomix.data.manifest import RT_TECHNIQUES
+from radiomix.data.manifest import RtTechnique
 from radiomix.errors import ConfigError, RuleError
 from radiomix.paths import CONFIG_DIR
 from radiomix.rules.expression import Node, features_of, is_known_feature, parse_expression
@@ -86,7 +86,7 @@ class RuleSpec(BaseModel):
         (), description="primary tumours the rule applies to; empty = any")
     grades: tuple[Literal[1, 2, 3, 4], ...] = Field(
         (), description="WHO grades the rule applies to (manifest column grade); empty = any")
-    rt_techniques: tuple[Literal[RT_TECHNIQUES], ...] = Field(
+    rt_techniques: tuple[RtTechnique, ...] = Field(
         (), description="radiotherapy techniques the rule applies to (manifest column "
                         "rt_technique); empty = any")
     population: str = Field(min_length=1, description="the population studied")

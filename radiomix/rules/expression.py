@@ -186,7 +186,7 @@ def tokenize(text: str, rule_id: str) -> list[Token]:
     tokens, position = [], 0
     while position < len(text):
         match = TOKEN.match(text, position)
-        if match is None:
+        if match is None or match.lastgroup is None:
             what = "attribute access" if text[position] == "." else "character"
             raise RuleError(f"rule {rule_id!r}: unexpected {what} {text[position]!r} at "
                             f"position {position} in {text!r} (only comparisons of feature "
@@ -227,8 +227,9 @@ class _Parser:
         if not self.tokens:
             raise self.error("empty expression", None)
         node = self.disjunction()
-        if self.peek() is not None:
-            raise self.error(f"unexpected {self.peek().text!r}", self.peek())
+        token = self.peek()
+        if token is not None:
+            raise self.error(f"unexpected {token.text!r}", token)
         return node
 
     def disjunction(self) -> Node:
