@@ -41,6 +41,7 @@ Choices made here, where the published algorithm leaves a gap:
 
 from __future__ import annotations
 
+import math
 import warnings
 from numbers import Integral, Real
 from typing import ClassVar
@@ -188,8 +189,8 @@ class ComBat(TransformerMixin, BaseEstimator):
             _check_batch_label(label, column, _row_name(original, row))
         return labels
 
-    def _batch_name(self) -> str | int:
-        """Printable name of the batch column."""
+    def _batch_name(self) -> str | int | None:
+        """Printable name of the batch column (None without one)."""
         names = getattr(self, "feature_names_in_", None)
         return names[self.batch_index_] if names is not None else self.batch_index_
 
@@ -308,14 +309,14 @@ def _row_name(original, row: int):
     return original.index[row] if isinstance(original, pd.DataFrame) else row
 
 
-def _check_batch_label(label, column: str | int, row) -> None:
+def _check_batch_label(label, column: str | int | None, row) -> None:
     """Raise unless the label is a string or a finite number."""
     if not isinstance(label, str | Real):
         raise BatchLabelError(
             f"ComBat batch column {column!r}, row {row!r}: the batch label argument must be a "
             f"string or a number, not {type(label).__name__}"
         )
-    if isinstance(label, Real) and not np.isfinite(label):
+    if isinstance(label, Real) and not math.isfinite(label):
         raise ComBatInputError(
             f"ComBat batch column {column!r}, row {row!r}: batch label {label} (NaN or inf); "
             "every row needs a batch"

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,17 +20,32 @@ from pydantic import (
 
 from radiomix.errors import ConfigError
 from radiomix.modeling.zoo import (
-    BALANCING,
-    CALIBRATION,
     SELECTORS,
     ZOO,
+    Balancing,
+    Calibration,
     ParamSpec,
     check_bounds,
 )
 from radiomix.yaml_io import load_yaml_model
 
 MODEL_NAMES = tuple(ZOO)
-GROUP_NAMES = ("texture", "firstorder", "pet", "fdg", "dyn", "mri", "mrs", "clinical")
+FeatureGroup = Literal["texture", "firstorder", "pet", "fdg", "dyn", "mri", "mrs", "clinical"]
+GROUP_NAMES: tuple[FeatureGroup, ...] = get_args(FeatureGroup)
+
+
+def _one_of(allowed: tuple[str, ...]) -> AfterValidator:
+    """A pydantic check that a string is one of ``allowed`` (names kept as the keys of a
+    table, so not spelled out as a ``Literal``)."""
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"Input should be one of {', '.join(map(repr, allowed))}")
+        return value
+    return AfterValidator(check)
+
+
+ModelName = Annotated[str, _one_of(MODEL_NAMES)]
+SelectorName = Annotated[str, _one_of(tuple(SELECTORS))]
 MAX_SEED = 2**31 - 1 - 1_000_000
 """Seeds of folds add up to 1000 * repeat + fold to the experiment's; NumPy takes < 2**32."""
 
@@ -82,7 +98,7 @@ class InputConfig(_Strict):
 class FeatureConfig(_Strict):
     """Feature groups to use (see `radiomix.modeling.features.feature_groups`)."""
 
-    groups: list[Literal[GROUP_NAMES]] | Literal["all"] = "all"
+    groups: list[FeatureGroup] | Literal["all"] = "all"
     exclude: list[str] = []
 
 
@@ -97,7 +113,7 @@ class PreprocessingConfig(_Strict):
 class ModelConfig(_Strict):
     """A model in the search; `params` override its default search space entry by entry."""
 
-    name: Literal[MODEL_NAMES]
+    name: ModelName
     params: dict[str, ParamSpec] = {}
 
     @model_validator(mode="after")
@@ -125,8 +141,8 @@ class SearchConfig(_Strict):
     n_trials: int = Field(30, ge=1)
     timeout_s: float | None = Field(None, gt=0)
     k_features: ParamSpec = ParamSpec(type="int", low=2, high=30, log=True)
-    selectors: list[Literal[tuple(SELECTORS)]] = Field(["anova"], min_length=1)
-    balancing: list[Literal[BALANCING]] = Field(["none", "weight"], min_length=1)
+    selectors: list[SelectorName] = Field(["anova"], min_length=1)
+    balancing: list[Balancing] = Field(["none", "weight"], min_length=1)
     storage: str | None = Field(None, description="optuna RDB URL shared by several machines")
     pruning: bool = True
     min_complete_trials: int | None = Field(None, ge=1)
@@ -155,7 +171,7 @@ class SearchConfig(_Strict):
     def _k_at_least_one(cls, spec: ParamSpec) -> ParamSpec:
         if spec.type == "float":
             raise ValueError("k_features must be of type int or categorical")
-        values = spec.choices if spec.type == "categorical" else [int(spec.low)]
+        values = spec.options if spec.type == "categorical" else [int(spec.range[0])]
         if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
             raise ValueError("k_features must be whole numbers >= 1")
         return spec
@@ -215,9 +231,9 @@ class ExperimentConfig(_Strict):
     inner_cv: CVConfig = CVConfig(folds=3, repeats=1)
     rules: list[str] | Literal["all"] = []
     rules_path: Path | None = None
-    calibration: Literal[CALIBRATION] = Field(
+    calibration: Calibration = Field(
         "sigmoid", description="recalibration of the chosen model inside the training fold")
-    compare_feature_groups: list[Literal[GROUP_NAMES]] = Field(
+    compare_feature_groups: list[FeatureGroup] = Field(
         [], description="also cross-validate a model on each of these groups alone, on the "
                         "same folds, and compare it with the full model")
     n_jobs: int = Field(1, ge=1, description="outer folds searched in parallel processes")

@@ -83,6 +83,8 @@ def table_provenance(path: Path) -> dict:
 
 def extract_table(source: InputConfig, out_dir: Path) -> Path:
     """Run the feature extraction for a manifest input and return the parquet it wrote."""
+    if source.manifest is None:
+        raise ConfigError("feature extraction needs input.manifest")
     try:
         from radiomix.features import extract_features
     except ImportError as error:

@@ -182,6 +182,7 @@ def _extraction_lineage(config: ExperimentConfig, provenance: dict) -> dict:
     source = config.input.extraction_config
     manifest = config.input.manifest or (Path(provenance["manifest"])
                                          if provenance.get("manifest") else None)
+    digest: str | None
     if source is not None:
         from radiomix.features import load_config
 
@@ -244,7 +245,7 @@ def _feature_group_comparison(data: ModelData, splits: list, config: ExperimentC
         return {}
     first = [split for split in splits if split.repeat == 0]
     groups = feature_groups(data.features)
-    scores = {}
+    scores: dict[str, pd.Series | None] = {}
     for group in config.compare_feature_groups:
         if not groups[group]:
             scores[group] = None

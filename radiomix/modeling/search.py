@@ -115,12 +115,13 @@ def _preprocess_splits(X: pd.DataFrame, y: np.ndarray, repeats: list[Folds],
     return splits
 
 
-def _suggest(trial: optuna.Trial, name: str, spec: ParamSpec):
+def _suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
     if spec.type == "categorical":
-        return trial.suggest_categorical(name, spec.choices)
+        return trial.suggest_categorical(name, spec.options)
+    low, high = spec.range
     if spec.type == "int":
-        return trial.suggest_int(name, int(spec.low), int(spec.high), log=spec.log)
-    return trial.suggest_float(name, spec.low, spec.high, log=spec.log)
+        return trial.suggest_int(name, int(low), int(high), log=spec.log)
+    return trial.suggest_float(name, low, high, log=spec.log)
 
 
 def suggest_params(trial: optuna.Trial, config: ExperimentConfig) -> dict[str, Any]:
@@ -221,10 +222,17 @@ def _family_best(study: optuna.Study, oof: dict[int, np.ndarray], y: np.ndarray
         if trial.state != optuna.trial.TrialState.COMPLETE or trial.number not in oof:
             continue
         family = trial.params["model"]
-        if family not in best or trial.value > best[family].value:
+        if family not in best or _value(trial) > _value(best[family]):
             best[family] = trial
-    return {family: (float(t.value), dict(t.params), youden_threshold(y, oof[t.number]))
+    return {family: (_value(t), dict(t.params), youden_threshold(y, oof[t.number]))
             for family, t in best.items()}
+
+
+def _value(trial: optuna.trial.FrozenTrial) -> float:
+    """The inner AUC of a completed trial."""
+    if trial.value is None:
+        raise ValueError(f"trial {trial.number} has no value: it did not complete")
+    return float(trial.value)
 
 
 def search(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, features: list[str],
@@ -248,10 +256,10 @@ def search(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, features: list[st
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     return SearchResult(
         params=dict(best.params),
-        inner_auc=float(best.value),
+        inner_auc=_value(best),
         threshold=youden_threshold(y, objective.oof[best.number]),
         calibration_folds=repeats[0],
-        values=[float(t.value) for t in complete],
+        values=[_value(t) for t in complete],
         n_pruned=sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
         family_best=_family_best(study, objective.oof, y),
     )

@@ -80,8 +80,9 @@ def log_summary(metrics: dict) -> None:
 
 def log_training_data(table: pd.DataFrame, path: Path, target: str) -> None:
     """Log the training rows as an `mlflow.data` dataset (name, source and digest)."""
-    dataset = mlflow.data.from_pandas(table, source=str(path.resolve()), name=path.name,
-                                      targets=target)
+    from mlflow.data.pandas_dataset import from_pandas
+
+    dataset = from_pandas(table, source=str(path.resolve()), name=path.name, targets=target)
     mlflow.log_input(dataset, context="training")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -32,9 +32,11 @@ class ParamSpec(BaseModel):
     def _complete(self) -> ParamSpec:
         if self.type == "categorical" and not self.choices:
             raise ValueError("a categorical parameter needs choices")
-        if self.type != "categorical" and (self.low is None or self.high is None):
+        if self.type == "categorical":
+            return self
+        if self.low is None or self.high is None:
             raise ValueError("a numeric parameter needs low and high")
-        if self.type != "categorical" and self.low > self.high:
+        if self.low > self.high:
             raise ValueError("low must not exceed high")
         if self.log and self.low <= 0:
             raise ValueError("a log-scale parameter needs low > 0")
@@ -43,12 +45,26 @@ class ParamSpec(BaseModel):
             raise ValueError("an int parameter needs whole-number low and high")
         return self
 
+    @property
+    def range(self) -> tuple[float, float]:
+        """Low and high of a numeric parameter (both required by ``_complete``)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.type} parameter has no range")
+        return self.low, self.high
+
+    @property
+    def options(self) -> list[str | int | float | bool | None]:
+        """The choices of a categorical parameter (required by ``_complete``)."""
+        if self.choices is None:
+            raise ValueError(f"a {self.type} parameter has no choices")
+        return self.choices
+
     def bounds(self) -> list:
         """The extreme values the search can draw (every choice of a categorical)."""
         if self.type == "categorical":
-            return list(self.choices)
+            return list(self.options)
         cast = int if self.type == "int" else float
-        return [cast(self.low), cast(self.high)]
+        return [cast(value) for value in self.range]
 
 
 def _spec(kind: str, low=None, high=None, log=False, choices=None) -> ParamSpec:
@@ -168,10 +184,12 @@ def make_model(name: str, params: dict[str, Any], seed: int):
     return ZOO[name].make(params, seed)
 
 
-BALANCING = ("none", "weight", "oversample")
+Balancing = Literal["none", "weight", "oversample"]
+BALANCING: tuple[Balancing, ...] = get_args(Balancing)
 """Class balancing of the training rows: none, balanced class weights, or random
 oversampling of the minority class (see `transformers.Rebalanced`)."""
 
-CALIBRATION = ("sigmoid", "isotonic", "none")
+Calibration = Literal["sigmoid", "isotonic", "none"]
+CALIBRATION: tuple[Calibration, ...] = get_args(Calibration)
 """Recalibration of the model's scores inside the training fold: Platt (sigmoid), isotonic,
 or none (a model without probabilities of its own is calibrated with sigmoid regardless)."""
