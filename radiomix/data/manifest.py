@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Literal, get_args
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd

@@ -176,7 +176,8 @@ def crop_to_mask(image, mask):
 
 
 def class_features(
-    image: sitk.Image, mask: sitk.Image, classes: dict[str, list[str] | None], settings: dict[str, Any]
+    image: sitk.Image, mask: sitk.Image, classes: dict[str, list[str] | None],
+    settings: dict[str, Any],
 ) -> dict[str, float]:
     """pyradiomics features of ``classes`` (name → feature names, None: all) of ``image`` in
     ``mask`` (label 1), keyed ``original_<class>_<feature>``; grey levels are used as they are."""
@@ -200,7 +201,8 @@ def class_features(
 
 
 def slice_averaged_features(
-    image: sitk.Image, mask: sitk.Image, classes: dict[str, list[str] | None], settings: dict[str, Any]
+    image: sitk.Image, mask: sitk.Image, classes: dict[str, list[str] | None],
+    settings: dict[str, Any],
 ) -> dict[str, float]:
     """IBSI 2D aggregation: features of every slice (along z) holding ROI voxels, averaged;
     N_g (in the normalised inverse differences) is that of the whole ROI."""

@@ -50,8 +50,8 @@ BTV_FEATURES = ("pet_BTV_ml", "pet_TBRmean_btv")
 
 def pet_static_inputs(config: ExtractionConfig) -> dict[str, tuple[str, ...]]:
     """Every static PET feature and the manifest columns it needs."""
-    inputs: dict[str, tuple[str, ...]] = {f"pet_{name}": LESION for name in ("SUVmax", "SUVmean", "SUVpeak",
-                                                 "SUVpeak_ibsi_local", "volume_ml")}
+    lesion_only = ("SUVmax", "SUVmean", "SUVpeak", "SUVpeak_ibsi_local", "volume_ml")
+    inputs: dict[str, tuple[str, ...]] = {f"pet_{name}": LESION for name in lesion_only}
     for prefix, reference in RATIOS.items():
         inputs |= {f"pet_{prefix}max": (*LESION, reference),
                    f"pet_{prefix}mean": (*LESION, reference)}
