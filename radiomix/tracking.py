@@ -48,7 +48,8 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(previous)
+        # mlflow accepts None (it then unsets the variable) but annotates str | Path only
+        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]
 
 
 def check_tracking_store(uri: str) -> None:

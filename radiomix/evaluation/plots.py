@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,10 @@ from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
 
-READABLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+READABLE: dict[RcKeyType, int] = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,
             "legend.fontsize": 10, "xtick.labelsize": 11, "ytick.labelsize": 11}
 
 
@@ -164,8 +167,8 @@ def shap_beeswarm(explanation, path: Path, max_display: int = 15) -> Path:
                         ax=figure.subplots())
     for axis in figure.axes:
         axis.tick_params(labelsize=READABLE["ytick.labelsize"])
-        axis.xaxis.label.set_size(READABLE["axes.labelsize"])
-        axis.yaxis.label.set_size(READABLE["axes.labelsize"])
+        axis.xaxis.label.set_fontsize(READABLE["axes.labelsize"])
+        axis.yaxis.label.set_fontsize(READABLE["axes.labelsize"])
     return _save(figure, path)
 
 

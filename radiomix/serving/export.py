@@ -64,12 +64,11 @@ def _download_run(run_id: str, tracking_uri: str, folder: Path) -> Path:
 
     try:
         mlflow.MlflowClient(tracking_uri).get_run(run_id)
-        local = mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(folder),
-                                                    tracking_uri=tracking_uri)
+        local = Path(mlflow.artifacts.download_artifacts(
+            run_id=run_id, dst_path=str(folder), tracking_uri=tracking_uri))
     except MlflowException as error:
         raise ModelError(f"cannot read run {run_id} from {tracking_uri}: {error.message}"
                          ) from error
-    local = Path(local)
     missing = [name for name in RUN_FILES if not (local / name).is_file()]
     if missing:
         raise ModelError(f"run {run_id} lacks artifact(s) {missing}; is it a parent run of "

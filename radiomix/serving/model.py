@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ from radiomix.serving import MAX_MISSING
 from radiomix.serving.checksums import verify_checksums
 from radiomix.serving.novelty import NoveltyDetector
 from radiomix.serving.safe_format import PIPELINE_FILE, load_pipeline
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 SITE = "site"
 ARTIFACT_KEY = "radiomix"
@@ -69,7 +73,7 @@ def artifact_folder(root: Path) -> Path:
 class RadiomixModel:
     """The fitted pipeline with everything needed to score a new case."""
 
-    pipeline: object
+    pipeline: Pipeline
     info: dict
     novelty: NoveltyDetector
     folder: Path

@@ -128,7 +128,7 @@ class NoveltyDetector:
         values = X[self.columns].to_numpy(dtype=float)
         with np.errstate(invalid="ignore"):
             outside = (values < self.low) | (values > self.high)
-        return [[self._describe(j, row[j]) for j in np.flatnonzero(flags)]
+        return [[self._describe(int(j), row[j]) for j in np.flatnonzero(flags)]
                 for row, flags in zip(values, outside, strict=True)]
 
     def _describe(self, j: int, value: float) -> str:

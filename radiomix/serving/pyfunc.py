@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc.model import PythonModel
 
 from radiomix.serving.checksums import verify_checksums
 from radiomix.serving.model import ARTIFACT_KEY, RadiomixModel
 
 
-class RadiomixPyfunc(mlflow.pyfunc.PythonModel):
+class RadiomixPyfunc(PythonModel):
     """Scores feature rows with an exported radiomix model."""
 
     def load_context(self, context) -> None:
