@@ -14,11 +14,12 @@ source of its formula. Labels are 1 (positive, recurrence) and 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from radiomix.errors import RadiomixError
@@ -85,7 +86,7 @@ class DifferenceResult:
     p_value: float
 
 
-def _binary_labels(y_true, name: str = "y_true") -> np.ndarray:
+def _binary_labels(y_true: ArrayLike, name: str = "y_true") -> np.ndarray:
     """Return `y_true` as a 1-D int array of 0/1, or raise a StatisticsInputError."""
     y = np.asarray(y_true)
     if y.ndim != 1:
@@ -102,7 +103,7 @@ def _binary_labels(y_true, name: str = "y_true") -> np.ndarray:
     return values.astype(int)
 
 
-def _values(x, n: int, name: str) -> np.ndarray:
+def _values(x: ArrayLike, n: int, name: str) -> np.ndarray:
     """Return `x` as a finite 1-D float array of length `n`, or raise."""
     v = np.asarray(x, dtype=float)
     if v.ndim != 1 or v.shape[0] != n:
@@ -112,7 +113,7 @@ def _values(x, n: int, name: str) -> np.ndarray:
     return v
 
 
-def _clusters(groups, n: int) -> np.ndarray:
+def _clusters(groups: ArrayLike | None, n: int) -> np.ndarray:
     """Integer cluster codes 0..I-1 of the `n` cases; each case its own cluster if None."""
     if groups is None:
         return np.arange(n)
@@ -190,7 +191,7 @@ def _auc_covariance(y: np.ndarray, scores: np.ndarray, clusters: np.ndarray
     return aucs, s10 / big_m + s01 / big_n + (s11 + s11.T) / (big_m * big_n)
 
 
-def auc_score(y_true, y_score) -> float:
+def auc_score(y_true: ArrayLike, y_score: ArrayLike) -> float:
     """Area under the ROC curve, ties counted one half (Mann-Whitney U / (m n)).
 
     Hanley & McNeil, Radiology 1982;143:29-36. Needs both classes.
@@ -201,7 +202,8 @@ def auc_score(y_true, y_score) -> float:
     return float(_placements(y, score[np.newaxis, :])[0][0])
 
 
-def auc_delong(y_true, y_score, alpha: float = 0.05, groups=None) -> AucResult:
+def auc_delong(y_true: ArrayLike, y_score: ArrayLike, alpha: float = 0.05,
+               groups: ArrayLike | None = None) -> AucResult:
     """AUC with the (clustered) DeLong variance and a Wald interval on the AUC scale.
 
     Variance: Obuchowski 1997 over the patients in `groups` (see `_auc_covariance`); without
@@ -219,7 +221,8 @@ def auc_delong(y_true, y_score, alpha: float = 0.05, groups=None) -> AucResult:
                      variance=variance)
 
 
-def delong_test(y_true, score_a, score_b, groups=None, alpha: float = 0.05) -> PairedAucResult:
+def delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike,
+                groups: ArrayLike | None = None, alpha: float = 0.05) -> PairedAucResult:
     """Paired two-sided test of AUC(a) = AUC(b) on the same cases, with a Wald interval for
     the difference.
 
@@ -246,8 +249,9 @@ def delong_test(y_true, score_a, score_b, groups=None, alpha: float = 0.05) -> P
                            ci_high=difference + half)
 
 
-def delong_unpaired_test(y_a, score_a, y_b, score_b, groups_a=None,
-                         groups_b=None) -> UnpairedAucResult:
+def delong_unpaired_test(y_a: ArrayLike, score_a: ArrayLike, y_b: ArrayLike, score_b: ArrayLike,
+                         groups_a: ArrayLike | None = None,
+                         groups_b: ArrayLike | None = None) -> UnpairedAucResult:
     """Two-sided test of AUC(a) = AUC(b) measured on two different sets of patients.
 
     D = (AUC_a - AUC_b) / sqrt(V_a + V_b) against Student's t with
@@ -283,7 +287,8 @@ def _cluster_sums(values: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     return sums[np.bincount(clusters) > 0]
 
 
-def mcnemar_test(y_true, pred_a, pred_b, groups=None) -> McNemarResult:
+def mcnemar_test(y_true: ArrayLike, pred_a: ArrayLike, pred_b: ArrayLike,
+                 groups: ArrayLike | None = None) -> McNemarResult:
     """Two-sided McNemar test on the discordant correctness of two decisions.
 
     b = cases only A classifies correctly, c = cases only B classifies correctly. With one
@@ -330,7 +335,8 @@ def wilson_interval(successes: float, n: float, alpha: float = 0.05) -> tuple[fl
     return float(max(0.0, low)), float(min(1.0, high))
 
 
-def proportion_interval(successes, groups=None, alpha: float = 0.05) -> tuple[float, float]:
+def proportion_interval(successes: ArrayLike, groups: ArrayLike | None = None,
+                        alpha: float = 0.05) -> tuple[float, float]:
     """Wilson interval of the proportion of 1s in `successes`, cases clustered in `groups`.
 
     Ratio estimator p = sum a_i / sum n_i over patients i with its cluster variance
@@ -359,7 +365,7 @@ def proportion_interval(successes, groups=None, alpha: float = 0.05) -> tuple[fl
     return wilson_interval(p * effective, effective, alpha)
 
 
-def paired_difference(success_a, success_b, groups=None,
+def paired_difference(success_a: ArrayLike, success_b: ArrayLike, groups: ArrayLike | None = None,
                       alpha: float = 0.05) -> DifferenceResult:
     """Difference of two proportions measured on the same cases (e.g. the sensitivities of
     two tests on the same positives), with a Wald interval and test.
@@ -389,7 +395,7 @@ def paired_difference(success_a, success_b, groups=None,
                             float(min(1.0, difference + half)), p_value)
 
 
-def holm(p_values) -> list[float]:
+def holm(p_values: Iterable[float | None]) -> list[float]:
     """Holm step-down adjusted p-values (Holm, Scand J Stat 1979;6:65-70) by statsmodels'
     `multipletests`; missing p-values stay missing and do not count in the family."""
     from statsmodels.stats.multitest import multipletests
@@ -407,7 +413,8 @@ def _ratio(numerator: int, denominator: int) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
-def binary_metrics(y_true, y_pred, alpha: float = 0.05, groups=None) -> dict:
+def binary_metrics(y_true: ArrayLike, y_pred: ArrayLike, alpha: float = 0.05,
+                   groups: ArrayLike | None = None) -> dict:
     """Confusion counts, sensitivity, specificity, accuracy, PPV, NPV with intervals.
 
     Returns tp, fp, tn, fn, n and for each proportion `<name>` its `<name>_ci`: the Wilson
@@ -441,9 +448,9 @@ def binary_metrics(y_true, y_pred, alpha: float = 0.05, groups=None) -> dict:
 
 def clustered_bootstrap_ci(
     metric: Callable[[np.ndarray, np.ndarray], float],
-    y_true,
-    y_score,
-    groups,
+    y_true: ArrayLike,
+    y_score: ArrayLike,
+    groups: ArrayLike,
     n_boot: int = 2000,
     seed: int = 0,
     alpha: float = 0.05,
@@ -483,7 +490,7 @@ def clustered_bootstrap_ci(
     return estimate, float(low), float(high)
 
 
-def youden_threshold(y_true, y_score) -> float:
+def youden_threshold(y_true: ArrayLike, y_score: ArrayLike) -> float:
     """Cut-off t maximising Youden's J = sensitivity + specificity - 1 for `score >= t`.
 
     Youden, Cancer 1950;3:32-35. Candidates are the observed scores; among equal J the
@@ -499,7 +506,7 @@ def youden_threshold(y_true, y_score) -> float:
     return float(candidates[np.argmax(sensitivity + specificity - 1.0)])
 
 
-def _probabilities(y_prob, n: int) -> np.ndarray:
+def _probabilities(y_prob: ArrayLike, n: int) -> np.ndarray:
     """Return `y_prob` as finite probabilities in [0, 1], or raise."""
     p = _values(y_prob, n, "y_prob")
     if (p < 0).any() or (p > 1).any():
@@ -507,7 +514,7 @@ def _probabilities(y_prob, n: int) -> np.ndarray:
     return p
 
 
-def brier_score(y_true, y_prob) -> float:
+def brier_score(y_true: ArrayLike, y_prob: ArrayLike) -> float:
     """Mean squared difference between probability and outcome (Brier, Mon Weather Rev 1950)."""
     y = _binary_labels(y_true)
     p = _probabilities(y_prob, y.size)
@@ -535,7 +542,7 @@ def _logistic_fit(design: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.n
     return np.full(design.shape[1], np.nan)
 
 
-def calibration_intercept_slope(y_true, y_prob) -> tuple[float, float]:
+def calibration_intercept_slope(y_true: ArrayLike, y_prob: ArrayLike) -> tuple[float, float]:
     """Calibration intercept (calibration-in-the-large) and slope of predicted probabilities.
 
     Logistic recalibration on the linear predictor L = logit(p) (Cox, Biometrika 1958;
@@ -554,7 +561,7 @@ def calibration_intercept_slope(y_true, y_prob) -> tuple[float, float]:
     return float(intercept), float(slope)
 
 
-def net_benefit(y_true, decision, threshold: float) -> float:
+def net_benefit(y_true: ArrayLike, decision: ArrayLike, threshold: float) -> float:
     """Net benefit of treating the cases with `decision` = 1 at threshold probability pt:
     TP / n - FP / n · pt / (1 - pt) (Vickers & Elkin, Med Decis Making 2006;26:565-574)."""
     y = _binary_labels(y_true)
@@ -568,7 +575,8 @@ def net_benefit(y_true, decision, threshold: float) -> float:
     return float(tp / y.size - fp / y.size * threshold / (1.0 - threshold))
 
 
-def decision_curve(y_true, y_prob, thresholds) -> dict[str, list[float]]:
+def decision_curve(y_true: ArrayLike, y_prob: ArrayLike, thresholds: Sequence[float]
+                   ) -> dict[str, list[float]]:
     """Net benefit of the model (treat when probability >= pt) and of treating everyone, at
     each threshold probability pt (Vickers & Elkin 2006); treating no one has net benefit 0."""
     y = _binary_labels(y_true)
