@@ -9,6 +9,8 @@ anything else (SVM, a soft-voting ensemble).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
@@ -16,6 +18,10 @@ from sklearn.pipeline import Pipeline
 
 from radiomix.modeling.transformers import Rebalanced
 from radiomix.modeling.zoo import ZOO, Explainer
+
+if TYPE_CHECKING:  # shap loads in the functions (it is slow to import)
+    import shap
+    from sklearn.base import BaseEstimator
 
 PERMUTATION_ROWS = 60
 BACKGROUND_ROWS = 40
@@ -26,7 +32,7 @@ def _positive_class(values: np.ndarray) -> np.ndarray:
     return values[..., 1] if values.ndim == 3 else values
 
 
-def base_model(step):
+def base_model(step: BaseEstimator) -> BaseEstimator:
     """The fitted zoo estimator inside a pipeline's last step (recalibration and class
     balancing unwrapped); the step itself when it wraps nothing known (an ensemble)."""
     if isinstance(step, CalibratedClassifierCV):
@@ -41,7 +47,8 @@ def explainer_kind(pipeline: Pipeline, model_name: str) -> Explainer:
     return ZOO[model_name].explainer if known else "permutation"
 
 
-def shap_explainer(pipeline: Pipeline, model_name: str, background: pd.DataFrame, seed: int):
+def shap_explainer(pipeline: Pipeline, model_name: str, background: pd.DataFrame, seed: int
+                   ) -> tuple[shap.Explainer, bool]:
     """A SHAP explainer of the pipeline's model on selected features (`background`: the
     training rows through every step but the model), and whether its values are exact."""
     import shap
@@ -58,7 +65,8 @@ def shap_explainer(pipeline: Pipeline, model_name: str, background: pd.DataFrame
                                      seed=seed), False
 
 
-def explain_pipeline(pipeline: Pipeline, model_name: str, X: pd.DataFrame, seed: int):
+def explain_pipeline(pipeline: Pipeline, model_name: str, X: pd.DataFrame, seed: int
+                     ) -> shap.Explanation:
     """A `shap.Explanation` of the model on the pipeline-transformed, selected features of X."""
     import shap
 
@@ -76,7 +84,7 @@ def explain_pipeline(pipeline: Pipeline, model_name: str, X: pd.DataFrame, seed:
                             feature_names=list(selected.columns))
 
 
-def mean_abs_shap(explanation) -> pd.DataFrame:
+def mean_abs_shap(explanation: shap.Explanation) -> pd.DataFrame:
     """Mean |SHAP| per selected input feature, largest first."""
     importance = np.abs(explanation.values).mean(axis=0)
     table = pd.DataFrame({"feature": explanation.feature_names, "mean_abs_shap": importance})

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 Explainer = Literal["linear", "tree", "permutation"]
 
@@ -67,13 +70,14 @@ class ParamSpec(BaseModel):
         return [cast(value) for value in self.range]
 
 
-def _spec(kind: str, low=None, high=None, log=False, choices=None) -> ParamSpec:
+def _spec(kind: str, low: float | None = None, high: float | None = None, log: bool = False,
+          choices: list[str | int | float | bool | None] | None = None) -> ParamSpec:
     return ParamSpec(type=kind, low=low, high=high, log=log, choices=choices)
 
 
 def _logistic(l1_ratio: float | None) -> Callable[[dict[str, Any], int], Any]:
     """Logistic regression with a fixed penalty mix, or the searched `l1_ratio` when None."""
-    def make(params: dict[str, Any], seed: int):
+    def make(params: dict[str, Any], seed: int) -> BaseEstimator:
         from sklearn.linear_model import LogisticRegression
 
         ratio = params.get("l1_ratio", 0.5) if l1_ratio is None else l1_ratio
@@ -83,19 +87,19 @@ def _logistic(l1_ratio: float | None) -> Callable[[dict[str, Any], int], Any]:
     return make
 
 
-def _random_forest(params: dict[str, Any], seed: int):
+def _random_forest(params: dict[str, Any], seed: int) -> BaseEstimator:
     from sklearn.ensemble import RandomForestClassifier
 
     return RandomForestClassifier(random_state=seed, n_jobs=1, **params)
 
 
-def _svm(params: dict[str, Any], seed: int):
+def _svm(params: dict[str, Any], seed: int) -> BaseEstimator:
     from sklearn.svm import SVC
 
     return SVC(random_state=seed, **params)
 
 
-def _xgboost(params: dict[str, Any], seed: int):
+def _xgboost(params: dict[str, Any], seed: int) -> BaseEstimator:
     from xgboost import XGBClassifier
 
     return XGBClassifier(n_jobs=1, random_state=seed, tree_method="hist",
@@ -150,7 +154,7 @@ SELECTORS: dict[str, tuple[str, dict[str, Any]]] = {
 fixed arguments; every selector keeps (at most) k features."""
 
 
-def make_selector(name: str, k: int, seed: int):
+def make_selector(name: str, k: int, seed: int) -> BaseEstimator:
     """An unfitted selector of the table keeping k features (seeded when it draws samples)."""
     from radiomix.modeling import transformers
 
@@ -179,7 +183,7 @@ def check_bounds(name: str, overrides: dict[str, ParamSpec]) -> None:
                 raise ValueError(f"model {name}, parameter {param}: {error}") from None
 
 
-def make_model(name: str, params: dict[str, Any], seed: int):
+def make_model(name: str, params: dict[str, Any], seed: int) -> BaseEstimator:
     """An unfitted classifier of the zoo with hyper-parameters `params` (single-threaded)."""
     return ZOO[name].make(params, seed)
 

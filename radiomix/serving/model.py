@@ -30,6 +30,7 @@ from radiomix.serving.novelty import NoveltyDetector
 from radiomix.serving.safe_format import PIPELINE_FILE, load_pipeline
 
 if TYPE_CHECKING:
+    import shap
     from sklearn.pipeline import Pipeline
 
 SITE = "site"
@@ -203,7 +204,7 @@ class RadiomixModel:
         return outside
 
     @cached_property
-    def _explainer(self):
+    def _explainer(self) -> tuple[shap.Explainer, bool]:
         """A SHAP explainer of the final model on the selected features against the mean
         training row, and whether its values are exact (see
         `radiomix.modeling.explain.shap_explainer`)."""
@@ -211,7 +212,7 @@ class RadiomixModel:
 
         return shap_explainer(self.pipeline, self.info["model"], self.background, seed=0)
 
-    def shap_values(self, frame: pd.DataFrame):
+    def shap_values(self, frame: pd.DataFrame) -> shap.Explanation:
         """A `shap.Explanation` of the positive class on the features the pipeline selected.
 
         Units are the model's output: log-odds for logistic regression and XGBoost,
@@ -219,7 +220,7 @@ class RadiomixModel:
         """
         return self._explain(self._select(self.check_input(frame)))
 
-    def _explain(self, selected: pd.DataFrame):
+    def _explain(self, selected: pd.DataFrame) -> shap.Explanation:
         import shap
 
         explainer, exact = self._explainer
@@ -232,7 +233,7 @@ class RadiomixModel:
                                 feature_names=list(selected.columns))
 
 
-def shap_reference(pipeline, training: pd.DataFrame) -> dict[str, float]:
+def shap_reference(pipeline: Pipeline, training: pd.DataFrame) -> dict[str, float]:
     """The mean training row after every pipeline step but the model: the SHAP background
     an exported model keeps instead of the training rows."""
     with warnings.catch_warnings():
@@ -240,7 +241,7 @@ def shap_reference(pipeline, training: pd.DataFrame) -> dict[str, float]:
         return pipeline[:-1].transform(training).mean().to_dict()
 
 
-def _top_features(explanation, top: int, missing: pd.DataFrame) -> list[str]:
+def _top_features(explanation: shap.Explanation, top: int, missing: pd.DataFrame) -> list[str]:
     """Per row, the `top` features of largest |SHAP| as `name=+value` joined by `; `, leaving
     out the features the case does not have (their value is the imputed training median)."""
     names = explanation.feature_names
