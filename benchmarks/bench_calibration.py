@@ -28,8 +28,13 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "bench_calibration.json"
-DEFAULT = ["radmlbench_head_neck", "radmlbench_arita2018", "radmlbench_lgg_1p19q",
-           "radmlbench_head_neck:imbalanced", "radmlbench_arita2018:imbalanced"]
+DEFAULT = [
+    "radmlbench_head_neck",
+    "radmlbench_arita2018",
+    "radmlbench_lgg_1p19q",
+    "radmlbench_head_neck:imbalanced",
+    "radmlbench_arita2018:imbalanced",
+]
 
 
 def imbalanced_table(config, folder: Path) -> Path:
@@ -47,9 +52,18 @@ def imbalanced_table(config, folder: Path) -> Path:
 
 
 def _figures(block: dict) -> dict:
-    keys = ("auc", "auc_sd", "auc_pooled_ci", "brier", "brier_ci", "brier_prevalence",
-            "calibration_intercept", "calibration_intercept_ci", "calibration_slope",
-            "calibration_slope_ci")
+    keys = (
+        "auc",
+        "auc_sd",
+        "auc_pooled_ci",
+        "brier",
+        "brier_ci",
+        "brier_prevalence",
+        "calibration_intercept",
+        "calibration_intercept_ci",
+        "calibration_slope",
+        "calibration_slope_ci",
+    )
     return {key: block[key] for key in keys}
 
 
@@ -66,19 +80,28 @@ def bench(key: str, permutations: int, workdir: Path) -> dict | None:
     if variant == "imbalanced":
         config.input.table = imbalanced_table(config, workdir)
     start = time.perf_counter()
-    result = run_experiment(config, workdir / key.replace(":", "_"),
-                            tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
-                            permutations=permutations)
+    result = run_experiment(
+        config,
+        workdir / key.replace(":", "_"),
+        tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
+        permutations=permutations,
+    )
     metrics = result.metrics
-    entry = {"seconds": round(time.perf_counter() - start, 1),
-             "n_cases": metrics["n_cases"],
-             "prevalence": round(metrics["headline"]["prevalence"], 3),
-             "model": _figures(metrics["headline"]), "baseline": _figures(metrics["baseline"]),
-             "outer_cv": f"{config.outer_cv.folds}x{config.outer_cv.repeats}",
-             "n_trials": config.search.n_trials, "n_jobs": config.n_jobs}
+    entry = {
+        "seconds": round(time.perf_counter() - start, 1),
+        "n_cases": metrics["n_cases"],
+        "prevalence": round(metrics["headline"]["prevalence"], 3),
+        "model": _figures(metrics["headline"]),
+        "baseline": _figures(metrics["baseline"]),
+        "outer_cv": f"{config.outer_cv.folds}x{config.outer_cv.repeats}",
+        "n_trials": config.search.n_trials,
+        "n_jobs": config.n_jobs,
+    }
     if "permutation" in metrics:
-        entry["permutation"] = {key: metrics["permutation"][key]
-                                for key in ("n_permutations", "p_value", "null_auc_mean")}
+        entry["permutation"] = {
+            key: metrics["permutation"][key]
+            for key in ("n_permutations", "p_value", "null_auc_mean")
+        }
     return entry
 
 
@@ -99,8 +122,11 @@ def main() -> None:
             if entry is not None:
                 results[key] = entry
                 print(key, json.dumps(entry))
-    results["_machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                           "platform": platform.platform()}
+    results["_machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
 

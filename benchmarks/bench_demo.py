@@ -29,8 +29,9 @@ DONE = re.compile(r"done in (\d+) s")
 
 def step_seconds(output: str) -> dict[str, float]:
     """Seconds spent in each step, from the elapsed times printed at each step's start."""
-    starts = [(f"{number}/7 {title}", float(seconds))
-              for number, title, seconds in STEP.findall(output)]
+    starts = [
+        (f"{number}/7 {title}", float(seconds)) for number, title, seconds in STEP.findall(output)
+    ]
     ends = [seconds for _, seconds in starts[1:]] + [float(DONE.findall(output)[-1])]
     return {title: end - start for (title, start), end in zip(starts, ends, strict=True)}
 
@@ -39,15 +40,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, help="passed to radiomix demo --workers")
     args = parser.parse_args()
-    figures = {"cpu_count": os.cpu_count(), "python": platform.python_version(),
-               "load_average_before": os.getloadavg(), "workers": args.workers}
+    figures = {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_before": os.getloadavg(),
+        "workers": args.workers,
+    }
     command = [sys.executable, "-m", "radiomix", "demo"]
     if args.workers:
         command += ["--workers", str(args.workers)]
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        done = subprocess.run(command, cwd=folder, capture_output=True, text=True,
-                              env={**os.environ, "COLUMNS": "200"})
+        done = subprocess.run(
+            command,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
         figures["wall_s"] = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"radiomix demo failed ({done.returncode}):\n{done.stderr[-3000:]}")

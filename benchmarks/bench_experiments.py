@@ -21,10 +21,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "bench_experiments.json"
-REFERENCE_AUC = {"radmlbench_lgg_1p19q": 0.80, "radmlbench_arita2018": 0.72,
-                 "radmlbench_head_neck": 0.71}
-DEFAULT = ["radmlbench_head_neck", "radmlbench_arita2018", "radmlbench_lgg_1p19q", "demo_all",
-           "demo_all:permuted"]
+REFERENCE_AUC = {
+    "radmlbench_lgg_1p19q": 0.80,
+    "radmlbench_arita2018": 0.72,
+    "radmlbench_head_neck": 0.71,
+}
+DEFAULT = [
+    "radmlbench_head_neck",
+    "radmlbench_arita2018",
+    "radmlbench_lgg_1p19q",
+    "demo_all",
+    "demo_all:permuted",
+]
 
 
 def bench(key: str, workdir: Path) -> dict | None:
@@ -42,31 +50,45 @@ def bench(key: str, workdir: Path) -> dict | None:
     if variant == "serial":
         config = config.model_copy(update={"n_jobs": 1})
     if variant == "nocombat":
-        config = config.model_copy(update={"preprocessing": config.preprocessing.model_copy(
-            update={"combat": False})})
+        config = config.model_copy(
+            update={"preprocessing": config.preprocessing.model_copy(update={"combat": False})}
+        )
     if config.input.table is not None and not config.input.table.is_file():
         print(f"{name}: input table absent, skipped")
         return None
     start = time.perf_counter()
-    result = run_experiment(config, workdir / key.replace(":", "_"),
-                            tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
-                            permutations=5 if variant == "permuted" else 0)
+    result = run_experiment(
+        config,
+        workdir / key.replace(":", "_"),
+        tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
+        permutations=5 if variant == "permuted" else 0,
+    )
     seconds = time.perf_counter() - start
     model = result.metrics["model"]
-    entry = {"seconds": round(seconds, 1), "auc_repeats_mean": model["auc_repeats_mean"],
-             "auc_repeats_sd": model["auc_repeats_sd"], "auc_repeat0": model["auc"],
-             "auc_repeat0_ci": model["auc_ci"], "n_cases": result.metrics["n_cases"],
-             "outer_cv": f"{config.outer_cv.folds}x{config.outer_cv.repeats}",
-             "n_trials": config.search.n_trials, "n_jobs": config.n_jobs,
-             "reference_auc": None if variant else REFERENCE_AUC.get(name)}
+    entry = {
+        "seconds": round(seconds, 1),
+        "auc_repeats_mean": model["auc_repeats_mean"],
+        "auc_repeats_sd": model["auc_repeats_sd"],
+        "auc_repeat0": model["auc"],
+        "auc_repeat0_ci": model["auc_ci"],
+        "n_cases": result.metrics["n_cases"],
+        "outer_cv": f"{config.outer_cv.folds}x{config.outer_cv.repeats}",
+        "n_trials": config.search.n_trials,
+        "n_jobs": config.n_jobs,
+        "reference_auc": None if variant else REFERENCE_AUC.get(name),
+    }
     if "permutation" in result.metrics:
-        entry["permutation"] = {key: result.metrics["permutation"][key]
-                                for key in ("p_value", "null_auc_mean")}
+        entry["permutation"] = {
+            key: result.metrics["permutation"][key] for key in ("p_value", "null_auc_mean")
+        }
     if result.metrics["rules"]:
-        entry["rules_auc"] = {rule: values.get("auc")
-                              for rule, values in result.metrics["rules"].items()}
-        entry["rules_delong_p"] = {rule: values.get("delong_p_vs_model")
-                                   for rule, values in result.metrics["rules"].items()}
+        entry["rules_auc"] = {
+            rule: values.get("auc") for rule, values in result.metrics["rules"].items()
+        }
+        entry["rules_delong_p"] = {
+            rule: values.get("delong_p_vs_model")
+            for rule, values in result.metrics["rules"].items()
+        }
     print(key, json.dumps(entry))
     return entry
 
@@ -80,8 +102,11 @@ def main(names: list[str]) -> None:
             entry = bench(name, Path(tmp))
             if entry is not None:
                 results[name] = entry
-    results["_machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                           "platform": platform.platform()}
+    results["_machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
     print(f"saved {RESULTS}")

@@ -73,8 +73,12 @@ def run_command(command: list[str]) -> dict[str, float]:
     load, pressure = os.getloadavg()[0], cpu_pressure()
     cpu, start = children_cpu(), time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return {"wall_s": time.perf_counter() - start, "cpu_s": children_cpu() - cpu,
-            "load_1min_before": load, "cpu_pressure_avg10_before": pressure}
+    return {
+        "wall_s": time.perf_counter() - start,
+        "cpu_s": children_cpu() - cpu,
+        "load_1min_before": load,
+        "cpu_pressure_avg10_before": pressure,
+    }
 
 
 def demo_cohort(folder: Path, n_cases: int) -> Path:
@@ -84,9 +88,22 @@ def demo_cohort(folder: Path, n_cases: int) -> Path:
     settings = load_demo_settings()
     config = DEMO_SETTINGS.parent / settings.config
     out = folder / "cohort"
-    subprocess.run([*RADIOMIX, "synth", "--n-patients", str(n_cases), "--seed",
-                    str(settings.seed), "--out", str(out), "--config", str(config)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            *RADIOMIX,
+            "synth",
+            "--n-patients",
+            str(n_cases),
+            "--seed",
+            str(settings.seed),
+            "--out",
+            str(out),
+            "--config",
+            str(config),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return out / "data_manifest.csv"
 
 
@@ -109,8 +126,9 @@ def measure(manifest: Path, sizes: list[int], repeats: int, folder: Path) -> lis
             order = list(MODES) if (repeat + size) % 2 == 0 else list(reversed(MODES))
             for mode in order:
                 out = folder / f"{mode}_{size}_{repeat}" / "features.parquet"
-                figures = run_command([*RADIOMIX, "extract", str(subset), "--out", str(out),
-                                       *MODES[mode]])
+                figures = run_command(
+                    [*RADIOMIX, "extract", str(subset), "--out", str(out), *MODES[mode]]
+                )
                 runs.append({"mode": mode, "cases": size, "repeat": repeat, **figures})
                 print(json.dumps(runs[-1]), flush=True)
     return runs
@@ -122,15 +140,19 @@ def summarise(runs: list[dict]) -> dict[str, dict]:
     summary = {}
     for size, group in table.groupby("cases"):
         medians = group.groupby("mode")[["wall_s", "cpu_s"]].median()
-        summary[str(size)] = {key: float(value) for key, value in {
-            "serial_wall_s": medians.loc["serial", "wall_s"],
-            "default_wall_s": medians.loc["default", "wall_s"],
-            "speedup_default_vs_serial": medians.loc["serial", "wall_s"]
-            / medians.loc["default", "wall_s"],
-            "serial_cpu_s_per_case": medians.loc["serial", "cpu_s"] / size,
-            "default_cpu_s_per_case": medians.loc["default", "cpu_s"] / size,
-            "cpu_default_over_serial": medians.loc["default", "cpu_s"]
-            / medians.loc["serial", "cpu_s"]}.items()}
+        summary[str(size)] = {
+            key: float(value)
+            for key, value in {
+                "serial_wall_s": medians.loc["serial", "wall_s"],
+                "default_wall_s": medians.loc["default", "wall_s"],
+                "speedup_default_vs_serial": medians.loc["serial", "wall_s"]
+                / medians.loc["default", "wall_s"],
+                "serial_cpu_s_per_case": medians.loc["serial", "cpu_s"] / size,
+                "default_cpu_s_per_case": medians.loc["default", "cpu_s"] / size,
+                "cpu_default_over_serial": medians.loc["default", "cpu_s"]
+                / medians.loc["serial", "cpu_s"],
+            }.items()
+        }
     return summary
 
 
@@ -163,9 +185,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--manifest", type=Path, help="an existing cohort (default: synthesise)")
     args = parser.parse_args()
-    figures = {"sizes": args.sizes, "repeats": args.repeats, "cpu_count": os.cpu_count(),
-               "python": platform.python_version(), "load_average_start": os.getloadavg(),
-               "autogroup_scheduling": autogroup()}
+    figures = {
+        "sizes": args.sizes,
+        "repeats": args.repeats,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_start": os.getloadavg(),
+        "autogroup_scheduling": autogroup(),
+    }
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         manifest = args.manifest or demo_cohort(folder, max(args.sizes))
@@ -176,8 +203,10 @@ def main() -> None:
     figures["targets_met"] = {
         "speedup_at_largest_at_least_1.7": bool(largest["speedup_default_vs_serial"] >= 1.7),
         "default_never_slower_than_serial": all(  # 5 % allowance for timing noise
-            row["speedup_default_vs_serial"] >= 0.95 for row in figures["summary"].values()),
-        "cpu_per_case_within_5_percent": bool(largest["cpu_default_over_serial"] <= 1.05)}
+            row["speedup_default_vs_serial"] >= 0.95 for row in figures["summary"].values()
+        ),
+        "cpu_per_case_within_5_percent": bool(largest["cpu_default_over_serial"] <= 1.05),
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench_extraction.json").write_text(json.dumps(figures, indent=2) + "\n")
     plot(figures["summary"], RESULTS / "bench_extraction.png")

@@ -56,21 +56,35 @@ def extraction_config(folder: Path) -> Path:
     texture = content["texture"]
     texture["filters"] = False
     texture["dynamic_maps"] = []
-    texture["images"] = {name: str(default_config_path().parent / path)
-                         for name, path in texture["images"].items()}
+    texture["images"] = {
+        name: str(default_config_path().parent / path) for name, path in texture["images"].items()
+    }
     path = folder / "extraction.yaml"
     path.write_text(yaml.safe_dump(content), encoding="utf-8")
     return path
 
 
-def features_of(folder: Path, seed: int, n_patients: int, workers: int,
-                scenario: str) -> pd.DataFrame:
+def features_of(
+    folder: Path, seed: int, n_patients: int, workers: int, scenario: str
+) -> pd.DataFrame:
     """Synthesise one cohort and extract its features with the radiomix command line."""
-    manifest = synthesize_cohort(folder / "cohort", n_patients, seed, workers=workers,
-                                 scenario=scenario)
+    manifest = synthesize_cohort(
+        folder / "cohort", n_patients, seed, workers=workers, scenario=scenario
+    )
     table = folder / "features.parquet"
-    command = [sys.executable, "-m", "radiomix", "extract", str(manifest), "--out", str(table),
-               "--workers", str(workers), "--config", str(extraction_config(folder))]
+    command = [
+        sys.executable,
+        "-m",
+        "radiomix",
+        "extract",
+        str(manifest),
+        "--out",
+        str(table),
+        "--workers",
+        str(workers),
+        "--config",
+        str(extraction_config(folder)),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"extraction failed:\n{done.stdout}\n{done.stderr}")
@@ -79,8 +93,11 @@ def features_of(folder: Path, seed: int, n_patients: int, workers: int,
 
 def out_of_fold(table: pd.DataFrame, columns: list[str], seed: int) -> np.ndarray:
     """Patient-grouped 5-fold out-of-fold probabilities of an L2 logistic model."""
-    model = make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
-                          StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    model = make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True),
+        StandardScaler(),
+        LogisticRegression(C=0.1, max_iter=2000),
+    )
     x = table[columns].to_numpy(float)
     y = table["label"].to_numpy(int)
     scores = np.empty(len(table))
@@ -131,19 +148,29 @@ def one_seed(scenario: str, seed: int, n_patients: int, workers: int) -> dict:
     used = ~np.isnan(parameter)
     sign = 1.0 if rule.direction == "higher" else -1.0
     rule_sig, rule_gain = significant(y[used], with_texture[used], sign * parameter[used])
-    return {"scenario": scenario, "seed": seed, "n_cases": len(table),
-            "n_texture_features": len(texture), "auc_rules": auc_score(y, without),
-            "auc_rules_texture": auc_score(y, with_texture),
-            "texture_significant": texture_sig, "texture_auc_gain": texture_gain,
-            "best_rule": rule_id, "best_rule_significant": rule_sig,
-            "best_rule_auc_gain": rule_gain}
+    return {
+        "scenario": scenario,
+        "seed": seed,
+        "n_cases": len(table),
+        "n_texture_features": len(texture),
+        "auc_rules": auc_score(y, without),
+        "auc_rules_texture": auc_score(y, with_texture),
+        "texture_significant": texture_sig,
+        "texture_auc_gain": texture_gain,
+        "best_rule": rule_id,
+        "best_rule_significant": rule_sig,
+        "best_rule_auc_gain": rule_gain,
+    }
 
 
 def summary(rows: pd.DataFrame) -> str:
     """One Markdown table: rate of significant comparisons per scenario with its MC error."""
-    lines = ["| scenario | seeds | cases per seed | texture adds information: significant "
-             "(rate ± MC SE) | mean AUC gain | model beats best rule: significant | "
-             "mean AUC gain |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| scenario | seeds | cases per seed | texture adds information: significant "
+        "(rate ± MC SE) | mean AUC gain | model beats best rule: significant | "
+        "mean AUC gain |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for scenario, group in rows.groupby("scenario", sort=False):
         n = len(group)
         rate = group["texture_significant"].mean()
@@ -152,7 +179,8 @@ def summary(rows: pd.DataFrame) -> str:
             f"| {scenario} | {n} | {group['n_cases'].mean():.0f} "
             f"| {rate:.2f} ± {np.sqrt(max(rate * (1 - rate), 0.05 * 0.95) / n):.2f} "
             f"| {group['texture_auc_gain'].mean():+.3f} "
-            f"| {rule_rate:.2f} | {group['best_rule_auc_gain'].mean():+.3f} |")
+            f"| {rule_rate:.2f} | {group['best_rule_auc_gain'].mean():+.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -49,8 +49,9 @@ def write_image(array: np.ndarray, path: Path) -> str:
     return str(path)
 
 
-def lesion_case(folder: Path, shape: tuple[int, int, int], radius: int, seed: int
-                ) -> dict[str, str]:
+def lesion_case(
+    folder: Path, shape: tuple[int, int, int], radius: int, seed: int
+) -> dict[str, str]:
     """A PET volume (background ~1 SUV, a 4 SUV ball) and the ball as the lesion mask."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -59,14 +60,16 @@ def lesion_case(folder: Path, shape: tuple[int, int, int], radius: int, seed: in
     ball = sum((axis - c) ** 2 for axis, c in zip(grid, centre, strict=True)) <= radius**2
     pet = rng.normal(1.0, 0.1, shape).astype(np.float32)
     pet[ball] += 3.0
-    return {"case_id": folder.name, "tracer": "FET",
-            "pet": write_image(pet, folder / "pet.nii.gz"),
-            "lesion_mask": write_image(ball.astype(np.uint8), folder / "lesion.nii.gz")}
+    return {
+        "case_id": folder.name,
+        "tracer": "FET",
+        "pet": write_image(pet, folder / "pet.nii.gz"),
+        "lesion_mask": write_image(ball.astype(np.uint8), folder / "lesion.nii.gz"),
+    }
 
 
 def tiny_cohort(folder: Path, n_cases: int) -> Path:
-    rows = [lesion_case(folder / f"c{index:04d}", TINY_SHAPE, 5, index)
-            for index in range(n_cases)]
+    rows = [lesion_case(folder / f"c{index:04d}", TINY_SHAPE, 5, index) for index in range(n_cases)]
     manifest = folder / f"manifest_{n_cases}.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     return manifest
@@ -96,8 +99,12 @@ def run_command(command: list[str]) -> dict[str, float]:
     sampler.join()
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(command)} exited with {child.returncode}")
-    return {"wall_s": time.perf_counter() - start, "peak_rss_mib": usage.ru_maxrss / 1024,
-            "peak_tree_rss_mib": peak[0] / MIB, "load_1min_before": load}
+    return {
+        "wall_s": time.perf_counter() - start,
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "peak_tree_rss_mib": peak[0] / MIB,
+        "load_1min_before": load,
+    }
 
 
 def extract(manifest: Path, out: Path, mode: str) -> dict[str, float]:
@@ -109,8 +116,13 @@ def flat_in_cases(folder: Path, sizes: list[int]) -> list[dict]:
     for size in sizes:
         manifest = tiny_cohort(folder / f"tiny{size}", size)
         for mode in MODES:
-            runs.append({"cases": size, "mode": mode,
-                         **extract(manifest, folder / f"out_{mode}_{size}" / "f.parquet", mode)})
+            runs.append(
+                {
+                    "cases": size,
+                    "mode": mode,
+                    **extract(manifest, folder / f"out_{mode}_{size}" / "f.parquet", mode),
+                }
+            )
             print(json.dumps(runs[-1]), flush=True)
     return runs
 
@@ -125,12 +137,15 @@ def large_image(folder: Path) -> dict[str, float]:
     base = extract(tiny, folder / "out_tiny1" / "f.parquet", "serial")
     big = extract(manifest, large / "out" / "f.parquet", "serial")
     image_mib = np.prod(LARGE_SHAPE) * 4 / MIB
-    return {"image_shape_zyx": LARGE_SHAPE, "image_mib": image_mib,
-            "tiny_case_peak_rss_mib": base["peak_rss_mib"],
-            "large_case_peak_rss_mib": big["peak_rss_mib"], "large_case_wall_s": big["wall_s"],
-            "peak_above_tiny_over_image_size":
-                (big["peak_rss_mib"] - base["peak_rss_mib"]) / image_mib,
-            "peak_over_image_size": big["peak_rss_mib"] / image_mib}
+    return {
+        "image_shape_zyx": LARGE_SHAPE,
+        "image_mib": image_mib,
+        "tiny_case_peak_rss_mib": base["peak_rss_mib"],
+        "large_case_peak_rss_mib": big["peak_rss_mib"],
+        "large_case_wall_s": big["wall_s"],
+        "peak_above_tiny_over_image_size": (big["peak_rss_mib"] - base["peak_rss_mib"]) / image_mib,
+        "peak_over_image_size": big["peak_rss_mib"] / image_mib,
+    }
 
 
 def write_large_case(manifest: Path) -> None:
@@ -166,9 +181,11 @@ def main() -> None:
     if args.write_large_case:
         write_large_case(args.write_large_case)
         return
-    figures: dict[str, object] = {"cpu_count": os.cpu_count(),
-                                  "python": platform.python_version(),
-                                  "load_average_start": os.getloadavg()}
+    figures: dict[str, object] = {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_start": os.getloadavg(),
+    }
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         figures["runs"] = [] if args.large_only else flat_in_cases(folder, sorted(args.cases))
@@ -178,13 +195,19 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "bench_memory.json"
     if args.large_only and path.is_file():  # keep the recorded runs of the other part
-        figures = {**json.loads(path.read_text()), "large_image": figures["large_image"],
-                   "large_image_load_average": figures["load_average_end"]}
+        figures = {
+            **json.loads(path.read_text()),
+            "large_image": figures["large_image"],
+            "large_image_load_average": figures["load_average_end"],
+        }
     path.write_text(json.dumps(figures, indent=2, default=float) + "\n")
     if figures["runs"]:
         plot(figures["runs"], RESULTS / "bench_memory.png")
-    print(json.dumps({key: value for key, value in figures.items() if key != "runs"},
-                     indent=2, default=float))
+    print(
+        json.dumps(
+            {key: value for key, value in figures.items() if key != "runs"}, indent=2, default=float
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -47,9 +47,12 @@ def timed(function, repeats: int, scale: float = 1.0) -> dict:
         function()
         wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
-    return {"median": statistics.median(wall) * scale,
-            "p95": float(np.quantile(wall, 0.95)) * scale,
-            "cpu_median": statistics.median(cpu) * scale, "n": repeats}
+    return {
+        "median": statistics.median(wall) * scale,
+        "p95": float(np.quantile(wall, 0.95)) * scale,
+        "cpu_median": statistics.median(cpu) * scale,
+        "n": repeats,
+    }
 
 
 def build_model(workdir: Path, patients: int, classifier: str, texture: bool) -> tuple:
@@ -64,10 +67,17 @@ def build_model(workdir: Path, patients: int, classifier: str, texture: bool) ->
     config = load_config(None) if texture else ExtractionConfig(families=tuple(FAMILIES))
     table = workdir / "features.parquet"
     extract_features(manifest, table, config, workers=1)
-    experiment = ExperimentConfig.model_validate({
-        "name": "bench-predict", "seed": 0, "input": {"table": str(table)},
-        "models": [{"name": classifier}], "search": {"n_trials": 5},
-        "outer_cv": {"folds": 3, "repeats": 1}, "inner_cv": {"folds": 3}})
+    experiment = ExperimentConfig.model_validate(
+        {
+            "name": "bench-predict",
+            "seed": 0,
+            "input": {"table": str(table)},
+            "models": [{"name": classifier}],
+            "search": {"n_trials": 5},
+            "outer_cv": {"folds": 3, "repeats": 1},
+            "inner_cv": {"folds": 3},
+        }
+    )
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     run = run_experiment(experiment, workdir / "run", tracking_uri=uri)
     return manifest, table, export_model(run.run_id, workdir / "model", tracking_uri=uri)
@@ -77,8 +87,9 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
     from radiomix.serving.model import load_model
     from radiomix.serving.predict import predict
 
-    manifest, table_path, folder = build_model(workdir, args.patients, args.classifier,
-                                               args.texture)
+    manifest, table_path, folder = build_model(
+        workdir, args.patients, args.classifier, args.texture
+    )
     start = time.perf_counter()
     model = load_model(folder)
     load_seconds = time.perf_counter() - start
@@ -91,11 +102,13 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
     image_seconds = time.perf_counter() - start
     single = timed(lambda: model.score(one), args.repeats, 1000)
     results = {
-        "classifier": args.classifier, "texture": args.texture, "cases": len(table),
-        "input_columns": len(model.input_columns), "load_model_s": load_seconds,
+        "classifier": args.classifier,
+        "texture": args.texture,
+        "cases": len(table),
+        "input_columns": len(model.input_columns),
+        "load_model_s": load_seconds,
         "single_case_score_ms": single,
-        "single_case_predict_with_shap_ms": timed(lambda: predict(model, one), args.repeats,
-                                                  1000),
+        "single_case_predict_with_shap_ms": timed(lambda: predict(model, one), args.repeats, 1000),
         "thousand_cases_score_s": timed(lambda: model.score(thousand), 5),
         "thousand_cases_predict_with_shap_s": timed(lambda: predict(model, thousand), 3),
         "from_images_per_case_s": image_seconds / len(from_images),
@@ -103,24 +116,31 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
     }
     results["targets_met"] = {
         "single_case_under_20_ms": single["median"] < TARGET_SINGLE_MS,
-        "thousand_cases_under_1_s": results["thousand_cases_score_s"]["median"]
-        < TARGET_THOUSAND_S}
+        "thousand_cases_under_1_s": results["thousand_cases_score_s"]["median"] < TARGET_THOUSAND_S,
+    }
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=40)
-    parser.add_argument("--classifier", default="l2_lr",
-                        choices=["l1_lr", "l2_lr", "enet_lr", "rf", "svm", "xgb"])
-    parser.add_argument("--texture", action="store_true",
-                        help="extract with the full configs/extraction.yaml (texture too)")
+    parser.add_argument(
+        "--classifier", default="l2_lr", choices=["l1_lr", "l2_lr", "enet_lr", "rf", "svm", "xgb"]
+    )
+    parser.add_argument(
+        "--texture",
+        action="store_true",
+        help="extract with the full configs/extraction.yaml (texture too)",
+    )
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         results = bench(args, Path(folder))
-    results |= {"python": platform.python_version(), "cpus": os.cpu_count(),
-                "machine": platform.machine()}
+    results |= {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

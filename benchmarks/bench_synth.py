@@ -23,9 +23,15 @@ def main(n_patients: int = 120, workers: int = 2) -> dict[str, float]:
         synthesize_cohort(Path(folder) / "cohort", n_patients, seed=1, workers=workers)
         seconds = time.perf_counter() - start
         size = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
-    result = {"n_patients": n_patients, "workers": workers, "cpu_count": os.cpu_count(),
-              "seconds": round(seconds, 2), "seconds_per_patient": round(seconds / n_patients, 3),
-              "megabytes": round(size / 1e6, 1), "load_average_1min": os.getloadavg()[0]}
+    result = {
+        "n_patients": n_patients,
+        "workers": workers,
+        "cpu_count": os.cpu_count(),
+        "seconds": round(seconds, 2),
+        "seconds_per_patient": round(seconds / n_patients, 3),
+        "megabytes": round(size / 1e6, 1),
+        "load_average_1min": os.getloadavg()[0],
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

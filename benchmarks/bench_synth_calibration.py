@@ -27,11 +27,23 @@ from radiomix.synth.cohort import synthesize_cohort
 from radiomix.synth.published import with_published_intervals
 
 RESULTS = Path(__file__).resolve().parent / "results"
-COLUMNS = ["rule_id", "published_evidence", "n_evaluated", "sensitivity", "published_sensitivity",
-           "published_sensitivity_ci_low", "published_sensitivity_ci_high", "se_inside",
-           "specificity", "published_specificity", "published_specificity_ci_low",
-           "published_specificity_ci_high", "sp_inside", "n_not_applicable",
-           "not_applicable_reasons"]
+COLUMNS = [
+    "rule_id",
+    "published_evidence",
+    "n_evaluated",
+    "sensitivity",
+    "published_sensitivity",
+    "published_sensitivity_ci_low",
+    "published_sensitivity_ci_high",
+    "se_inside",
+    "specificity",
+    "published_specificity",
+    "published_specificity_ci_low",
+    "published_specificity_ci_high",
+    "sp_inside",
+    "n_not_applicable",
+    "not_applicable_reasons",
+]
 
 
 def rule_extraction_config(folder: Path) -> Path:
@@ -57,8 +69,16 @@ def calibrate(folder: Path, n_patients: int, seed: int, workers: int) -> pd.Data
     """Synthesise, extract and run the baseline in ``folder``; the rule table with intervals."""
     manifest = synthesize_cohort(folder / "cohort", n_patients, seed, workers=workers)
     features, baseline = folder / "features.parquet", folder / "baseline.csv"
-    radiomix("extract", str(manifest), "--out", str(features), "--workers", str(workers),
-             "--config", str(rule_extraction_config(folder)))
+    radiomix(
+        "extract",
+        str(manifest),
+        "--out",
+        str(features),
+        "--workers",
+        str(workers),
+        "--config",
+        str(rule_extraction_config(folder)),
+    )
     radiomix("baseline", str(features), "--out", str(baseline))
     return with_published_intervals(pd.read_csv(baseline))
 
@@ -71,21 +91,25 @@ def _versus(row, what: str) -> str:
         return f"{measured:.2f} | – | –"
     low, high = (getattr(row, f"published_{what}_ci_{end}") for end in ("low", "high"))
     inside = getattr(row, f"{what[:2]}_inside")
-    return (f"{measured:.2f} | {published:.2f} ({low:.2f}–{high:.2f}) "
-            f"| {'yes' if inside else 'NO'}")
+    return f"{measured:.2f} | {published:.2f} ({low:.2f}–{high:.2f}) | {'yes' if inside else 'NO'}"
 
 
 def markdown(table: pd.DataFrame, n_patients: int, seed: int) -> str:
     """The checked rules as a Markdown table."""
-    lines = [f"Cohort: {n_patients} patients, seed {seed}; rules with evidence `checked`.", "",
-             "| rule | n | Se | Se published (95% CI) | inside | Sp | Sp published (95% CI) "
-             "| inside |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Cohort: {n_patients} patients, seed {seed}; rules with evidence `checked`.",
+        "",
+        "| rule | n | Se | Se published (95% CI) | inside | Sp | Sp published (95% CI) | inside |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in table[table.published_evidence == "checked"].itertuples():
         if row.n_evaluated == 0:
             lines.append(f"| `{row.rule_id}` | 0 | – | – | – | – | – | – |")
             continue
-        lines.append(f"| `{row.rule_id}` | {row.n_evaluated} | {_versus(row, 'sensitivity')} "
-                     f"| {_versus(row, 'specificity')} |")
+        lines.append(
+            f"| `{row.rule_id}` | {row.n_evaluated} | {_versus(row, 'sensitivity')} "
+            f"| {_versus(row, 'specificity')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -104,8 +128,10 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     table[COLUMNS].to_csv(RESULTS / "synth_calibration.csv", index=False)
     text = markdown(table, args.n_patients, args.seed)
-    text += (f"\n{time.perf_counter() - start:.0f} s on {os.cpu_count()} cores "
-             f"({args.workers} workers).\n")
+    text += (
+        f"\n{time.perf_counter() - start:.0f} s on {os.cpu_count()} cores "
+        f"({args.workers} workers).\n"
+    )
     (RESULTS / "synth_calibration.md").write_text(text, encoding="utf-8")
     print(text, end="")
 

@@ -25,8 +25,9 @@ from radiomix.serving.commands import (
 )
 from radiomix.synth.command import synth_command
 
-app = typer.Typer(help="Radiomics and machine learning for recurrence vs radionecrosis.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Radiomics and machine learning for recurrence vs radionecrosis.", no_args_is_help=True
+)
 
 
 def _version(value: bool) -> None:
@@ -36,8 +37,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                      help="Show the version and exit.")) -> None:
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
     """Radiomics and machine learning for recurrence vs radionecrosis."""
 
 

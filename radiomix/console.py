@@ -17,14 +17,16 @@ EXIT_ERROR = 2
 
 def print_error(error: Exception) -> None:
     """One red line on standard error, never a traceback."""
-    Console(stderr=True).print(f"[red]error:[/red] {escape(str(error))}", highlight=False,
-                               soft_wrap=True)
+    Console(stderr=True).print(
+        f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
+    )
 
 
 def print_warning(message: str) -> None:
     """One yellow line on standard error."""
-    Console(stderr=True).print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False,
-                               soft_wrap=True)
+    Console(stderr=True).print(
+        f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True
+    )
 
 
 @contextmanager

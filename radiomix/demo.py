@@ -32,9 +32,14 @@ class DemoResult:
     metrics: dict
 
 
-def run_demo(out: Path = DEMO_OUT, workers: int | None = None,
-             tracking_uri: str | None = None, console: Console | None = None,
-             manifest: Path = DEMO_MANIFEST, experiment: Path = DEMO_EXPERIMENT) -> DemoResult:
+def run_demo(
+    out: Path = DEMO_OUT,
+    workers: int | None = None,
+    tracking_uri: str | None = None,
+    console: Console | None = None,
+    manifest: Path = DEMO_MANIFEST,
+    experiment: Path = DEMO_EXPERIMENT,
+) -> DemoResult:
     """Run the whole pipeline on the embedded synthetic cohort and write its report.
 
     ``manifest`` and ``experiment`` default to the demo cohort and the packaged ``demo_all.yaml``;
@@ -55,8 +60,9 @@ def run_demo(out: Path = DEMO_OUT, workers: int | None = None,
     out.mkdir(parents=True, exist_ok=True)
     step = _Steps(console)
 
-    step(f"1/7 synthetic cohort, texture scenario '{demo_scenario()}' "
-         "(generated once, then reused)")
+    step(
+        f"1/7 synthetic cohort, texture scenario '{demo_scenario()}' (generated once, then reused)"
+    )
     ensure_demo_cohort(manifest)
     step("2/7 validate the manifest")
     report = validate_manifest(manifest)
@@ -69,7 +75,8 @@ def run_demo(out: Path = DEMO_OUT, workers: int | None = None,
     baseline = out / "baseline.csv"
     baseline_report(extraction.table, load_rules()).to_csv(baseline, index=False)
     parameter_report(extraction.table, load_rules()).to_csv(
-        out / "baseline_parameters.csv", index=False)
+        out / "baseline_parameters.csv", index=False
+    )
     step("5/7 nested cross-validation")
     config = load_experiment(experiment)
     config.input.table = features
@@ -101,10 +108,12 @@ class _Steps:
 
 def demo_command(
     out: Path = typer.Option(DEMO_OUT, "--out", help="Folder for the demo's results."),
-    workers: int = typer.Option(None, "--workers", help="Extraction workers.",
-                                show_default="number of cores"),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
-                                     show_default=SHOWN_DEFAULT_URI),
+    workers: int = typer.Option(
+        None, "--workers", help="Extraction workers.", show_default="number of cores"
+    ),
+    tracking_uri: str = typer.Option(
+        None, "--tracking-uri", help="MLflow tracking URI.", show_default=SHOWN_DEFAULT_URI
+    ),
 ) -> None:
     """Run synth → validate → extract → baseline → train → report → export on the demo cohort."""
     from radiomix.console import quiet_optuna
@@ -114,22 +123,31 @@ def demo_command(
     result = run_demo(out, workers, tracking_uri, console)
     headline = result.metrics["headline"]
     low, high = headline["auc_pooled_ci"]
-    console.print(f"model AUC {headline['auc']:.3f} ± {headline['auc_sd']:.3f} over the outer "
-                  f"repeats (pooled 95 % CI {low:.3f}–{high:.3f}, patient-clustered)")
+    console.print(
+        f"model AUC {headline['auc']:.3f} ± {headline['auc_sd']:.3f} over the outer "
+        f"repeats (pooled 95 % CI {low:.3f}–{high:.3f}, patient-clustered)"
+    )
     best = _best_rule(result.metrics["rules"])
     if best:
         rule, values = best
-        console.print(f"best single rule {rule}: AUC {values['auc']:.3f} vs model "
-                      f"{values['model_auc_same_cases']:.3f} on the same {values['n']} cases, "
-                      f"clustered paired test p = {values['delong_p_vs_model']:.3g} "
-                      f"(Holm-adjusted over the rules {values['delong_p_holm_vs_model']:.3g})")
-    console.print(f"features {result.features}\nbaseline {result.baseline}\n"
-                  f"MLflow run {result.run_id}\nreport {result.report}\nmodel {result.model}"
-                  f" (score new cases: radiomix predict --model {result.model} INPUT --out "
-                  "predictions.csv)")
+        console.print(
+            f"best single rule {rule}: AUC {values['auc']:.3f} vs model "
+            f"{values['model_auc_same_cases']:.3f} on the same {values['n']} cases, "
+            f"clustered paired test p = {values['delong_p_vs_model']:.3g} "
+            f"(Holm-adjusted over the rules {values['delong_p_holm_vs_model']:.3g})"
+        )
+    console.print(
+        f"features {result.features}\nbaseline {result.baseline}\n"
+        f"MLflow run {result.run_id}\nreport {result.report}\nmodel {result.model}"
+        f" (score new cases: radiomix predict --model {result.model} INPUT --out "
+        "predictions.csv)"
+    )
 
 
 def _best_rule(rules: dict) -> tuple[str, dict] | None:
-    scored = [(rule, values) for rule, values in rules.items()
-              if values.get("auc") is not None and values["auc"] == values["auc"]]
+    scored = [
+        (rule, values)
+        for rule, values in rules.items()
+        if values.get("auc") is not None and values["auc"] == values["auc"]
+    ]
     return max(scored, key=lambda item: item[1]["auc"], default=None)

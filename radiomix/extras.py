@@ -27,5 +27,7 @@ def missing_extra(error: ModuleNotFoundError) -> MissingExtraError | None:
     extra = EXTRA_OF_MODULE.get(top)
     if extra is None:
         return None
-    return MissingExtraError(f"{top} is not installed: it comes with the {extra!r} extra "
-                             f"(pip install \"radiomix[{extra}]\")")
+    return MissingExtraError(
+        f"{top} is not installed: it comes with the {extra!r} extra "
+        f'(pip install "radiomix[{extra}]")'
+    )

@@ -37,8 +37,9 @@ def read_yaml(path: str | Path, what: str) -> dict[str, Any]:
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise ConfigError(f"{what} {path} must be a mapping (key: value), "
-                          f"not a {type(loaded).__name__}")
+        raise ConfigError(
+            f"{what} {path} must be a mapping (key: value), not a {type(loaded).__name__}"
+        )
     return loaded
 
 

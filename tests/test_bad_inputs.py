@@ -41,8 +41,16 @@ def build_cohort(folder: Path) -> Path:
 
 
 def extract(manifest: Path, out: Path):
-    return run("extract", manifest, "--out", out, "--config",
-               manifest.parent / "extraction.yaml", "--workers", "1")
+    return run(
+        "extract",
+        manifest,
+        "--out",
+        out,
+        "--config",
+        manifest.parent / "extraction.yaml",
+        "--workers",
+        "1",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +88,14 @@ def with_voxels(value: float, count: int):
         pet = static_pet()
         pet.reshape(-1)[:count] = value
         write_image(path, pet.astype(np.float32))
+
     return change
 
 
 def scaled(factor: float):
     def change(path: Path) -> None:
         write_image(path, (static_pet() * factor).astype(np.float32))
+
     return change
 
 
@@ -106,8 +116,11 @@ def test_broken_pet_is_named_by_validate_and_fails_its_case_in_extract(cohort, i
     change(pet_of_c(cohort))
     checked = run("validate", cohort)
     assert checked.exit_code == 2
-    named = [line for line in checked.output.splitlines()
-             if line.startswith(f"problem case c, column pet, file {pet_of_c(cohort)}: ")]
+    named = [
+        line
+        for line in checked.output.splitlines()
+        if line.startswith(f"problem case c, column pet, file {pet_of_c(cohort)}: ")
+    ]
     assert len(named) == 1 and message in named[0], checked.output
     out = cohort.parent / "features.parquet"
     result = extract(cohort, out)
@@ -167,10 +180,13 @@ def test_a_whole_disk_given_as_image_fails_fast_and_alone(cohort, intact):
     pd.testing.assert_frame_equal(table.loc[["a", "b"]], intact.loc[["a", "b"]])
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda table: table.drop(columns="lesion_mask"), "has no lesion_mask column"),
-    (lambda table: table.iloc[0:0], "holds no case"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda table: table.drop(columns="lesion_mask"), "has no lesion_mask column"),
+        (lambda table: table.iloc[0:0], "holds no case"),
+    ],
+)
 def test_manifest_that_cannot_work_is_refused_before_anything_runs(cohort, change, message):
     change(pd.read_csv(cohort, dtype=str)).to_csv(cohort, index=False)
     assert run("validate", cohort).exit_code == 2
@@ -190,11 +206,17 @@ def test_unwritable_output_is_refused_before_anything_runs(cohort):
 
 # --- rules and baseline --------------------------------------------------------------------
 
-RULE = {"id": "r", "name": "test rule", "tracers": ["FET"], "population": "test",
-        "positive": "pet_TBRmax >= 2.0", "parameters": {"pet_TBRmax": "higher"},
-        "evidence": {"definition": "unchecked", "threshold": "unchecked",
-                     "population": "unchecked"},
-        "citation": "test", "published": {"evidence": "unchecked"}}
+RULE = {
+    "id": "r",
+    "name": "test rule",
+    "tracers": ["FET"],
+    "population": "test",
+    "positive": "pet_TBRmax >= 2.0",
+    "parameters": {"pet_TBRmax": "higher"},
+    "evidence": {"definition": "unchecked", "threshold": "unchecked", "population": "unchecked"},
+    "citation": "test",
+    "published": {"evidence": "unchecked"},
+}
 
 
 def baseline(tmp_path: Path, table: pd.DataFrame, **rule):
@@ -206,9 +228,14 @@ def baseline(tmp_path: Path, table: pd.DataFrame, **rule):
 
 
 def rule_table() -> pd.DataFrame:
-    return pd.DataFrame({"case_id": ["a", "b", "c", "d"], "label": [1, 0, 1, 0],
-                         "tracer": ["FET", "fet", "Fet", "FET"],
-                         "pet_TBRmax": [2.5, 1.5, 2.2, 2.1]})
+    return pd.DataFrame(
+        {
+            "case_id": ["a", "b", "c", "d"],
+            "label": [1, 0, 1, 0],
+            "tracer": ["FET", "fet", "Fet", "FET"],
+            "pet_TBRmax": [2.5, 1.5, 2.2, 2.1],
+        }
+    )
 
 
 def test_lower_case_tracer_gets_the_rule(tmp_path):
@@ -218,10 +245,13 @@ def test_lower_case_tracer_gets_the_rule(tmp_path):
     assert (report["n_applicable"], report["tp"], report["fp"], report["tn"]) == (4, 2, 1, 1)
 
 
-@pytest.mark.parametrize(("rule", "message"), [
-    ({"positive": "pet_TBRmax >= 1e400"}, "number '1e400' is out of range"),
-    ({"positive": "(" * 5000 + "pet_TBRmax >= 2" + ")" * 5000}, "nested deeper than 50"),
-])
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"positive": "pet_TBRmax >= 1e400"}, "number '1e400' is out of range"),
+        ({"positive": "(" * 5000 + "pet_TBRmax >= 2" + ")" * 5000}, "nested deeper than 50"),
+    ],
+)
 def test_bad_rule_is_named(tmp_path, rule, message):
     result = baseline(tmp_path, rule_table(), **rule)
     assert result.exit_code == 2 and message in result.output
@@ -238,19 +268,32 @@ def test_infinite_feature_value_is_named_by_baseline(tmp_path):
 
 # --- training: table and settings ----------------------------------------------------------
 
+
 def training_table(n: int = 24, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     label = np.arange(n) % 2
-    return pd.DataFrame({"case_id": [f"c{i}" for i in range(n)],
-                         "patient_id": [f"p{i}" for i in range(n)], "label": label,
-                         "site": "A", "pet_SUVmax": rng.normal(2 + label, 0.5),
-                         "pet_TBRmax": rng.normal(1.5 + label, 0.4),
-                         "mri_ADC_mean": rng.normal(1.0, 0.2, n)})
+    return pd.DataFrame(
+        {
+            "case_id": [f"c{i}" for i in range(n)],
+            "patient_id": [f"p{i}" for i in range(n)],
+            "label": label,
+            "site": "A",
+            "pet_SUVmax": rng.normal(2 + label, 0.5),
+            "pet_TBRmax": rng.normal(1.5 + label, 0.4),
+            "mri_ADC_mean": rng.normal(1.0, 0.2, n),
+        }
+    )
 
 
-EXPERIMENT = {"name": "bad-input", "seed": 0, "input": {"table": "features.csv"},
-              "models": [{"name": "l2_lr"}], "search": {"n_trials": 2},
-              "outer_cv": {"folds": 3, "repeats": 1}, "inner_cv": {"folds": 2}}
+EXPERIMENT = {
+    "name": "bad-input",
+    "seed": 0,
+    "input": {"table": "features.csv"},
+    "models": [{"name": "l2_lr"}],
+    "search": {"n_trials": 2},
+    "outer_cv": {"folds": 3, "repeats": 1},
+    "inner_cv": {"folds": 2},
+}
 
 
 def train(tmp_path: Path, table: pd.DataFrame, tracking: str, *options: str, **settings):
@@ -267,16 +310,22 @@ def with_duplicate(table: pd.DataFrame) -> pd.DataFrame:
 
 def with_text_cell(table: pd.DataFrame) -> pd.DataFrame:
     return table.astype({"pet_TBRmax": object}).assign(
-        pet_TBRmax=lambda t: t["pet_TBRmax"].where(t.index != 5, "?"))
+        pet_TBRmax=lambda t: t["pet_TBRmax"].where(t.index != 5, "?")
+    )
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (with_duplicate, "1 row(s) repeat the case_id of an earlier row: c3"),
-    (with_text_cell, "column 'pet_TBRmax' mixes numbers and text: case 'c5' holds '?'"),
-    (lambda t: t.assign(mri_ADC_mean=np.nan), "empty in every labelled case: mri_ADC_mean"),
-    (lambda t: t.assign(pet_SUVmax=t["pet_SUVmax"].where(t.index != 4, np.inf)),
-     "column 'pet_SUVmax' holds an infinite value: case 'c4'"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (with_duplicate, "1 row(s) repeat the case_id of an earlier row: c3"),
+        (with_text_cell, "column 'pet_TBRmax' mixes numbers and text: case 'c5' holds '?'"),
+        (lambda t: t.assign(mri_ADC_mean=np.nan), "empty in every labelled case: mri_ADC_mean"),
+        (
+            lambda t: t.assign(pet_SUVmax=t["pet_SUVmax"].where(t.index != 4, np.inf)),
+            "column 'pet_SUVmax' holds an infinite value: case 'c4'",
+        ),
+    ],
+)
 def test_bad_training_table_is_refused(tmp_path, mlflow_uri, change, message):
     result = train(tmp_path, change(training_table()), mlflow_uri)
     assert result.exit_code == 2 and message in result.output, result.output
@@ -289,38 +338,73 @@ def test_bad_training_data_is_dropped_and_listed_on_request(tmp_path):
     table = with_text_cell(with_duplicate(training_table())).assign(mri_ADC_mean=np.nan)
     table.to_csv(tmp_path / "features.csv", index=False)
     config = ExperimentConfig.model_validate(
-        {**EXPERIMENT, "input": {"table": str(tmp_path / "features.csv"),
-                                 "drop_bad_data": True}})
+        {**EXPERIMENT, "input": {"table": str(tmp_path / "features.csv"), "drop_bad_data": True}}
+    )
     data = load_model_data(config, tmp_path / "features.csv")
     assert len(data.y) == 24 and data.features == ["pet_SUVmax"]
     assert [problem.split(":")[0] for problem in data.dropped] == [
         "1 row(s) repeat the case_id of an earlier row",
         "column 'pet_TBRmax' mixes numbers and text",
-        "1 feature column(s) are empty in every labelled case"]
+        "1 feature column(s) are empty in every labelled case",
+    ]
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"input": {"table": "features.csv", "site_pattern": "(["}},
-     "not a valid regular expression"),
-    ({"seed": 2**32}, "less than or equal to"),
-    ({"search": {"storage": "no url"}}, "not a database URL"),
-    ({"search": {"storage": "sqlite:////no/such/folder/optuna.db"}}, "cannot be opened"),
-    ({"models": [{"name": "rf", "params": {"n_estimator": {"type": "int", "low": 5,
-                                                           "high": 9}}}]},
-     "model rf has no hyper-parameter ['n_estimator']"),
-    ({"models": [{"name": "l1_lr", "params": {"penalty": {"type": "categorical",
-                                                          "choices": ["l2"]}}}]},
-     "model l1_lr has no hyper-parameter ['penalty']"),
-    ({"models": [{"name": "svm", "params": {"C": {"type": "float", "low": 0, "high": 1,
-                                                  "log": True}}}]},
-     "a log-scale parameter needs low > 0"),
-    ({"models": [{"name": "l2_lr", "params": {"C": {"type": "float", "low": -1, "high": 1}}}]},
-     "parameter C"),
-    ({"search": {"k_features": {"type": "int", "low": 0, "high": 3}}},
-     "k_features must be whole numbers >= 1"),
-    ({"outer_cv": {"folds": 13}}, "class 0 has 12 patient(s): too few for outer_cv.folds 13"),
-    ({"outer_cv": {"folds": 6}, "inner_cv": {"folds": 11}}, "inner_cv.folds 11"),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"input": {"table": "features.csv", "site_pattern": "(["}},
+            "not a valid regular expression",
+        ),
+        ({"seed": 2**32}, "less than or equal to"),
+        ({"search": {"storage": "no url"}}, "not a database URL"),
+        ({"search": {"storage": "sqlite:////no/such/folder/optuna.db"}}, "cannot be opened"),
+        (
+            {
+                "models": [
+                    {"name": "rf", "params": {"n_estimator": {"type": "int", "low": 5, "high": 9}}}
+                ]
+            },
+            "model rf has no hyper-parameter ['n_estimator']",
+        ),
+        (
+            {
+                "models": [
+                    {
+                        "name": "l1_lr",
+                        "params": {"penalty": {"type": "categorical", "choices": ["l2"]}},
+                    }
+                ]
+            },
+            "model l1_lr has no hyper-parameter ['penalty']",
+        ),
+        (
+            {
+                "models": [
+                    {
+                        "name": "svm",
+                        "params": {"C": {"type": "float", "low": 0, "high": 1, "log": True}},
+                    }
+                ]
+            },
+            "a log-scale parameter needs low > 0",
+        ),
+        (
+            {
+                "models": [
+                    {"name": "l2_lr", "params": {"C": {"type": "float", "low": -1, "high": 1}}}
+                ]
+            },
+            "parameter C",
+        ),
+        (
+            {"search": {"k_features": {"type": "int", "low": 0, "high": 3}}},
+            "k_features must be whole numbers >= 1",
+        ),
+        ({"outer_cv": {"folds": 13}}, "class 0 has 12 patient(s): too few for outer_cv.folds 13"),
+        ({"outer_cv": {"folds": 6}, "inner_cv": {"folds": 11}}, "inner_cv.folds 11"),
+    ],
+)
 def test_bad_setting_is_named_before_training(tmp_path, mlflow_uri, settings, message):
     result = train(tmp_path, training_table(), mlflow_uri, **settings)
     assert result.exit_code == 2 and message in result.output, result.output

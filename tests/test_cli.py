@@ -36,8 +36,9 @@ def test_help_shows_the_defaults_of_options_without_a_value():
 
 
 def test_installed_entry_point_runs():
-    script = subprocess.run([sys.executable, "-m", "radiomix", "--version"],
-                            capture_output=True, text=True, check=False)
+    script = subprocess.run(
+        [sys.executable, "-m", "radiomix", "--version"], capture_output=True, text=True, check=False
+    )
     assert script.returncode == 0, script.stderr
     assert script.stdout.strip() == f"radiomix {__version__}"
 
@@ -45,16 +46,22 @@ def test_installed_entry_point_runs():
 def test_python_api_mirrors_the_verbs():
     import radiomix
 
-    missing = [name for name in radiomix.__all__ if not callable(getattr(radiomix, name, None))
-               and name != "__version__"]
+    missing = [
+        name
+        for name in radiomix.__all__
+        if not callable(getattr(radiomix, name, None)) and name != "__version__"
+    ]
     assert missing == []
     assert radiomix.extract_features.__module__ == "radiomix.features.engine"
 
 
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
-    script = subprocess.run([sys.executable, "-m", "radiomix", "baseline",
-                             str(tmp_path / "absent.parquet")],
-                            capture_output=True, text=True, check=False)
+    script = subprocess.run(
+        [sys.executable, "-m", "radiomix", "baseline", str(tmp_path / "absent.parquet")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert script.returncode == 2
     assert script.stderr.startswith("error:") and "absent.parquet" in script.stderr
     assert "Traceback" not in script.stderr + script.stdout

@@ -23,8 +23,12 @@ from radiomix.synth import synthesize_cohort
 
 pytestmark = pytest.mark.slow
 
-SMALL_SEARCH = {"models": [{"name": "l2_lr"}], "search": {"n_trials": 2},
-                "outer_cv": {"folds": 2, "repeats": 1}, "inner_cv": {"folds": 2}}
+SMALL_SEARCH = {
+    "models": [{"name": "l2_lr"}],
+    "search": {"n_trials": 2},
+    "outer_cv": {"folds": 2, "repeats": 1},
+    "inner_cv": {"folds": 2},
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +39,22 @@ def manifest(tmp_path_factory):
 def write_experiment(folder, name: str, source: dict):
     experiment = folder / "experiments" / f"{name}.yaml"
     experiment.parent.mkdir(exist_ok=True)
-    experiment.write_text(yaml.safe_dump({"name": name, "seed": 1, "input": source,
-                                          "rules": "all", **SMALL_SEARCH}))
+    experiment.write_text(
+        yaml.safe_dump({"name": name, "seed": 1, "input": source, "rules": "all", **SMALL_SEARCH})
+    )
     return experiment
 
 
 def test_demo_runs_every_stage_and_reports_the_model(manifest, tmp_path):
     experiment = write_experiment(tmp_path, "small", {"table": "unused.parquet"})
 
-    result = run_demo(tmp_path / "out", workers=1,
-                      tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-                      manifest=manifest, experiment=experiment)
+    result = run_demo(
+        tmp_path / "out",
+        workers=1,
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        manifest=manifest,
+        experiment=experiment,
+    )
 
     cases = pd.read_csv(manifest)
     features = pd.read_parquet(result.features)
@@ -61,18 +70,24 @@ def test_demo_runs_every_stage_and_reports_the_model(manifest, tmp_path):
     scored = predict(load_model(result.model), features, top=0)
     final = joblib.load(tmp_path / "out" / "small" / "final_model" / "pipeline.joblib")
     inputs = load_model(result.model).input_columns
-    np.testing.assert_allclose(scored["probability"],
-                               final.predict_proba(features[inputs])[:, 1], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        scored["probability"], final.predict_proba(features[inputs])[:, 1], rtol=0, atol=1e-9
+    )
 
 
 def test_experiment_extracts_its_input_from_a_manifest(manifest, tmp_path):
     extraction = CONFIG_DIR / "extraction.yaml"
-    experiment = write_experiment(tmp_path, "from_images", {
-        "manifest": str(manifest), "extraction_config": str(extraction)})
-    result = run_experiment(load_experiment(experiment), tmp_path / "out",
-                            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = write_experiment(
+        tmp_path, "from_images", {"manifest": str(manifest), "extraction_config": str(extraction)}
+    )
+    result = run_experiment(
+        load_experiment(experiment),
+        tmp_path / "out",
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+    )
     features = pd.read_parquet(tmp_path / "out" / "features.parquet")
     assert list(features["case_id"]) == list(pd.read_csv(manifest)["case_id"])
     assert read_provenance(tmp_path / "out" / "features.parquet")["config_sha256"] == (
-        load_config(extraction).digest())
+        load_config(extraction).digest()
+    )
     assert result.metrics["n_cases"] == len(features)

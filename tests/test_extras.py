@@ -24,7 +24,10 @@ def test_cli_names_the_extra_of_a_missing_module():
     code = BLOCK_MLFLOW + "from radiomix.cli import run; run()"
     script = subprocess.run(
         [sys.executable, "-c", code, "train", str(EXPERIMENTS_DIR / "demo_all.yaml")],
-        capture_output=True, text=True, check=False)
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert script.returncode == 2, script.stderr
     assert script.stderr.startswith("error: mlflow is not installed")
     assert 'pip install "radiomix[ml]"' in script.stderr and "Traceback" not in script.stderr
@@ -37,26 +40,42 @@ def test_python_api_names_the_extra(monkeypatch):
         _ = radiomix.run_experiment
 
 
-def test_extraction_without_dask_runs_on_local_workers_with_the_serial_table(tmp_path,
-                                                                             monkeypatch):
+def test_extraction_without_dask_runs_on_local_workers_with_the_serial_table(tmp_path, monkeypatch):
     rows = [write_case(tmp_path / name, name) for name in ("a", "b")]
     manifest = write_manifest(tmp_path, rows)
-    serial = extract_features(manifest, tmp_path / "serial.parquet", config=quick_config(),
-                              workers=1)
+    serial = extract_features(
+        manifest, tmp_path / "serial.parquet", config=quick_config(), workers=1
+    )
     monkeypatch.setitem(sys.modules, "distributed", None)
-    parallel = extract_features(manifest, tmp_path / "parallel.parquet", config=quick_config(),
-                                workers=2, cache_dir=tmp_path / "c")
+    parallel = extract_features(
+        manifest,
+        tmp_path / "parallel.parquet",
+        config=quick_config(),
+        workers=2,
+        cache_dir=tmp_path / "c",
+    )
     assert parallel.n_computed == 2
     pd.testing.assert_frame_equal(parallel.table, serial.table, check_exact=True)
 
 
 def test_a_scheduler_without_dask_names_the_extra(tmp_path):
     manifest = write_manifest(tmp_path, [write_case(tmp_path / "a", "a")])
-    code = ("import sys; sys.modules['distributed'] = None; "
-            "from radiomix.cli import run; run()")
+    code = "import sys; sys.modules['distributed'] = None; from radiomix.cli import run; run()"
     script = subprocess.run(
-        [sys.executable, "-c", code, "extract", str(manifest), "--out",
-         str(tmp_path / "f.parquet"), "--scheduler", "tcp://127.0.0.1:9"],
-        capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-c",
+            code,
+            "extract",
+            str(manifest),
+            "--out",
+            str(tmp_path / "f.parquet"),
+            "--scheduler",
+            "tcp://127.0.0.1:9",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert script.returncode == 2, script.stderr
     assert 'pip install "radiomix[dask]"' in script.stderr and "Traceback" not in script.stderr

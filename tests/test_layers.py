@@ -63,19 +63,27 @@ def test_no_layer_imports_one_above_it(layer):
     allowed = BELOW[layer] | {layer}
     upward = sorted(
         f"{path.relative_to(PACKAGE)} imports {name}"
-        for path in library_files(layer) for name in imported_modules(path)
-        if name.startswith("radiomix.") and name.split(".")[1] in LAYERS - allowed)
+        for path in library_files(layer)
+        for name in imported_modules(path)
+        if name.startswith("radiomix.") and name.split(".")[1] in LAYERS - allowed
+    )
     assert set(upward) - KNOWN_UPWARD == set()
 
 
 def test_typer_only_in_command_modules():
-    found = sorted(str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
-                   if not is_command_module(path) and "typer" in imported_modules(path))
+    found = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if not is_command_module(path) and "typer" in imported_modules(path)
+    )
     assert found == []
 
 
 def test_no_pyplot_in_the_library():
     """Figures are `matplotlib.figure.Figure`s: no backend choice, no global state."""
-    found = sorted(str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
-                   if "matplotlib.pyplot" in imported_modules(path))
+    found = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "matplotlib.pyplot" in imported_modules(path)
+    )
     assert found == []

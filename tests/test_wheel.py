@@ -21,24 +21,49 @@ N_PATIENTS = "4"
 
 def run(command: list[str | Path], cwd: Path, **env: str) -> str:
     """Run a command; fail with its output when it does not succeed."""
-    done = subprocess.run([str(part) for part in command], cwd=cwd, capture_output=True,
-                          text=True, check=False, env={**os.environ, **env})
+    done = subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **env},
+    )
     assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
 def pins(lock: Path) -> str:
     """The `name==version ; marker` lines of a hashed lock file, as a pip constraints file."""
-    return "\n".join(re.sub(r"\s*\\$", "", line) for line in lock.read_text().splitlines()
-                     if re.match(r"^[A-Za-z0-9]", line)) + "\n"
+    return (
+        "\n".join(
+            re.sub(r"\s*\\$", "", line)
+            for line in lock.read_text().splitlines()
+            if re.match(r"^[A-Za-z0-9]", line)
+        )
+        + "\n"
+    )
 
 
 @pytest.fixture(scope="module")
 def installed(repo_root, tmp_path_factory) -> Path:
     """The radiomix command of a fresh venv holding the wheel and the core dependencies."""
     folder = tmp_path_factory.mktemp("wheel")
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", folder / "dist", repo_root], folder)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            folder / "dist",
+            repo_root,
+        ],
+        folder,
+    )
     wheel = next((folder / "dist").glob("radiomix-*.whl"))
     venv.create(folder / "venv", with_pip=True)
     python = folder / "venv" / "bin" / "python"
@@ -46,8 +71,11 @@ def installed(repo_root, tmp_path_factory) -> Path:
     constraints.write_text(pins(repo_root / "requirements" / "dev.txt"))
     pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     run([*pip, "--require-hashes", "-r", repo_root / "requirements" / "build.txt"], folder)
-    run([*pip, "--no-build-isolation", "-c", constraints, wheel], folder,
-        PYTHONPATH=str(repo_root / "requirements" / "pyradiomics-build"))
+    run(
+        [*pip, "--no-build-isolation", "-c", constraints, wheel],
+        folder,
+        PYTHONPATH=str(repo_root / "requirements" / "pyradiomics-build"),
+    )
     return folder / "venv" / "bin" / "radiomix"
 
 
@@ -71,7 +99,8 @@ def test_wheel_outside_the_checkout_gives_the_checkout_tables(installed, tmp_pat
 
 def test_wheel_core_names_the_missing_extra(installed, tmp_path):
     (tmp_path / "e.yaml").write_text("name: e\ninput: {table: t.csv}\nmodels: [{name: rf}]\n")
-    done = subprocess.run([installed, "train", "e.yaml"], cwd=tmp_path, capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [installed, "train", "e.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 2
     assert 'pip install "radiomix[ml]"' in done.stderr and "Traceback" not in done.stderr

@@ -96,9 +96,15 @@ def mri_to_pet(case: Case) -> tuple[str, sitk.Transform] | None:
         transform = register_rigid(fixed, moving, str(where(case, "t1c")))
         path = case_folder(case) / "mri_to_pet.tfm"
         sitk.WriteTransform(transform, str(path))
-        state.note("MRI to PET registration", {
-            "file": str(path), "fixed": pet, "moving": "t1c",
-            "euler_parameters": [round(v, 5) for v in transform.GetParameters()]})
+        state.note(
+            "MRI to PET registration",
+            {
+                "file": str(path),
+                "fixed": pet,
+                "moving": "t1c",
+                "euler_parameters": [round(v, 5) for v in transform.GetParameters()],
+            },
+        )
         state.mri_to_pet = (pet, transform)
     return state.mri_to_pet
 
@@ -113,8 +119,7 @@ def _mask_transform(case: Case, mask: sitk.Image) -> sitk.Transform | None:
     return transform if in_mri and not same_grid(mask, native_grid(case, pet)) else None
 
 
-def _resampled(case: Case, column: str, image: sitk.Image, reference: sitk.Image
-               ) -> sitk.Image:
+def _resampled(case: Case, column: str, image: sitk.Image, reference: sitk.Image) -> sitk.Image:
     state = current()
     key = ("image", column, grid_key(reference))
     if key not in state.resampled:
@@ -164,10 +169,12 @@ def load_case_dynamic(case: Case) -> tuple[np.ndarray, sitk.Image, FrameTiming]:
 def dicom_series_of(case: Case) -> tuple[str, sitk.Image] | None:
     """The first image column of a case given as a DICOM series folder (what RTSTRUCT and
     SEG masks are drawn on), read as an image; None when there is none."""
-    column = next((c for c in DICOM_IMAGE_COLUMNS if c in case.paths
-                   and case.paths[c].is_dir()), None)
-    return None if column is None else (column, read_volume(case.paths[column],
-                                                              where(case, column)))
+    column = next(
+        (c for c in DICOM_IMAGE_COLUMNS if c in case.paths and case.paths[c].is_dir()), None
+    )
+    return (
+        None if column is None else (column, read_volume(case.paths[column], where(case, column)))
+    )
 
 
 def native_mask(case: Case, column: str) -> sitk.Image:
@@ -183,8 +190,10 @@ def native_mask(case: Case, column: str) -> sitk.Image:
         return binary_mask(read_volume(file, location), location)
     series = dicom_series_of(case)
     if series is None:
-        raise MaskError(f"{location}: a DICOM RTSTRUCT or SEG needs its image as a DICOM "
-                        "series folder in an image column of the case")
+        raise MaskError(
+            f"{location}: a DICOM RTSTRUCT or SEG needs its image as a DICOM "
+            "series folder in an image column of the case"
+        )
     series_column, image = series
     mask = rasterise_dicom_mask(file, roi, image, location, case.paths[series_column])
     return binary_mask(mask, location)
@@ -208,8 +217,9 @@ def load_case_mask(case: Case, column: str, reference: sitk.Image) -> sitk.Image
             check_overlap(mask, reference, location, state.settings.min_overlap)
         check_mask_inside(mask, reference, location, transform)
         method = state.settings.mask_interpolator
-        state.resampled[key] = binary_mask(resample_mask(mask, reference, method, transform),
-                                           where(case, column))
+        state.resampled[key] = binary_mask(
+            resample_mask(mask, reference, method, transform), where(case, column)
+        )
         moved = " through the MRI to PET registration" if transform else ""
         state.note(f"{column} onto {_describe(reference)}", method + moved)
     return state.resampled[key]

@@ -75,18 +75,24 @@ def print_frame_timing(manifest: Path, console: Console) -> None:
     from radiomix.data.timing import FrameTiming
 
     for (starts, durations, flags), case_ids in dynamic_timings(manifest).items():
-        shown = ", ".join(case_ids[:5]) + (f" and {len(case_ids) - 5} more"
-                                           if len(case_ids) > 5 else "")
+        shown = ", ".join(case_ids[:5]) + (
+            f" and {len(case_ids) - 5} more" if len(case_ids) > 5 else ""
+        )
         table = Table(title=f"pet_dynamic frames from the injection: {shown}")
         for column in ("frame", "start (min)", "end (min)", "mid (min)"):
             table.add_column(column)
         for row in frame_table(FrameTiming(starts, durations)):
-            table.add_row(str(row["frame"]), f"{row['start_min']:.2f}",
-                          f"{row['end_min']:.2f}", f"{row['mid_min']:.2f}")
+            table.add_row(
+                str(row["frame"]),
+                f"{row['start_min']:.2f}",
+                f"{row['end_min']:.2f}",
+                f"{row['mid_min']:.2f}",
+            )
         console.print(table)
         for flag in flags:
-            console.print(f"[yellow]timing[/yellow] {shown}: {flag}", highlight=False,
-                          soft_wrap=True)
+            console.print(
+                f"[yellow]timing[/yellow] {shown}: {flag}", highlight=False, soft_wrap=True
+            )
 
 
 def suv_command(
@@ -127,5 +133,7 @@ def suv_command(
     for name, value in parameter_rows(suv_parameters(slices[0]), len(factors)):
         table.add_row(escape(name), escape(value))
     console.print(table)
-    console.print(f"[green]wrote[/green] {escape(str(out))} ({len(frames)} frame(s) of "
-                  f"{len(frames[0])} slices)")
+    console.print(
+        f"[green]wrote[/green] {escape(str(out))} ({len(frames)} frame(s) of "
+        f"{len(frames[0])} slices)"
+    )

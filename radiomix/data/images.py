@@ -33,14 +33,17 @@ class Where:
     file: Path | str = ""
 
     def __str__(self) -> str:
-        parts = [f"case {self.case_id}" if self.case_id else "",
-                 f"column {self.column}" if self.column else "",
-                 f"file {self.file}" if self.file else ""]
+        parts = [
+            f"case {self.case_id}" if self.case_id else "",
+            f"column {self.column}" if self.column else "",
+            f"file {self.file}" if self.file else "",
+        ]
         return ", ".join(part for part in parts if part)
 
 
-_READS: ContextVar[dict[tuple[Path, bool], sitk.Image] | None] = ContextVar("radiomix_reads",
-                                                                           default=None)
+_READS: ContextVar[dict[tuple[Path, bool], sitk.Image] | None] = ContextVar(
+    "radiomix_reads", default=None
+)
 MASK_SLAB_VOXELS = 1 << 22  # masks are checked in slabs of ~4 M voxels
 
 
@@ -84,8 +87,10 @@ def _read_image(path: Path, where: Where | None, float32: bool = True) -> sitk.I
     except RuntimeError as error:
         raise ImageReadError(f"{where}: cannot read image ({_first_line(error)})") from error
     if image.GetNumberOfComponentsPerPixel() > 1:
-        raise ImageReadError(f"{where}: image has {image.GetNumberOfComponentsPerPixel()} "
-                             "components per voxel; expected a scalar image")
+        raise ImageReadError(
+            f"{where}: image has {image.GetNumberOfComponentsPerPixel()} "
+            "components per voxel; expected a scalar image"
+        )
     image = as_float32(image) if float32 else image
     check_voxels(sitk.GetArrayViewFromImage(image), where.column, where)
     return image
@@ -97,8 +102,9 @@ def as_float32(image: sitk.Image) -> sitk.Image:
         return image
     if image.GetDimension() <= 3:
         return sitk.Cast(image, sitk.sitkFloat32)
-    converted = sitk.GetImageFromArray(sitk.GetArrayViewFromImage(image).astype(np.float32),
-                                       isVector=False)
+    converted = sitk.GetImageFromArray(
+        sitk.GetArrayViewFromImage(image).astype(np.float32), isVector=False
+    )
     converted.CopyInformation(image)
     return converted
 
@@ -126,8 +132,10 @@ def read_volume(path: Path, where: Where | None = None, float32: bool = True) ->
     """Read an image that must be 3D."""
     image = read_image(path, where, float32)
     if image.GetDimension() != 3:
-        raise ImageReadError(f"{where or path}: expected a 3D image, found "
-                             f"{image.GetDimension()}D of size {image.GetSize()}")
+        raise ImageReadError(
+            f"{where or path}: expected a 3D image, found "
+            f"{image.GetDimension()}D of size {image.GetSize()}"
+        )
     return image
 
 
@@ -135,8 +143,10 @@ def read_dynamic(path: Path, where: Where | None = None) -> tuple[np.ndarray, si
     """Read a 4D series as a (frames, z, y, x) array and the 3D grid of one frame."""
     image = read_image(path, where)
     if image.GetDimension() != 4:
-        raise ImageReadError(f"{where or path}: expected a 4D image (frames on the 4th axis), "
-                             f"found {image.GetDimension()}D of size {image.GetSize()}")
+        raise ImageReadError(
+            f"{where or path}: expected a 4D image (frames on the 4th axis), "
+            f"found {image.GetDimension()}D of size {image.GetSize()}"
+        )
     size = list(image.GetSize())
     frame = sitk.Extract(image, [*size[:3], 0], [0, 0, 0, 0])
     return sitk.GetArrayFromImage(image), frame
@@ -160,8 +170,12 @@ def split_roi(cell: Path) -> tuple[Path, str]:
     return cell, ""
 
 
-def read_mask(path: Path, reference: sitk.Image, where: Where | None = None,
-              reference_dicom: Path | None = None) -> sitk.Image:
+def read_mask(
+    path: Path,
+    reference: sitk.Image,
+    where: Where | None = None,
+    reference_dicom: Path | None = None,
+) -> sitk.Image:
     """Read a binary mask on the grid of ``reference`` as uint8 {0, 1}.
 
     ``path`` is an image file or a DICOM RTSTRUCT (optionally ``file.dcm#ROI``), in which
@@ -184,8 +198,11 @@ def binary_mask(mask: sitk.Image, where: Where) -> sitk.Image:
     """The mask as uint8 {0, 1}; MaskError when it is empty or has other values."""
     voxels = sitk.GetArrayViewFromImage(mask)
     step = max(1, MASK_SLAB_VOXELS // max(1, voxels[0].size))
-    values = np.unique(np.concatenate([np.unique(voxels[start:start + step])
-                                       for start in range(0, len(voxels), step)]))
+    values = np.unique(
+        np.concatenate(
+            [np.unique(voxels[start : start + step]) for start in range(0, len(voxels), step)]
+        )
+    )
     if not np.all(np.isin(values, (0, 1))):
         shown = ", ".join(f"{value:g}" for value in values[:6])
         raise MaskError(f"{where}: mask is not binary (values {shown})")
@@ -194,12 +211,15 @@ def binary_mask(mask: sitk.Image, where: Where) -> sitk.Image:
     return sitk.Cast(mask, sitk.sitkUInt8)
 
 
-def rasterise_dicom_mask(file: Path, roi: str, reference: sitk.Image, where: Where,
-                          reference_dicom: Path | None) -> sitk.Image:
+def rasterise_dicom_mask(
+    file: Path, roi: str, reference: sitk.Image, where: Where, reference_dicom: Path | None
+) -> sitk.Image:
     modality = pydicom.dcmread(file, stop_before_pixels=True).get("Modality", "")
     if modality not in ("RTSTRUCT", "SEG"):
-        raise MaskError(f"{where}: DICOM mask of modality {modality!r} is not supported "
-                        "(use an RTSTRUCT, a DICOM-SEG or a NIfTI/NRRD mask)")
+        raise MaskError(
+            f"{where}: DICOM mask of modality {modality!r} is not supported "
+            "(use an RTSTRUCT, a DICOM-SEG or a NIfTI/NRRD mask)"
+        )
     if reference_dicom is None or not reference_dicom.is_dir():
         raise MaskError(f"{where}: a DICOM {modality} needs its image as a DICOM series folder")
     rasterise = rasterise_rtstruct if modality == "RTSTRUCT" else rasterise_seg
@@ -211,8 +231,10 @@ def rasterise_dicom_mask(file: Path, roi: str, reference: sitk.Image, where: Whe
         raise MaskError(f"{where}: cannot rasterise {modality} ({_first_line(error)})") from error
     mask = sitk.GetImageFromArray(voxels.astype(np.uint8))
     if mask.GetSize() != reference.GetSize():
-        raise ImageGeometryError(f"{where}: {modality} grid {mask.GetSize()} differs from its "
-                                 f"image {reference.GetSize()}")
+        raise ImageGeometryError(
+            f"{where}: {modality} grid {mask.GetSize()} differs from its "
+            f"image {reference.GetSize()}"
+        )
     mask.CopyInformation(reference)
     return mask
 
@@ -220,8 +242,9 @@ def rasterise_dicom_mask(file: Path, roi: str, reference: sitk.Image, where: Whe
 def _choose(names: list[str], wanted: str, where: Where, file: Path) -> str:
     if not wanted:
         if len(names) != 1:
-            raise MaskError(f"{where}: file holds regions {names}; name one as "
-                            f"'{file.name}{ROI_SEPARATOR}NAME'")
+            raise MaskError(
+                f"{where}: file holds regions {names}; name one as '{file.name}{ROI_SEPARATOR}NAME'"
+            )
         return names[0]
     if wanted not in names:
         raise MaskError(f"{where}: region {wanted!r} not found (has {names})")
@@ -232,8 +255,7 @@ def rasterise_rtstruct(file: Path, roi: str, series: Path, where: Where) -> np.n
     """One ROI of an RTSTRUCT as a (z, y, x) array on its DICOM series (with rt-utils)."""
     from rt_utils import RTStructBuilder
 
-    rtstruct = RTStructBuilder.create_from(dicom_series_path=str(series),
-                                           rt_struct_path=str(file))
+    rtstruct = RTStructBuilder.create_from(dicom_series_path=str(series), rt_struct_path=str(file))
     roi = _choose(rtstruct.get_roi_names(), roi, where, file)
     # rt-utils gives (rows, columns, slices), slices in ascending position along the normal.
     return np.transpose(rtstruct.get_roi_mask_by_name(roi), (2, 0, 1))
@@ -244,12 +266,15 @@ def rasterise_seg(file: Path, segment: str, series: Path, where: Where) -> np.nd
     import highdicom
 
     seg = highdicom.seg.segread(file)
-    labels = {seg.get_segment_description(number).segment_label: number
-              for number in seg.get_segment_numbers()}
+    labels = {
+        seg.get_segment_description(number).segment_label: number
+        for number in seg.get_segment_numbers()
+    }
     label = _choose(sorted(labels), segment, where, file)
     uids = [ds.SOPInstanceUID for ds in sorted_series_headers(series)]
-    pixels = seg.get_pixels_by_source_instance(uids, segment_numbers=[labels[label]],
-                                               assert_missing_frames_are_empty=True)
+    pixels = seg.get_pixels_by_source_instance(
+        uids, segment_numbers=[labels[label]], assert_missing_frames_are_empty=True
+    )
     return pixels[..., 0] > 0
 
 
@@ -257,8 +282,11 @@ def sorted_series_headers(series: Path) -> list[pydicom.Dataset]:
     """Headers of a DICOM series folder in ascending slice position along the normal."""
     from radiomix.data.suv import slice_axes
 
-    headers = [pydicom.dcmread(path, stop_before_pixels=True)
-               for path in sorted(series.iterdir()) if is_dicom_file(path)]
+    headers = [
+        pydicom.dcmread(path, stop_before_pixels=True)
+        for path in sorted(series.iterdir())
+        if is_dicom_file(path)
+    ]
     normal = slice_axes(headers[0])[2]
     return sorted(headers, key=lambda ds: float(np.dot(normal, ds.ImagePositionPatient)))
 
@@ -288,5 +316,6 @@ def check_same_grid(reference: sitk.Image, other: sitk.Image, where: Where) -> N
     """ImageGeometryError when ``other`` is not on the voxel grid of ``reference``."""
     differences = geometry_differences(reference, other)
     if differences:
-        raise ImageGeometryError(f"{where}: not on the grid of the case's reference image "
-                                 f"({'; '.join(differences)})")
+        raise ImageGeometryError(
+            f"{where}: not on the grid of the case's reference image ({'; '.join(differences)})"
+        )

@@ -54,8 +54,9 @@ def _file_bytes(path: Path, where: object) -> bytes:
         with gzip.open(path, "rb") as stream:
             return stream.read()
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-        raise ImageReadError(f"{where}: gzip stream is truncated or corrupt ({error}); "
-                             "the file is damaged") from error
+        raise ImageReadError(
+            f"{where}: gzip stream is truncated or corrupt ({error}); the file is damaged"
+        ) from error
 
 
 def _nifti_header(content: bytes, where: object):
@@ -83,8 +84,10 @@ def check_nifti(path: Path, where: object) -> None:
     offset = int(header.get_data_offset())
     expected = offset + count * dtype.itemsize
     if len(content) < expected:
-        raise ImageReadError(f"{where}: file is truncated: its header announces "
-                             f"{expected} bytes, the file holds {len(content)}")
+        raise ImageReadError(
+            f"{where}: file is truncated: its header announces "
+            f"{expected} bytes, the file holds {len(content)}"
+        )
     if dtype.kind in "fc":
         voxels = np.frombuffer(content, dtype=dtype, count=count, offset=offset)
         check_finite(voxels, where)
@@ -95,22 +98,30 @@ def check_finite(voxels: np.ndarray, where: object) -> None:
     n_bad = int(voxels.size - np.count_nonzero(np.isfinite(voxels)))
     if n_bad:
         n_nan = int(np.count_nonzero(np.isnan(voxels)))
-        raise ImageReadError(f"{where}: {n_bad} non-finite voxel(s) ({n_nan} NaN, "
-                             f"{n_bad - n_nan} infinite); fix or mask them before use")
+        raise ImageReadError(
+            f"{where}: {n_bad} non-finite voxel(s) ({n_nan} NaN, "
+            f"{n_bad - n_nan} infinite); fix or mask them before use"
+        )
 
 
 def check_pet_values(voxels: np.ndarray, where: object) -> None:
     """ImageReadError when a PET image in SUV is all zero, mostly negative or implausible."""
     maximum, minimum = float(np.max(voxels)), float(np.min(voxels))
     if maximum <= 0:
-        raise ImageReadError(f"{where}: PET image has no positive voxel (maximum {maximum:g}); "
-                             "expected an image in SUV")
+        raise ImageReadError(
+            f"{where}: PET image has no positive voxel (maximum {maximum:g}); "
+            "expected an image in SUV"
+        )
     if minimum < -NEGATIVE_FRACTION_OF_MAX * maximum:
-        raise ImageReadError(f"{where}: PET image has strongly negative voxels (minimum "
-                             f"{minimum:g}, maximum {maximum:g}); expected an image in SUV")
+        raise ImageReadError(
+            f"{where}: PET image has strongly negative voxels (minimum "
+            f"{minimum:g}, maximum {maximum:g}); expected an image in SUV"
+        )
     if maximum > MAX_PLAUSIBLE_SUV:
-        raise ImageReadError(f"{where}: PET maximum {maximum:g} is not a plausible SUV "
-                             f"(> {MAX_PLAUSIBLE_SUV:g}); is the image in Bq/mL?")
+        raise ImageReadError(
+            f"{where}: PET maximum {maximum:g} is not a plausible SUV "
+            f"(> {MAX_PLAUSIBLE_SUV:g}); is the image in Bq/mL?"
+        )
 
 
 def check_voxels(voxels: np.ndarray, column: str, where: object) -> None:

@@ -54,9 +54,11 @@ class Problem:
     file: str = ""
 
     def __str__(self) -> str:
-        where = [f"case {self.case_id}" if self.case_id else "",
-                 f"column {self.column}" if self.column else "",
-                 f"file {self.file}" if self.file else ""]
+        where = [
+            f"case {self.case_id}" if self.case_id else "",
+            f"column {self.column}" if self.column else "",
+            f"file {self.file}" if self.file else "",
+        ]
         prefix = ", ".join(part for part in where if part)
         return f"{prefix}: {self.message}" if prefix else self.message
 
@@ -124,11 +126,16 @@ def check_table(table: pd.DataFrame) -> list[Problem]:
     """Problems that can be seen in the table alone, without opening any file."""
     if "case_id" not in table.columns:
         return [Problem("required column case_id is missing", column="case_id")]
-    problems = [Problem("case_id is empty", column="case_id", case_id=f"row {row + 2}")
-                for row in range(len(table)) if not table["case_id"].iat[row]]
+    problems = [
+        Problem("case_id is empty", column="case_id", case_id=f"row {row + 2}")
+        for row in range(len(table))
+        if not table["case_id"].iat[row]
+    ]
     duplicated = table["case_id"][table["case_id"].duplicated() & (table["case_id"] != "")]
-    problems += [Problem("duplicate case_id", case_id=case_id, column="case_id")
-                 for case_id in sorted(set(duplicated))]
+    problems += [
+        Problem("duplicate case_id", case_id=case_id, column="case_id")
+        for case_id in sorted(set(duplicated))
+    ]
     problems += _check_vocabulary(table, "label", LABELS)
     problems += _check_vocabulary(table, "tracer", TRACERS)
     problems += _check_vocabulary(table, "label_source", LABEL_SOURCES)
@@ -138,10 +145,11 @@ def check_table(table: pd.DataFrame) -> list[Problem]:
     problems += _check_vocabulary(table, "visual_score", VISUAL_SCORES)
     for column in NUMBER_COLUMNS:
         if column in table.columns:
-            problems += [Problem(f"not a finite number: {value!r}", case_id=case_id,
-                                 column=column)
-                         for case_id, value in zip(table["case_id"], table[column], strict=True)
-                         if value and not _is_finite_number(value)]
+            problems += [
+                Problem(f"not a finite number: {value!r}", case_id=case_id, column=column)
+                for case_id, value in zip(table["case_id"], table[column], strict=True)
+                if value and not _is_finite_number(value)
+            ]
     return problems
 
 
@@ -150,10 +158,15 @@ def _check_vocabulary(table: pd.DataFrame, column: str, allowed) -> list[Problem
         return []
     normalise = str.lower if column != "tracer" else str.upper
     choices = ", ".join(sorted(allowed))
-    return [Problem(f"unknown {column} {value!r} (expected one of {choices})",
-                    case_id=case_id, column=column)
-            for case_id, value in zip(table["case_id"], table[column], strict=True)
-            if value and normalise(value) not in allowed]
+    return [
+        Problem(
+            f"unknown {column} {value!r} (expected one of {choices})",
+            case_id=case_id,
+            column=column,
+        )
+        for case_id, value in zip(table["case_id"], table[column], strict=True)
+        if value and normalise(value) not in allowed
+    ]
 
 
 def _is_finite_number(text: str) -> bool:
@@ -163,8 +176,9 @@ def _is_finite_number(text: str) -> bool:
         return False
 
 
-def parse_labels(values: pd.Series, case_ids: pd.Series, source: str,
-                 column: str = "label") -> np.ndarray:
+def parse_labels(
+    values: pd.Series, case_ids: pd.Series, source: str, column: str = "label"
+) -> np.ndarray:
     """A label column of a table as 1.0 / 0.0 / NaN (empty).
 
     Accepts 1/recurrence and 0/radionecrosis (any case, numbers or text); ManifestError
@@ -173,17 +187,21 @@ def parse_labels(values: pd.Series, case_ids: pd.Series, source: str,
     words = values.map(lambda value: value.strip().lower() if isinstance(value, str) else value)
     named = words.map(lambda value: LABELS.get(value, value) if isinstance(value, str) else value)
     numbers = pd.to_numeric(named.replace("", np.nan), errors="coerce")
-    bad = (numbers.notna() & ~numbers.isin([0, 1])) | (numbers.isna() & named.notna()
-                                                         & (named != ""))
+    bad = (numbers.notna() & ~numbers.isin([0, 1])) | (
+        numbers.isna() & named.notna() & (named != "")
+    )
     if bad.any():
         row = bad.idxmax()
-        raise ManifestError(f"{source}: case {case_ids[row]!r}: column {column!r} must be "
-                            f"1/recurrence, 0/radionecrosis or empty, got {values[row]!r}")
+        raise ManifestError(
+            f"{source}: case {case_ids[row]!r}: column {column!r} must be "
+            f"1/recurrence, 0/radionecrosis or empty, got {values[row]!r}"
+        )
     return numbers.to_numpy(dtype=float)
 
 
 def case_from_row(row: pd.Series, root: Path) -> Case:
     """Build a Case from one checked manifest row, resolving paths against ``root``."""
+
     def cell(column: str) -> str:
         return str(row.get(column, "") or "")
 
@@ -198,8 +216,11 @@ def case_from_row(row: pd.Series, root: Path) -> Case:
         primary=cell("primary").lower(),
         # absolute without following symbolic links: a sidecar lies beside the link (BIDS
         # datasets keep images as links into an annex), not beside its target
-        paths={column: Path(os.path.abspath(root / cell(column)))
-               for column in IMAGE_COLUMNS + MASK_COLUMNS if cell(column)},
+        paths={
+            column: Path(os.path.abspath(root / cell(column)))
+            for column in IMAGE_COLUMNS + MASK_COLUMNS
+            if cell(column)
+        },
         values={column: float(cell(column)) for column in NUMBER_COLUMNS if cell(column)},
         clinical={column: cell(column) for column in row.index if column not in MANIFEST_COLUMNS},
     )

@@ -28,12 +28,16 @@ def normal_brain_problem(value: float, tracer: str) -> str | None:
     """Whether a normal-brain PET value is SUV in the tracer's plausible range."""
     settings = ranges()
     if value > settings["activity_concentration_above"]:
-        return (f"normal brain is {value:.4g}: the image looks like activity concentration "
-                "(Bq/mL), not SUV; convert it to SUV (radiomix suv) or give the DICOM series")
+        return (
+            f"normal brain is {value:.4g}: the image looks like activity concentration "
+            "(Bq/mL), not SUV; convert it to SUV (radiomix suv) or give the DICOM series"
+        )
     low, high = settings["normal_brain_suv"].get(tracer, (None, None))
     if low is not None and not low <= value <= high:
-        return (f"normal-brain SUV {value:.3g} is outside the plausible range "
-                f"[{low:g}, {high:g}] of {tracer}")
+        return (
+            f"normal-brain SUV {value:.3g} is outside the plausible range "
+            f"[{low:g}, {high:g}] of {tracer}"
+        )
     return None
 
 
@@ -54,8 +58,7 @@ def adc_problem(values: np.ndarray) -> str | None:
 
 def border_problem(lesion: np.ndarray) -> str | None:
     """Whether a (z, y, x) lesion mask touches the border of its image (a cut lesion)."""
-    faces = [np.take(lesion, index, axis=axis) for axis in range(lesion.ndim)
-             for index in (0, -1)]
+    faces = [np.take(lesion, index, axis=axis) for axis in range(lesion.ndim) for index in (0, -1)]
     if any(face.any() for face in faces):
         return "the lesion touches the image border (the lesion may be cut off)"
     return None
@@ -74,7 +77,9 @@ def side_problem(lesion_side: float, region_side: float) -> str | None:
     (mean signed distances from the plane, mm)."""
     clear = min(abs(lesion_side), abs(region_side)) >= SIDE_MARGIN_MM
     if clear and np.sign(lesion_side) == np.sign(region_side):
-        return ("reference region is on the lesion's side of the mid-sagittal plane "
-                f"(its centre {abs(region_side):.0f} mm from the plane, the lesion "
-                f"{abs(lesion_side):.0f} mm); the background must be contralateral")
+        return (
+            "reference region is on the lesion's side of the mid-sagittal plane "
+            f"(its centre {abs(region_side):.0f} mm from the plane, the lesion "
+            f"{abs(lesion_side):.0f} mm); the background must be contralateral"
+        )
     return None

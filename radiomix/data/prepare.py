@@ -36,8 +36,13 @@ CHECKED_PET_COLUMNS = ("pet", "pet_dynamic")  # dual-phase FDG is checked throug
 CONTRALATERAL = ("ref_background",)
 MASK_FILE = "{column}_auto.nii.gz"
 MIN_REGION_ML = 1.0
-QA_COLOURS = {"lesion_mask": "red", "ref_background": "cyan", "ref_wm": "yellow",
-              "ref_gm": "lime", "ref_striatum": "magenta"}
+QA_COLOURS = {
+    "lesion_mask": "red",
+    "ref_background": "cyan",
+    "ref_wm": "yellow",
+    "ref_gm": "lime",
+    "ref_striatum": "magenta",
+}
 
 
 def pet_image(case: Case) -> tuple[str, sitk.Image] | None:
@@ -56,7 +61,8 @@ def _time_average(case: Case) -> sitk.Image:
     """The ``pet_dynamic`` frames averaged with their durations as weights."""
     frames, grid, timing = load_case_dynamic(case)
     average = sitk.GetImageFromArray(
-        np.average(frames, axis=0, weights=timing.duration_s).astype(np.float32))
+        np.average(frames, axis=0, weights=timing.duration_s).astype(np.float32)
+    )
     average.CopyInformation(grid)
     return average
 
@@ -90,16 +96,22 @@ def check_warnings(case: Case) -> list[Problem]:
     judged only on the median of a guessed brain (no background region to measure)."""
     if not case.has("lesion_mask"):
         return []
-    return _attempt(case, "lesion_mask", lambda: plausibility.border_problem(
-        _native_lesion(case))) + check_pet_scale(case, certain=False)
+    return _attempt(
+        case, "lesion_mask", lambda: plausibility.border_problem(_native_lesion(case))
+    ) + check_pet_scale(case, certain=False)
 
 
 def check_geometry_and_units(case: Case) -> list[Problem]:
     """ADC unit, reference regions on or beside the lesion."""
     problems: list[Problem] = []
     if case.has("adc"):
-        problems += _attempt(case, "adc", lambda: plausibility.adc_problem(
-            sitk.GetArrayViewFromImage(load_case_image(case, "adc"))))
+        problems += _attempt(
+            case,
+            "adc",
+            lambda: plausibility.adc_problem(
+                sitk.GetArrayViewFromImage(load_case_image(case, "adc"))
+            ),
+        )
     return problems + _reference_problems(case)
 
 
@@ -112,9 +124,12 @@ def check_pet_scale(case: Case, certain: bool = True) -> list[Problem]:
     """
     if not case.has("lesion_mask"):
         return []
-    return [problem for column in CHECKED_PET_COLUMNS if case.has(column)
-            for problem in _attempt(case, column,
-                                    lambda c=column: _pet_problem(case, c, certain))]
+    return [
+        problem
+        for column in CHECKED_PET_COLUMNS
+        if case.has(column)
+        for problem in _attempt(case, column, lambda c=column: _pet_problem(case, c, certain))
+    ]
 
 
 def _native_lesion(case: Case) -> np.ndarray:
@@ -125,8 +140,11 @@ def _native_lesion(case: Case) -> np.ndarray:
 
 def _pet_problem(case: Case, column: str, certain: bool) -> str | None:
     if column == "pet_dynamic":
-        image = _time_average(dataclasses.replace(case, paths={
-            k: v for k, v in case.paths.items() if k not in ("pet", "pet_early")}))
+        image = _time_average(
+            dataclasses.replace(
+                case, paths={k: v for k, v in case.paths.items() if k not in ("pet", "pet_early")}
+            )
+        )
     else:
         image = load_case_image(case, column)
     values = sitk.GetArrayViewFromImage(image)
@@ -146,8 +164,7 @@ def _pet_problem(case: Case, column: str, certain: bool) -> str | None:
 
 
 def _reference_problems(case: Case) -> list[Problem]:
-    present = [c for c in ("ref_background", "ref_wm", "ref_gm", "ref_striatum")
-               if case.has(c)]
+    present = [c for c in ("ref_background", "ref_wm", "ref_gm", "ref_striatum") if case.has(c)]
     if not present or not case.has("lesion_mask"):
         return []
     try:
@@ -160,17 +177,30 @@ def _reference_problems(case: Case) -> list[Problem]:
         return []  # the unreadable image or lesion is reported where it is read
     problems: list[Problem] = []
     for column in present:
-        problems += _attempt(case, column, lambda c=column: plausibility.overlap_problem(
-            _mask(case, c, image), lesion))
+        problems += _attempt(
+            case,
+            column,
+            lambda c=column: plausibility.overlap_problem(_mask(case, c, image), lesion),
+        )
     contralateral = [c for c in CONTRALATERAL if c in present]
     plane = _plane(case, image, lesion) if contralateral and not problems else None
     if plane is not None and plane.score >= reference_regions.MIN_SYMMETRY:
-        lesion_side = float(plane.signed_distance(
-            reference_regions.voxel_points(image, lesion)).mean())
+        lesion_side = float(
+            plane.signed_distance(reference_regions.voxel_points(image, lesion)).mean()
+        )
         for column in contralateral:
-            problems += _attempt(case, column, lambda c=column: plausibility.side_problem(
-                lesion_side, float(plane.signed_distance(reference_regions.voxel_points(
-                    image, _mask(case, c, image))).mean())))
+            problems += _attempt(
+                case,
+                column,
+                lambda c=column: plausibility.side_problem(
+                    lesion_side,
+                    float(
+                        plane.signed_distance(
+                            reference_regions.voxel_points(image, _mask(case, c, image))
+                        ).mean()
+                    ),
+                ),
+            )
     return problems
 
 
@@ -180,9 +210,14 @@ def _plane(case: Case, image: sitk.Image, lesion: np.ndarray) -> reference_regio
         brain = reference_regions.brain_mask(image)
         plane = reference_regions.symmetry_plane(image, brain, lesion)
         state.plane = plane
-        state.note("mid-sagittal plane", {"normal": np.round(plane.normal, 4).tolist(),
-                                          "offset_mm": round(plane.offset, 2),
-                                          "symmetry": round(plane.score, 3)})
+        state.note(
+            "mid-sagittal plane",
+            {
+                "normal": np.round(plane.normal, 4).tolist(),
+                "offset_mm": round(plane.offset, 2),
+                "symmetry": round(plane.score, 3),
+            },
+        )
     return state.plane
 
 
@@ -202,8 +237,9 @@ def _cached_dynamic(case: Case) -> tuple[Case, list[str]]:
 
 def _without(case: Case, problems: list[Problem]) -> Case:
     dropped = {problem.column for problem in problems}
-    return dataclasses.replace(case, paths={k: v for k, v in case.paths.items()
-                                            if k not in dropped})
+    return dataclasses.replace(
+        case, paths={k: v for k, v in case.paths.items() if k not in dropped}
+    )
 
 
 def _write_mask(case: Case, column: str, mask: np.ndarray, grid: sitk.Image) -> Path:
@@ -221,8 +257,10 @@ def _record(case: Case, column: str, region: np.ndarray, image: sitk.Image) -> P
         raise MaskError(f"{volume_ml:.2g} mL found, at least {MIN_REGION_ML:g} mL needed")
     path = _write_mask(case, column, region, image)
     mean = float(np.mean(sitk.GetArrayViewFromImage(image)[region]))
-    current().note(f"{column} (automatic)", {"file": str(path), "volume_ml": round(volume_ml, 2),
-                                             "mean": round(mean, 4)})
+    current().note(
+        f"{column} (automatic)",
+        {"file": str(path), "volume_ml": round(volume_ml, 2), "mean": round(mean, 4)},
+    )
     return path
 
 
@@ -234,19 +272,21 @@ def _tissue(case: Case) -> dict[str, np.ndarray]:
     if state.tissue != "mni152_template":
         return reference_regions.tissue_classes(t1, lesion)
     classes, transform = reference_regions.template_tissue_classes(
-        t1, lesion, str(where(case, "t1c")))
+        t1, lesion, str(where(case, "t1c"))
+    )
     path = case_folder(case) / "t1c_to_mni152.tfm"
     sitk.WriteTransform(transform, str(path))
-    state.note("MNI152 template registration", {
-        "file": str(path), "parameters": [round(v, 5) for v in transform.GetParameters()]})
+    state.note(
+        "MNI152 template registration",
+        {"file": str(path), "parameters": [round(v, 5) for v in transform.GetParameters()]},
+    )
     return classes
 
 
 def automatic_regions(case: Case) -> tuple[dict[str, Path], list[str]]:
     """Mask files of the automatic reference regions the case lacks, and why any could not be
     made."""
-    missing = [c for c in ("ref_background", "ref_striatum", "ref_wm", "ref_gm")
-               if not case.has(c)]
+    missing = [c for c in ("ref_background", "ref_striatum", "ref_wm", "ref_gm") if not case.has(c)]
     if case.tracer != "FDOPA" and "ref_striatum" in missing:
         missing.remove("ref_striatum")
     if not missing or not case.has("lesion_mask"):
@@ -258,8 +298,10 @@ def automatic_regions(case: Case) -> tuple[dict[str, Path], list[str]]:
         lesion = _mask(case, "lesion_mask", image)
         brain = reference_regions.brain_mask(image)
         plane = _plane(case, image, lesion)
-        makers = {"ref_background": reference_regions.background_crescent,
-                  "ref_striatum": reference_regions.striatum}
+        makers = {
+            "ref_background": reference_regions.background_crescent,
+            "ref_striatum": reference_regions.striatum,
+        }
         for column, maker in makers.items():
             if column in missing:
                 try:
@@ -272,8 +314,7 @@ def automatic_regions(case: Case) -> tuple[dict[str, Path], list[str]]:
         classes = _tissue(case)
         for column in ("ref_wm", "ref_gm"):
             if column in missing:
-                made[column] = _record(case, column, classes[column],
-                                       load_case_image(case, "t1c"))
+                made[column] = _record(case, column, classes[column], load_case_image(case, "t1c"))
     return made, problems
 
 
@@ -330,9 +371,15 @@ def qa_figure(case: Case, out: Path) -> Path:
             region = _mask(case, column, base)[z]
             if region.any():
                 axis.contour(region, levels=[0.5], colors=colour, linewidths=1)
-    axis.set_title(f"case {case.case_id}: lesion (red), " + ", ".join(
-        f"{c.removeprefix('ref_')} ({colour})" for c, colour in QA_COLOURS.items()
-        if c != "lesion_mask" and case.has(c)), fontsize=8)
+    axis.set_title(
+        f"case {case.case_id}: lesion (red), "
+        + ", ".join(
+            f"{c.removeprefix('ref_')} ({colour})"
+            for c, colour in QA_COLOURS.items()
+            if c != "lesion_mask" and case.has(c)
+        ),
+        fontsize=8,
+    )
     axis.axis("off")
     figure.savefig(out, dpi=100, bbox_inches="tight")
     return out

@@ -68,8 +68,7 @@ class Plane:
     def reflection(self) -> sitk.AffineTransform:
         """The reflection across the plane as a SimpleITK transform (its own inverse)."""
         transform = sitk.AffineTransform(3)
-        transform.SetMatrix((np.eye(3) - 2.0 * np.outer(self.normal, self.normal)).ravel()
-                            .tolist())
+        transform.SetMatrix((np.eye(3) - 2.0 * np.outer(self.normal, self.normal)).ravel().tolist())
         transform.SetTranslation((2.0 * self.offset * self.normal).tolist())
         return transform
 
@@ -110,8 +109,9 @@ def dilate(mask: np.ndarray, image: sitk.Image, mm: float) -> np.ndarray:
 
 def _mirrored(image: sitk.Image, plane: Plane, nearest: bool = False) -> np.ndarray:
     interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
-    return sitk.GetArrayFromImage(sitk.Resample(image, image, plane.reflection(),
-                                                interpolator, 0.0))
+    return sitk.GetArrayFromImage(
+        sitk.Resample(image, image, plane.reflection(), interpolator, 0.0)
+    )
 
 
 def _plane_from(params: np.ndarray, score: float = 1.0) -> Plane:
@@ -147,21 +147,29 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
             return 0.0
         return -float(np.corrcoef(values, mirrored)[0, 1])
 
-    offsets = np.arange(centre - PLANE_SEARCH_MM, centre + PLANE_SEARCH_MM + 1e-9,
-                        PLANE_SEARCH_STEP_MM)
+    offsets = np.arange(
+        centre - PLANE_SEARCH_MM, centre + PLANE_SEARCH_MM + 1e-9, PLANE_SEARCH_STEP_MM
+    )
     best = min(offsets, key=lambda offset: cost(np.array([offset, 0.0, 0.0])))
-    result = optimize.minimize(cost, np.array([best, 0.0, 0.0]), method="Nelder-Mead",
-                               options={"xatol": 0.05, "fatol": 1e-6, "initial_simplex": [
-                                   [best, 0, 0], [best + 1.0, 0, 0], [best, 0.03, 0],
-                                   [best, 0, 0.03]]})
+    result = optimize.minimize(
+        cost,
+        np.array([best, 0.0, 0.0]),
+        method="Nelder-Mead",
+        options={
+            "xatol": 0.05,
+            "fatol": 1e-6,
+            "initial_simplex": [[best, 0, 0], [best + 1.0, 0, 0], [best, 0.03, 0], [best, 0, 0.03]],
+        },
+    )
     return _plane_from(result.x, -float(result.fun))
 
 
 def _coarse(image: sitk.Image) -> sitk.Image:
     """The image on voxels of at least ``SEARCH_SPACING_MM`` (linear; unchanged if coarser)."""
     spacing = np.maximum(np.array(image.GetSpacing()), SEARCH_SPACING_MM)
-    size = np.maximum(np.round(np.array(image.GetSize()) * np.array(image.GetSpacing())
-                               / spacing), 1).astype(int)
+    size = np.maximum(
+        np.round(np.array(image.GetSize()) * np.array(image.GetSpacing()) / spacing), 1
+    ).astype(int)
     if np.array_equal(size, image.GetSize()):
         return image
     grid = sitk.Image([int(n) for n in size], sitk.sitkFloat32)
@@ -176,18 +184,25 @@ def _coarse_mask(mask: np.ndarray, image: sitk.Image, grid: sitk.Image) -> np.nd
     """A (z, y, x) mask on ``image``'s grid brought onto ``grid`` (nearest)."""
     source = sitk.GetImageFromArray(mask.astype(np.uint8))
     source.CopyInformation(image)
-    return sitk.GetArrayFromImage(sitk.Resample(source, grid, sitk.Transform(),
-                                                sitk.sitkNearestNeighbor, 0)) > 0
+    return (
+        sitk.GetArrayFromImage(
+            sitk.Resample(source, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+        )
+        > 0
+    )
 
 
-def background_crescent(image: sitk.Image, lesion: np.ndarray, plane: Plane,
-                        brain: np.ndarray) -> np.ndarray:
+def background_crescent(
+    image: sitk.Image, lesion: np.ndarray, plane: Plane, brain: np.ndarray
+) -> np.ndarray:
     """Normal brain within ``MIRROR_RADIUS_MM`` of the lesion's mirror image, on the other
     side of the plane, without lesion (plus margin) and CSF (below ``CSF_FRACTION`` × the
     brain median)."""
     if plane.score < MIN_SYMMETRY:
-        raise MaskError(f"no clear mid-sagittal symmetry (correlation {plane.score:.2f} of the "
-                        "image with its mirror image); draw ref_background by hand")
+        raise MaskError(
+            f"no clear mid-sagittal symmetry (correlation {plane.score:.2f} of the "
+            "image with its mirror image); draw ref_background by hand"
+        )
     mirror_image = sitk.GetImageFromArray(lesion.astype(np.uint8))
     mirror_image.CopyInformation(image)
     mirror = _mirrored(mirror_image, plane, nearest=True) > 0
@@ -195,16 +210,19 @@ def background_crescent(image: sitk.Image, lesion: np.ndarray, plane: Plane,
     side = np.sign(plane.signed_distance(voxel_points(image, lesion)).mean())
     distance = np.zeros(lesion.shape, dtype=float)
     distance[brain] = plane.signed_distance(voxel_points(image, brain))
-    region = (brain & dilate(mirror, image, MIRROR_RADIUS_MM) & (side * distance < 0)
-              & ~dilate(lesion, image, LESION_MARGIN_MM)
-              & (values >= CSF_FRACTION * np.median(values[brain])))
+    region = (
+        brain
+        & dilate(mirror, image, MIRROR_RADIUS_MM)
+        & (side * distance < 0)
+        & ~dilate(lesion, image, LESION_MARGIN_MM)
+        & (values >= CSF_FRACTION * np.median(values[brain]))
+    )
     if not region.any():
         raise MaskError("no normal brain around the mirror image of the lesion")
     return region
 
 
-def striatum(image: sitk.Image, lesion: np.ndarray, plane: Plane,
-             brain: np.ndarray) -> np.ndarray:
+def striatum(image: sitk.Image, lesion: np.ndarray, plane: Plane, brain: np.ndarray) -> np.ndarray:
     """The largest connected blob above ``STRIATUM_FRACTION_OF_MAX`` of the brain's maximum
     on each side of the plane within ``STRIATUM_MAX_DISTANCE_MM`` of it, lesion (plus margin)
     excluded."""
@@ -234,12 +252,15 @@ def tissue_classes(t1: sitk.Image, lesion: np.ndarray) -> dict[str, np.ndarray]:
     labels = np.zeros(values.shape, dtype=np.uint8)
     labels[brain] = sitk.GetArrayFromImage(classes).ravel() + 1
     keep = ~dilate(lesion, t1, LESION_MARGIN_MM)
-    return {"ref_gm": ndimage.binary_erosion(labels == 2) & keep,
-            "ref_wm": ndimage.binary_erosion(labels == 3) & keep}
+    return {
+        "ref_gm": ndimage.binary_erosion(labels == 2) & keep,
+        "ref_wm": ndimage.binary_erosion(labels == 3) & keep,
+    }
 
 
-def template_tissue_classes(t1: sitk.Image, lesion: np.ndarray, where: str
-                            ) -> tuple[dict[str, np.ndarray], sitk.Transform]:
+def template_tissue_classes(
+    t1: sitk.Image, lesion: np.ndarray, where: str
+) -> tuple[dict[str, np.ndarray], sitk.Transform]:
     """White and grey matter of nilearn's MNI152 masks on the grid of ``t1``, through a
     similarity registration of the MNI152 T1 template to it; lesion excluded, eroded once.
     Returns the masks and the transform (case points to template points)."""
@@ -251,10 +272,18 @@ def template_tissue_classes(t1: sitk.Image, lesion: np.ndarray, where: str
     transform = register_similarity(t1, template, where)
     keep = ~dilate(lesion, t1, LESION_MARGIN_MM)
     masks = {}
-    for column, loader in (("ref_wm", datasets.load_mni152_wm_mask),
-                           ("ref_gm", datasets.load_mni152_gm_mask)):
-        warped = sitk.Resample(_from_nibabel(loader(resolution=2)), t1, transform,
-                               sitk.sitkNearestNeighbor, 0.0, sitk.sitkUInt8)
+    for column, loader in (
+        ("ref_wm", datasets.load_mni152_wm_mask),
+        ("ref_gm", datasets.load_mni152_gm_mask),
+    ):
+        warped = sitk.Resample(
+            _from_nibabel(loader(resolution=2)),
+            t1,
+            transform,
+            sitk.sitkNearestNeighbor,
+            0.0,
+            sitk.sitkUInt8,
+        )
         masks[column] = ndimage.binary_erosion(sitk.GetArrayFromImage(warped) > 0) & keep
     return masks, transform
 

@@ -23,24 +23,34 @@ SMOOTHING_MM = (4.0, 2.0, 0.0)
 
 def register_rigid(fixed: sitk.Image, moving: sitk.Image, where: str) -> sitk.Euler3DTransform:
     """The rigid transform from ``fixed`` (PET) to ``moving`` (MRI) physical points."""
-    result = register(fixed, moving, sitk.Euler3DTransform(),
-                      sitk.CenteredTransformInitializerFilter.GEOMETRY,
-                      f"{where}: rigid MRI to PET registration")
+    result = register(
+        fixed,
+        moving,
+        sitk.Euler3DTransform(),
+        sitk.CenteredTransformInitializerFilter.GEOMETRY,
+        f"{where}: rigid MRI to PET registration",
+    )
     return sitk.Euler3DTransform(result)
 
 
-def register_similarity(fixed: sitk.Image, moving: sitk.Image, where: str
-                        ) -> sitk.Similarity3DTransform:
+def register_similarity(
+    fixed: sitk.Image, moving: sitk.Image, where: str
+) -> sitk.Similarity3DTransform:
     """Rotation, translation and isotropic scale from ``fixed`` (the case) to ``moving`` (a
     template) physical points, initialised on the images' centres of mass."""
-    result = register(fixed, moving, sitk.Similarity3DTransform(),
-                      sitk.CenteredTransformInitializerFilter.MOMENTS,
-                      f"{where}: template to case registration")
+    result = register(
+        fixed,
+        moving,
+        sitk.Similarity3DTransform(),
+        sitk.CenteredTransformInitializerFilter.MOMENTS,
+        f"{where}: template to case registration",
+    )
     return sitk.Similarity3DTransform(result)
 
 
-def register(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform,
-             initializer: int, what: str) -> sitk.Transform:
+def register(
+    fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, initializer: int, what: str
+) -> sitk.Transform:
     """Mutual-information registration of ``moving`` onto ``fixed`` with ``transform``."""
     fixed, moving = sitk.Cast(fixed, sitk.sitkFloat32), sitk.Cast(moving, sitk.sitkFloat32)
     initial = sitk.CenteredTransformInitializer(fixed, moving, transform, initializer)
@@ -49,8 +59,9 @@ def register(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform,
     method.SetMetricSamplingStrategy(method.RANDOM)
     method.SetMetricSamplingPercentage(SAMPLING_FRACTION, SAMPLING_SEED)
     method.SetInterpolator(sitk.sitkLinear)
-    method.SetOptimizerAsRegularStepGradientDescent(learningRate=2.0, minStep=1e-4,
-                                                    numberOfIterations=ITERATIONS)
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=2.0, minStep=1e-4, numberOfIterations=ITERATIONS
+    )
     method.SetOptimizerScalesFromPhysicalShift()
     method.SetShrinkFactorsPerLevel(list(SHRINK_FACTORS))
     method.SetSmoothingSigmasPerLevel(list(SMOOTHING_MM))
@@ -59,6 +70,7 @@ def register(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform,
     try:
         result = method.Execute(fixed, moving)
     except RuntimeError as error:
-        raise ImageGeometryError(f"{what} failed ({str(error).strip().splitlines()[-1]})"
-                                 ) from error
+        raise ImageGeometryError(
+            f"{what} failed ({str(error).strip().splitlines()[-1]})"
+        ) from error
     return sitk.CompositeTransform(result).GetNthTransform(0)

@@ -188,8 +188,7 @@ def _ge_scan_time(ds: Dataset, source: str) -> datetime | None:
     try:
         return DT(text.strip()).replace(tzinfo=None)
     except ValueError as exc:
-        raise DicomUnitsError(f"{source}: cannot read GE private scan date-time "
-                              f"{text!r}") from exc
+        raise DicomUnitsError(f"{source}: cannot read GE private scan date-time {text!r}") from exc
 
 
 def _scan_time(ds: Dataset, half_life_s: float, source: str) -> tuple[datetime, str]:
@@ -229,8 +228,10 @@ def suv_parameters(ds: Dataset) -> SuvParameters:
     if units == "CNTS":
         return _philips_parameters(ds, source)
     if units != "BQML":
-        raise DicomUnitsError(f"{source}: Units is {units!r}; SUV needs 'BQML' (or 'GML', or "
-                              "Philips 'CNTS' with its SUV scale factor)")
+        raise DicomUnitsError(
+            f"{source}: Units is {units!r}; SUV needs 'BQML' (or 'GML', or "
+            "Philips 'CNTS' with its SUV scale factor)"
+        )
     drug = _radiopharmaceutical(ds, source)
     weight_kg = _positive(ds, "PatientWeight", source)
     total_dose_bq = _positive(drug, "RadionuclideTotalDose", source)
@@ -264,8 +265,10 @@ def _philips_parameters(ds: Dataset, source: str) -> SuvParameters:
     except (TypeError, ValueError):
         factor = 0.0
     if not factor > 0:
-        raise DicomUnitsError(f"{source}: Units CNTS without a positive Philips SUV scale "
-                              f"factor (7053,1000): {value!r}")
+        raise DicomUnitsError(
+            f"{source}: Units CNTS without a positive Philips SUV scale "
+            f"factor (7053,1000): {value!r}"
+        )
     return SuvParameters(units="CNTS", factor=factor)
 
 
@@ -319,15 +322,23 @@ FUNCTIONAL_GROUPS = {
     "PlanePositionSequence": {"ImagePositionPatient": "ImagePositionPatient"},
     "PlaneOrientationSequence": {"ImageOrientationPatient": "ImageOrientationPatient"},
     "PixelMeasuresSequence": {"PixelSpacing": "PixelSpacing", "SliceThickness": "SliceThickness"},
-    "PixelValueTransformationSequence": {"RescaleSlope": "RescaleSlope",
-                                         "RescaleIntercept": "RescaleIntercept"},
+    "PixelValueTransformationSequence": {
+        "RescaleSlope": "RescaleSlope",
+        "RescaleIntercept": "RescaleIntercept",
+    },
     "FrameContentSequence": {"FrameAcquisitionDuration": "ActualFrameDuration"},
 }
-CONVERTED = ("UnassignedSharedConvertedAttributesSequence",
-             "UnassignedPerFrameConvertedAttributesSequence")
+CONVERTED = (
+    "UnassignedSharedConvertedAttributesSequence",
+    "UnassignedPerFrameConvertedAttributesSequence",
+)
 FRAME_PIXELS = "radiomix_frame_pixels"
-MULTI_FRAME_ONLY = ("PixelData", "NumberOfFrames", "PerFrameFunctionalGroupsSequence",
-                    "SharedFunctionalGroupsSequence")
+MULTI_FRAME_ONLY = (
+    "PixelData",
+    "NumberOfFrames",
+    "PerFrameFunctionalGroupsSequence",
+    "SharedFunctionalGroupsSequence",
+)
 
 
 def frames_as_slices(ds: Dataset) -> list[Dataset]:
@@ -343,8 +354,10 @@ def frames_as_slices(ds: Dataset) -> list[Dataset]:
     shared = (ds.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
     if len(per_frame) != pixels.shape[0]:
-        raise ImageReadError(f"{_source(ds)}: {pixels.shape[0]} frames but "
-                             f"{len(per_frame)} per-frame functional groups")
+        raise ImageReadError(
+            f"{_source(ds)}: {pixels.shape[0]} frames but "
+            f"{len(per_frame)} per-frame functional groups"
+        )
     base = Dataset()
     for element in ds:
         if element.keyword not in MULTI_FRAME_ONLY:
@@ -452,16 +465,19 @@ def pet_frames(folder: Path) -> list[list[Dataset]]:
     expected = int(datasets[0].get("NumberOfTimeSlices") or len(frames))
     sizes = {len(frame) for frame in frames}
     if len(frames) != expected or len(sizes) != 1:
-        raise ImageReadError(f"{folder}: dynamic series with {len(frames)} frames of "
-                             f"{sorted(sizes)} slices; NumberOfTimeSlices is {expected}")
+        raise ImageReadError(
+            f"{folder}: dynamic series with {len(frames)} frames of "
+            f"{sorted(sizes)} slices; NumberOfTimeSlices is {expected}"
+        )
     return frames
 
 
 def sorted_slices(datasets: list[Dataset]) -> list[Dataset]:
     """Slices sorted along their normal."""
     _, _, normal = slice_axes(datasets[0])
-    return sorted(datasets,
-                  key=lambda ds: float(np.dot(normal, np.asarray(ds.ImagePositionPatient, float))))
+    return sorted(
+        datasets, key=lambda ds: float(np.dot(normal, np.asarray(ds.ImagePositionPatient, float)))
+    )
 
 
 def frame_timing(frames: list[list[Dataset]]) -> FrameTiming:
@@ -478,14 +494,17 @@ def frame_timing(frames: list[list[Dataset]]) -> FrameTiming:
     scan_time, _ = _scan_time(first, half_life_s, source)
     injection = _injection_time(first, drug, scan_time, source)
     heads = [frame[0] for frame in frames]
-    durations = np.array([_positive(ds, "ActualFrameDuration", _source(ds)) / 1000.0
-                          for ds in heads])
+    durations = np.array(
+        [_positive(ds, "ActualFrameDuration", _source(ds)) / 1000.0 for ds in heads]
+    )
     acquired = [stamp for stamp in map(_acquisition, heads) if stamp is not None]
     if len(set(acquired)) == len(heads):
         starts = np.array([(stamp - injection).total_seconds() for stamp in acquired])
     else:
-        references = np.array([float(_required(ds, "FrameReferenceTime", _source(ds)))
-                               for ds in heads]) / 1000.0
+        references = (
+            np.array([float(_required(ds, "FrameReferenceTime", _source(ds))) for ds in heads])
+            / 1000.0
+        )
         offsets = np.array([count_rate_offset_s(d, half_life_s) for d in durations])
         starts = (scan_time - injection).total_seconds() + references - offsets
     return FrameTiming(starts, durations, source=f"{Path(source).parent} (DICOM headers)")

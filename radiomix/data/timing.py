@@ -150,10 +150,13 @@ def read_bids_timing(json_path: Path) -> FrameTiming:
         notes.append(f"no {BIDS_INJECTION_KEY}: frame times taken as from the injection")
     scan_start = _seconds(content, BIDS_SCAN_START_KEY, json_path)
     if scan_start is not None and starts.size and abs(scan_start - starts[0]) > 1e-3:
-        notes.append(f"{BIDS_SCAN_START_KEY} {scan_start:g} s is not the first frame's start "
-                     f"{starts[0]:g} s (both from TimeZero)")
-    return FrameTiming(starts - injection, content[BIDS_DURATION_KEY], source=str(json_path),
-                       notes=tuple(notes))
+        notes.append(
+            f"{BIDS_SCAN_START_KEY} {scan_start:g} s is not the first frame's start "
+            f"{starts[0]:g} s (both from TimeZero)"
+        )
+    return FrameTiming(
+        starts - injection, content[BIDS_DURATION_KEY], source=str(json_path), notes=tuple(notes)
+    )
 
 
 def _seconds(content: dict, key: str, json_path: Path) -> float | None:
@@ -184,15 +187,19 @@ def read_frame_timing(image_path: Path, n_frames: int | None = None) -> FrameTim
         return timing
     json_path, acqtimes_path = timing_files(image_path)
     if json_path.is_file() and acqtimes_path.is_file():
-        raise FrameTimingError(f"{image_path}: two frame timing files, {json_path.name} and "
-                               f"{acqtimes_path.name}; keep one")
+        raise FrameTimingError(
+            f"{image_path}: two frame timing files, {json_path.name} and "
+            f"{acqtimes_path.name}; keep one"
+        )
     if json_path.is_file():
         timing = read_bids_timing(json_path)
     elif acqtimes_path.is_file():
         timing = read_acqtimes(acqtimes_path)
     else:
-        raise FrameTimingError(f"{image_path}: dynamic image without frame timing sidecar "
-                               f"{json_path.name} (or {acqtimes_path.name})")
+        raise FrameTimingError(
+            f"{image_path}: dynamic image without frame timing sidecar "
+            f"{json_path.name} (or {acqtimes_path.name})"
+        )
     timing.validate(n_frames)
     check_seconds(timing)
     return timing
@@ -222,9 +229,12 @@ def write_bids_timing(json_path: Path, timing: FrameTiming) -> None:
 
 def frame_table(timing: FrameTiming) -> list[dict[str, float]]:
     """One row per frame: number, start, end and mid-time in minutes from the injection."""
-    return [{"frame": i, "start_min": start / 60.0, "end_min": end / 60.0, "mid_min": mid}
-            for i, (start, end, mid) in enumerate(
-                zip(timing.start_s, timing.end_s, timing.mid_min, strict=True))]
+    return [
+        {"frame": i, "start_min": start / 60.0, "end_min": end / 60.0, "mid_min": mid}
+        for i, (start, end, mid) in enumerate(
+            zip(timing.start_s, timing.end_s, timing.mid_min, strict=True)
+        )
+    ]
 
 
 def timing_flags(timing: FrameTiming) -> list[str]:
@@ -233,8 +243,10 @@ def timing_flags(timing: FrameTiming) -> list[str]:
     flags = list(timing.notes)
     early = np.flatnonzero(timing.start_s < 0)
     if early.size:
-        flags.append(f"{early.size} frame(s) start before the injection (frame "
-                     f"{early[0]} at {timing.start_s[early[0]] / 60.0:.2f} min)")
+        flags.append(
+            f"{early.size} frame(s) start before the injection (frame "
+            f"{early[0]} at {timing.start_s[early[0]] / 60.0:.2f} min)"
+        )
     gaps = timing.start_s[1:] - timing.end_s[:-1]
     for i in np.flatnonzero(gaps > OVERLAP_TOLERANCE_S):
         flags.append(f"gap of {gaps[i]:g} s between frame {i} and frame {i + 1}")

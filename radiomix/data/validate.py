@@ -48,8 +48,9 @@ class ValidationReport:
         return not self.problems
 
 
-def validate_manifest(path: Path | str,
-                      progress: Callable[[Case], None] | None = None) -> ValidationReport:
+def validate_manifest(
+    path: Path | str, progress: Callable[[Case], None] | None = None
+) -> ValidationReport:
     """Check a manifest's table and every file it names, all in one pass; never raises on a
     bad case. Files are read with the code extraction uses (native grids, RTSTRUCT, SEG and
     DICOM series, plausibility checks)."""
@@ -83,8 +84,11 @@ def _blank_bad_cells(table: pd.DataFrame, problems: list[Problem]) -> pd.DataFra
 
 def check_required_columns(table: pd.DataFrame) -> list[Problem]:
     """Missing required columns, a manifest with no image column at all or with no case."""
-    problems = [Problem(f"required column {column} is missing", column=column)
-                for column in REQUIRED_COLUMNS if column not in table.columns]
+    problems = [
+        Problem(f"required column {column} is missing", column=column)
+        for column in REQUIRED_COLUMNS
+        if column not in table.columns
+    ]
     if not set(IMAGE_COLUMNS) & set(table.columns):
         problems.append(Problem(f"no image column (expected one of {', '.join(IMAGE_COLUMNS)})"))
     if table.empty:
@@ -98,20 +102,24 @@ def check_case_files(case: Case) -> list[Problem]:
         return [Problem("no image is given", case_id=case.case_id)]
     problems: list[Problem] = []
     if "lesion_mask" not in case.paths:
-        problems.append(Problem("lesion_mask is empty", case_id=case.case_id,
-                                column="lesion_mask"))
+        problems.append(Problem("lesion_mask is empty", case_id=case.case_id, column="lesion_mask"))
     column = reference_column(case)
     try:
         reference = native_grid(case, column)
     except RadiomixError as error:
         return [*problems, _problem(where(case, column), error)]
     images = [column for column in IMAGE_COLUMNS if column in case.paths]
-    image_problems = [problem for column in images
-                      for problem in _check_image(case, column, reference)]
+    image_problems = [
+        problem for column in images for problem in _check_image(case, column, reference)
+    ]
     bad = {problem.column for problem in image_problems}
     problems += image_problems
-    mask_problems = [problem for column in MASK_COLUMNS if column in case.paths
-                     for problem in _check_mask(case, column, images, bad)]
+    mask_problems = [
+        problem
+        for column in MASK_COLUMNS
+        if column in case.paths
+        for problem in _check_mask(case, column, images, bad)
+    ]
     problems += mask_problems
     if image_problems or mask_problems:
         return problems
@@ -158,7 +166,10 @@ def summarise(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
         if column in table.columns:
             counts = table[column].replace("", "(empty)").value_counts().sort_index()
             summary[column] = counts.rename_axis(column).reset_index(name="cases")
-    present = [(column, int((table[column] != "").sum()))
-               for column in IMAGE_COLUMNS + MASK_COLUMNS if column in table.columns]
+    present = [
+        (column, int((table[column] != "").sum()))
+        for column in IMAGE_COLUMNS + MASK_COLUMNS
+        if column in table.columns
+    ]
     summary["modalities"] = pd.DataFrame(present, columns=["column", "cases"])
     return summary

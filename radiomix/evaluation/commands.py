@@ -12,8 +12,9 @@ from radiomix.tracking import SHOWN_DEFAULT_URI
 def report_command(
     run_id: str = typer.Argument(..., help="MLflow id of the experiment's parent run."),
     out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write."),
-    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
-                                            show_default=SHOWN_DEFAULT_URI),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="MLflow tracking URI.", show_default=SHOWN_DEFAULT_URI
+    ),
 ) -> None:
     """Write one self-contained HTML page with the tables and figures of an experiment run."""
     from radiomix.console import exit_on_error

@@ -24,8 +24,14 @@ from sklearn.metrics import roc_curve
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
-READABLE: dict[RcKeyType, int] = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,
-            "legend.fontsize": 10, "xtick.labelsize": 11, "ytick.labelsize": 11}
+READABLE: dict[RcKeyType, int] = {
+    "font.size": 12,
+    "axes.titlesize": 13,
+    "axes.labelsize": 12,
+    "legend.fontsize": 10,
+    "xtick.labelsize": 11,
+    "ytick.labelsize": 11,
+}
 
 
 def _readable(draw: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,14 +59,20 @@ def _save(figure: Figure, path: Path) -> Path:
 
 def _roc_axes(axis, title: str) -> None:
     axis.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
-    axis.set(xlabel="1 − specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.02),
-             title=title)
+    axis.set(
+        xlabel="1 − specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.02), title=title
+    )
     axis.legend(loc="lower right")
 
 
 @_readable
-def roc_plot(y_true, y_score, path: Path, auc: float | None = None,
-             title: str = "ROC (pooled out-of-fold, repeat 0)") -> Path:
+def roc_plot(
+    y_true,
+    y_score,
+    path: Path,
+    auc: float | None = None,
+    title: str = "ROC (pooled out-of-fold, repeat 0)",
+) -> Path:
     """ROC curve of the model on all cases (the rules are drawn per population, see
     `population_roc_plot`)."""
     fpr, tpr, _ = roc_curve(y_true, y_score)
@@ -74,16 +86,16 @@ def _grid(count: int, width: float = 5.0):
     """A figure of `count` square panels, three per row; unused panels hidden."""
     columns = min(3, count)
     rows = -(-count // columns)
-    figure, axes = _subplots(rows, columns, figsize=(width * columns, width * rows),
-                                squeeze=False)
+    figure, axes = _subplots(rows, columns, figsize=(width * columns, width * rows), squeeze=False)
     for axis in axes.flat[count:]:
         axis.set_visible(False)
     return figure, axes.flat
 
 
 @_readable
-def population_roc_plot(predictions: pd.DataFrame, rules: dict[str, dict], path: Path
-                        ) -> Path | None:
+def population_roc_plot(
+    predictions: pd.DataFrame, rules: dict[str, dict], path: Path
+) -> Path | None:
     """One panel per rule: on the cases where the rule applies, the model's ROC curve, the
     ROC curve of the rule's parameter and the rule's operating point; None without rules."""
     shown = [rule for rule, values in rules.items() if values.get("sensitivity") is not None]
@@ -101,8 +113,15 @@ def population_roc_plot(predictions: pd.DataFrame, rules: dict[str, dict], path:
             sign = -1.0 if values.get("direction") == "lower" else 1.0
             fpr, tpr, _ = roc_curve(scored["y_true"], sign * scored[param])
             axis.plot(fpr, tpr, lw=1.5, ls="-.", label=f"parameter (AUC {values['auc']:.2f})")
-        axis.scatter(1 - values["specificity"], values["sensitivity"], marker="D", s=60,
-                     color="C3", zorder=3, label="rule's cut-off")
+        axis.scatter(
+            1 - values["specificity"],
+            values["sensitivity"],
+            marker="D",
+            s=60,
+            color="C3",
+            zorder=3,
+            label="rule's cut-off",
+        )
         _roc_axes(axis, f"{rule} (n={len(cases)})")
     return _save(figure, path)
 
@@ -120,8 +139,13 @@ def decision_curve_plot(curves: dict[str, dict], path: Path) -> Path:
         axis.plot(threshold, curve["treat_all"], color="grey", lw=1, label="treat all")
         axis.axhline(0.0, color="black", lw=1, label="treat none")
         top = max(max(v for v in curve["treat_all"] if v is not None), 0.05)
-        axis.set(xlabel="threshold probability", ylabel="net benefit", xlim=(0, 1),
-                 ylim=(-0.05, 1.1 * top), title="all cases" if name == "all" else name)
+        axis.set(
+            xlabel="threshold probability",
+            ylabel="net benefit",
+            xlim=(0, 1),
+            ylim=(-0.05, 1.1 * top),
+            title="all cases" if name == "all" else name,
+        )
         axis.legend(loc="upper right")
     return _save(figure, path)
 
@@ -133,8 +157,15 @@ def confusion_plot(cells: dict, path: Path, threshold: float | None = None) -> P
     figure, axis = _subplots(figsize=(4.8, 4.2))
     axis.imshow(table, cmap="Blues")
     for (row, column), count in np.ndenumerate(table):
-        axis.text(column, row, str(count), ha="center", va="center", fontsize=16,
-                  color="white" if count > table.max() / 2 else "black")
+        axis.text(
+            column,
+            row,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=16,
+            color="white" if count > table.max() / 2 else "black",
+        )
     names = ["recurrence", "radionecrosis"]
     axis.set_xticks([0, 1], [f"predicted {n}" for n in names], rotation=15)
     axis.set_yticks([0, 1], [f"true {n}" for n in names])
@@ -144,15 +175,21 @@ def confusion_plot(cells: dict, path: Path, threshold: float | None = None) -> P
 
 
 @_readable
-def calibration_plot(y_true, y_prob, path: Path, n_bins: int = 5,
-                     title: str = "Calibration (out-of-fold)") -> Path:
+def calibration_plot(
+    y_true, y_prob, path: Path, n_bins: int = 5, title: str = "Calibration (out-of-fold)"
+) -> Path:
     """Reliability diagram: observed frequency against mean predicted probability per bin."""
     observed, predicted = calibration_curve(y_true, y_prob, n_bins=n_bins, strategy="quantile")
     figure, axis = _subplots(figsize=(5, 5))
     axis.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect")
     axis.plot(predicted, observed, marker="o", label="model")
-    axis.set(xlabel="predicted probability", ylabel="observed frequency", xlim=(0, 1),
-             ylim=(0, 1), title=title)
+    axis.set(
+        xlabel="predicted probability",
+        ylabel="observed frequency",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title=title,
+    )
     axis.legend(loc="upper left")
     return _save(figure, path)
 
@@ -163,8 +200,9 @@ def shap_beeswarm(explanation, path: Path, max_display: int = 15) -> Path:
     import shap
 
     figure = Figure(figsize=(9, 7))
-    shap.plots.beeswarm(explanation, max_display=max_display, show=False, plot_size=None,
-                        ax=figure.subplots())
+    shap.plots.beeswarm(
+        explanation, max_display=max_display, show=False, plot_size=None, ax=figure.subplots()
+    )
     for axis in figure.axes:
         axis.tick_params(labelsize=READABLE["ytick.labelsize"])
         axis.xaxis.label.set_fontsize(READABLE["axes.labelsize"])
@@ -184,21 +222,31 @@ def optuna_history_plot(values: list[float], path: Path) -> Path:
     return _save(figure, path)
 
 
-def evaluation_figures(predictions: pd.DataFrame, metrics: dict, out: Path,
-                       kind: str = "out-of-fold") -> dict[str, Path]:
+def evaluation_figures(
+    predictions: pd.DataFrame, metrics: dict, out: Path, kind: str = "out-of-fold"
+) -> dict[str, Path]:
     """The figures of an experiment or an evaluation, from its predictions (`y_true`,
     `y_score`, rule columns) and `metrics.json`: ROC, ROC per rule population, calibration,
     decision curves and confusion matrix at the model's threshold."""
     model = metrics["model"]
     paths = {
-        "roc": roc_plot(predictions["y_true"], predictions["y_score"], out / "roc.png",
-                        model["auc"], f"ROC ({kind}, all cases)"),
-        "calibration": calibration_plot(predictions["y_true"], predictions["y_score"],
-                                        out / "calibration.png", title=f"Calibration ({kind})"),
-        "decision_curves": decision_curve_plot(metrics["decision_curves"],
-                                               out / "decision_curves.png"),
+        "roc": roc_plot(
+            predictions["y_true"],
+            predictions["y_score"],
+            out / "roc.png",
+            model["auc"],
+            f"ROC ({kind}, all cases)",
+        ),
+        "calibration": calibration_plot(
+            predictions["y_true"],
+            predictions["y_score"],
+            out / "calibration.png",
+            title=f"Calibration ({kind})",
+        ),
+        "decision_curves": decision_curve_plot(
+            metrics["decision_curves"], out / "decision_curves.png"
+        ),
         "confusion": confusion_plot(model, out / "confusion.png", metrics.get("threshold")),
     }
-    population = population_roc_plot(predictions, metrics["rules"],
-                                     out / "roc_by_population.png")
+    population = population_roc_plot(predictions, metrics["rules"], out / "roc_by_population.png")
     return paths | ({"roc_by_population": population} if population else {})

@@ -129,7 +129,8 @@ def _both_classes(y: np.ndarray) -> None:
     """Raise unless `y` holds at least one positive and one negative."""
     if y.min() == y.max():
         raise StatisticsInputError(
-            f"y_true needs both classes; all {y.size} labels are {int(y[0]) if y.size else '-'}")
+            f"y_true needs both classes; all {y.size} labels are {int(y[0]) if y.size else '-'}"
+        )
 
 
 def _z(alpha: float) -> float:
@@ -139,8 +140,7 @@ def _z(alpha: float) -> float:
     return float(stats.norm.ppf(1.0 - alpha / 2.0))
 
 
-def _placements(y: np.ndarray, scores: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _placements(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """AUCs of k scores (rows of `scores`) and their placement values V10 (per positive) and
     V01 (per negative), the structural components of DeLong, DeLong & Clarke-Pearson,
     Biometrics 1988;44:837-845, by the midrank algorithm of Sun & Xu, IEEE Signal Process
@@ -156,8 +156,9 @@ def _placements(y: np.ndarray, scores: np.ndarray
     return aucs, v10, v01
 
 
-def _auc_covariance(y: np.ndarray, scores: np.ndarray, clusters: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _auc_covariance(
+    y: np.ndarray, scores: np.ndarray, clusters: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """AUCs of k scores and their covariance matrix for clustered cases.
 
     Obuchowski, Biometrics 1997;53:567-578, eq. 3-5: the placement values are summed per
@@ -183,7 +184,8 @@ def _auc_covariance(y: np.ndarray, scores: np.ndarray, clusters: np.ndarray
     if min(i10, i01) < 2:
         raise StatisticsInputError(
             f"a variance needs positives and negatives from at least 2 patients each; "
-            f"got {i10} and {i01}")
+            f"got {i10} and {i01}"
+        )
     big_m, big_n = m_i.sum(), n_i.sum()
     s10 = i10 / ((i10 - 1) * big_m) * dx @ dx.T
     s01 = i01 / ((i01 - 1) * big_n) * dy @ dy.T
@@ -202,8 +204,9 @@ def auc_score(y_true: ArrayLike, y_score: ArrayLike) -> float:
     return float(_placements(y, score[np.newaxis, :])[0][0])
 
 
-def auc_delong(y_true: ArrayLike, y_score: ArrayLike, alpha: float = 0.05,
-               groups: ArrayLike | None = None) -> AucResult:
+def auc_delong(
+    y_true: ArrayLike, y_score: ArrayLike, alpha: float = 0.05, groups: ArrayLike | None = None
+) -> AucResult:
     """AUC with the (clustered) DeLong variance and a Wald interval on the AUC scale.
 
     Variance: Obuchowski 1997 over the patients in `groups` (see `_auc_covariance`); without
@@ -216,13 +219,21 @@ def auc_delong(y_true: ArrayLike, y_score: ArrayLike, alpha: float = 0.05,
     aucs, cov = _auc_covariance(y, score[np.newaxis, :], _clusters(groups, y.size))
     auc, variance = float(aucs[0]), float(cov[0, 0])
     half = _z(alpha) * np.sqrt(max(variance, 0.0))
-    return AucResult(auc=auc, ci_low=float(max(0.0, auc - half)),
-                     ci_high=float(min(1.0, auc + half)),
-                     variance=variance)
+    return AucResult(
+        auc=auc,
+        ci_low=float(max(0.0, auc - half)),
+        ci_high=float(min(1.0, auc + half)),
+        variance=variance,
+    )
 
 
-def delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike,
-                groups: ArrayLike | None = None, alpha: float = 0.05) -> PairedAucResult:
+def delong_test(
+    y_true: ArrayLike,
+    score_a: ArrayLike,
+    score_b: ArrayLike,
+    groups: ArrayLike | None = None,
+    alpha: float = 0.05,
+) -> PairedAucResult:
     """Paired two-sided test of AUC(a) = AUC(b) on the same cases, with a Wald interval for
     the difference.
 
@@ -244,14 +255,25 @@ def delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike,
         z = difference / np.sqrt(variance)
         p_value = float(2.0 * stats.norm.sf(abs(z)))
     half = _z(alpha) * np.sqrt(max(variance, 0.0))
-    return PairedAucResult(auc_a=float(aucs[0]), auc_b=float(aucs[1]), difference=difference,
-                           z=float(z), p_value=p_value, ci_low=difference - half,
-                           ci_high=difference + half)
+    return PairedAucResult(
+        auc_a=float(aucs[0]),
+        auc_b=float(aucs[1]),
+        difference=difference,
+        z=float(z),
+        p_value=p_value,
+        ci_low=difference - half,
+        ci_high=difference + half,
+    )
 
 
-def delong_unpaired_test(y_a: ArrayLike, score_a: ArrayLike, y_b: ArrayLike, score_b: ArrayLike,
-                         groups_a: ArrayLike | None = None,
-                         groups_b: ArrayLike | None = None) -> UnpairedAucResult:
+def delong_unpaired_test(
+    y_a: ArrayLike,
+    score_a: ArrayLike,
+    y_b: ArrayLike,
+    score_b: ArrayLike,
+    groups_a: ArrayLike | None = None,
+    groups_b: ArrayLike | None = None,
+) -> UnpairedAucResult:
     """Two-sided test of AUC(a) = AUC(b) measured on two different sets of patients.
 
     D = (AUC_a - AUC_b) / sqrt(V_a + V_b) against Student's t with
@@ -265,7 +287,8 @@ def delong_unpaired_test(y_a: ArrayLike, score_a: ArrayLike, y_b: ArrayLike, sco
         shared = set(np.asarray(groups_a).astype(str)) & set(np.asarray(groups_b).astype(str))
         if shared:
             raise StatisticsInputError(
-                f"unpaired AUC test: patients {sorted(shared)[:5]} are in both groups")
+                f"unpaired AUC test: patients {sorted(shared)[:5]} are in both groups"
+            )
     first = auc_delong(y_a, score_a, groups=groups_a)
     second = auc_delong(y_b, score_b, groups=groups_b)
     n_a = _clusters(groups_a, len(np.asarray(y_a))).max() + 1
@@ -275,10 +298,11 @@ def delong_unpaired_test(y_a: ArrayLike, score_a: ArrayLike, y_b: ArrayLike, sco
     if total <= 1e-15:
         return UnpairedAucResult(first.auc, second.auc, difference, 0.0, float("nan"), 1.0)
     statistic = difference / np.sqrt(total)
-    df = total ** 2 / (first.variance ** 2 / (n_a - 1) + second.variance ** 2 / (n_b - 1))
+    df = total**2 / (first.variance**2 / (n_a - 1) + second.variance**2 / (n_b - 1))
     p_value = float(2.0 * stats.t.sf(abs(statistic), df))
-    return UnpairedAucResult(first.auc, second.auc, difference, float(statistic), float(df),
-                             p_value)
+    return UnpairedAucResult(
+        first.auc, second.auc, difference, float(statistic), float(df), p_value
+    )
 
 
 def _cluster_sums(values: np.ndarray, clusters: np.ndarray) -> np.ndarray:
@@ -287,8 +311,9 @@ def _cluster_sums(values: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     return sums[np.bincount(clusters) > 0]
 
 
-def mcnemar_test(y_true: ArrayLike, pred_a: ArrayLike, pred_b: ArrayLike,
-                 groups: ArrayLike | None = None) -> McNemarResult:
+def mcnemar_test(
+    y_true: ArrayLike, pred_a: ArrayLike, pred_b: ArrayLike, groups: ArrayLike | None = None
+) -> McNemarResult:
     """Two-sided McNemar test on the discordant correctness of two decisions.
 
     b = cases only A classifies correctly, c = cases only B classifies correctly. With one
@@ -302,7 +327,8 @@ def mcnemar_test(y_true: ArrayLike, pred_a: ArrayLike, pred_b: ArrayLike,
     b_pred = _binary_labels(pred_b, "pred_b")
     if a.size != y.size or b_pred.size != y.size:
         raise StatisticsInputError(
-            f"pred_a ({a.size}) and pred_b ({b_pred.size}) must match y_true ({y.size})")
+            f"pred_a ({a.size}) and pred_b ({b_pred.size}) must match y_true ({y.size})"
+        )
     clusters = _clusters(groups, y.size)
     only_a = ((a == y) & (b_pred != y)).astype(float)
     only_b = ((a != y) & (b_pred == y)).astype(float)
@@ -313,7 +339,7 @@ def mcnemar_test(y_true: ArrayLike, pred_a: ArrayLike, pred_b: ArrayLike,
         p_value = min(1.0, 2.0 * float(stats.binom.cdf(min(b, c), b + c, 0.5)))
         return McNemarResult(b=b, c=c, p_value=p_value)
     d = _cluster_sums(only_a - only_b, clusters)
-    chi2 = d.sum() ** 2 / np.sum(d ** 2)
+    chi2 = d.sum() ** 2 / np.sum(d**2)
     return McNemarResult(b=b, c=c, p_value=float(stats.chi2.sf(chi2, 1)))
 
 
@@ -335,8 +361,9 @@ def wilson_interval(successes: float, n: float, alpha: float = 0.05) -> tuple[fl
     return float(max(0.0, low)), float(min(1.0, high))
 
 
-def proportion_interval(successes: ArrayLike, groups: ArrayLike | None = None,
-                        alpha: float = 0.05) -> tuple[float, float]:
+def proportion_interval(
+    successes: ArrayLike, groups: ArrayLike | None = None, alpha: float = 0.05
+) -> tuple[float, float]:
     """Wilson interval of the proportion of 1s in `successes`, cases clustered in `groups`.
 
     Ratio estimator p = sum a_i / sum n_i over patients i with its cluster variance
@@ -357,7 +384,7 @@ def proportion_interval(successes: ArrayLike, groups: ArrayLike | None = None,
     p = values.mean()
     a_i = _cluster_sums(values, clusters)
     n_i = _cluster_sums(np.ones(total), clusters)
-    variance = np.sum((a_i - p * n_i) ** 2) / total ** 2
+    variance = np.sum((a_i - p * n_i) ** 2) / total**2
     if variance <= 1e-15:  # p is 0 or 1, or every patient at exactly p
         effective = float(a_i.size)
     else:
@@ -365,8 +392,9 @@ def proportion_interval(successes: ArrayLike, groups: ArrayLike | None = None,
     return wilson_interval(p * effective, effective, alpha)
 
 
-def paired_difference(success_a: ArrayLike, success_b: ArrayLike, groups: ArrayLike | None = None,
-                      alpha: float = 0.05) -> DifferenceResult:
+def paired_difference(
+    success_a: ArrayLike, success_b: ArrayLike, groups: ArrayLike | None = None, alpha: float = 0.05
+) -> DifferenceResult:
     """Difference of two proportions measured on the same cases (e.g. the sensitivities of
     two tests on the same positives), with a Wald interval and test.
 
@@ -390,9 +418,14 @@ def paired_difference(success_a: ArrayLike, success_b: ArrayLike, groups: ArrayL
     half = _z(alpha) * np.sqrt(np.sum((d_i - difference * n_i) ** 2)) / a.size
     ones = np.ones(a.size, dtype=int)
     p_value = mcnemar_test(ones, a.astype(int), b.astype(int), groups).p_value
-    return DifferenceResult(float(a.mean()), float(b.mean()), difference,
-                            float(max(-1.0, difference - half)),
-                            float(min(1.0, difference + half)), p_value)
+    return DifferenceResult(
+        float(a.mean()),
+        float(b.mean()),
+        difference,
+        float(max(-1.0, difference - half)),
+        float(min(1.0, difference + half)),
+        p_value,
+    )
 
 
 def holm(p_values: Iterable[float | None]) -> list[float]:
@@ -413,8 +446,9 @@ def _ratio(numerator: int, denominator: int) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
-def binary_metrics(y_true: ArrayLike, y_pred: ArrayLike, alpha: float = 0.05,
-                   groups: ArrayLike | None = None) -> dict:
+def binary_metrics(
+    y_true: ArrayLike, y_pred: ArrayLike, alpha: float = 0.05, groups: ArrayLike | None = None
+) -> dict:
     """Confusion counts, sensitivity, specificity, accuracy, PPV, NPV with intervals.
 
     Returns tp, fp, tn, fn, n and for each proportion `<name>` its `<name>_ci`: the Wilson
@@ -441,8 +475,7 @@ def binary_metrics(y_true: ArrayLike, y_pred: ArrayLike, alpha: float = 0.05,
     }
     for name, (cases, success) in proportions.items():
         result[name] = _ratio(int(success[cases].sum()), int(cases.sum()))
-        result[f"{name}_ci"] = proportion_interval(success[cases].astype(int), group[cases],
-                                                   alpha)
+        result[f"{name}_ci"] = proportion_interval(success[cases].astype(int), group[cases], alpha)
     return result
 
 
@@ -575,13 +608,16 @@ def net_benefit(y_true: ArrayLike, decision: ArrayLike, threshold: float) -> flo
     return float(tp / y.size - fp / y.size * threshold / (1.0 - threshold))
 
 
-def decision_curve(y_true: ArrayLike, y_prob: ArrayLike, thresholds: Sequence[float]
-                   ) -> dict[str, list[float]]:
+def decision_curve(
+    y_true: ArrayLike, y_prob: ArrayLike, thresholds: Sequence[float]
+) -> dict[str, list[float]]:
     """Net benefit of the model (treat when probability >= pt) and of treating everyone, at
     each threshold probability pt (Vickers & Elkin 2006); treating no one has net benefit 0."""
     y = _binary_labels(y_true)
     p = _probabilities(y_prob, y.size)
     ones = np.ones(y.size, dtype=int)
-    return {"threshold": [float(t) for t in thresholds],
-            "model": [net_benefit(y, (p >= t).astype(int), t) for t in thresholds],
-            "treat_all": [net_benefit(y, ones, t) for t in thresholds]}
+    return {
+        "threshold": [float(t) for t in thresholds],
+        "model": [net_benefit(y, (p >= t).astype(int), t) for t in thresholds],
+        "treat_all": [net_benefit(y, ones, t) for t in thresholds],
+    }

@@ -15,17 +15,27 @@ def extract_command(
     manifest: Path = typer.Argument(..., help="The data_manifest.csv of the cohort."),
     out: Path = typer.Option(..., "--out", help="The feature table to write (parquet)."),
     config: Path | None = typer.Option(
-        None, "--config", help="Extraction configuration.",
-        show_default="radiomix/configs/extraction.yaml"),
+        None,
+        "--config",
+        help="Extraction configuration.",
+        show_default="radiomix/configs/extraction.yaml",
+    ),
     workers: int | None = typer.Option(
-        None, "--workers", min=1,
-        help="Local worker processes; 1 runs serially.", show_default="number of cores"),
+        None,
+        "--workers",
+        min=1,
+        help="Local worker processes; 1 runs serially.",
+        show_default="number of cores",
+    ),
     scheduler: str | None = typer.Option(
-        None, "--scheduler",
+        None,
+        "--scheduler",
         help="Address of a running Dask scheduler (e.g. tcp://host:8786) to run the cases on "
-             "instead; its workers must see the manifest's files at the same paths."),
+        "instead; its workers must see the manifest's files at the same paths.",
+    ),
     errors: Path | None = typer.Option(
-        None, "--errors", help="Error report CSV.", show_default="<out stem>_errors.csv"),
+        None, "--errors", help="Error report CSV.", show_default="<out stem>_errors.csv"
+    ),
 ) -> None:
     """Extract static/dynamic PET, MRI and texture features, one row per case.
 
@@ -38,13 +48,24 @@ def extract_command(
 
     console = Console()
     with exit_on_error(), _progress_bar(console) as progress:
-        result = extract_features(manifest, out, config=config, workers=workers,
-                                  scheduler=scheduler, errors=errors, progress=progress)
+        result = extract_features(
+            manifest,
+            out,
+            config=config,
+            workers=workers,
+            scheduler=scheduler,
+            errors=errors,
+            progress=progress,
+        )
     failures = result.errors[result.errors["kind"] == "error"]
-    console.print(f"{len(result.table)} cases ({result.n_computed} computed, "
-                  f"{result.n_cached} from cache) -> {out}")
-    console.print(f"{len(result.errors)} report line(s), {len(failures)} failure(s) in "
-                  f"{errors or sibling(out, '_errors.csv')}")
+    console.print(
+        f"{len(result.table)} cases ({result.n_computed} computed, "
+        f"{result.n_cached} from cache) -> {out}"
+    )
+    console.print(
+        f"{len(result.errors)} report line(s), {len(failures)} failure(s) in "
+        f"{errors or sibling(out, '_errors.csv')}"
+    )
     if len(result.curves) and result.table["label"].notna().any():
         from radiomix.features.figures import curves_plot
 
@@ -52,8 +73,12 @@ def extract_command(
         console.print(f"time-activity curves per class: {figure}")
     if len(failures):
         failed = failures["case_id"].unique()
-        print_error(RuntimeError(f"{len(failed)} case(s) failed in part: {', '.join(failed)}; "
-                                 f"see {errors or sibling(out, '_errors.csv')}"))
+        print_error(
+            RuntimeError(
+                f"{len(failed)} case(s) failed in part: {', '.join(failed)}; "
+                f"see {errors or sibling(out, '_errors.csv')}"
+            )
+        )
         raise typer.Exit(EXIT_ERROR)
 
 
@@ -63,9 +88,15 @@ def _progress_bar(console: Console) -> Iterator[Callable[[int, int], None]]:
     refresh thread, so worker processes fork from a single-threaded process)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("extracting features"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True,
-                  auto_refresh=False) as bar:
+    with Progress(
+        TextColumn("extracting features"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        auto_refresh=False,
+    ) as bar:
         task = bar.add_task("extract", total=None)
 
         def draw(done: int, total: int) -> None:

@@ -174,7 +174,9 @@ def _texture_params(texture: dict[str, Any], folder: Path) -> dict[str, Any]:
     for image, file in files.items():
         loaded = read_yaml(folder / str(file), f"texture parameter file of image {image}:")
         if texture.get("filters") is not None:
-            loaded = {**loaded, "radiomix": {**(loaded.get("radiomix") or {}),
-                                             "filters": bool(texture["filters"])}}
+            loaded = {
+                **loaded,
+                "radiomix": {**(loaded.get("radiomix") or {}), "filters": bool(texture["filters"])},
+            }
         params[image] = loaded
     return params

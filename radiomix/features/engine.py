@@ -96,18 +96,26 @@ class CaseResult:
     def to_entry(self) -> dict:
         """A JSON-ready dict for the cache."""
         curves = None if self.curves is None else self.curves.to_dict(orient="list")
-        return {"case_id": self.case_id, "features": self.features, "curves": curves,
-                "problems": [[p.stage, p.kind, p.message] for p in self.problems],
-                "provenance": self.provenance}
+        return {
+            "case_id": self.case_id,
+            "features": self.features,
+            "curves": curves,
+            "problems": [[p.stage, p.kind, p.message] for p in self.problems],
+            "provenance": self.provenance,
+        }
 
     @classmethod
     def from_entry(cls, entry: dict) -> CaseResult:
         """Rebuild a result read from the cache."""
         case_id = entry["case_id"]
         curves = None if entry["curves"] is None else pd.DataFrame(entry["curves"])
-        return cls(case_id, {k: float(v) for k, v in entry["features"].items()},
-                   [CaseProblem(case_id, *problem) for problem in entry["problems"]], curves,
-                   entry.get("provenance", {}))
+        return cls(
+            case_id,
+            {k: float(v) for k, v in entry["features"].items()},
+            [CaseProblem(case_id, *problem) for problem in entry["problems"]],
+            curves,
+            entry.get("provenance", {}),
+        )
 
 
 @dataclass
@@ -125,8 +133,9 @@ def _shown(output: str) -> str:
     return f"{output}*" if output.endswith("_") else output
 
 
-def _absent_inputs(case: Case, family: Family, config: ExtractionConfig
-                   ) -> tuple[list[str], list[CaseProblem]]:
+def _absent_inputs(
+    case: Case, family: Family, config: ExtractionConfig
+) -> tuple[list[str], list[CaseProblem]]:
     """The outputs whose inputs are all present, and one problem per set of absent columns."""
     ready: list[str] = []
     absent: dict[tuple[str, ...], list[str]] = {}
@@ -136,21 +145,37 @@ def _absent_inputs(case: Case, family: Family, config: ExtractionConfig
             absent.setdefault(missing, []).append(_shown(output))
         else:
             ready.append(output)
-    problems = [CaseProblem(case.case_id, family.name, "missing",
-                            f"no {', '.join(columns)}: {', '.join(outputs)} set to NaN")
-                for columns, outputs in absent.items()]
+    problems = [
+        CaseProblem(
+            case.case_id,
+            family.name,
+            "missing",
+            f"no {', '.join(columns)}: {', '.join(outputs)} set to NaN",
+        )
+        for columns, outputs in absent.items()
+    ]
     return ready, problems
 
 
-def _not_computed(case_id: str, family: Family, ready: list[str],
-                  features: dict[str, float]) -> list[CaseProblem]:
+def _not_computed(
+    case_id: str, family: Family, ready: list[str], features: dict[str, float]
+) -> list[CaseProblem]:
     """A problem naming the ready outputs the family left out or returned as NaN."""
-    lost = [output for output in ready if not output.endswith("_")
-            and not math.isfinite(features.get(output, math.nan))]
+    lost = [
+        output
+        for output in ready
+        if not output.endswith("_") and not math.isfinite(features.get(output, math.nan))
+    ]
     if not lost:
         return []
-    return [CaseProblem(case_id, family.name, "nan",
-                        f"not computable from the inputs: {', '.join(lost)} set to NaN")]
+    return [
+        CaseProblem(
+            case_id,
+            family.name,
+            "nan",
+            f"not computable from the inputs: {', '.join(lost)} set to NaN",
+        )
+    ]
 
 
 def run_family(case: Case, family: Family, config: ExtractionConfig) -> CaseResult:
@@ -170,11 +195,18 @@ def run_family(case: Case, family: Family, config: ExtractionConfig) -> CaseResu
         return result
     result.features, infinite = _finite(extracted.features)
     result.curves = extracted.curves
-    result.problems += [CaseProblem(case.case_id, family.name, "error", message)
-                        for message in extracted.problems]
+    result.problems += [
+        CaseProblem(case.case_id, family.name, "error", message) for message in extracted.problems
+    ]
     if infinite:
-        result.problems.append(CaseProblem(case.case_id, family.name, "error",
-                                           f"infinite value: {', '.join(infinite)} set to NaN"))
+        result.problems.append(
+            CaseProblem(
+                case.case_id,
+                family.name,
+                "error",
+                f"infinite value: {', '.join(infinite)} set to NaN",
+            )
+        )
     computed = {name: value for name, value in result.features.items() if name not in infinite}
     result.problems += _not_computed(case.case_id, family, ready, computed)
     return result
@@ -187,8 +219,7 @@ def _finite(features: dict[str, float]) -> tuple[dict[str, float], list[str]]:
     return values | dict.fromkeys(infinite, math.nan), infinite
 
 
-def extract_case(case: Case, config: ExtractionConfig, derived: Path | None = None
-                 ) -> CaseResult:
+def extract_case(case: Case, config: ExtractionConfig, derived: Path | None = None) -> CaseResult:
     """Every enabled family on one case, each image on its configured grid.
 
     Reads files; writes only derived inputs (automatic reference regions, a DICOM dynamic
@@ -221,8 +252,9 @@ def single_threaded() -> None:
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 
 
-def extract_case_single_threaded(case: Case, config: ExtractionConfig,
-                                 derived: Path | None = None) -> CaseResult:
+def extract_case_single_threaded(
+    case: Case, config: ExtractionConfig, derived: Path | None = None
+) -> CaseResult:
     """``extract_case`` in a single-threaded process (the task a Dask worker runs)."""
     single_threaded()
     return extract_case(case, config, derived)
@@ -230,16 +262,21 @@ def extract_case_single_threaded(case: Case, config: ExtractionConfig,
 
 def _engine_failure(case: Case, reason: str) -> CaseResult:
     message = f"case {case.case_id}: {reason}"
-    return CaseResult(case.case_id, problems=[CaseProblem(case.case_id, ENGINE_STAGE, "error",
-                                                          message)])
+    return CaseResult(
+        case.case_id, problems=[CaseProblem(case.case_id, ENGINE_STAGE, "error", message)]
+    )
 
 
 def _worker_failure(case: Case, error: BaseException) -> CaseResult:
     return _engine_failure(case, f"worker failed: {type(error).__name__}: {error}")
 
 
-def run_serial(cases: Iterable[Case], config: ExtractionConfig,
-               collect: Callable[[CaseResult], None], derived: Path | None = None) -> None:
+def run_serial(
+    cases: Iterable[Case],
+    config: ExtractionConfig,
+    collect: Callable[[CaseResult], None],
+    derived: Path | None = None,
+) -> None:
     """Extract the cases one after the other in this process; a failure ends one case only.
     Native thread pools (BLAS, OpenMP, ITK) run one thread as in the workers, so that a serial
     run writes the same bits as a parallel one."""
@@ -266,8 +303,13 @@ def _start_method() -> str:
     return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
-def _run_pool(queue: deque[Case], config: ExtractionConfig, workers: int,
-              collect: Callable[[CaseResult], None], derived: Path | None) -> list[Case]:
+def _run_pool(
+    queue: deque[Case],
+    config: ExtractionConfig,
+    workers: int,
+    collect: Callable[[CaseResult], None],
+    derived: Path | None,
+) -> list[Case]:
     """Run the queued cases on a pool of ``workers`` processes, at most one waiting case per
     worker beyond the running ones (so memory holds one case per worker, whatever the batch).
 
@@ -279,8 +321,9 @@ def _run_pool(queue: deque[Case], config: ExtractionConfig, workers: int,
     try:
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=single_threaded)
     except OSError as error:
-        raise ExtractionError(f"cannot start {workers} worker process(es): {error}; "
-                              "run serially with --workers 1") from error
+        raise ExtractionError(
+            f"cannot start {workers} worker process(es): {error}; run serially with --workers 1"
+        ) from error
     with pool:
         while queue or running:
             while queue and len(running) < 2 * workers:
@@ -298,8 +341,13 @@ def _run_pool(queue: deque[Case], config: ExtractionConfig, workers: int,
     return []
 
 
-def run_local(cases: list[Case], config: ExtractionConfig, workers: int,
-              collect: Callable[[CaseResult], None], derived: Path | None = None) -> None:
+def run_local(
+    cases: list[Case],
+    config: ExtractionConfig,
+    workers: int,
+    collect: Callable[[CaseResult], None],
+    derived: Path | None = None,
+) -> None:
     """Extract the cases on ``workers`` local processes.
 
     When a worker process dies, the pool is restarted for the remaining cases and each case
@@ -310,19 +358,28 @@ def run_local(cases: list[Case], config: ExtractionConfig, workers: int,
     while queue:
         for case in _run_pool(queue, config, workers, collect, derived):
             if _run_pool(deque([case]), config, 1, collect, derived):
-                collect(_engine_failure(case, "its worker process died (killed, or out of "
-                                              "memory) twice"))
+                collect(
+                    _engine_failure(
+                        case, "its worker process died (killed, or out of memory) twice"
+                    )
+                )
 
 
-def run_dask(client, cases: list[Case], config: ExtractionConfig,
-             collect: Callable[[CaseResult], None], derived: Path | None = None) -> None:
+def run_dask(
+    client,
+    cases: list[Case],
+    config: ExtractionConfig,
+    collect: Callable[[CaseResult], None],
+    derived: Path | None = None,
+) -> None:
     """Submit one task per case (the case's paths, not its images: workers read the files
     from shared storage) and collect results as they complete."""
     from distributed import as_completed
 
-    futures = {client.submit(extract_case_single_threaded, case, config, derived,
-                             pure=False): case
-               for case in cases}
+    futures = {
+        client.submit(extract_case_single_threaded, case, config, derived, pure=False): case
+        for case in cases
+    }
     for future in as_completed(futures):
         try:
             result = future.result()
@@ -340,8 +397,9 @@ def dask_client(scheduler: str):
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as error:
-        raise ExtractionError(f"cannot connect to the Dask scheduler at {scheduler}: "
-                              f"{error}") from error
+        raise ExtractionError(
+            f"cannot connect to the Dask scheduler at {scheduler}: {error}"
+        ) from error
     with client:
         yield client
 
@@ -361,9 +419,14 @@ def local_workers(workers: int | None, n_cases: int) -> int:
     return max(1, min(workers or usable_cores(), n_cases))
 
 
-def run_cases(cases: list[Case], config: ExtractionConfig, workers: int | None,
-              scheduler: str | None, collect: Callable[[CaseResult], None],
-              derived: Path | None = None) -> None:
+def run_cases(
+    cases: list[Case],
+    config: ExtractionConfig,
+    workers: int | None,
+    scheduler: str | None,
+    collect: Callable[[CaseResult], None],
+    derived: Path | None = None,
+) -> None:
     """Extract ``cases`` on the Dask scheduler at ``scheduler``, else on local processes (in
     this process when one worker suffices); derived inputs go under ``derived``."""
     if not cases:
@@ -396,17 +459,17 @@ def _typed(column: pd.Series) -> pd.Series:
         return column
 
 
-def feature_table(cases: list[Case], results: list[CaseResult],
-                  columns: list[str]) -> pd.DataFrame:
+def feature_table(cases: list[Case], results: list[CaseResult], columns: list[str]) -> pd.DataFrame:
     """One row per case: identity, clinical columns, then ``columns`` (NaN-filled) and any
     feature a family returned beyond them (sorted)."""
     identity = pd.DataFrame([identity_row(case) for case in cases])
     identity["label"] = identity["label"].astype("Int64")
-    for name in identity.columns[len(TABLE_KEY_COLUMNS):]:
+    for name in identity.columns[len(TABLE_KEY_COLUMNS) :]:
         identity[name] = _typed(identity[name])
     extra = sorted({name for result in results for name in result.features} - set(columns))
-    features = pd.DataFrame([result.features for result in results],
-                            columns=columns + extra, dtype="float64")
+    features = pd.DataFrame(
+        [result.features for result in results], columns=columns + extra, dtype="float64"
+    )
     return pd.concat([identity, features.reset_index(drop=True)], axis=1)
 
 
@@ -420,19 +483,27 @@ def curves_table(results: list[CaseResult]) -> pd.DataFrame:
     """The dynamic curves of all cases, in manifest order."""
     parts = [result.curves for result in results if result.curves is not None]
     if not parts:
-        return pd.DataFrame({name: pd.Series(dtype="float64" if name in ("mid_min", "suv")
-                                             else "object") for name in CURVE_COLUMNS})
+        return pd.DataFrame(
+            {
+                name: pd.Series(dtype="float64" if name in ("mid_min", "suv") else "object")
+                for name in CURVE_COLUMNS
+            }
+        )
     return pd.concat(parts, ignore_index=True)[CURVE_COLUMNS]
 
 
 def provenance(config: ExtractionConfig, manifest: Path) -> dict[str, str]:
     """Configuration hash, software versions, manifest and creation time."""
-    return {"config_sha256": config.digest(),
-            "config": json.dumps(config.model_dump(mode="json"), sort_keys=True),
-            "radiomix": __version__, "pyradiomics": version("pyradiomics"),
-            "numpy": version("numpy"), "SimpleITK": version("SimpleITK"),
-            "manifest": str(manifest),
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    return {
+        "config_sha256": config.digest(),
+        "config": json.dumps(config.model_dump(mode="json"), sort_keys=True),
+        "radiomix": __version__,
+        "pyradiomics": version("pyradiomics"),
+        "numpy": version("numpy"),
+        "SimpleITK": version("SimpleITK"),
+        "manifest": str(manifest),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
 
 
 @contextmanager
@@ -447,8 +518,7 @@ def replaced_atomically(path: Path):
         temporary.unlink(missing_ok=True)
 
 
-def write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, str] | None = None
-                  ) -> None:
+def write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, str] | None = None) -> None:
     """Write a table as parquet (atomically), with ``metadata`` as JSON under the
     ``radiomix`` schema key."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -480,10 +550,16 @@ def sibling(out: Path, suffix: str) -> Path:
     return out.with_name(out.name.removesuffix(".parquet") + suffix)
 
 
-def extract_features(manifest: Path, out: Path, config: Path | ExtractionConfig | None = None,
-                     workers: int | None = None, scheduler: str | None = None,
-                     errors: Path | None = None, cache_dir: Path | None = None,
-                     progress: Progress | None = None) -> ExtractionResult:
+def extract_features(
+    manifest: Path,
+    out: Path,
+    config: Path | ExtractionConfig | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    errors: Path | None = None,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> ExtractionResult:
     """Extract every enabled family for every case of a manifest into ``out`` (parquet).
 
     ``workers``: local worker processes (default: the usable cores; 1, or fewer than
@@ -503,8 +579,11 @@ def extract_features(manifest: Path, out: Path, config: Path | ExtractionConfig 
     cache = FeatureCache(writable_folder(_cache_folder(cache_dir, settings, out), "cache folder"))
     digest = settings.digest()
     keys = {case.case_id: case_key(case, digest) for case in cases}
-    results = {case.case_id: CaseResult.from_entry(entry) for case in cases
-               if (entry := cache.load(keys[case.case_id])) is not None}
+    results = {
+        case.case_id: CaseResult.from_entry(entry)
+        for case in cases
+        if (entry := cache.load(keys[case.case_id])) is not None
+    }
     todo = [case for case in cases if case.case_id not in results]
     LOG.info("%d case(s): %d from the cache, %d to compute", len(cases), len(results), len(todo))
     report = progress or (lambda done, total: None)
@@ -518,8 +597,13 @@ def extract_features(manifest: Path, out: Path, config: Path | ExtractionConfig 
 
     run_cases(todo, settings, workers, scheduler, collect, derived_folder(out))
     ordered = [results[case.case_id] for case in cases]
-    extraction = ExtractionResult(feature_table(cases, ordered, columns), errors_table(ordered),
-                                  curves_table(ordered), len(cases) - len(todo), len(todo))
+    extraction = ExtractionResult(
+        feature_table(cases, ordered, columns),
+        errors_table(ordered),
+        curves_table(ordered),
+        len(cases) - len(todo),
+        len(todo),
+    )
     metadata = provenance(settings, loaded.path)
     metadata["cases"] = json.dumps({result.case_id: result.provenance for result in ordered})
     _write_outputs(extraction, out, errors, metadata)
@@ -531,12 +615,15 @@ def check_extractable(manifest: Manifest) -> None:
     if not len(manifest):
         raise ManifestError(f"manifest {manifest.path} holds no case")
     if "lesion_mask" not in manifest.table.columns:
-        raise ManifestError(f"manifest {manifest.path} has no lesion_mask column; every "
-                            "feature is computed in the lesion")
+        raise ManifestError(
+            f"manifest {manifest.path} has no lesion_mask column; every "
+            "feature is computed in the lesion"
+        )
 
 
-def _write_outputs(extraction: ExtractionResult, out: Path, errors: Path,
-                   metadata: dict[str, str]) -> None:
+def _write_outputs(
+    extraction: ExtractionResult, out: Path, errors: Path, metadata: dict[str, str]
+) -> None:
     write_parquet(extraction.table, out, metadata)
     write_parquet(extraction.curves, sibling(out, "_curves.parquet"))
     with replaced_atomically(errors) as temporary:

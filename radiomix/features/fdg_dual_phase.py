@@ -43,25 +43,36 @@ def _phase_ratios(case: Case, column: str) -> dict[str, float]:
         ratios["max"] = ratio(float(np.max(lesion)), float(np.max(gm)))
         ratios["mean"] = ratio(float(np.mean(lesion)), float(np.mean(gm)))
     if case.has("ref_wm"):
-        ratios["wm"] = ratio(float(np.max(lesion)), float(np.max(region_values(
-            case, "ref_wm", image))))
+        ratios["wm"] = ratio(
+            float(np.max(lesion)), float(np.max(region_values(case, "ref_wm", image)))
+        )
     return ratios
 
 
-NAMES = {"max": "fdg_dual_phase_index", "mean": "fdg_dual_phase_index_mean",
-         "wm": "fdg_dual_phase_index_wm"}
+NAMES = {
+    "max": "fdg_dual_phase_index",
+    "mean": "fdg_dual_phase_index_mean",
+    "wm": "fdg_dual_phase_index_wm",
+}
 
 
-@register("fdg_dual_phase", inputs={
-    "fdg_dual_phase_index": GM_INPUTS, "fdg_dual_phase_index_mean": GM_INPUTS,
-    "fdg_dual_phase_index_wm": WM_INPUTS,
-    "fdg_lesion_volume_ml": ("pet_early", "lesion_mask")})
+@register(
+    "fdg_dual_phase",
+    inputs={
+        "fdg_dual_phase_index": GM_INPUTS,
+        "fdg_dual_phase_index_mean": GM_INPUTS,
+        "fdg_dual_phase_index_wm": WM_INPUTS,
+        "fdg_lesion_volume_ml": ("pet_early", "lesion_mask"),
+    },
+)
 def fdg_dual_phase(case: Case, config: ExtractionConfig) -> dict[str, float]:
     """Retention indices to grey matter (max and mean pairs) and white matter, and the
     lesion volume."""
     early = load_case_image(case, "pet_early")
-    features = {"fdg_lesion_volume_ml": float(mask_array(case, "lesion_mask", early).sum())
-                * voxel_volume_ml(early)}
+    features = {
+        "fdg_lesion_volume_ml": float(mask_array(case, "lesion_mask", early).sum())
+        * voxel_volume_ml(early)
+    }
     if not case.has("pet_late"):
         return features
     first, second = _phase_ratios(case, "pet_early"), _phase_ratios(case, "pet_late")

@@ -176,7 +176,9 @@ def crop_to_mask(image, mask):
 
 
 def class_features(
-    image: sitk.Image, mask: sitk.Image, classes: dict[str, list[str] | None],
+    image: sitk.Image,
+    mask: sitk.Image,
+    classes: dict[str, list[str] | None],
     settings: dict[str, Any],
 ) -> dict[str, float]:
     """pyradiomics features of ``classes`` (name → feature names, None: all) of ``image`` in
@@ -201,7 +203,9 @@ def class_features(
 
 
 def slice_averaged_features(
-    image: sitk.Image, mask: sitk.Image, classes: dict[str, list[str] | None],
+    image: sitk.Image,
+    mask: sitk.Image,
+    classes: dict[str, list[str] | None],
     settings: dict[str, Any],
 ) -> dict[str, float]:
     """IBSI 2D aggregation: features of every slice (along z) holding ROI voxels, averaged;

@@ -30,13 +30,22 @@ def _rcbv_features(case: Case) -> dict[str, float]:
     image = load_case_image(case, "rcbv")
     lesion = region_values(case, "lesion_mask", image)
     wm_mean = float(np.mean(region_values(case, "ref_wm", image)))
-    return {"mri_rCBV_max": ratio(float(np.max(lesion)), wm_mean),
-            "mri_rCBV_mean": ratio(float(np.mean(lesion)), wm_mean)}
+    return {
+        "mri_rCBV_max": ratio(float(np.max(lesion)), wm_mean),
+        "mri_rCBV_mean": ratio(float(np.mean(lesion)), wm_mean),
+    }
 
 
-@register("mri", inputs={"mri_ADC_mean": ADC, "mri_ADC_min": ADC,
-                         "mri_ADC_ratio": (*ADC, "ref_wm"),
-                         "mri_rCBV_max": RCBV, "mri_rCBV_mean": RCBV})
+@register(
+    "mri",
+    inputs={
+        "mri_ADC_mean": ADC,
+        "mri_ADC_min": ADC,
+        "mri_ADC_ratio": (*ADC, "ref_wm"),
+        "mri_rCBV_max": RCBV,
+        "mri_rCBV_mean": RCBV,
+    },
+)
 def mri(case: Case, config: ExtractionConfig) -> dict[str, float]:
     """ADC mean, min and ratio to white matter; lesion rCBV max and mean over white matter."""
     features = _adc_features(case) if all(case.has(column) for column in ADC) else {}

@@ -62,8 +62,11 @@ def tbr_names(config: ExtractionConfig) -> dict[str, str]:
     """``mean``/``max``/``btv`` -> ``dyn_TBRmean_20_40``/``dyn_TBRmax_20_40``/
     ``dyn_TBRmean_btv_20_40`` for the default window."""
     tag = window_tag(config.pet_dynamic.tbr_window_min)
-    return {"mean": f"dyn_TBRmean_{tag}", "max": f"dyn_TBRmax_{tag}",
-            "btv": f"dyn_TBRmean_btv_{tag}"}
+    return {
+        "mean": f"dyn_TBRmean_{tag}",
+        "max": f"dyn_TBRmax_{tag}",
+        "btv": f"dyn_TBRmean_btv_{tag}",
+    }
 
 
 def pet_dynamic_inputs(config: ExtractionConfig) -> dict[str, tuple[str, ...]]:
@@ -90,8 +93,7 @@ def region_curve(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return frames[:, mask].astype(np.float64).mean(axis=1)
 
 
-def late_slope_per_h(curve: np.ndarray, mid_min: np.ndarray,
-                     window: tuple[float, float]) -> float:
+def late_slope_per_h(curve: np.ndarray, mid_min: np.ndarray, window: tuple[float, float]) -> float:
     """Least-squares slope of a curve over a window, per hour; NaN with < 2 frames."""
     chosen = in_window(mid_min, window)
     if np.count_nonzero(chosen) < 2:
@@ -100,8 +102,9 @@ def late_slope_per_h(curve: np.ndarray, mid_min: np.ndarray,
     return float(slope_per_min * MINUTES_PER_HOUR)
 
 
-def curve_pattern(ttp_min: float, slope_per_h: float, peak: float,
-                  settings: KineticsConfig) -> float:
+def curve_pattern(
+    ttp_min: float, slope_per_h: float, peak: float, settings: KineticsConfig
+) -> float:
     """FET curve pattern: 3 early peak (TTP ≤ ``early_peak_min``); otherwise 1 increasing
     (late slope > ``rising_slope_per_h`` × peak value per hour) or 2 (later peak, then plateau
     or fall); NaN when the slope is unknown. Patterns after Pöpperl 2007 (unchecked)."""
@@ -112,23 +115,35 @@ def curve_pattern(ttp_min: float, slope_per_h: float, peak: float,
     return 1.0 if slope_per_h > settings.rising_slope_per_h * peak else 2.0
 
 
-def curve_kinetics(curve: np.ndarray, mid_min: np.ndarray,
-                   settings: KineticsConfig) -> dict[str, float]:
+def curve_kinetics(
+    curve: np.ndarray, mid_min: np.ndarray, settings: KineticsConfig
+) -> dict[str, float]:
     """Time to peak (mid-time of the highest frame, min), late slope (SUV/h) and pattern of
     one time-activity curve: the one definition the extractor and the simulator share."""
     peak_frame = int(np.argmax(curve))
     ttp = float(mid_min[peak_frame])
     late_slope = late_slope_per_h(curve, mid_min, settings.slope_window_min)
-    return {"dyn_TTP_min": ttp, "dyn_slope_suv_per_h": late_slope,
-            "dyn_pattern": curve_pattern(ttp, late_slope, float(curve[peak_frame]), settings)}
+    return {
+        "dyn_TTP_min": ttp,
+        "dyn_slope_suv_per_h": late_slope,
+        "dyn_pattern": curve_pattern(ttp, late_slope, float(curve[peak_frame]), settings),
+    }
 
 
-def curves_table(case_id: str, curves: dict[str, np.ndarray], mid_min: np.ndarray
-                 ) -> pd.DataFrame:
+def curves_table(case_id: str, curves: dict[str, np.ndarray], mid_min: np.ndarray) -> pd.DataFrame:
     """Long table of region curves: case_id, region, frame, mid_min, suv."""
-    parts = [pd.DataFrame({"case_id": case_id, "region": region,
-                           "frame": np.arange(curve.size), "mid_min": mid_min, "suv": curve})
-             for region, curve in curves.items()]
+    parts = [
+        pd.DataFrame(
+            {
+                "case_id": case_id,
+                "region": region,
+                "frame": np.arange(curve.size),
+                "mid_min": mid_min,
+                "suv": curve,
+            }
+        )
+        for region, curve in curves.items()
+    ]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -161,16 +176,19 @@ def parametric_map(case: Case, kind: str, window: tuple[float, float]) -> sitk.I
         raise ExtractionError(
             f"case {case.case_id}, column pet_dynamic, file {case.path('pet_dynamic')}: "
             f"{kind} map needs {fewest_frames} frame(s) with mid-time in {list(window)} min "
-            f"(frames at {np.round(timing.mid_min, 2).tolist()} min)")
-    values = function(frames[chosen].astype(np.float64), timing.mid_min[chosen],
-                      timing.duration_s[chosen])
+            f"(frames at {np.round(timing.mid_min, 2).tolist()} min)"
+        )
+    values = function(
+        frames[chosen].astype(np.float64), timing.mid_min[chosen], timing.duration_s[chosen]
+    )
     image = sitk.GetImageFromArray(values.astype(np.float32))
     image.CopyInformation(grid)
     return image
 
 
-def summed_image(frames: np.ndarray, timing: FrameTiming,
-                 window: tuple[float, float]) -> np.ndarray | None:
+def summed_image(
+    frames: np.ndarray, timing: FrameTiming, window: tuple[float, float]
+) -> np.ndarray | None:
     """Duration-weighted mean of the frames of a window (one frame at a time, in float64);
     None when it has no frame."""
     chosen = np.flatnonzero(in_window(timing.mid_min, window))
@@ -182,19 +200,25 @@ def summed_image(frames: np.ndarray, timing: FrameTiming,
     return total / timing.duration_s[chosen].sum()
 
 
-def tbr_features(summed: np.ndarray, lesion: np.ndarray, background: np.ndarray,
-                 search: np.ndarray, config: ExtractionConfig) -> tuple[dict, np.ndarray]:
+def tbr_features(
+    summed: np.ndarray,
+    lesion: np.ndarray,
+    background: np.ndarray,
+    search: np.ndarray,
+    config: ExtractionConfig,
+) -> tuple[dict, np.ndarray]:
     """Whole-mask TBRmean and TBRmax and BTV TBRmean of the summed image, and the BTV."""
     names = tbr_names(config)
     background_mean = float(summed[background].mean())
     btv, btv_tbr_value = btv_tbr(summed, lesion, search, background_mean, config.btv)
-    return {names["mean"]: ratio(float(summed[lesion].mean()), background_mean),
-            names["max"]: ratio(float(summed[lesion].max()), background_mean),
-            names["btv"]: btv_tbr_value}, btv
+    return {
+        names["mean"]: ratio(float(summed[lesion].mean()), background_mean),
+        names["max"]: ratio(float(summed[lesion].max()), background_mean),
+        names["btv"]: btv_tbr_value,
+    }, btv
 
 
-def hottest_voxel(summed: np.ndarray, where: np.ndarray, kernel: np.ndarray
-                  ) -> tuple[int, ...]:
+def hottest_voxel(summed: np.ndarray, where: np.ndarray, kernel: np.ndarray) -> tuple[int, ...]:
     """Index of the highest voxel of ``summed`` within ``where``; among tied voxels, the one
     whose ``kernel`` neighbourhood has the highest mean (as IBSI breaks peak ties)."""
     tied = where & (summed == summed[where].max())
@@ -205,8 +229,14 @@ def hottest_voxel(summed: np.ndarray, where: np.ndarray, kernel: np.ndarray
     return tuple(int(index + part.start) for index, part in zip(best, box, strict=True))
 
 
-def curve_voi(summed: np.ndarray, lesion: np.ndarray, btv: np.ndarray | None,
-              search: np.ndarray, grid: sitk.Image, settings: CurveVoiConfig) -> np.ndarray:
+def curve_voi(
+    summed: np.ndarray,
+    lesion: np.ndarray,
+    btv: np.ndarray | None,
+    search: np.ndarray,
+    grid: sitk.Image,
+    settings: CurveVoiConfig,
+) -> np.ndarray:
     """The curve VOI of the configuration (see the module docstring)."""
     if settings.kind == "mask":
         return lesion
@@ -222,8 +252,9 @@ def curve_voi(summed: np.ndarray, lesion: np.ndarray, btv: np.ndarray | None,
     return sphere_around(peak, summed.shape, kernel)
 
 
-def sphere_around(centre: tuple[int, ...], shape: tuple[int, ...], kernel: np.ndarray
-                  ) -> np.ndarray:
+def sphere_around(
+    centre: tuple[int, ...], shape: tuple[int, ...], kernel: np.ndarray
+) -> np.ndarray:
     """Boolean (z, y, x) mask of the ``kernel`` (a sphere) centred on voxel ``centre``,
     clipped at the image border."""
     sphere = np.zeros(shape, dtype=bool)
@@ -252,14 +283,18 @@ def pet_dynamic(case: Case, config: ExtractionConfig) -> Extracted:
     returns the region curves (and the curve VOI's) too."""
     settings = config.pet_dynamic
     frames, grid, timing = read_case_dynamic(case)
-    masks = {column: mask_array(case, column, grid) for column in CURVE_REGIONS
-             if case.has(column)}
+    masks = {column: mask_array(case, column, grid) for column in CURVE_REGIONS if case.has(column)}
     lesion = masks["lesion_mask"]
     summed = summed_image(frames, timing, settings.tbr_window_min)
     window_has_frames = summed is not None
-    problems = [] if window_has_frames else [
-        f"case {case.case_id}: no frame with mid-time in {list(settings.tbr_window_min)} min: "
-        "no windowed TBR; the curve VOI is placed on the mean of all frames"]
+    problems = (
+        []
+        if window_has_frames
+        else [
+            f"case {case.case_id}: no frame with mid-time in {list(settings.tbr_window_min)} min: "
+            "no windowed TBR; the curve VOI is placed on the mean of all frames"
+        ]
+    )
     if summed is None:
         summed = summed_image(frames, timing, (-np.inf, np.inf))
         assert summed is not None  # every frame lies in an unbounded window
@@ -272,8 +307,12 @@ def pet_dynamic(case: Case, config: ExtractionConfig) -> Extracted:
     voi = curve_voi(summed, lesion, btv, search, grid, settings.curve_voi)
     curves = {column: region_curve(frames, mask) for column, mask in masks.items()}
     curves[voi_region_name(settings.curve_voi)] = region_curve(frames, voi)
-    features |= curve_kinetics(curves[voi_region_name(settings.curve_voi)], timing.mid_min,
-                               settings.for_tracer(case.tracer))
+    features |= curve_kinetics(
+        curves[voi_region_name(settings.curve_voi)],
+        timing.mid_min,
+        settings.for_tracer(case.tracer),
+    )
     features["dyn_curve_voi_ml"] = int(voi.sum()) * voxel_volume_ml(grid)
-    return Extracted(features, curves=curves_table(case.case_id, curves, timing.mid_min),
-                     problems=problems)
+    return Extracted(
+        features, curves=curves_table(case.case_id, curves, timing.mid_min), problems=problems
+    )

@@ -53,14 +53,17 @@ def pet_static_inputs(config: ExtractionConfig) -> dict[str, tuple[str, ...]]:
     lesion_only = ("SUVmax", "SUVmean", "SUVpeak", "SUVpeak_ibsi_local", "volume_ml")
     inputs: dict[str, tuple[str, ...]] = {f"pet_{name}": LESION for name in lesion_only}
     for prefix, reference in RATIOS.items():
-        inputs |= {f"pet_{prefix}max": (*LESION, reference),
-                   f"pet_{prefix}mean": (*LESION, reference)}
+        inputs |= {
+            f"pet_{prefix}max": (*LESION, reference),
+            f"pet_{prefix}mean": (*LESION, reference),
+        }
     inputs |= {name: (*LESION, column) for name, column in MAX_RATIOS.items()}
     return inputs | {name: (*LESION, "ref_background") for name in BTV_FEATURES}
 
 
-def _sphere_sums(values: np.ndarray, weights: np.ndarray, kernel: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _sphere_sums(
+    values: np.ndarray, weights: np.ndarray, kernel: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Sum of ``values * weights`` and of ``weights`` in the sphere around every voxel."""
     kernel = kernel.astype(np.float64)
     sums = ndimage.correlate(values * weights, kernel, mode="constant", cval=0.0)
@@ -68,8 +71,9 @@ def _sphere_sums(values: np.ndarray, weights: np.ndarray, kernel: np.ndarray
     return sums, counts
 
 
-def _cropped(image: sitk.Image, lesion: np.ndarray, kernel: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray]:
+def _cropped(
+    image: sitk.Image, lesion: np.ndarray, kernel: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Image values and lesion mask in the lesion's box widened by the kernel's half size."""
     box = bounding_box(lesion, [size // 2 for size in kernel.shape])
     return sitk.GetArrayViewFromImage(image)[box].astype(np.float64), lesion[box]
@@ -110,8 +114,13 @@ def ratio_features(lesion: np.ndarray, references: dict[str, np.ndarray]) -> dic
     return features
 
 
-def btv_tbr(values: np.ndarray, lesion: np.ndarray, search: np.ndarray,
-            background_mean: float, settings: BtvConfig) -> tuple[np.ndarray, float]:
+def btv_tbr(
+    values: np.ndarray,
+    lesion: np.ndarray,
+    search: np.ndarray,
+    background_mean: float,
+    settings: BtvConfig,
+) -> tuple[np.ndarray, float]:
     """The BTV and its mean TBR (the whole-mask TBRmean when the BTV is empty)."""
     btv = btv_mask(values, search, lesion, settings.threshold * background_mean)
     inside = values[btv] if btv.any() else values[lesion]
@@ -137,8 +146,8 @@ def pet_static(case: Case, config: ExtractionConfig) -> dict[str, float]:
     features |= ratio_features(lesion, references)
     if "ref_background" in references:
         search = search_region(case, image, lesion_mask, config.btv.margin_mm)
-        btv, tbr = btv_tbr(values, lesion_mask, search,
-                           float(np.mean(references["ref_background"])), config.btv)
-        features |= {"pet_BTV_ml": int(btv.sum()) * voxel_volume_ml(image),
-                     "pet_TBRmean_btv": tbr}
+        btv, tbr = btv_tbr(
+            values, lesion_mask, search, float(np.mean(references["ref_background"])), config.btv
+        )
+        features |= {"pet_BTV_ml": int(btv.sum()) * voxel_volume_ml(image), "pet_TBRmean_btv": tbr}
     return features

@@ -28,8 +28,9 @@ def region_values(case: Case, column: str, image: sitk.Image) -> np.ndarray:
     return values.astype(np.float64)
 
 
-def present_regions(case: Case, image: sitk.Image, columns: tuple[str, ...]
-                    ) -> dict[str, np.ndarray]:
+def present_regions(
+    case: Case, image: sitk.Image, columns: tuple[str, ...]
+) -> dict[str, np.ndarray]:
     """Values of ``image`` in each of ``columns`` that the case has."""
     return {column: region_values(case, column, image) for column in columns if case.has(column)}
 
@@ -51,9 +52,10 @@ def sphere_radius_mm(volume_ml: float) -> float:
 def spherical_kernel(spacing_xyz: tuple[float, ...], radius_mm: float) -> np.ndarray:
     """Boolean (z, y, x) kernel of the voxels whose centre lies within ``radius_mm``."""
     half = [int(np.floor(radius_mm / step)) for step in spacing_xyz[::-1]]
-    grids = np.meshgrid(*[np.arange(-n, n + 1) * step
-                          for n, step in zip(half, spacing_xyz[::-1], strict=True)],
-                        indexing="ij")
+    grids = np.meshgrid(
+        *[np.arange(-n, n + 1) * step for n, step in zip(half, spacing_xyz[::-1], strict=True)],
+        indexing="ij",
+    )
     return sum(grid**2 for grid in grids) <= radius_mm**2 + 1e-9
 
 
@@ -89,16 +91,16 @@ def reference_union(case: Case, reference: sitk.Image) -> np.ndarray:
     return union
 
 
-def search_region(case: Case, reference: sitk.Image, lesion: np.ndarray,
-                  margin_mm: float) -> np.ndarray:
+def search_region(
+    case: Case, reference: sitk.Image, lesion: np.ndarray, margin_mm: float
+) -> np.ndarray:
     """Where the biological tumour volume is looked for: the lesion mask grown by
     ``margin_mm``, without any voxel of a reference region."""
     grown = within_mm(lesion, reference.GetSpacing()[:3], margin_mm)
     return grown & ~reference_union(case, reference)
 
 
-def btv_mask(values: np.ndarray, search: np.ndarray, lesion: np.ndarray,
-             cut: float) -> np.ndarray:
+def btv_mask(values: np.ndarray, search: np.ndarray, lesion: np.ndarray, cut: float) -> np.ndarray:
     """Biological tumour volume: the voxels of ``search`` with value ≥ ``cut`` that are
     connected (26-neighbourhood) to such a voxel of the lesion mask."""
     above = (values >= cut) & search

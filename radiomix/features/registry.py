@@ -5,8 +5,7 @@ with the manifest columns each of its outputs needs::
 
     @register("mrs", inputs={"mrs_cho_naa": ("mrs_cho_naa",), "mrs_cho_cr": ("mrs_cho_cr",)})
     def mrs(case, config):
-        return {name: case.values[name] for name in ("mrs_cho_naa", "mrs_cho_cr")
-                if case.has(name)}
+        return {name: case.values[name] for name in ("mrs_cho_naa", "mrs_cho_cr") if case.has(name)}
 
 ``inputs`` maps an output to its required columns; an output is a feature name, or a name
 prefix ending in ``_`` that stands for a group of features (e.g. ``pet_`` for the texture of
@@ -67,17 +66,23 @@ def _as_function(value: T | Callable[[ExtractionConfig], T]) -> Callable[[Extrac
     return value if callable(value) else (lambda config: value)
 
 
-def register(name: str, inputs: Inputs | Callable[[ExtractionConfig], Inputs],
-             names: Sequence[str] | Callable[[ExtractionConfig], Sequence[str]] | None = None):
+def register(
+    name: str,
+    inputs: Inputs | Callable[[ExtractionConfig], Inputs],
+    names: Sequence[str] | Callable[[ExtractionConfig], Sequence[str]] | None = None,
+):
     """Decorator registering an extractor family under ``name``."""
+
     def decorate(function: FamilyFunction) -> FamilyFunction:
         if name in FAMILIES:
             raise ValueError(f"extractor family {name!r} is already registered")
         inputs_of = _as_function(inputs)
-        names_of = _as_function(names) if names is not None else (
-            lambda config: list(inputs_of(config)))
+        names_of = (
+            _as_function(names) if names is not None else (lambda config: list(inputs_of(config)))
+        )
         FAMILIES[name] = Family(name, function, inputs_of, names_of)
         return function
+
     return decorate
 
 
@@ -85,8 +90,10 @@ def enabled_families(config: ExtractionConfig) -> list[Family]:
     """The families listed in the configuration, in its order; ConfigError for unknown ones."""
     unknown = [name for name in config.families if name not in FAMILIES]
     if unknown:
-        raise ConfigError(f"unknown extractor famil{'y' if len(unknown) == 1 else 'ies'} "
-                          f"{', '.join(unknown)} (registered: {', '.join(sorted(FAMILIES))})")
+        raise ConfigError(
+            f"unknown extractor famil{'y' if len(unknown) == 1 else 'ies'} "
+            f"{', '.join(unknown)} (registered: {', '.join(sorted(FAMILIES))})"
+        )
     return [FAMILIES[name] for name in config.families]
 
 

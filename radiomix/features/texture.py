@@ -107,15 +107,17 @@ def _wavelet_types(settings: dict[str, Any]) -> list[str]:
     levels = range(1, int(settings.get("level", 1)) + 1)
     prefixes = {level: "wavelet" if level == 1 else f"wavelet{level}" for level in levels}
     details = ["".join(bands) for bands in product("LH", repeat=axes) if "H" in bands]
-    return ([f"{prefixes[level]}-{bands}" for level in levels for bands in details]
-            + [f"{prefixes[levels[-1]]}-{'L' * axes}"])
+    return [f"{prefixes[level]}-{bands}" for level in levels for bands in details] + [
+        f"{prefixes[levels[-1]]}-{'L' * axes}"
+    ]
 
 
 def _log_types(settings: dict[str, Any]) -> list[str]:
     """pyradiomics' ``getLoGImage`` names, one per sigma (``log-sigma-2-0-mm-3D``); a sigma too
     large for the image is skipped by pyradiomics and its features are then NaN."""
-    return [f"log-sigma-{str(sigma).replace('.', '-')}-mm-3D"
-            for sigma in settings.get("sigma") or []]
+    return [
+        f"log-sigma-{str(sigma).replace('.', '-')}-mm-3D" for sigma in settings.get("sigma") or []
+    ]
 
 
 # pyradiomics image type -> the derived image names it yields (imageoperations.get<type>Image).
@@ -138,8 +140,10 @@ def _class_features(class_name: str, listed: list[str] | None) -> list[str]:
 
     classes = getFeatureClasses()
     if class_name not in classes:
-        raise ConfigError(f"unknown pyradiomics feature class {class_name!r} "
-                          f"(known: {', '.join(sorted(classes))})")
+        raise ConfigError(
+            f"unknown pyradiomics feature class {class_name!r} "
+            f"(known: {', '.join(sorted(classes))})"
+        )
     known = classes[class_name].getFeatureNames()
     unknown = [name for name in listed or [] if name not in known]
     if unknown:
@@ -151,8 +155,10 @@ def _image_types(extractor) -> list[str]:
     names = []
     for image_type, custom in extractor.enabledImagetypes.items():
         if image_type not in IMAGE_TYPE_NAMES:
-            raise ConfigError(f"image type {image_type!r} is not supported (supported: "
-                              f"{', '.join(IMAGE_TYPE_NAMES)})")
+            raise ConfigError(
+                f"image type {image_type!r} is not supported (supported: "
+                f"{', '.join(IMAGE_TYPE_NAMES)})"
+            )
         names += IMAGE_TYPE_NAMES[image_type](extractor.settings | (custom or {}))
     return names
 
@@ -163,14 +169,24 @@ def texture_keys(params: dict[str, Any] | Path | str) -> list[str]:
     original image first, then every other class on every enabled image type
     (``RadiomicsFeatureExtractor.execute``)."""
     extractor = get_extractor(params)
-    classes = {name: _class_features(name, listed)
-               for name, listed in extractor.enabledFeatures.items()
-               if name != "shape2D" or extractor.settings.get("force2D")}  # 2D shape needs it
-    keys = [f"original_{name}_{feature}" for name, features in classes.items()
-            if name.startswith("shape") for feature in features]
-    return keys + [f"{kind}_{name}_{feature}" for kind in _image_types(extractor)
-                   for name, features in classes.items() if not name.startswith("shape")
-                   for feature in features]
+    classes = {
+        name: _class_features(name, listed)
+        for name, listed in extractor.enabledFeatures.items()
+        if name != "shape2D" or extractor.settings.get("force2D")
+    }  # 2D shape needs it
+    keys = [
+        f"original_{name}_{feature}"
+        for name, features in classes.items()
+        if name.startswith("shape")
+        for feature in features
+    ]
+    return keys + [
+        f"{kind}_{name}_{feature}"
+        for kind in _image_types(extractor)
+        for name, features in classes.items()
+        if not name.startswith("shape")
+        for feature in features
+    ]
 
 
 def _mask_voxel_count(result: dict[str, Any], mask: sitk.Image, label: int) -> int:
@@ -203,12 +219,14 @@ def crop_is_exact(extractor) -> bool:
     the Original image only, no intensity normalisation (whole-image statistics) and no
     resampling (pyradiomics crops then itself)."""
     settings = extractor.settings
-    return (set(extractor.enabledImagetypes) == {"Original"} and not settings.get("normalize")
-            and not settings.get("resampledPixelSpacing"))
+    return (
+        set(extractor.enabledImagetypes) == {"Original"}
+        and not settings.get("normalize")
+        and not settings.get("resampledPixelSpacing")
+    )
 
 
-def crop_to_label(image: sitk.Image, mask: sitk.Image, label: int
-                  ) -> tuple[sitk.Image, sitk.Image]:
+def crop_to_label(image: sitk.Image, mask: sitk.Image, label: int) -> tuple[sitk.Image, sitk.Image]:
     """Image and mask cut to the bounding box of ``label`` plus one voxel (pyradiomics wants
     background in the mask), unchanged when the label is absent (pyradiomics then names the
     problem). pyradiomics casts the whole mask to 32 bits and sorts it before cropping it
@@ -219,8 +237,10 @@ def crop_to_label(image: sitk.Image, mask: sitk.Image, label: int
         return image, mask
     box, extent = shape.GetBoundingBox(label), mask.GetSize()
     low = [max(start - 1, 0) for start in box[: len(extent)]]
-    high = [min(start + size + 1, whole) for start, size, whole
-            in zip(box[: len(extent)], box[len(extent):], extent, strict=True)]
+    high = [
+        min(start + size + 1, whole)
+        for start, size, whole in zip(box[: len(extent)], box[len(extent) :], extent, strict=True)
+    ]
     index, size = low, [end - start for start, end in zip(low, high, strict=True)]
     return (sitk.RegionOfInterest(image, size, index), sitk.RegionOfInterest(mask, size, index))
 

@@ -22,18 +22,21 @@ from radiomix.features.texture import texture_features, texture_keys
 
 def texture_inputs(config: ExtractionConfig) -> dict[str, tuple[str, ...]]:
     """One output group per textured image (name prefix) and the columns it needs."""
-    return {f"{name}_": (column, "lesion_mask")
-            for name, column in config.textured_images().items()}
+    return {
+        f"{name}_": (column, "lesion_mask") for name, column in config.textured_images().items()
+    }
 
 
 def texture_names(config: ExtractionConfig) -> list[str]:
     """Every texture feature name, declared by each image's parameter set."""
-    return [f"{name}_{key}" for name in config.textured_images()
-            for key in texture_keys(config.texture.params[name])]
+    return [
+        f"{name}_{key}"
+        for name in config.textured_images()
+        for key in texture_keys(config.texture.params[name])
+    ]
 
 
-def _texture_image(case: Case, name: str, column: str, config: ExtractionConfig
-                   ) -> sitk.Image:
+def _texture_image(case: Case, name: str, column: str, config: ExtractionConfig) -> sitk.Image:
     if column == "pet_dynamic":
         spec = config.dynamic_map(name)
         return parametric_map(case, spec.map, spec.window_min)
@@ -50,8 +53,9 @@ def texture(case: Case, config: ExtractionConfig) -> Extracted:
         try:
             image = _texture_image(case, name, column, config)
             mask = load_case_mask(case, "lesion_mask", image)
-            result.features |= texture_features(image, mask, config.texture.params[name], name,
-                                                case_id=case.case_id)
+            result.features |= texture_features(
+                image, mask, config.texture.params[name], name, case_id=case.case_id
+            )
         except RadiomixError as error:
             result.problems.append(f"image {name}: {error}")
     return result

@@ -159,10 +159,13 @@ class ComBat(TransformerMixin, BaseEstimator):
                 return fitted
             return np.array([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
         names = np.asarray(input_features, dtype=object)
-        if len(names) != self.n_features_in_ or (fitted is not None
-                                                 and not np.array_equal(names, fitted)):
-            raise ComBatInputError(f"input_features {list(names)} do not match the "
-                                   f"{self.n_features_in_} columns ComBat was fitted on")
+        if len(names) != self.n_features_in_ or (
+            fitted is not None and not np.array_equal(names, fitted)
+        ):
+            raise ComBatInputError(
+                f"input_features {list(names)} do not match the "
+                f"{self.n_features_in_} columns ComBat was fitted on"
+            )
         return names
 
     def _find_batch_index(self) -> int | None:

@@ -15,22 +15,31 @@ from radiomix.tracking import SHOWN_DEFAULT_URI
 
 
 def train_command(
-    experiment: Path = typer.Argument(..., exists=True, dir_okay=False,
-                                      help="Experiment YAML (see experiments/README.md)."),
-    out: Path | None = typer.Option(None, "--out", help="Output folder.",
-                                    show_default="runs/<experiment name>"),
-    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI.",
-                                            show_default=SHOWN_DEFAULT_URI),
+    experiment: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="Experiment YAML (see experiments/README.md)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output folder.", show_default="runs/<experiment name>"
+    ),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="MLflow tracking URI.", show_default=SHOWN_DEFAULT_URI
+    ),
     table: Path | None = typer.Option(
-        None, "--table", help="Feature table to use instead of the experiment's input."),
+        None, "--table", help="Feature table to use instead of the experiment's input."
+    ),
     permutations: int = typer.Option(
-        0, "--permutations", min=0,
+        0,
+        "--permutations",
+        min=0,
         help="Rerun the nested CV on N patient-grouped label permutations and report the "
-             "permutation p-value of the AUC (0: no test)."),
+        "permutation p-value of the AUC (0: no test).",
+    ),
     drop_bad_data: bool = typer.Option(
-        False, "--drop-bad-data",
+        False,
+        "--drop-bad-data",
         help="Drop repeated ids, number columns holding text and empty feature columns "
-             "(listed) instead of refusing the table."),
+        "(listed) instead of refusing the table.",
+    ),
 ) -> None:
     """Nested cross-validation with optuna, final model, metrics, SHAP; tracked in MLflow."""
     import json
@@ -45,13 +54,20 @@ def train_command(
         if table is not None:
             config.input.table = table.resolve()
         config.input.drop_bad_data |= drop_bad_data
-        result = run_experiment(config, out or Path("runs") / config.name, tracking_uri,
-                                permutations, progress)
+        result = run_experiment(
+            config, out or Path("runs") / config.name, tracking_uri, permutations, progress
+        )
     headline = result.metrics["headline"]
-    summary = {"run_id": result.run_id, "auc": headline["auc"], "auc_sd": headline["auc_sd"],
-               "auc_pooled_ci": headline["auc_pooled_ci"], "brier": headline["brier"],
-               "brier_prevalence": headline["brier_prevalence"],
-               "baseline_auc": result.metrics["baseline"]["auc"], "out": str(result.out_dir)}
+    summary = {
+        "run_id": result.run_id,
+        "auc": headline["auc"],
+        "auc_sd": headline["auc_sd"],
+        "auc_pooled_ci": headline["auc_pooled_ci"],
+        "brier": headline["brier"],
+        "brier_prevalence": headline["brier_prevalence"],
+        "baseline_auc": result.metrics["baseline"]["auc"],
+        "out": str(result.out_dir),
+    }
     if "permutation" in result.metrics:
         summary["permutation_p"] = result.metrics["permutation"]["p_value"]
     typer.echo(json.dumps(summary, indent=2))
@@ -64,6 +80,7 @@ def _progress_bars() -> Iterator[Callable[[str, int, int], None]]:
 
     tasks: dict[str, TaskID] = {}
     with Progress(transient=True) as bars:
+
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
                 tasks[stage] = bars.add_task(stage, total=total)

@@ -37,10 +37,12 @@ GROUP_NAMES: tuple[FeatureGroup, ...] = get_args(FeatureGroup)
 def _one_of(allowed: tuple[str, ...]) -> AfterValidator:
     """A pydantic check that a string is one of ``allowed`` (names kept as the keys of a
     table, so not spelled out as a ``Literal``)."""
+
     def check(value: str) -> str:
         if value not in allowed:
             raise ValueError(f"Input should be one of {', '.join(map(repr, allowed))}")
         return value
+
     return AfterValidator(check)
 
 
@@ -68,10 +70,13 @@ class InputConfig(_Strict):
         None, description="regular expression whose first group, applied to the id, is the site"
     )
     tracers: list[str] | None = Field(
-        None, description="keep only cases of these tracers (a per-tracer model)")
+        None, description="keep only cases of these tracers (a per-tracer model)"
+    )
     drop_bad_data: bool = Field(
-        False, description="drop repeated ids, text-in-number columns and empty columns "
-                           "(listed) instead of refusing the table")
+        False,
+        description="drop repeated ids, text-in-number columns and empty columns "
+        "(listed) instead of refusing the table",
+    )
 
     @field_validator("site_pattern")
     @classmethod
@@ -120,8 +125,10 @@ class ModelConfig(_Strict):
     def _known_params(self) -> ModelConfig:
         unknown = sorted(set(self.params) - set(ZOO[self.name].space))
         if unknown:
-            raise ValueError(f"model {self.name} has no hyper-parameter {unknown}; "
-                             f"searched ones: {sorted(ZOO[self.name].space)}")
+            raise ValueError(
+                f"model {self.name} has no hyper-parameter {unknown}; "
+                f"searched ones: {sorted(ZOO[self.name].space)}"
+            )
         check_bounds(self.name, self.params)
         return self
 
@@ -146,17 +153,23 @@ class SearchConfig(_Strict):
     storage: str | None = Field(None, description="optuna RDB URL shared by several machines")
     pruning: bool = True
     min_complete_trials: int | None = Field(None, ge=1)
-    ensemble: int = Field(0, ge=0, description="soft-vote the best trials of this many "
-                                               "model families (0: no ensemble)")
+    ensemble: int = Field(
+        0,
+        ge=0,
+        description="soft-vote the best trials of this many model families (0: no ensemble)",
+    )
 
     @model_validator(mode="after")
     def _enough_trials(self) -> SearchConfig:
         if self.min_complete_trials is not None and not self.pruning:
-            raise ValueError("min_complete_trials applies to pruning only: drop it or set "
-                             "pruning: true")
+            raise ValueError(
+                "min_complete_trials applies to pruning only: drop it or set pruning: true"
+            )
         if self.min_complete_trials is not None and self.min_complete_trials > self.n_trials:
-            raise ValueError(f"min_complete_trials ({self.min_complete_trials}) exceeds "
-                             f"n_trials ({self.n_trials})")
+            raise ValueError(
+                f"min_complete_trials ({self.min_complete_trials}) exceeds "
+                f"n_trials ({self.n_trials})"
+            )
         if self.ensemble == 1:
             raise ValueError("an ensemble needs at least 2 model families (0 turns it off)")
         return self
@@ -187,8 +200,7 @@ class SearchConfig(_Strict):
         try:
             make_url(url)
         except ArgumentError as error:
-            raise ValueError(f"not a database URL (e.g. sqlite:///optuna.db): {error}"
-                             ) from None
+            raise ValueError(f"not a database URL (e.g. sqlite:///optuna.db): {error}") from None
         return url
 
 
@@ -232,10 +244,13 @@ class ExperimentConfig(_Strict):
     rules: list[str] | Literal["all"] = []
     rules_path: Path | None = None
     calibration: Calibration = Field(
-        "sigmoid", description="recalibration of the chosen model inside the training fold")
+        "sigmoid", description="recalibration of the chosen model inside the training fold"
+    )
     compare_feature_groups: list[FeatureGroup] = Field(
-        [], description="also cross-validate a model on each of these groups alone, on the "
-                        "same folds, and compare it with the full model")
+        [],
+        description="also cross-validate a model on each of these groups alone, on the "
+        "same folds, and compare it with the full model",
+    )
     n_jobs: int = Field(1, ge=1, description="outer folds searched in parallel processes")
 
     @model_validator(mode="after")
@@ -247,12 +262,15 @@ class ExperimentConfig(_Strict):
     @model_validator(mode="after")
     def _ensemble_families(self) -> ExperimentConfig:
         if self.search.ensemble > len(self.models):
-            raise ValueError(f"search.ensemble ({self.search.ensemble}) exceeds the number of "
-                             f"models ({len(self.models)})")
+            raise ValueError(
+                f"search.ensemble ({self.search.ensemble}) exceeds the number of "
+                f"models ({len(self.models)})"
+            )
         return self
 
     def resolve_paths(self, root: Path) -> ExperimentConfig:
         """A copy with every relative path made absolute against `root`."""
+
         def absolute(path: Path | None) -> Path | None:
             return None if path is None or path.is_absolute() else (root / path).resolve()
 
@@ -261,8 +279,9 @@ class ExperimentConfig(_Strict):
             for key in ("table", "manifest", "extraction_config")
         }
         rules_path = absolute(self.rules_path) or self.rules_path
-        return self.model_copy(update={"input": self.input.model_copy(update=updates),
-                                       "rules_path": rules_path})
+        return self.model_copy(
+            update={"input": self.input.model_copy(update=updates), "rules_path": rules_path}
+        )
 
 
 def check_storage(url: str | None) -> None:
@@ -275,8 +294,9 @@ def check_storage(url: str | None) -> None:
         with sqlalchemy.create_engine(url).connect():
             pass
     except Exception as error:  # drivers raise their own types for a bad host or file
-        raise ConfigError(f"search.storage {url} cannot be opened: "
-                          f"{str(error).splitlines()[0]}") from error
+        raise ConfigError(
+            f"search.storage {url} cannot be opened: {str(error).splitlines()[0]}"
+        ) from error
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:

@@ -25,8 +25,7 @@ IMAGE_TYPES = re.compile(
     r"^(original|wavelet-[HL]+|log-sigma-[\w.-]+|square|squareroot|logarithm|exponential"
     r"|gradient|lbp-[\w.-]+)$"
 )
-PYRADIOMICS_CLASSES = {"firstorder", "shape", "shape2D", "glcm", "glrlm", "glszm", "gldm",
-                       "ngtdm"}
+PYRADIOMICS_CLASSES = {"firstorder", "shape", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm"}
 # First-order statistics and shape of an unfiltered image: its histogram and the mask's form,
 # i.e. the rule parameters (mean rCBV, mean ADC, SUVmax...) under another name, not texture.
 FIRST_ORDER_CLASSES = {"firstorder", "shape", "shape2D"}
@@ -50,8 +49,7 @@ def feature_group(name: str) -> str:
         image_type, feature_class = parts
         plain = image_type == "original" and feature_class in FIRST_ORDER_CLASSES
         return "firstorder" if plain else "texture"
-    return next((g for g, prefix in PREFIX_GROUPS.items() if name.startswith(prefix)),
-                "clinical")
+    return next((g for g, prefix in PREFIX_GROUPS.items() if name.startswith(prefix)), "clinical")
 
 
 def feature_groups(columns) -> dict[str, list[str]]:
@@ -62,8 +60,9 @@ def feature_groups(columns) -> dict[str, list[str]]:
     `texture`, except first-order statistics and shape of the unfiltered image, which are
     `firstorder`; then the standard prefixes; any other column is clinical.
     """
-    groups: dict[str, list[str]] = {name: [] for name in ("texture", "firstorder",
-                                                          *PREFIX_GROUPS, "clinical")}
+    groups: dict[str, list[str]] = {
+        name: [] for name in ("texture", "firstorder", *PREFIX_GROUPS, "clinical")
+    }
     for column in columns:
         groups[feature_group(column)].append(column)
     return groups
@@ -114,8 +113,11 @@ class ModelData:
     @cached_property
     def X(self) -> pd.DataFrame:
         """Features, plus a `site` column when sites are known."""
-        X = pd.DataFrame(self.table[self.features].to_numpy(dtype=float),
-                         columns=self.features, index=self.table.index)
+        X = pd.DataFrame(
+            self.table[self.features].to_numpy(dtype=float),
+            columns=self.features,
+            index=self.table.index,
+        )
         if self.sites is not None:
             X = X.assign(site=self.sites)
         return X
@@ -133,8 +135,9 @@ def _sites(table: pd.DataFrame, source: InputConfig, path: Path) -> np.ndarray |
         sites = ids.str.extract(source.site_pattern, expand=False)
         if sites.isna().any():
             first = ids[sites.isna()].iloc[0]
-            raise ConfigError(f"site_pattern {source.site_pattern!r} does not match id {first!r}"
-                              f" in {path}")
+            raise ConfigError(
+                f"site_pattern {source.site_pattern!r} does not match id {first!r} in {path}"
+            )
         return sites.to_numpy(dtype=object)
     if source.site_column and source.site_column in table.columns:
         return table[source.site_column].astype(str).to_numpy(dtype=object)
@@ -151,8 +154,10 @@ class BadData:
     def found(self, problem: str) -> None:
         """Record a problem; ConfigError unless bad data is to be dropped."""
         if not self.drop:
-            raise ConfigError(f"feature table {self.path}: {problem} (fix the table, or "
-                              "drop them with --drop-bad-data / input.drop_bad_data)")
+            raise ConfigError(
+                f"feature table {self.path}: {problem} (fix the table, or "
+                "drop them with --drop-bad-data / input.drop_bad_data)"
+            )
         self.dropped.append(problem)
 
 
@@ -161,8 +166,10 @@ def drop_duplicate_ids(table: pd.DataFrame, id_column: str, bad: BadData) -> pd.
     repeated = table[id_column].astype(str).duplicated()
     if repeated.any():
         ids = sorted(set(table.loc[repeated, id_column].astype(str)))
-        bad.found(f"{repeated.sum()} row(s) repeat the {id_column} of an earlier row: "
-                  f"{', '.join(ids[:20])}")
+        bad.found(
+            f"{repeated.sum()} row(s) repeat the {id_column} of an earlier row: "
+            f"{', '.join(ids[:20])}"
+        )
     return table[~repeated]
 
 
@@ -183,8 +190,9 @@ def is_clinical(name: str) -> bool:
     return feature_group(name) == "clinical"
 
 
-def numeric_columns(table: pd.DataFrame, candidates: list[str], ids: pd.Series,
-                    bad: BadData) -> tuple[list[str], list[str]]:
+def numeric_columns(
+    table: pd.DataFrame, candidates: list[str], ids: pd.Series, bad: BadData
+) -> tuple[list[str], list[str]]:
     """Candidate columns holding numbers, and the text columns left out; a column of numbers
     with a text cell (``?``, ``n/a``) or an infinite value is bad data."""
     numeric, excluded = [], []
@@ -197,8 +205,9 @@ def numeric_columns(table: pd.DataFrame, candidates: list[str], ids: pd.Series,
         elif pd.api.types.is_numeric_dtype(table[name]):
             infinite = np.isinf(table[name].to_numpy(dtype=float))
             if infinite.any():
-                bad.found(f"column {name!r} holds an infinite value: case "
-                          f"{ids[np.argmax(infinite)]!r}")
+                bad.found(
+                    f"column {name!r} holds an infinite value: case {ids[np.argmax(infinite)]!r}"
+                )
             else:
                 numeric.append(name)
         else:
@@ -206,11 +215,15 @@ def numeric_columns(table: pd.DataFrame, candidates: list[str], ids: pd.Series,
     return numeric, excluded
 
 
-def select_features(table: pd.DataFrame, config: ExperimentConfig, reserved: set[str],
-                    bad: BadData) -> tuple[list[str], list[str]]:
+def select_features(
+    table: pd.DataFrame, config: ExperimentConfig, reserved: set[str], bad: BadData
+) -> tuple[list[str], list[str]]:
     """Numeric feature columns of the configured groups, and the text ones left out."""
-    candidates = [c for c in table.columns if c not in reserved and c not in TABLE_KEY_COLUMNS
-                  and c not in config.features.exclude]
+    candidates = [
+        c
+        for c in table.columns
+        if c not in reserved and c not in TABLE_KEY_COLUMNS and c not in config.features.exclude
+    ]
     ids = table[config.input.id_column]
     numeric, excluded = numeric_columns(table, candidates, ids, bad)
     groups = feature_groups(numeric)
@@ -218,8 +231,10 @@ def select_features(table: pd.DataFrame, config: ExperimentConfig, reserved: set
     chosen = [c for c in numeric if c in {c for g in wanted for c in groups[g]}]
     empty = [c for c in chosen if table[c].isna().all()]
     if empty:
-        bad.found(f"{len(empty)} feature column(s) are empty in every labelled case: "
-                  f"{', '.join(empty[:20])}")
+        bad.found(
+            f"{len(empty)} feature column(s) are empty in every labelled case: "
+            f"{', '.join(empty[:20])}"
+        )
     features = [c for c in chosen if c not in empty]
     if not features:
         raise ConfigError(f"experiment {config.name}: no numeric feature in groups {list(wanted)}")
@@ -247,8 +262,15 @@ def load_model_data(config: ExperimentConfig, table_path: Path) -> ModelData:
     _require(table, source.id_column, "input.id_column", table_path)
     table = drop_duplicate_ids(table, source.id_column, bad).reset_index(drop=True)
     _require(table, source.target_column, "input.target_column", table_path)
-    labels = pd.Series(parse_labels(table[source.target_column], table[source.id_column],
-                                    str(table_path), source.target_column), index=table.index)
+    labels = pd.Series(
+        parse_labels(
+            table[source.target_column],
+            table[source.id_column],
+            str(table_path),
+            source.target_column,
+        ),
+        index=table.index,
+    )
     labelled = table[labels.notna()].reset_index(drop=True)
     y = labels[labels.notna()].to_numpy(dtype=int)
     if len(np.unique(y)) < 2:
@@ -261,9 +283,17 @@ def load_model_data(config: ExperimentConfig, table_path: Path) -> ModelData:
         groups = ids
     reserved = {source.id_column, source.target_column, source.group_column, source.site_column}
     features, excluded = select_features(labelled, config, {c for c in reserved if c}, bad)
-    data = ModelData(table=labelled, features=features, y=y, ids=ids, groups=groups,
-                     sites=_sites(labelled, source, table_path), excluded=excluded,
-                     n_unlabelled=int(labels.isna().sum()), dropped=bad.dropped)
+    data = ModelData(
+        table=labelled,
+        features=features,
+        y=y,
+        ids=ids,
+        groups=groups,
+        sites=_sites(labelled, source, table_path),
+        excluded=excluded,
+        n_unlabelled=int(labels.isna().sum()),
+        dropped=bad.dropped,
+    )
     check_folds(data, config)
     return data
 
@@ -281,4 +311,5 @@ def check_folds(data: ModelData, config: ExperimentConfig) -> None:
             raise ConfigError(
                 f"experiment {config.name}: class {label} has {n} patient(s): too few for "
                 f"outer_cv.folds {outer} and inner_cv.folds {inner} (each fold needs a "
-                "patient of each class); lower the fold counts")
+                "patient of each class); lower the fold counts"
+            )

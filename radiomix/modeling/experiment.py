@@ -75,8 +75,9 @@ class ExperimentResult:
     paths: dict[str, Path] = field(default_factory=dict)
 
 
-def _rule_columns(config: ExperimentConfig, table: pd.DataFrame
-                  ) -> tuple[pd.DataFrame, dict[str, str]]:
+def _rule_columns(
+    config: ExperimentConfig, table: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """`rule_<id>` and `param_<id>` of the compared rules, row-aligned with `table`, and each
     rule's direction ("higher" or "lower" parameter means recurrence)."""
     if not config.rules:
@@ -88,8 +89,9 @@ def _rule_columns(config: ExperimentConfig, table: pd.DataFrame
         known = {rule.id for rule in rules}
         unknown = sorted(set(config.rules) - known)
         if unknown:
-            raise ConfigError(f"experiment {config.name}: unknown rules {unknown}; "
-                              f"known: {sorted(known)}")
+            raise ConfigError(
+                f"experiment {config.name}: unknown rules {unknown}; known: {sorted(known)}"
+            )
         rules = [rule for rule in rules if rule.id in config.rules]
     evaluated = evaluate_rules(table, rules)
     columns = [c for c in evaluated.columns if c.startswith(("rule_", "param_"))]
@@ -108,65 +110,110 @@ def _subgroups(data: ModelData) -> pd.DataFrame:
 
 def _fold_frame(data: ModelData, result: FoldResult, rules: pd.DataFrame) -> pd.DataFrame:
     test = result.split.test
-    frame = pd.DataFrame({
-        "case_id": data.ids[test], "patient_id": data.groups[test],
-        "repeat": result.split.repeat, "fold": result.split.fold,
-        "y_true": data.y[test], "y_score": result.y_score,
-        "threshold": result.threshold,
-        "y_pred": (result.y_score >= result.threshold).astype(int),
-        "baseline_score": result.baseline_score,
-    })
-    return pd.concat([frame, _subgroups(data).iloc[test].reset_index(drop=True),
-                      rules.iloc[test].reset_index(drop=True)], axis=1)
+    frame = pd.DataFrame(
+        {
+            "case_id": data.ids[test],
+            "patient_id": data.groups[test],
+            "repeat": result.split.repeat,
+            "fold": result.split.fold,
+            "y_true": data.y[test],
+            "y_score": result.y_score,
+            "threshold": result.threshold,
+            "y_pred": (result.y_score >= result.threshold).astype(int),
+            "baseline_score": result.baseline_score,
+        }
+    )
+    return pd.concat(
+        [
+            frame,
+            _subgroups(data).iloc[test].reset_index(drop=True),
+            rules.iloc[test].reset_index(drop=True),
+        ],
+        axis=1,
+    )
 
 
 def _log_fold(result: FoldResult, frame: pd.DataFrame, experiment_id: str) -> None:
     """One child run per outer fold: chosen parameters, fold metrics, best trial."""
     split = result.split
-    with mlflow.start_run(experiment_id=experiment_id, nested=True,
-                          run_name=f"repeat{split.repeat}-fold{split.fold}"):
-        log_flat_params({"repeat": split.repeat, "fold": split.fold,
-                         "harmonised": result.harmonised,
-                         **{f"best_{k}": v for k, v in result.search.params.items()}})
+    with mlflow.start_run(
+        experiment_id=experiment_id, nested=True, run_name=f"repeat{split.repeat}-fold{split.fold}"
+    ):
+        log_flat_params(
+            {
+                "repeat": split.repeat,
+                "fold": split.fold,
+                "harmonised": result.harmonised,
+                **{f"best_{k}": v for k, v in result.search.params.items()},
+            }
+        )
         y = frame["y_true"].to_numpy(int)
         test_auc = auc_score(y, frame["y_score"]) if len(np.unique(y)) == 2 else float("nan")
-        log_numbers({"test_auc": test_auc, "inner_auc": result.search.inner_auc,
-                     "threshold": result.threshold, "n_test": len(split.test),
-                     "n_train": len(split.train), "n_trials": len(result.search.values),
-                     "n_pruned": result.search.n_pruned, "seconds": result.seconds})
+        log_numbers(
+            {
+                "test_auc": test_auc,
+                "inner_auc": result.search.inner_auc,
+                "threshold": result.threshold,
+                "n_test": len(split.test),
+                "n_train": len(split.train),
+                "n_trials": len(result.search.values),
+                "n_pruned": result.search.n_pruned,
+                "seconds": result.seconds,
+            }
+        )
 
 
-def _save_final_model(final: FinalModel, data: ModelData, out: Path,
-                      config: ExperimentConfig) -> dict[str, Path]:
+def _save_final_model(
+    final: FinalModel, data: ModelData, out: Path, config: ExperimentConfig
+) -> dict[str, Path]:
     folder = out / "final_model"
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"pipeline": folder / "pipeline.joblib",
-             "training_features": folder / "training_features.parquet",
-             "model_info": folder / "model_info.json"}
+    paths = {
+        "pipeline": folder / "pipeline.joblib",
+        "training_features": folder / "training_features.parquet",
+        "model_info": folder / "model_info.json",
+    }
     joblib.dump(final.pipeline, paths["pipeline"])
     data.X[final.input_columns].to_parquet(paths["training_features"])
     source = config.input
-    info = {"input_columns": final.input_columns, "threshold": final.threshold,
-            "model": final.search.model, "params": final.search.params,
-            "calibration": config.calibration, "ensemble": config.search.ensemble,
-            "harmonised": final.harmonised, "inner_auc": final.search.inner_auc,
-            "tracers": source.tracers, "positive_class": "recurrence (1)",
-            "columns": {"id": source.id_column, "target": source.target_column,
-                        "group": source.group_column}}
+    info = {
+        "input_columns": final.input_columns,
+        "threshold": final.threshold,
+        "model": final.search.model,
+        "params": final.search.params,
+        "calibration": config.calibration,
+        "ensemble": config.search.ensemble,
+        "harmonised": final.harmonised,
+        "inner_auc": final.search.inner_auc,
+        "tracers": source.tracers,
+        "positive_class": "recurrence (1)",
+        "columns": {
+            "id": source.id_column,
+            "target": source.target_column,
+            "group": source.group_column,
+        },
+    }
     paths["model_info"].write_text(json.dumps(info, indent=2))
     return paths
 
 
-def _write_figures(oof: pd.DataFrame, metrics: dict, final: FinalModel, data: ModelData,
-                   config: ExperimentConfig, out: Path) -> dict[str, Path]:
+def _write_figures(
+    oof: pd.DataFrame,
+    metrics: dict,
+    final: FinalModel,
+    data: ModelData,
+    config: ExperimentConfig,
+    out: Path,
+) -> dict[str, Path]:
     explanation = explain_pipeline(final.pipeline, final.search.model, data.X, config.seed)
     shap_csv = out / "shap_mean_abs.csv"
     mean_abs_shap(explanation).to_csv(shap_csv, index=False)
     return plots.evaluation_figures(first_repeat(oof), metrics, out) | {
         "shap_summary": plots.shap_beeswarm(explanation, out / "shap_summary.png"),
         "shap_mean_abs": shap_csv,
-        "optuna_history": plots.optuna_history_plot(final.search.values,
-                                                    out / "optuna_history.png"),
+        "optuna_history": plots.optuna_history_plot(
+            final.search.values, out / "optuna_history.png"
+        ),
     }
 
 
@@ -180,8 +227,9 @@ def _extraction_lineage(config: ExperimentConfig, provenance: dict) -> dict:
     """Where the features came from: extraction configuration (file and hash) and manifest
     (path and hash), from the experiment or from the table's stored provenance."""
     source = config.input.extraction_config
-    manifest = config.input.manifest or (Path(provenance["manifest"])
-                                         if provenance.get("manifest") else None)
+    manifest = config.input.manifest or (
+        Path(provenance["manifest"]) if provenance.get("manifest") else None
+    )
     digest: str | None
     if source is not None:
         from radiomix.features import load_config
@@ -191,26 +239,35 @@ def _extraction_lineage(config: ExperimentConfig, provenance: dict) -> dict:
         name, digest = "stored in the table by radiomix extract", provenance.get("config_sha256")
     else:
         name, digest = "unknown (feature table without extraction provenance)", None
-    return {"extraction_config": name, "extraction_config_sha256": digest,
-            "manifest": str(manifest) if manifest else None,
-            "manifest_sha256": (file_sha256(manifest) if manifest and manifest.is_file()
-                                else None)}
+    return {
+        "extraction_config": name,
+        "extraction_config_sha256": digest,
+        "manifest": str(manifest) if manifest else None,
+        "manifest_sha256": (file_sha256(manifest) if manifest and manifest.is_file() else None),
+    }
 
 
-def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
-             permutations: int) -> tuple[dict, dict[str, Path]]:
+def _lineage(
+    config: ExperimentConfig, table: Path, data: ModelData, out: Path, permutations: int
+) -> tuple[dict, dict[str, Path]]:
     """Lineage (experiment hash, table hash, extraction configuration and manifest), saved
     beside the results with the experiment file and the extraction provenance."""
     paths = {"experiment": out / "experiment.yaml", "lineage": out / "lineage.json"}
-    paths["experiment"].write_text(yaml.safe_dump(config.model_dump(mode="json"),
-                                                  sort_keys=False))
+    paths["experiment"].write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     provenance = table_provenance(table)
-    lineage = {"experiment_sha256": experiment_sha256(config), "table": table.name,
-               "table_sha256": file_sha256(table), **_extraction_lineage(config, provenance),
-               "n_cases": len(data.y), "n_unlabelled_dropped": data.n_unlabelled,
-               "tracers": config.input.tracers, "features": data.features,
-               "excluded_non_numeric": data.excluded, "dropped_bad_data": data.dropped,
-               "permutations": permutations}
+    lineage = {
+        "experiment_sha256": experiment_sha256(config),
+        "table": table.name,
+        "table_sha256": file_sha256(table),
+        **_extraction_lineage(config, provenance),
+        "n_cases": len(data.y),
+        "n_unlabelled_dropped": data.n_unlabelled,
+        "tracers": config.input.tracers,
+        "features": data.features,
+        "excluded_non_numeric": data.excluded,
+        "dropped_bad_data": data.dropped,
+        "permutations": permutations,
+    }
     if provenance:
         paths["extraction_provenance"] = out / "extraction_provenance.json"
         paths["extraction_provenance"].write_text(json.dumps(provenance, indent=2))
@@ -221,24 +278,40 @@ def _lineage(config: ExperimentConfig, table: Path, data: ModelData, out: Path,
     return lineage, paths
 
 
-def _experiment_params(config: ExperimentConfig, data: ModelData, table: Path,
-                       permutations: int) -> dict:
-    outer = ("leave_one_site_out" if config.outer_cv.scheme == "leave_one_site_out"
-             else f"{config.outer_cv.folds}x{config.outer_cv.repeats}")
-    return {"experiment": config.name, "seed": config.seed, "table": table.name,
-            "n_cases": len(data.y),
-            "n_patients": len(np.unique(data.groups)), "n_features": len(data.features),
-            "feature_groups": config.features.groups, "combat": config.preprocessing.combat,
-            "models": [m.name for m in config.models], "n_trials": config.search.n_trials,
-            "selectors": config.search.selectors, "balancing": config.search.balancing,
-            "calibration": config.calibration, "ensemble": config.search.ensemble,
-            "outer_cv": outer, "tracers": config.input.tracers,
-            "inner_cv": f"{config.inner_cv.folds}x{config.inner_cv.repeats}",
-            "rules": config.rules, "permutations": permutations}
+def _experiment_params(
+    config: ExperimentConfig, data: ModelData, table: Path, permutations: int
+) -> dict:
+    outer = (
+        "leave_one_site_out"
+        if config.outer_cv.scheme == "leave_one_site_out"
+        else f"{config.outer_cv.folds}x{config.outer_cv.repeats}"
+    )
+    return {
+        "experiment": config.name,
+        "seed": config.seed,
+        "table": table.name,
+        "n_cases": len(data.y),
+        "n_patients": len(np.unique(data.groups)),
+        "n_features": len(data.features),
+        "feature_groups": config.features.groups,
+        "combat": config.preprocessing.combat,
+        "models": [m.name for m in config.models],
+        "n_trials": config.search.n_trials,
+        "selectors": config.search.selectors,
+        "balancing": config.search.balancing,
+        "calibration": config.calibration,
+        "ensemble": config.search.ensemble,
+        "outer_cv": outer,
+        "tracers": config.input.tracers,
+        "inner_cv": f"{config.inner_cv.folds}x{config.inner_cv.repeats}",
+        "rules": config.rules,
+        "permutations": permutations,
+    }
 
 
-def _feature_group_comparison(data: ModelData, splits: list, config: ExperimentConfig,
-                              prefix: str, oof: pd.DataFrame) -> dict:
+def _feature_group_comparison(
+    data: ModelData, splits: list, config: ExperimentConfig, prefix: str, oof: pd.DataFrame
+) -> dict:
     """Each group of `config.compare_feature_groups` alone, cross-validated on the same folds
     of repeat 0 with the same search, compared with the full model (paired, clustered)."""
     if not config.compare_feature_groups:
@@ -255,17 +328,22 @@ def _feature_group_comparison(data: ModelData, splits: list, config: ExperimentC
         for result in run_folds(subset, first, config, f"{prefix}-{group}"):
             score[result.split.test] = result.y_score
         scores[group] = pd.Series(score, index=data.ids)
-    return feature_group_metrics(first_repeat(oof), scores,
-                                 {g: len(groups[g]) for g in config.compare_feature_groups})
+    return feature_group_metrics(
+        first_repeat(oof), scores, {g: len(groups[g]) for g in config.compare_feature_groups}
+    )
 
 
 def _input_table(config: ExperimentConfig, out: Path) -> Path:
     return config.input.table if config.input.table else extract_table(config.input, out)
 
 
-def run_experiment(config: ExperimentConfig, out_dir: str | Path,
-                   tracking_uri: str | None = None, permutations: int = 0,
-                   progress: Progress | None = None) -> ExperimentResult:
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    tracking_uri: str | None = None,
+    permutations: int = 0,
+    progress: Progress | None = None,
+) -> ExperimentResult:
     """Nested CV, final model, metrics and artifacts of `config`, tracked in MLflow; with
     `permutations` > 0 also the permutation test of the headline AUC."""
     if permutations < 0:
@@ -280,8 +358,9 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path,
         print_warning(f"dropped: {problem}")
     rules, directions = _rule_columns(config, data.table)
     with using_tracking_uri(uri):
-        return _tracked_run(config, data, table, rules, directions, out, uri,
-                            _Options(permutations, progress))
+        return _tracked_run(
+            config, data, table, rules, directions, out, uri, _Options(permutations, progress)
+        )
 
 
 @dataclass
@@ -294,9 +373,15 @@ class _Options:
             self.progress(stage, done, total)
 
 
-def _run_cv(config: ExperimentConfig, data: ModelData, splits: list[OuterSplit],
-            rules: pd.DataFrame, prefix: str, experiment_id: str, options: _Options
-            ) -> tuple[pd.DataFrame, FinalModel]:
+def _run_cv(
+    config: ExperimentConfig,
+    data: ModelData,
+    splits: list[OuterSplit],
+    rules: pd.DataFrame,
+    prefix: str,
+    experiment_id: str,
+    options: _Options,
+) -> tuple[pd.DataFrame, FinalModel]:
     """Outer folds (one child run each), then the final model; returns the out-of-fold
     table and the final model."""
     frames = []
@@ -313,15 +398,25 @@ def _run_cv(config: ExperimentConfig, data: ModelData, splits: list[OuterSplit],
 
 def _metrics(oof: pd.DataFrame, config: ExperimentConfig, directions: dict[str, str]) -> dict:
     metrics = experiment_metrics(oof, config.seed, directions)
-    return {"headline": headline_metrics(oof, "y_score", config.seed),
-            "baseline": headline_metrics(oof, "baseline_score", config.seed), **metrics}
+    return {
+        "headline": headline_metrics(oof, "y_score", config.seed),
+        "baseline": headline_metrics(oof, "baseline_score", config.seed),
+        **metrics,
+    }
 
 
-def _permutations(config: ExperimentConfig, data: ModelData, metrics: dict, prefix: str,
-                  out: Path, options: _Options) -> dict[str, Path]:
+def _permutations(
+    config: ExperimentConfig,
+    data: ModelData,
+    metrics: dict,
+    prefix: str,
+    out: Path,
+    options: _Options,
+) -> dict[str, Path]:
     """Run the permutation test, add its summary to `metrics`, save and log the null."""
-    test = permutation_test(data, config, options.permutations, metrics["headline"]["auc"],
-                            prefix, options.report)
+    test = permutation_test(
+        data, config, options.permutations, metrics["headline"]["auc"], prefix, options.report
+    )
     null = test.pop("null_auc")
     metrics["permutation"] = test
     path = out / "permutation_null.json"
@@ -331,16 +426,28 @@ def _permutations(config: ExperimentConfig, data: ModelData, metrics: dict, pref
     return {"permutation_null": path}
 
 
-HEADLINE_LOGGED = {"headline": ("auc", "auc_sd", "brier", "brier_prevalence",
-                                "calibration_intercept", "calibration_slope"),
-                   "baseline": ("auc", "brier"), "permutation": ("p_value",)}
+HEADLINE_LOGGED = {
+    "headline": (
+        "auc",
+        "auc_sd",
+        "brier",
+        "brier_prevalence",
+        "calibration_intercept",
+        "calibration_slope",
+    ),
+    "baseline": ("auc", "brier"),
+    "permutation": ("p_value",),
+}
 """What MLflow gets of the headline, baseline and permutation blocks (the rest, with the
 intervals, is in `metrics.json`)."""
 
 
 def _headline_numbers(metrics: dict) -> dict:
-    return {block: {key: metrics[block][key] for key in keys}
-            for block, keys in HEADLINE_LOGGED.items() if block in metrics}
+    return {
+        block: {key: metrics[block][key] for key in keys}
+        for block, keys in HEADLINE_LOGGED.items()
+        if block in metrics
+    }
 
 
 def study_prefix(config: ExperimentConfig, table: Path, run_id: str) -> str:
@@ -350,14 +457,22 @@ def study_prefix(config: ExperimentConfig, table: Path, run_id: str) -> str:
     table's bytes are hashed)."""
     if config.search.storage is None:
         return f"{config.name}-{run_id[:12]}"
-    digest = hashlib.sha256(f"{config.model_dump_json(exclude={'input'})}\n"
-                            f"{file_sha256(table)}".encode()).hexdigest()
+    digest = hashlib.sha256(
+        f"{config.model_dump_json(exclude={'input'})}\n{file_sha256(table)}".encode()
+    ).hexdigest()
     return f"{config.name}-{digest[:12]}"
 
 
-def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: pd.DataFrame,
-                 directions: dict[str, str], out: Path, uri: str,
-                 options: _Options) -> ExperimentResult:
+def _tracked_run(
+    config: ExperimentConfig,
+    data: ModelData,
+    table: Path,
+    rules: pd.DataFrame,
+    directions: dict[str, str],
+    out: Path,
+    uri: str,
+    options: _Options,
+) -> ExperimentResult:
     """The nested CV, final model and artifacts inside one parent MLflow run."""
     experiment_id = ensure_experiment(config.name, uri)
     splits = outer_splits(data.y, data.groups, config, data.sites)
@@ -386,7 +501,6 @@ def _tracked_run(config: ExperimentConfig, data: ModelData, table: Path, rules: 
         for path in final_paths.values():
             mlflow.log_artifact(str(path), artifact_path="final_model")
         log_model(final.pipeline, data.X[final.input_columns])
-        mlflow.log_artifact(str(write_run_report(parent.info.run_id, out,
-                                                 out / "report.html")))
+        mlflow.log_artifact(str(write_run_report(parent.info.run_id, out, out / "report.html")))
     paths |= {f"final_{key}": path for key, path in final_paths.items()}
     return ExperimentResult(parent.info.run_id, experiment_id, uri, metrics, out, paths)

@@ -47,8 +47,9 @@ def explainer_kind(pipeline: Pipeline, model_name: str) -> Explainer:
     return ZOO[model_name].explainer if known else "permutation"
 
 
-def shap_explainer(pipeline: Pipeline, model_name: str, background: pd.DataFrame, seed: int
-                   ) -> tuple[shap.Explainer, bool]:
+def shap_explainer(
+    pipeline: Pipeline, model_name: str, background: pd.DataFrame, seed: int
+) -> tuple[shap.Explainer, bool]:
     """A SHAP explainer of the pipeline's model on selected features (`background`: the
     training rows through every step but the model), and whether its values are exact."""
     import shap
@@ -61,12 +62,14 @@ def shap_explainer(pipeline: Pipeline, model_name: str, background: pd.DataFrame
         return shap.LinearExplainer(model, background), True
     masker = shap.maskers.Independent(background, max_samples=BACKGROUND_ROWS)
     final = pipeline[-1]
-    return shap.PermutationExplainer(lambda a: final.predict_proba(a)[:, 1], masker,
-                                     seed=seed), False
+    return shap.PermutationExplainer(
+        lambda a: final.predict_proba(a)[:, 1], masker, seed=seed
+    ), False
 
 
-def explain_pipeline(pipeline: Pipeline, model_name: str, X: pd.DataFrame, seed: int
-                     ) -> shap.Explanation:
+def explain_pipeline(
+    pipeline: Pipeline, model_name: str, X: pd.DataFrame, seed: int
+) -> shap.Explanation:
     """A `shap.Explanation` of the model on the pipeline-transformed, selected features of X."""
     import shap
 
@@ -77,11 +80,12 @@ def explain_pipeline(pipeline: Pipeline, model_name: str, X: pd.DataFrame, seed:
     else:
         rng = np.random.default_rng(seed)
         rows = rng.choice(len(selected), size=min(PERMUTATION_ROWS, len(selected)), replace=False)
-        explanation = explainer(selected.iloc[np.sort(rows)],
-                                max_evals=2 * selected.shape[1] + 1)
-    return shap.Explanation(values=_positive_class(np.asarray(explanation.values)),
-                            data=np.asarray(explanation.data),
-                            feature_names=list(selected.columns))
+        explanation = explainer(selected.iloc[np.sort(rows)], max_evals=2 * selected.shape[1] + 1)
+    return shap.Explanation(
+        values=_positive_class(np.asarray(explanation.values)),
+        data=np.asarray(explanation.data),
+        feature_names=list(selected.columns),
+    )
 
 
 def mean_abs_shap(explanation: shap.Explanation) -> pd.DataFrame:

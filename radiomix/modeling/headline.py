@@ -29,18 +29,25 @@ def headline_metrics(oof: pd.DataFrame, score: str, seed: int) -> dict:
     y = oof["y_true"].to_numpy(int)
     p = oof[score].to_numpy(float)
     patients = oof["patient_id"].to_numpy()
-    per_repeat = [stats.auc_score(part["y_true"].to_numpy(int), part[score].to_numpy(float))
-                  for _, part in oof.groupby("repeat")]
+    per_repeat = [
+        stats.auc_score(part["y_true"].to_numpy(int), part[score].to_numpy(float))
+        for _, part in oof.groupby("repeat")
+    ]
     result: dict = {
         "auc": float(np.mean(per_repeat)),
         "auc_sd": float(np.std(per_repeat, ddof=1)) if len(per_repeat) > 1 else 0.0,
         "auc_repeats": [float(a) for a in per_repeat],
     }
-    metrics = {"auc_pooled": stats.auc_score, "brier": stats.brier_score,
-               "calibration_intercept": _calibration(0), "calibration_slope": _calibration(1)}
+    metrics = {
+        "auc_pooled": stats.auc_score,
+        "brier": stats.brier_score,
+        "calibration_intercept": _calibration(0),
+        "calibration_slope": _calibration(1),
+    }
     for name, metric in metrics.items():
-        estimate, low, high = stats.clustered_bootstrap_ci(metric, y, p, patients,
-                                                           n_boot=BOOTSTRAPS, seed=seed)
+        estimate, low, high = stats.clustered_bootstrap_ci(
+            metric, y, p, patients, n_boot=BOOTSTRAPS, seed=seed
+        )
         result[name], result[f"{name}_ci"] = estimate, [low, high]
     prevalence = float(np.mean(y))
     result["prevalence"] = prevalence

@@ -47,7 +47,7 @@ def _two_classes(y: np.ndarray) -> bool:
 
 def rule_ids(oof: pd.DataFrame) -> list[str]:
     """Ids of the rules whose columns `rule_<id>` are in the predictions table."""
-    return [column[len("rule_"):] for column in oof.columns if column.startswith("rule_")]
+    return [column[len("rule_") :] for column in oof.columns if column.startswith("rule_")]
 
 
 def first_repeat(oof: pd.DataFrame) -> pd.DataFrame:
@@ -63,15 +63,17 @@ def _auc(frame: pd.DataFrame, score: str = "y_score") -> dict:
     try:
         result = stats.auc_delong(y, frame[score].to_numpy(float), groups=patients)
     except stats.StatisticsInputError:
-        return {"auc": stats.auc_score(y, frame[score].to_numpy(float)),
-                "auc_ci": [None, None]}
+        return {"auc": stats.auc_score(y, frame[score].to_numpy(float)), "auc_ci": [None, None]}
     return {"auc": result.auc, "auc_ci": [result.ci_low, result.ci_high]}
 
 
 def decision_metrics(frame: pd.DataFrame, column: str = "y_pred") -> dict:
     """Confusion counts and the five proportions with patient-clustered intervals."""
-    metrics = stats.binary_metrics(frame["y_true"].to_numpy(int), frame[column].to_numpy(int),
-                                   groups=frame[CLUSTER_COLUMN].to_numpy())
+    metrics = stats.binary_metrics(
+        frame["y_true"].to_numpy(int),
+        frame[column].to_numpy(int),
+        groups=frame[CLUSTER_COLUMN].to_numpy(),
+    )
     return {key: value for key, value in metrics.items() if key != "n"}
 
 
@@ -81,13 +83,16 @@ def model_metrics(oof: pd.DataFrame, seed: int) -> dict:
     first = first_repeat(oof)
     y, score = first["y_true"].to_numpy(int), first["y_score"].to_numpy(float)
     repeats = oof.groupby("repeat") if "repeat" in oof.columns else [(0, oof)]
-    per_repeat = [stats.auc_score(part["y_true"].to_numpy(int), part["y_score"].to_numpy(float))
-                  for _, part in repeats]
+    per_repeat = [
+        stats.auc_score(part["y_true"].to_numpy(int), part["y_score"].to_numpy(float))
+        for _, part in repeats
+    ]
     patients = first[CLUSTER_COLUMN].to_numpy()
 
     def bootstrap(metric):
-        return stats.clustered_bootstrap_ci(metric, y, score, patients, n_boot=BOOTSTRAPS,
-                                            seed=seed)
+        return stats.clustered_bootstrap_ci(
+            metric, y, score, patients, n_boot=BOOTSTRAPS, seed=seed
+        )
 
     brier, brier_low, brier_high = bootstrap(stats.brier_score)
     intercept, *intercept_ci = bootstrap(lambda a, b: stats.calibration_intercept_slope(a, b)[0])
@@ -97,20 +102,28 @@ def model_metrics(oof: pd.DataFrame, seed: int) -> dict:
         "auc_repeats_mean": float(np.mean(per_repeat)),
         "auc_repeats_sd": float(np.std(per_repeat, ddof=1)) if len(per_repeat) > 1 else 0.0,
         **decision_metrics(first),
-        "brier": brier, "brier_ci": [brier_low, brier_high],
-        "calibration_slope": slope, "calibration_slope_ci": slope_ci,
-        "calibration_intercept": intercept, "calibration_intercept_ci": intercept_ci,
+        "brier": brier,
+        "brier_ci": [brier_low, brier_high],
+        "calibration_slope": slope,
+        "calibration_slope_ci": slope_ci,
+        "calibration_intercept": intercept,
+        "calibration_intercept_ci": intercept_ci,
     }
 
 
 def _difference(frame: pd.DataFrame, rule: str, label: int) -> dict:
     """Paired difference model - rule of sensitivity (label 1) or specificity (label 0)."""
     cases = frame[frame["y_true"] == label]
-    result = stats.paired_difference((cases["y_pred"] == label).to_numpy(int),
-                                     (cases[f"rule_{rule}"] == label).to_numpy(int),
-                                     cases[CLUSTER_COLUMN].to_numpy())
-    return {"difference": result.difference, "ci": [result.ci_low, result.ci_high],
-            "p": result.p_value}
+    result = stats.paired_difference(
+        (cases["y_pred"] == label).to_numpy(int),
+        (cases[f"rule_{rule}"] == label).to_numpy(int),
+        cases[CLUSTER_COLUMN].to_numpy(),
+    )
+    return {
+        "difference": result.difference,
+        "ci": [result.ci_low, result.ci_high],
+        "p": result.p_value,
+    }
 
 
 def _decision_comparison(applies: pd.DataFrame, rule: str) -> dict:
@@ -120,21 +133,40 @@ def _decision_comparison(applies: pd.DataFrame, rule: str) -> dict:
     rule_cells = decision_metrics(applies, f"rule_{rule}")
     model_cells = decision_metrics(applies)
     mcnemar = stats.mcnemar_test(y, model, decided, applies[CLUSTER_COLUMN].to_numpy())
-    return {**rule_cells,
-            "model_same_cases": {key: model_cells[key] for key in
-                                 ("sensitivity", "sensitivity_ci", "specificity",
-                                  "specificity_ci", "tp", "fp", "tn", "fn")},
-            "sensitivity_difference": _difference(applies, rule, 1),
-            "specificity_difference": _difference(applies, rule, 0),
-            "mcnemar_p_vs_model": mcnemar.p_value}
+    return {
+        **rule_cells,
+        "model_same_cases": {
+            key: model_cells[key]
+            for key in (
+                "sensitivity",
+                "sensitivity_ci",
+                "specificity",
+                "specificity_ci",
+                "tp",
+                "fp",
+                "tn",
+                "fn",
+            )
+        },
+        "sensitivity_difference": _difference(applies, rule, 1),
+        "specificity_difference": _difference(applies, rule, 0),
+        "mcnemar_p_vs_model": mcnemar.p_value,
+    }
 
 
 def _auc_comparison(applies: pd.DataFrame, rule: str, direction: str) -> dict:
     """The AUC of the rule's parameter against the model's on the cases with the parameter."""
-    scored = applies[applies[f"param_{rule}"].notna()] if f"param_{rule}" in applies else \
-        applies.iloc[:0]
-    result: dict = {"n_with_parameter": len(scored), "auc": None, "auc_ci": [None, None],
-                    "delong_p_vs_model": None}
+    scored = (
+        applies[applies[f"param_{rule}"].notna()]
+        if f"param_{rule}" in applies
+        else applies.iloc[:0]
+    )
+    result: dict = {
+        "n_with_parameter": len(scored),
+        "auc": None,
+        "auc_ci": [None, None],
+        "delong_p_vs_model": None,
+    }
     y = scored["y_true"].to_numpy(int)
     if not _two_classes(y):
         return result
@@ -144,13 +176,16 @@ def _auc_comparison(applies: pd.DataFrame, rule: str, direction: str) -> dict:
     model = _auc(scored)
     result |= {"model_auc_same_cases": model["auc"], "model_auc_same_cases_ci": model["auc_ci"]}
     try:
-        paired = stats.delong_test(y, scored["y_score"].to_numpy(float), param,
-                                   groups=scored[CLUSTER_COLUMN].to_numpy())
+        paired = stats.delong_test(
+            y, scored["y_score"].to_numpy(float), param, groups=scored[CLUSTER_COLUMN].to_numpy()
+        )
     except stats.StatisticsInputError:
         return result
-    return result | {"delong_p_vs_model": paired.p_value,
-                     "auc_difference": paired.difference,
-                     "auc_difference_ci": [paired.ci_low, paired.ci_high]}
+    return result | {
+        "delong_p_vs_model": paired.p_value,
+        "auc_difference": paired.difference,
+        "auc_difference_ci": [paired.ci_low, paired.ci_high],
+    }
 
 
 def rule_metrics(oof: pd.DataFrame, rule: str, direction: str = "higher") -> dict:
@@ -162,14 +197,21 @@ def rule_metrics(oof: pd.DataFrame, rule: str, direction: str = "higher") -> dic
     applies = first_repeat(oof)
     applies = applies[applies[f"rule_{rule}"].notna()]
     y = applies["y_true"].to_numpy(int)
-    result: dict = {"n": len(applies), "n_patients": int(applies[CLUSTER_COLUMN].nunique()),
-                    "direction": direction}
+    result: dict = {
+        "n": len(applies),
+        "n_patients": int(applies[CLUSTER_COLUMN].nunique()),
+        "direction": direction,
+    }
     if not _two_classes(y):
-        return result | {"auc": None, "auc_ci": [None, None], "sensitivity": None,
-                         "specificity": None, "delong_p_vs_model": None,
-                         "mcnemar_p_vs_model": None}
-    return result | _decision_comparison(applies, rule) | _auc_comparison(applies, rule,
-                                                                          direction)
+        return result | {
+            "auc": None,
+            "auc_ci": [None, None],
+            "sensitivity": None,
+            "specificity": None,
+            "delong_p_vs_model": None,
+            "mcnemar_p_vs_model": None,
+        }
+    return result | _decision_comparison(applies, rule) | _auc_comparison(applies, rule, direction)
 
 
 def _adjust(rules: dict[str, dict]) -> None:
@@ -183,12 +225,18 @@ def _adjust(rules: dict[str, dict]) -> None:
 
 def _level_metrics(frame: pd.DataFrame) -> dict:
     """n, patients, AUC and decision proportions of one subgroup."""
-    result = {"n": len(frame), "n_patients": int(frame[CLUSTER_COLUMN].nunique()),
-              "n_positive": int(frame["y_true"].sum()), **_auc(frame)}
+    result = {
+        "n": len(frame),
+        "n_patients": int(frame[CLUSTER_COLUMN].nunique()),
+        "n_positive": int(frame["y_true"].sum()),
+        **_auc(frame),
+    }
     if len(frame):
         cells = decision_metrics(frame)
-        result |= {key: cells[key] for key in ("sensitivity", "sensitivity_ci", "specificity",
-                                               "specificity_ci")}
+        result |= {
+            key: cells[key]
+            for key in ("sensitivity", "sensitivity_ci", "specificity", "specificity_ci")
+        }
     return result
 
 
@@ -196,19 +244,21 @@ def _level_comparisons(frame: pd.DataFrame, column: str) -> list[dict]:
     """Unpaired clustered DeLong tests between every two levels of `column` (Holm within)."""
     comparisons = []
     for a, b in itertools.combinations(sorted(frame[column].dropna().astype(str).unique()), 2):
-        first, second = frame[frame[column].astype(str) == a], frame[frame[column].astype(str)
-                                                                     == b]
+        first, second = frame[frame[column].astype(str) == a], frame[frame[column].astype(str) == b]
         try:
             test = stats.delong_unpaired_test(
-                first["y_true"].to_numpy(int), first["y_score"].to_numpy(float),
-                second["y_true"].to_numpy(int), second["y_score"].to_numpy(float),
-                first[CLUSTER_COLUMN].to_numpy(), second[CLUSTER_COLUMN].to_numpy())
+                first["y_true"].to_numpy(int),
+                first["y_score"].to_numpy(float),
+                second["y_true"].to_numpy(int),
+                second["y_score"].to_numpy(float),
+                first[CLUSTER_COLUMN].to_numpy(),
+                second[CLUSTER_COLUMN].to_numpy(),
+            )
         except stats.StatisticsInputError as error:
             comparisons.append({"a": a, "b": b, "p": None, "note": str(error)})
             continue
         comparisons.append({"a": a, "b": b, "auc_difference": test.difference, "p": test.p_value})
-    for comparison, p in zip(comparisons, stats.holm([c["p"] for c in comparisons]),
-                             strict=True):
+    for comparison, p in zip(comparisons, stats.holm([c["p"] for c in comparisons]), strict=True):
         comparison["p_holm"] = p
     return comparisons
 
@@ -221,8 +271,10 @@ def subgroup_metrics(oof: pd.DataFrame) -> dict:
     for column in SUBGROUP_COLUMNS:
         if column not in first.columns or first[column].nunique() < 2:
             continue
-        levels = {str(level): _level_metrics(part)
-                  for level, part in first.groupby(first[column].astype(str))}
+        levels = {
+            str(level): _level_metrics(part)
+            for level, part in first.groupby(first[column].astype(str))
+        }
         result[column] = {"levels": levels, "comparisons": _level_comparisons(first, column)}
     return result
 
@@ -234,8 +286,9 @@ def decision_curves(oof: pd.DataFrame) -> dict:
     thresholds = list(NET_BENEFIT_THRESHOLDS)
 
     def curves(frame: pd.DataFrame) -> dict:
-        return stats.decision_curve(frame["y_true"].to_numpy(int),
-                                    frame["y_score"].to_numpy(float), thresholds)
+        return stats.decision_curve(
+            frame["y_true"].to_numpy(int), frame["y_score"].to_numpy(float), thresholds
+        )
 
     result = {"all": curves(first)}
     for rule in rule_ids(first):
@@ -244,32 +297,38 @@ def decision_curves(oof: pd.DataFrame) -> dict:
             continue
         y, decided = applies["y_true"].to_numpy(int), applies[f"rule_{rule}"].to_numpy(int)
         result[rule] = curves(applies) | {
-            "rule": [stats.net_benefit(y, decided, t) for t in thresholds]}
+            "rule": [stats.net_benefit(y, decided, t) for t in thresholds]
+        }
     return result
 
 
-def experiment_metrics(oof: pd.DataFrame, seed: int = 0,
-                       directions: dict[str, str] | None = None) -> dict:
+def experiment_metrics(
+    oof: pd.DataFrame, seed: int = 0, directions: dict[str, str] | None = None
+) -> dict:
     """The whole `metrics.json` dictionary (JSON-safe); `directions` maps rule id to
     "higher" or "lower" (default higher)."""
     first = first_repeat(oof)
     directions = directions or {}
-    rules = {rule: rule_metrics(oof, rule, directions.get(rule, "higher"))
-             for rule in rule_ids(oof)}
+    rules = {
+        rule: rule_metrics(oof, rule, directions.get(rule, "higher")) for rule in rule_ids(oof)
+    }
     _adjust(rules)
-    return _clean({
-        "model": model_metrics(oof, seed),
-        "rules": rules,
-        "subgroups": subgroup_metrics(oof),
-        "decision_curves": decision_curves(oof),
-        "clustered_by": CLUSTER_COLUMN,
-        "n_cases": int(first["case_id"].nunique()),
-        "n_patients": int(first[CLUSTER_COLUMN].nunique()),
-    })
+    return _clean(
+        {
+            "model": model_metrics(oof, seed),
+            "rules": rules,
+            "subgroups": subgroup_metrics(oof),
+            "decision_curves": decision_curves(oof),
+            "clustered_by": CLUSTER_COLUMN,
+            "n_cases": int(first["case_id"].nunique()),
+            "n_patients": int(first[CLUSTER_COLUMN].nunique()),
+        }
+    )
 
 
-def feature_group_metrics(first: pd.DataFrame, scores: dict[str, pd.Series | None],
-                          n_features: dict[str, int]) -> dict:
+def feature_group_metrics(
+    first: pd.DataFrame, scores: dict[str, pd.Series | None], n_features: dict[str, int]
+) -> dict:
     """The full model against a model of each feature group alone on the same cases and
     folds: AUCs with clustered intervals, the paired clustered difference (group - all)
     with its interval, raw and Holm-adjusted p-values across the groups."""
@@ -277,17 +336,28 @@ def feature_group_metrics(first: pd.DataFrame, scores: dict[str, pd.Series | Non
     groups: dict[str, dict] = {}
     for group, score in scores.items():
         if score is None:
-            groups[group] = {"n_features": 0, "p": None,
-                             "note": "no feature of this group in the table"}
+            groups[group] = {
+                "n_features": 0,
+                "p": None,
+                "note": "no feature of this group in the table",
+            }
             continue
         frame = first.assign(group_score=score.reindex(first["case_id"]).to_numpy(float))
-        paired = stats.delong_test(y, frame["group_score"].to_numpy(float),
-                                   frame["y_score"].to_numpy(float), groups=patients)
-        groups[group] = {"n_features": n_features[group], **_auc(frame, "group_score"),
-                         "auc_difference_vs_all": paired.difference,
-                         "auc_difference_ci": [paired.ci_low, paired.ci_high],
-                         "p": paired.p_value}
-    for values, p in zip(groups.values(), stats.holm([v["p"] for v in groups.values()]),
-                         strict=True):
+        paired = stats.delong_test(
+            y,
+            frame["group_score"].to_numpy(float),
+            frame["y_score"].to_numpy(float),
+            groups=patients,
+        )
+        groups[group] = {
+            "n_features": n_features[group],
+            **_auc(frame, "group_score"),
+            "auc_difference_vs_all": paired.difference,
+            "auc_difference_ci": [paired.ci_low, paired.ci_high],
+            "p": paired.p_value,
+        }
+    for values, p in zip(
+        groups.values(), stats.holm([v["p"] for v in groups.values()]), strict=True
+    ):
         values["p_holm"] = p
     return _clean({"all": _auc(first), "groups": groups})

@@ -36,8 +36,9 @@ def permuted_labels(y: np.ndarray, groups: np.ndarray, rng: np.random.Generator)
 
 def mean_repeat_auc(y: np.ndarray, score: np.ndarray, repeats: np.ndarray) -> float:
     """Mean over repeats of the pooled out-of-fold AUC (the headline statistic)."""
-    return float(np.mean([auc_score(y[repeats == r], score[repeats == r])
-                          for r in np.unique(repeats)]))
+    return float(
+        np.mean([auc_score(y[repeats == r], score[repeats == r]) for r in np.unique(repeats)])
+    )
 
 
 def null_auc(data: ModelData, config: ExperimentConfig, index: int, study_prefix: str) -> float:
@@ -46,17 +47,28 @@ def null_auc(data: ModelData, config: ExperimentConfig, index: int, study_prefix
     permuted = dataclasses.replace(data, y=permuted_labels(data.y, data.groups, rng))
     frames = []
     for split in outer_splits(permuted.y, permuted.groups, config, permuted.sites):
-        result = run_fold(permuted, split, config, f"{study_prefix}-perm{index}",
-                          with_baseline=False)
-        frames.append(pd.DataFrame({"repeat": split.repeat, "y": permuted.y[split.test],
-                                    "score": result.y_score}))
+        result = run_fold(
+            permuted, split, config, f"{study_prefix}-perm{index}", with_baseline=False
+        )
+        frames.append(
+            pd.DataFrame(
+                {"repeat": split.repeat, "y": permuted.y[split.test], "score": result.y_score}
+            )
+        )
     oof = pd.concat(frames, ignore_index=True)
-    return mean_repeat_auc(oof["y"].to_numpy(int), oof["score"].to_numpy(float),
-                           oof["repeat"].to_numpy())
+    return mean_repeat_auc(
+        oof["y"].to_numpy(int), oof["score"].to_numpy(float), oof["repeat"].to_numpy()
+    )
 
 
-def permutation_test(data: ModelData, config: ExperimentConfig, n: int, observed: float,
-                     study_prefix: str, progress: Progress | None = None) -> dict:
+def permutation_test(
+    data: ModelData,
+    config: ExperimentConfig,
+    n: int,
+    observed: float,
+    study_prefix: str,
+    progress: Progress | None = None,
+) -> dict:
     """Null distribution of N permutations (parallel over permutations with `config.n_jobs`
     processes, each running its folds in turn) and the permutation p-value of `observed`."""
     serial = config.model_copy(update={"n_jobs": 1})
@@ -67,6 +79,11 @@ def permutation_test(data: ModelData, config: ExperimentConfig, n: int, observed
         if progress:
             progress("permutations", len(null), n)
     exceed = int(np.sum(np.asarray(null) >= observed))
-    return {"n_permutations": n, "observed_auc": observed, "null_auc": null,
-            "null_auc_mean": float(np.mean(null)), "n_null_at_least_observed": exceed,
-            "p_value": (1 + exceed) / (n + 1)}
+    return {
+        "n_permutations": n,
+        "observed_auc": observed,
+        "null_auc": null,
+        "null_auc_mean": float(np.mean(null)),
+        "n_null_at_least_observed": exceed,
+        "p_value": (1 + exceed) / (n + 1),
+    }

@@ -46,10 +46,18 @@ class Choice:
         """The choice encoded in optuna trial parameters (see `search.suggest_params`)."""
         model = trial_params["model"]
         prefix = f"{model}__"
-        params = {key[len(prefix):]: value for key, value in trial_params.items()
-                  if key.startswith(prefix)}
-        return cls(model, params, trial_params["selector"], int(trial_params["k_features"]),
-                   trial_params["balancing"])
+        params = {
+            key[len(prefix) :]: value
+            for key, value in trial_params.items()
+            if key.startswith(prefix)
+        }
+        return cls(
+            model,
+            params,
+            trial_params["selector"],
+            int(trial_params["k_features"]),
+            trial_params["balancing"],
+        )
 
 
 @dataclass(frozen=True)
@@ -60,35 +68,51 @@ class Calibration:
     folds: list[tuple[np.ndarray, np.ndarray]]
 
 
-def build_preprocessing(features: list[str], preprocessing: PreprocessingConfig,
-                        harmonise: bool) -> list[tuple[str, Any]]:
+def build_preprocessing(
+    features: list[str], preprocessing: PreprocessingConfig, harmonise: bool
+) -> list[tuple[str, Any]]:
     """The hyper-parameter-free steps: imputation, optional ComBat, scaling, redundancy filter.
 
     Near-constant features are dropped right after imputation, before ComBat: harmonising a
     constant column would turn it into a site indicator. With `harmonise` the input must hold
     a `site` column beside `features`.
     """
-    numeric = Pipeline([("median", SimpleImputer(strategy="median")),
-                        ("constant", RedundancyFilter(preprocessing.near_constant_fraction,
-                                                      correlation_threshold=1.0))])
-    imputer = ColumnTransformer([("numeric", numeric, features)],
-                                remainder="passthrough" if harmonise else "drop",
-                                verbose_feature_names_out=False)
+    numeric = Pipeline(
+        [
+            ("median", SimpleImputer(strategy="median")),
+            (
+                "constant",
+                RedundancyFilter(preprocessing.near_constant_fraction, correlation_threshold=1.0),
+            ),
+        ]
+    )
+    imputer = ColumnTransformer(
+        [("numeric", numeric, features)],
+        remainder="passthrough" if harmonise else "drop",
+        verbose_feature_names_out=False,
+    )
     steps: list[tuple[str, Any]] = [("impute", imputer)]
     if harmonise:
         from radiomix.modeling.combat import ComBat
 
         steps.append(("combat", ComBat(batch_column=SITE)))
-    steps += [("scale", StandardScaler()),
-              ("redundancy", RedundancyFilter(preprocessing.near_constant_fraction,
-                                              preprocessing.correlation_threshold))]
+    steps += [
+        ("scale", StandardScaler()),
+        (
+            "redundancy",
+            RedundancyFilter(
+                preprocessing.near_constant_fraction, preprocessing.correlation_threshold
+            ),
+        ),
+    ]
     return steps
 
 
 def build_classifier(choice: Choice, seed: int, calibration: Calibration | None = None):
     """The model of `choice`, balanced as chosen, wrapped in its recalibration when given."""
-    model = Rebalanced(make_model(choice.model, choice.params, seed), choice.balancing,
-                       random_state=seed)
+    model = Rebalanced(
+        make_model(choice.model, choice.params, seed), choice.balancing, random_state=seed
+    )
     if calibration is None:
         return model
     if not is_recalibrated(choice.model, calibration.method):
@@ -97,24 +121,32 @@ def build_classifier(choice: Choice, seed: int, calibration: Calibration | None 
     return CalibratedClassifierCV(model, method=method, cv=calibration.folds, ensemble=False)
 
 
-def build_pipeline(features: list[str], choice: Choice, preprocessing: PreprocessingConfig,
-                   harmonise: bool, seed: int, calibration: Calibration | None = None
-                   ) -> Pipeline:
+def build_pipeline(
+    features: list[str],
+    choice: Choice,
+    preprocessing: PreprocessingConfig,
+    harmonise: bool,
+    seed: int,
+    calibration: Calibration | None = None,
+) -> Pipeline:
     """The full leak-free pipeline: preprocessing, selection, (recalibrated) model."""
     steps = build_preprocessing(features, preprocessing, harmonise)
-    steps += [("select", make_selector(choice.selector, choice.k, seed)),
-              ("model", build_classifier(choice, seed, calibration))]
+    steps += [
+        ("select", make_selector(choice.selector, choice.k, seed)),
+        ("model", build_classifier(choice, seed, calibration)),
+    ]
     return Pipeline(steps).set_output(transform="pandas")
 
 
 def model_steps(pipeline: Pipeline) -> Pipeline:
     """The trial-dependent tail of a pipeline (`MODEL_STEPS`)."""
     names = [name for name, _ in pipeline.steps]
-    return pipeline[names.index(MODEL_STEPS[0]):]
+    return pipeline[names.index(MODEL_STEPS[0]) :]
 
 
-def baseline_pipeline(features: list[str], preprocessing: PreprocessingConfig,
-                      harmonise: bool) -> Pipeline:
+def baseline_pipeline(
+    features: list[str], preprocessing: PreprocessingConfig, harmonise: bool
+) -> Pipeline:
     """The trivial baseline: untuned L2 logistic regression (C = 1) on every feature left
     by the hyper-parameter-free preprocessing; no selection, balancing or recalibration."""
     steps = build_preprocessing(features, preprocessing, harmonise)
@@ -130,8 +162,7 @@ def is_recalibrated(model: str, method: str) -> bool:
 def positive_scores(estimator, X, raw: bool) -> np.ndarray:
     """Scores of the positive class. `raw`: the decision function when there is one (what a
     recalibration step is fitted on), else the probability; otherwise the probability."""
-    if (raw and hasattr(estimator, "decision_function")) or not hasattr(estimator,
-                                                                         "predict_proba"):
+    if (raw and hasattr(estimator, "decision_function")) or not hasattr(estimator, "predict_proba"):
         return estimator.decision_function(X)
     return estimator.predict_proba(X)[:, 1]
 

@@ -84,34 +84,48 @@ class _Split:
 def grouped_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> Folds:
     """Stratified folds that keep every group (patient) on one side; shuffled by `seed`."""
     n_groups = len(np.unique(groups))
-    splitter = StratifiedGroupKFold(n_splits=min(folds, n_groups), shuffle=True,
-                                    random_state=seed)
+    splitter = StratifiedGroupKFold(n_splits=min(folds, n_groups), shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(y)), y, groups))
 
 
 def uses_combat(config: ExperimentConfig, X: pd.DataFrame) -> bool:
     """ComBat applies when configured, the data hold a site column, and ≥ 2 sites are present."""
-    return (config.preprocessing.combat and "site" in X.columns
-            and X["site"].nunique() >= 2)
+    return config.preprocessing.combat and "site" in X.columns and X["site"].nunique() >= 2
 
 
-def inner_folds(y: np.ndarray, groups: np.ndarray, config: ExperimentConfig,
-                seed: int) -> list[Folds]:
+def inner_folds(
+    y: np.ndarray, groups: np.ndarray, config: ExperimentConfig, seed: int
+) -> list[Folds]:
     """The inner folds of every inner repeat; repeat r shuffles with `seed + r`."""
-    return [grouped_folds(y, groups, config.inner_cv.folds, seed + repeat)
-            for repeat in range(config.inner_cv.repeats)]
+    return [
+        grouped_folds(y, groups, config.inner_cv.folds, seed + repeat)
+        for repeat in range(config.inner_cv.repeats)
+    ]
 
 
-def _preprocess_splits(X: pd.DataFrame, y: np.ndarray, repeats: list[Folds],
-                       features: list[str], config: ExperimentConfig) -> list[_Split]:
+def _preprocess_splits(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    repeats: list[Folds],
+    features: list[str],
+    config: ExperimentConfig,
+) -> list[_Split]:
     splits = []
     for repeat, folds in enumerate(repeats):
         for train, test in folds:
             harmonise = uses_combat(config, X.iloc[train])
             steps = build_preprocessing(features, config.preprocessing, harmonise)
             pre = Pipeline(steps).set_output(transform="pandas").fit(X.iloc[train], y[train])
-            splits.append(_Split(pre.transform(X.iloc[train]), y[train],
-                                 pre.transform(X.iloc[test]), y[test], test, repeat))
+            splits.append(
+                _Split(
+                    pre.transform(X.iloc[train]),
+                    y[train],
+                    pre.transform(X.iloc[test]),
+                    y[test],
+                    test,
+                    repeat,
+                )
+            )
     return splits
 
 
@@ -136,8 +150,9 @@ def suggest_params(trial: optuna.Trial, config: ExperimentConfig) -> dict[str, A
     return trial.params
 
 
-def _fit_score(split: _Split, choice: Choice, features: list[str], config: ExperimentConfig,
-               seed: int) -> np.ndarray:
+def _fit_score(
+    split: _Split, choice: Choice, features: list[str], config: ExperimentConfig, seed: int
+) -> np.ndarray:
     """Scores of the split's test side by the trial-dependent steps of `build_pipeline`."""
     full = build_pipeline(features, choice, config.preprocessing, False, seed)
     tail = model_steps(full).fit(split.train_X, split.train_y)
@@ -172,26 +187,35 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage | None:
 def make_study(config: ExperimentConfig, seed: int, study_name: str) -> optuna.Study:
     """A maximising study with a seeded TPE sampler and (optionally) a median pruner that
     starts only after `search.min_complete` trials completed."""
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=config.search.min_complete,
-                                          n_warmup_steps=1)
-              if config.search.pruning else optuna.pruners.NopPruner())
-    return optuna.create_study(direction="maximize", study_name=study_name,
-                               storage=open_storage(config.search.storage), load_if_exists=True,
-                               sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=config.search.min_complete, n_warmup_steps=1)
+        if config.search.pruning
+        else optuna.pruners.NopPruner()
+    )
+    return optuna.create_study(
+        direction="maximize",
+        study_name=study_name,
+        storage=open_storage(config.search.storage),
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=pruner,
+    )
 
 
 class _Objective:
     """Mean inner-fold AUC of a trial; reports after each fold so that the pruner can stop it.
     Keeps each completed trial's out-of-fold scores of the first inner repeat."""
 
-    def __init__(self, splits: list[_Split], n: int, features: list[str],
-                 config: ExperimentConfig, seed: int):
+    def __init__(
+        self, splits: list[_Split], n: int, features: list[str], config: ExperimentConfig, seed: int
+    ):
         self.splits, self.n, self.features = splits, n, features
         self.config, self.seed = config, seed
         self.oof: dict[int, np.ndarray] = {}
 
-    def scores(self, params: dict[str, Any], trial: optuna.Trial | None = None
-               ) -> tuple[np.ndarray, float]:
+    def scores(
+        self, params: dict[str, Any], trial: optuna.Trial | None = None
+    ) -> tuple[np.ndarray, float]:
         """Out-of-fold scores (first repeat) and mean fold AUC of `params`; prunes `trial`
         when the pruner asks to."""
         choice = Choice.from_trial(params)
@@ -209,13 +233,13 @@ class _Objective:
         return oof, float(np.mean(aucs))
 
     def __call__(self, trial: optuna.Trial) -> float:
-        self.oof[trial.number], mean_auc = self.scores(suggest_params(trial, self.config),
-                                                        trial)
+        self.oof[trial.number], mean_auc = self.scores(suggest_params(trial, self.config), trial)
         return mean_auc
 
 
-def _family_best(study: optuna.Study, oof: dict[int, np.ndarray], y: np.ndarray
-                 ) -> dict[str, tuple[float, dict[str, Any], float]]:
+def _family_best(
+    study: optuna.Study, oof: dict[int, np.ndarray], y: np.ndarray
+) -> dict[str, tuple[float, dict[str, Any], float]]:
     """Best completed trial of each model family: inner AUC, parameters, raw threshold."""
     best: dict[str, optuna.trial.FrozenTrial] = {}
     for trial in study.trials:
@@ -224,8 +248,10 @@ def _family_best(study: optuna.Study, oof: dict[int, np.ndarray], y: np.ndarray
         family = trial.params["model"]
         if family not in best or _value(trial) > _value(best[family]):
             best[family] = trial
-    return {family: (_value(t), dict(t.params), youden_threshold(y, oof[t.number]))
-            for family, t in best.items()}
+    return {
+        family: (_value(t), dict(t.params), youden_threshold(y, oof[t.number]))
+        for family, t in best.items()
+    }
 
 
 def _value(trial: optuna.trial.FrozenTrial) -> float:
@@ -235,21 +261,29 @@ def _value(trial: optuna.trial.FrozenTrial) -> float:
     return float(trial.value)
 
 
-def search(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, features: list[str],
-           config: ExperimentConfig, seed: int, study_name: str) -> SearchResult:
+def search(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    groups: np.ndarray,
+    features: list[str],
+    config: ExperimentConfig,
+    seed: int,
+    study_name: str,
+) -> SearchResult:
     """Run the optuna search on (X, y) with grouped inner CV; return the best trial."""
     repeats = inner_folds(y, groups, config, seed)
-    objective = _Objective(_preprocess_splits(X, y, repeats, features, config), len(y),
-                           features, config, seed)
+    objective = _Objective(
+        _preprocess_splits(X, y, repeats, features, config), len(y), features, config, seed
+    )
     study = make_study(config, seed, study_name)
     with warnings.catch_warnings():
         # small inner folds: solvers may stop at max_iter; a column constant within a fold
         # has no ANOVA F (it then ranks last)
         warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.filterwarnings("ignore", message="invalid value encountered in divide",
-                                category=RuntimeWarning)
-        study.optimize(objective, n_trials=config.search.n_trials,
-                       timeout=config.search.timeout_s)
+        warnings.filterwarnings(
+            "ignore", message="invalid value encountered in divide", category=RuntimeWarning
+        )
+        study.optimize(objective, n_trials=config.search.n_trials, timeout=config.search.timeout_s)
         best = study.best_trial
         if best.number not in objective.oof:  # found by another process sharing the storage
             objective.oof[best.number] = objective.scores(best.params)[0]

@@ -21,13 +21,23 @@ def artifact_root(uri: str) -> str | None:
     """For a SQLite store, `mlruns/` beside the database (as a file URI); else None."""
     if not uri.startswith(SQLITE_PREFIX):
         return None
-    database = Path(uri[len(SQLITE_PREFIX):]).resolve()
+    database = Path(uri[len(SQLITE_PREFIX) :]).resolve()
     return (database.parent / "mlruns").as_uri()
 
 
-HEADLINE = ("auc", "auc_ci", "auc_repeats_mean", "auc_repeats_sd", "sensitivity",
-            "sensitivity_ci", "specificity", "specificity_ci", "brier", "calibration_slope",
-            "calibration_intercept")
+HEADLINE = (
+    "auc",
+    "auc_ci",
+    "auc_repeats_mean",
+    "auc_repeats_sd",
+    "sensitivity",
+    "sensitivity_ci",
+    "specificity",
+    "specificity_ci",
+    "brier",
+    "calibration_slope",
+    "calibration_intercept",
+)
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
@@ -73,9 +83,18 @@ def log_summary(metrics: dict) -> None:
     model = metrics["model"]
     log_numbers({key: model.get(key) for key in HEADLINE}, "model")
     for rule, values in metrics["rules"].items():
-        log_numbers({key: values.get(key) for key in
-                     ("auc", "model_auc_same_cases", "delong_p_holm_vs_model",
-                      "mcnemar_p_holm_vs_model")}, f"rule.{rule}")
+        log_numbers(
+            {
+                key: values.get(key)
+                for key in (
+                    "auc",
+                    "model_auc_same_cases",
+                    "delong_p_holm_vs_model",
+                    "mcnemar_p_holm_vs_model",
+                )
+            },
+            f"rule.{rule}",
+        )
 
 
 def log_training_data(table: pd.DataFrame, path: Path, target: str) -> None:
@@ -92,7 +111,8 @@ def run_tags(lineage: dict) -> dict[str, str]:
 
     keys = ("experiment_sha256", "table_sha256", "extraction_config_sha256", "manifest_sha256")
     return {"radiomix.version": __version__} | {
-        f"radiomix.{key}": str(lineage[key]) for key in keys if lineage.get(key)}
+        f"radiomix.{key}": str(lineage[key]) for key in keys if lineage.get(key)
+    }
 
 
 def log_model(pipeline, example: pd.DataFrame) -> None:
@@ -105,13 +125,20 @@ def log_model(pipeline, example: pd.DataFrame) -> None:
     from radiomix.serving.export import library_versions
 
     versions = library_versions()
-    requirements = [f"{name}=={versions[name]}" for name in
-                    ("scikit-learn", "xgboost-cpu", "pandas", "numpy", "scipy")
-                    if name in versions]
+    requirements = [
+        f"{name}=={versions[name]}"
+        for name in ("scikit-learn", "xgboost-cpu", "pandas", "numpy", "scipy")
+        if name in versions
+    ]
     head = example.head(5)
     with warnings.catch_warnings():  # integer features are never missing here
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         signature = infer_signature(head, pipeline.predict_proba(head)[:, 1])
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
-    mlflow.sklearn.log_model(pipeline, name="model", signature=signature,
-                             pip_requirements=requirements, skops_trusted_types=trusted)
+    mlflow.sklearn.log_model(
+        pipeline,
+        name="model",
+        signature=signature,
+        pip_requirements=requirements,
+        skops_trusted_types=trusted,
+    )

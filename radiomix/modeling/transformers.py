@@ -42,8 +42,9 @@ class RedundancyFilter(SelectorMixin, BaseEstimator):
         """Learn which features to keep from training data X."""
         self._validate_params()
         X = validate_data(self, X, dtype=np.float64)
-        varying = np.array([self._top_share(column) < self.near_constant_fraction
-                            for column in X.T], dtype=bool)
+        varying = np.array(
+            [self._top_share(column) < self.near_constant_fraction for column in X.T], dtype=bool
+        )
         self.support_ = np.zeros(X.shape[1], dtype=bool)
         candidates = np.flatnonzero(varying)
         if candidates.size:
@@ -74,6 +75,7 @@ class RedundancyFilter(SelectorMixin, BaseEstimator):
 
 def _correlation(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Pearson correlations between the columns of A and those of B (0 for a constant column)."""
+
     def unit(M: np.ndarray) -> np.ndarray:
         centred = M - M.mean(axis=0)
         norms = np.linalg.norm(centred, axis=0)
@@ -130,8 +132,9 @@ def _l1_coefficients(X: np.ndarray, y: np.ndarray, C: float, l1_ratio: float) ->
     largest over classes when there are more than two."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=C, l1_ratio=l1_ratio, solver="saga", max_iter=2000, tol=1e-3,
-                               random_state=0)
+    model = LogisticRegression(
+        C=C, l1_ratio=l1_ratio, solver="saga", max_iter=2000, tol=1e-3, random_state=0
+    )
     return np.abs(model.fit(X, y).coef_).max(axis=0)
 
 
@@ -143,9 +146,11 @@ class LassoSelector(_KSelector):
     Features are expected on a common scale (the pipeline standardises before selection).
     """
 
-    _parameter_constraints: ClassVar[dict] = {**_KSelector._parameter_constraints,
-                                    "C": [Interval(Real, 0.0, None, closed="neither")],
-                                    "l1_ratio": [Interval(Real, 0.0, 1.0, closed="right")]}
+    _parameter_constraints: ClassVar[dict] = {
+        **_KSelector._parameter_constraints,
+        "C": [Interval(Real, 0.0, None, closed="neither")],
+        "l1_ratio": [Interval(Real, 0.0, 1.0, closed="right")],
+    }
 
     def __init__(self, k: int = 10, C: float = 1.0, l1_ratio: float = 1.0):
         self.k = k
@@ -206,10 +211,12 @@ class StabilitySelector(_KSelector):
     score is the fraction of fits giving it a non-zero coefficient (ties by ANOVA F).
     """
 
-    _parameter_constraints: ClassVar[dict] = {**_KSelector._parameter_constraints,
-                                    "n_resamples": [Interval(Integral, 2, None, closed="left")],
-                                    "C": [Interval(Real, 0.0, None, closed="neither")],
-                                    "random_state": ["random_state"]}
+    _parameter_constraints: ClassVar[dict] = {
+        **_KSelector._parameter_constraints,
+        "n_resamples": [Interval(Integral, 2, None, closed="left")],
+        "C": [Interval(Real, 0.0, None, closed="neither")],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, k: int = 10, n_resamples: int = 30, C: float = 0.1, random_state=None):
         self.k = k
@@ -222,8 +229,9 @@ class StabilitySelector(_KSelector):
         classes = [np.flatnonzero(y == c) for c in np.unique(y)]
         counts = np.zeros(X.shape[1])
         for _ in range(self.n_resamples):
-            rows = np.concatenate([rng.choice(m, max(1, len(m) // 2), replace=False)
-                                   for m in classes])
+            rows = np.concatenate(
+                [rng.choice(m, max(1, len(m) // 2), replace=False) for m in classes]
+            )
             counts += _l1_coefficients(X[rows], y[rows], self.C, 1.0) > 0
         self.frequency_ = counts / self.n_resamples
         ranks = np.argsort(np.argsort(-_f_scores(X, y), kind="stable"), kind="stable")
@@ -292,6 +300,8 @@ class Rebalanced(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
 def _oversampled_rows(y: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
     """All rows plus minority rows drawn with replacement up to the majority count."""
     classes, counts = np.unique(y, return_counts=True)
-    extra = [rng.choice(np.flatnonzero(y == c), counts.max() - n, replace=True)
-             for c, n in zip(classes, counts, strict=True)]
+    extra = [
+        rng.choice(np.flatnonzero(y == c), counts.max() - n, replace=True)
+        for c, n in zip(classes, counts, strict=True)
+    ]
     return np.concatenate([np.arange(len(y)), *extra])

@@ -43,8 +43,9 @@ class ParamSpec(BaseModel):
             raise ValueError("low must not exceed high")
         if self.log and self.low <= 0:
             raise ValueError("a log-scale parameter needs low > 0")
-        if self.type == "int" and not (float(self.low).is_integer()
-                                       and float(self.high).is_integer()):
+        if self.type == "int" and not (
+            float(self.low).is_integer() and float(self.high).is_integer()
+        ):
             raise ValueError("an int parameter needs whole-number low and high")
         return self
 
@@ -70,20 +71,28 @@ class ParamSpec(BaseModel):
         return [cast(value) for value in self.range]
 
 
-def _spec(kind: str, low: float | None = None, high: float | None = None, log: bool = False,
-          choices: list[str | int | float | bool | None] | None = None) -> ParamSpec:
+def _spec(
+    kind: str,
+    low: float | None = None,
+    high: float | None = None,
+    log: bool = False,
+    choices: list[str | int | float | bool | None] | None = None,
+) -> ParamSpec:
     return ParamSpec(type=kind, low=low, high=high, log=log, choices=choices)
 
 
 def _logistic(l1_ratio: float | None) -> Callable[[dict[str, Any], int], Any]:
     """Logistic regression with a fixed penalty mix, or the searched `l1_ratio` when None."""
+
     def make(params: dict[str, Any], seed: int) -> BaseEstimator:
         from sklearn.linear_model import LogisticRegression
 
         ratio = params.get("l1_ratio", 0.5) if l1_ratio is None else l1_ratio
         solver = "lbfgs" if ratio == 0.0 else "saga"
-        return LogisticRegression(C=params["C"], l1_ratio=ratio, solver=solver, max_iter=5000,
-                                  random_state=seed)
+        return LogisticRegression(
+            C=params["C"], l1_ratio=ratio, solver=solver, max_iter=5000, random_state=seed
+        )
+
     return make
 
 
@@ -102,8 +111,14 @@ def _svm(params: dict[str, Any], seed: int) -> BaseEstimator:
 def _xgboost(params: dict[str, Any], seed: int) -> BaseEstimator:
     from xgboost import XGBClassifier
 
-    return XGBClassifier(n_jobs=1, random_state=seed, tree_method="hist",
-                         eval_metric="logloss", verbosity=0, **params)
+    return XGBClassifier(
+        n_jobs=1,
+        random_state=seed,
+        tree_method="hist",
+        eval_metric="logloss",
+        verbosity=0,
+        **params,
+    )
 
 
 @dataclass(frozen=True)
@@ -123,32 +138,52 @@ class ZooEntry:
 ZOO: dict[str, ZooEntry] = {
     "l1_lr": ZooEntry(_logistic(1.0), {"C": _spec("float", 1e-2, 1e2, log=True)}, "linear"),
     "l2_lr": ZooEntry(_logistic(0.0), {"C": _spec("float", 1e-4, 1e1, log=True)}, "linear"),
-    "enet_lr": ZooEntry(_logistic(None), {"C": _spec("float", 1e-2, 1e2, log=True),
-                                          "l1_ratio": _spec("float", 0.1, 0.9)}, "linear"),
-    "rf": ZooEntry(_random_forest, {"n_estimators": _spec("int", 100, 300, log=True),
-                                    "max_depth": _spec("int", 2, 8),
-                                    "min_samples_leaf": _spec("int", 1, 8),
-                                    "max_features": _spec("categorical",
-                                                          choices=["sqrt", "log2"])}, "tree"),
-    "svm": ZooEntry(_svm, {"C": _spec("float", 1e-2, 1e2, log=True),
-                           "gamma": _spec("float", 1e-4, 1e0, log=True),
-                           "kernel": _spec("categorical", choices=["rbf", "linear"])},
-                    "permutation", scores_only=True),
-    "xgb": ZooEntry(_xgboost, {"n_estimators": _spec("int", 50, 300, log=True),
-                               "max_depth": _spec("int", 1, 4),
-                               "learning_rate": _spec("float", 1e-2, 3e-1, log=True),
-                               "subsample": _spec("float", 0.6, 1.0),
-                               "colsample_bytree": _spec("float", 0.3, 1.0),
-                               "min_child_weight": _spec("float", 1.0, 10.0, log=True)}, "tree"),
+    "enet_lr": ZooEntry(
+        _logistic(None),
+        {"C": _spec("float", 1e-2, 1e2, log=True), "l1_ratio": _spec("float", 0.1, 0.9)},
+        "linear",
+    ),
+    "rf": ZooEntry(
+        _random_forest,
+        {
+            "n_estimators": _spec("int", 100, 300, log=True),
+            "max_depth": _spec("int", 2, 8),
+            "min_samples_leaf": _spec("int", 1, 8),
+            "max_features": _spec("categorical", choices=["sqrt", "log2"]),
+        },
+        "tree",
+    ),
+    "svm": ZooEntry(
+        _svm,
+        {
+            "C": _spec("float", 1e-2, 1e2, log=True),
+            "gamma": _spec("float", 1e-4, 1e0, log=True),
+            "kernel": _spec("categorical", choices=["rbf", "linear"]),
+        },
+        "permutation",
+        scores_only=True,
+    ),
+    "xgb": ZooEntry(
+        _xgboost,
+        {
+            "n_estimators": _spec("int", 50, 300, log=True),
+            "max_depth": _spec("int", 1, 4),
+            "learning_rate": _spec("float", 1e-2, 3e-1, log=True),
+            "subsample": _spec("float", 0.6, 1.0),
+            "colsample_bytree": _spec("float", 0.3, 1.0),
+            "min_child_weight": _spec("float", 1.0, 10.0, log=True),
+        },
+        "tree",
+    ),
 }
 
 
 SELECTORS: dict[str, tuple[str, dict[str, Any]]] = {
-    "anova": ("KBestSelector", {}),                   # k best ANOVA F
-    "lasso": ("LassoSelector", {"l1_ratio": 1.0}),    # k largest |coef| of an L1 logistic fit
-    "enet": ("LassoSelector", {"l1_ratio": 0.5}),     # the same with an elastic-net penalty
-    "mrmr": ("MRMRSelector", {}),                     # minimum redundancy, maximum relevance
-    "stability": ("StabilitySelector", {}),           # k most often kept by L1 fits on halves
+    "anova": ("KBestSelector", {}),  # k best ANOVA F
+    "lasso": ("LassoSelector", {"l1_ratio": 1.0}),  # k largest |coef| of an L1 logistic fit
+    "enet": ("LassoSelector", {"l1_ratio": 0.5}),  # the same with an elastic-net penalty
+    "mrmr": ("MRMRSelector", {}),  # minimum redundancy, maximum relevance
+    "stability": ("StabilitySelector", {}),  # k most often kept by L1 fits on halves
 }
 """Feature selectors by name: transformer class in `radiomix.modeling.transformers` and its
 fixed arguments; every selector keeps (at most) k features."""

@@ -57,8 +57,9 @@ def _normalised(table: pd.DataFrame, column: str, case: str) -> pd.Series:
     return values.mask(values == "")
 
 
-def _match(table: pd.DataFrame, column: str, allowed: tuple[str, ...], case: str,
-           what: str) -> np.ndarray:
+def _match(
+    table: pd.DataFrame, column: str, allowed: tuple[str, ...], case: str, what: str
+) -> np.ndarray:
     """Per case: '' when the column's value is allowed, else the reason it is not."""
     if column not in table.columns:
         return np.full(len(table), f"{what} unknown", dtype=object)
@@ -72,8 +73,10 @@ def population_status(table: pd.DataFrame, rule: Rule, by_primary: bool = True) 
     """Per case: '' inside the rule's population, else why not (tracer, primary, grade, RT
     technique, then the `applies_if` criterion)."""
     status = np.full(len(table), "", dtype=object)
-    restrictions = [("rt_technique", tuple(rule.spec.rt_techniques), "RT technique"),
-                    ("grade", tuple(str(g) for g in rule.spec.grades), "grade")]
+    restrictions = [
+        ("rt_technique", tuple(rule.spec.rt_techniques), "RT technique"),
+        ("grade", tuple(str(g) for g in rule.spec.grades), "grade"),
+    ]
     for column, allowed, what in restrictions:
         if allowed:
             reason = _match(table, column, allowed, "lower", what)
@@ -83,25 +86,29 @@ def population_status(table: pd.DataFrame, rule: Rule, by_primary: bool = True) 
         status = np.where(by_primary_status != "", by_primary_status, status)
     if rule.spec.tracers:
         if "tracer" not in table.columns:
-            raise RadiomixError(f"rule {rule.id!r} applies by tracer but the feature table "
-                                "has no 'tracer' column")
+            raise RadiomixError(
+                f"rule {rule.id!r} applies by tracer but the feature table has no 'tracer' column"
+            )
         by_tracer = _match(table, "tracer", rule.spec.tracers, "upper", "tracer")
         status = np.where(by_tracer != "", by_tracer, status)
     if rule.applies_if is not None:
         criterion = evaluate(rule.applies_if, table)
-        status = np.where((status == "") & (criterion == 0),
-                          f"outside {rule.spec.applies_if}", status)
+        status = np.where(
+            (status == "") & (criterion == 0), f"outside {rule.spec.applies_if}", status
+        )
     return status
 
 
 def unchecked_population(table: pd.DataFrame, rule: Rule) -> np.ndarray:
     """Per case: the grade or RT technique the rule restricts is unknown."""
     unknown = np.zeros(len(table), dtype=bool)
-    for column, allowed in (("grade", rule.spec.grades), ("rt_technique",
-                                                         rule.spec.rt_techniques)):
+    for column, allowed in (("grade", rule.spec.grades), ("rt_technique", rule.spec.rt_techniques)):
         if allowed:
-            values = (_normalised(table, column, "lower") if column in table.columns
-                      else pd.Series(np.nan, index=table.index))
+            values = (
+                _normalised(table, column, "lower")
+                if column in table.columns
+                else pd.Series(np.nan, index=table.index)
+            )
             unknown |= values.isna().to_numpy()
     return unknown
 
@@ -112,12 +119,17 @@ def _missing_reasons(table: pd.DataFrame, rule: Rule) -> np.ndarray:
     for node in (rule.negative, rule.applies_if):
         if node is not None:
             names = list(dict.fromkeys(names + features_of(node)))
-    missing = pd.DataFrame({
-        name: table[name].isna().to_numpy() if name in table.columns else np.ones(len(table),
-                                                                                 dtype=bool)
-        for name in names})
-    return missing.apply(lambda row: MISSING_PREFIX + ", ".join(row.index[row]), axis=1
-                         ).to_numpy(dtype=object)
+    missing = pd.DataFrame(
+        {
+            name: table[name].isna().to_numpy()
+            if name in table.columns
+            else np.ones(len(table), dtype=bool)
+            for name in names
+        }
+    )
+    return missing.apply(lambda row: MISSING_PREFIX + ", ".join(row.index[row]), axis=1).to_numpy(
+        dtype=object
+    )
 
 
 def _decide(table: pd.DataFrame, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +141,10 @@ def _decide(table: pd.DataFrame, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
     negative = evaluate(rule.negative, table)
     clash = (positive == 1) & (negative == 1)
     if clash.any():
-        raise RuleError(f"rule {rule.id!r}: positive and negative expressions both hold for "
-                        f"cases {_case_ids(table, clash)}")
+        raise RuleError(
+            f"rule {rule.id!r}: positive and negative expressions both hold for "
+            f"cases {_case_ids(table, clash)}"
+        )
     decision = np.select([positive == 1, negative == 1], [1.0, 0.0], np.nan)
     return decision, (positive == 0) & (negative == 0)
 
@@ -152,15 +166,16 @@ def apply_rule(table: pd.DataFrame, rule: Rule, by_primary: bool = True) -> Rule
     if missing.any():
         status[missing] = _missing_reasons(table, rule)[missing]
     inside = outside == ""
-    return RuleOutcome(decision=np.where(inside, decision, np.nan),
-                       score=np.where(inside, rule_score(table, rule, decision), np.nan),
-                       status=np.where(inside, status, outside),
-                       inside=inside,
-                       unchecked=inside & unchecked_population(table, rule))
+    return RuleOutcome(
+        decision=np.where(inside, decision, np.nan),
+        score=np.where(inside, rule_score(table, rule, decision), np.nan),
+        status=np.where(inside, status, outside),
+        inside=inside,
+        unchecked=inside & unchecked_population(table, rule),
+    )
 
 
-def evaluate_rules(table: pd.DataFrame, rules: list[Rule], by_primary: bool = True
-                   ) -> pd.DataFrame:
+def evaluate_rules(table: pd.DataFrame, rules: list[Rule], by_primary: bool = True) -> pd.DataFrame:
     """Every rule on every case: columns `rule_<id>` (1.0 recurrence, 0.0 radionecrosis,
     NaN not applicable) and `param_<id>` (the rule's score: its parameter, or its decision
     for a composite rule; NaN outside the rule's population), indexed like `table`.

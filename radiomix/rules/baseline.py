@@ -55,8 +55,9 @@ def patients_of(table: pd.DataFrame) -> np.ndarray:
         return case_ids_of(table).astype(str).to_numpy()
     missing = table[PATIENT].isna().to_numpy()
     if missing.any():
-        raise RadiomixError(f"cases {case_ids_of(table)[missing].head(5).tolist()} have no "
-                            f"{PATIENT}")
+        raise RadiomixError(
+            f"cases {case_ids_of(table)[missing].head(5).tolist()} have no {PATIENT}"
+        )
     return table[PATIENT].astype(str).to_numpy()
 
 
@@ -85,13 +86,15 @@ def _counts(status: np.ndarray, labelled: np.ndarray, unchecked: np.ndarray) -> 
     }
 
 
-def _decision_metrics(labels: np.ndarray, decision: np.ndarray, patients: np.ndarray,
-                      alpha: float) -> dict:
+def _decision_metrics(
+    labels: np.ndarray, decision: np.ndarray, patients: np.ndarray, alpha: float
+) -> dict:
     """TP/FP/TN/FN and the proportions with patient-clustered Wilson intervals on the
     decided, labelled cases."""
     used = ~np.isnan(decision) & ~np.isnan(labels)
-    metrics = binary_metrics(labels[used].astype(int), decision[used].astype(int), alpha,
-                             groups=patients[used])
+    metrics = binary_metrics(
+        labels[used].astype(int), decision[used].astype(int), alpha, groups=patients[used]
+    )
     row = {name: metrics[name] for name in ("tp", "fp", "tn", "fn")}
     for name in PROPORTIONS:
         row[name] = metrics[name]
@@ -99,8 +102,9 @@ def _decision_metrics(labels: np.ndarray, decision: np.ndarray, patients: np.nda
     return row
 
 
-def _auc(labels: np.ndarray, score: np.ndarray, direction: str, patients: np.ndarray,
-         alpha: float) -> dict:
+def _auc(
+    labels: np.ndarray, score: np.ndarray, direction: str, patients: np.ndarray, alpha: float
+) -> dict:
     """AUC of a score (oriented by its direction) with the patient-clustered DeLong
     (Obuchowski) CI, on the labelled cases that have it."""
     used = ~np.isnan(score) & ~np.isnan(labels)
@@ -132,21 +136,32 @@ def _population(rule: Rule) -> dict:
 def _description(rule: Rule) -> dict:
     """What the rule is and where it comes from."""
     spec = rule.spec
-    text = spec.positive if spec.negative is None else (
-        f"{spec.positive} (negative: {spec.negative})")
-    return {"rule_id": spec.id, "name": spec.name, **_population(rule), "rule": text,
-            "parameters": ", ".join(f"{name} ({direction})"
-                                    for name, direction in spec.parameters.items()),
-            "evidence": str(spec.evidence)}
+    text = (
+        spec.positive if spec.negative is None else (f"{spec.positive} (negative: {spec.negative})")
+    )
+    return {
+        "rule_id": spec.id,
+        "name": spec.name,
+        **_population(rule),
+        "rule": text,
+        "parameters": ", ".join(
+            f"{name} ({direction})" for name, direction in spec.parameters.items()
+        ),
+        "evidence": str(spec.evidence),
+    }
 
 
 def _published(rule: Rule) -> dict:
     """The published figures and provenance, prefixed `published_`."""
     published = rule.spec.published
     row = {f"published_{name}": getattr(published, name) for name in PUBLISHED}
-    row.update(published_cohort=published.cohort, published_source=published.source,
-               published_evidence=published.evidence, citation=rule.spec.citation,
-               notes=rule.spec.notes)
+    row.update(
+        published_cohort=published.cohort,
+        published_source=published.source,
+        published_evidence=published.evidence,
+        citation=rule.spec.citation,
+        notes=rule.spec.notes,
+    )
     return {key: np.nan if value is None else value for key, value in row.items()}
 
 
@@ -163,9 +178,13 @@ def implied_performance(rule: Rule) -> tuple[float, float]:
         threshold, above = node.left.value, node.op in ("<", "<=")
     else:
         return np.nan, np.nan
-    share_above = {name: float(norm.sf(threshold, loc=d.mean, scale=d.sd))
-                   for name, d in (("recurrence", distributions.recurrence),
-                                   ("radionecrosis", distributions.radionecrosis))}
+    share_above = {
+        name: float(norm.sf(threshold, loc=d.mean, scale=d.sd))
+        for name, d in (
+            ("recurrence", distributions.recurrence),
+            ("radionecrosis", distributions.radionecrosis),
+        )
+    }
     if above:
         return share_above["recurrence"], 1.0 - share_above["radionecrosis"]
     return 1.0 - share_above["recurrence"], share_above["radionecrosis"]
@@ -174,12 +193,16 @@ def implied_performance(rule: Rule) -> tuple[float, float]:
 def _implied(rule: Rule) -> dict:
     sensitivity, specificity = implied_performance(rule)
     source = rule.spec.class_distributions.source if rule.spec.class_distributions else ""
-    return {"implied_sensitivity": sensitivity, "implied_specificity": specificity,
-            "implied_source": source}
+    return {
+        "implied_sensitivity": sensitivity,
+        "implied_specificity": specificity,
+        "implied_source": source,
+    }
 
 
-def baseline_report(table: pd.DataFrame, rules: list[Rule], by_primary: bool = True,
-                    alpha: float = 0.05) -> pd.DataFrame:
+def baseline_report(
+    table: pd.DataFrame, rules: list[Rule], by_primary: bool = True, alpha: float = 0.05
+) -> pd.DataFrame:
     """One row per rule, scored on its own decision: applicability counts (with reasons),
     TP/FP/TN/FN, sensitivity, specificity, accuracy, PPV, NPV with Wilson intervals, the AUC
     of the 0/1 decision with a DeLong interval, the published figures and the implied ones.
@@ -194,14 +217,16 @@ def baseline_report(table: pd.DataFrame, rules: list[Rule], by_primary: bool = T
     rows = []
     for rule in rules:
         outcome = apply_rule(table, rule, by_primary)
-        rows.append({
-            **_description(rule),
-            **_counts(outcome.status, ~np.isnan(labels), outcome.unchecked),
-            **_decision_metrics(labels, outcome.decision, patients, alpha),
-            **_auc(labels, outcome.decision, "higher", patients, alpha),
-            **_published(rule),
-            **_implied(rule),
-        })
+        rows.append(
+            {
+                **_description(rule),
+                **_counts(outcome.status, ~np.isnan(labels), outcome.unchecked),
+                **_decision_metrics(labels, outcome.decision, patients, alpha),
+                **_auc(labels, outcome.decision, "higher", patients, alpha),
+                **_published(rule),
+                **_implied(rule),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -215,8 +240,9 @@ def population_text(rule: Rule) -> str:
     return ", ".join(parts)
 
 
-def parameter_report(table: pd.DataFrame, rules: list[Rule], by_primary: bool = True,
-                     alpha: float = 0.05) -> pd.DataFrame:
+def parameter_report(
+    table: pd.DataFrame, rules: list[Rule], by_primary: bool = True, alpha: float = 0.05
+) -> pd.DataFrame:
     """One row per parameter, direction and set of cases: the rules that threshold it on
     those cases, and the AUC of the continuous parameter (DeLong interval) on the labelled
     ones that have it. Rules whose populations select the same (non-empty) set of cases of
@@ -228,17 +254,29 @@ def parameter_report(table: pd.DataFrame, rules: list[Rule], by_primary: bool = 
         inside = apply_rule(table, rule, by_primary).inside
         for name, direction in rule.spec.parameters.items():
             cases = inside.tobytes() if inside.any() else population_text(rule)
-            group = groups.setdefault((name, direction, cases), {
-                "parameter": name, "direction": direction, "rules": [], "populations": [],
-                "inside": inside})
+            group = groups.setdefault(
+                (name, direction, cases),
+                {
+                    "parameter": name,
+                    "direction": direction,
+                    "rules": [],
+                    "populations": [],
+                    "inside": inside,
+                },
+            )
             group["rules"].append(rule.id)
             if population_text(rule) not in group["populations"]:
                 group["populations"].append(population_text(rule))
     rows = []
     for group in groups.values():
         score = np.where(group.pop("inside"), Feature(group["parameter"]).values(table), np.nan)
-        rows.append({"parameter": group["parameter"], "direction": group["direction"],
-                     "rules": ", ".join(group["rules"]),
-                     "population": " / ".join(group["populations"]),
-                     **_auc(labels, score, group["direction"], patients, alpha)})
+        rows.append(
+            {
+                "parameter": group["parameter"],
+                "direction": group["direction"],
+                "rules": ", ".join(group["rules"]),
+                "population": " / ".join(group["populations"]),
+                **_auc(labels, score, group["direction"], patients, alpha),
+            }
+        )
     return pd.DataFrame(rows)

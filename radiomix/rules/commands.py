@@ -17,14 +17,17 @@ def _with_interval(row, name: str) -> str:
     value = row[name]
     if value != value:
         return "-"
-    return (f"{_percent(value)} ({_percent(row[f'{name}_ci_low'])}-"
-            f"{_percent(row[f'{name}_ci_high'])})")
+    return (
+        f"{_percent(value)} ({_percent(row[f'{name}_ci_low'])}-{_percent(row[f'{name}_ci_high'])})"
+    )
 
 
 def _published(row) -> str:
     """The published Se/Sp/Acc/AUC in percent, with the evidence mark."""
-    figures = [_percent(row[f"published_{name}"])
-               for name in ("sensitivity", "specificity", "accuracy", "auc")]
+    figures = [
+        _percent(row[f"published_{name}"])
+        for name in ("sensitivity", "specificity", "accuracy", "auc")
+    ]
     return "/".join(figures) + f" [{row['published_evidence']}]"
 
 
@@ -35,30 +38,50 @@ def _implied(row) -> str:
     return f"{_percent(row['implied_sensitivity'])}/{_percent(row['implied_specificity'])}"
 
 
-HEADERS = ("rule", "applies / not", "TP FP TN FN", "Se", "Sp", "Acc", "AUC (decision)",
-           "published Se/Sp/Acc/AUC", "implied Se/Sp")
+HEADERS = (
+    "rule",
+    "applies / not",
+    "TP FP TN FN",
+    "Se",
+    "Sp",
+    "Acc",
+    "AUC (decision)",
+    "published Se/Sp/Acc/AUC",
+    "implied Se/Sp",
+)
 PARAMETER_HEADERS = ("parameter", "rules", "population", "n", "AUC")
 
 
 def report_rows(report) -> list[list[str]]:
     """The rule table as display rows (percent, Wilson and DeLong 95 % CIs)."""
-    return [[row["rule_id"],
-             f"{row['n_applicable']} / {row['n_not_applicable']}",
-             f"{row['tp']} {row['fp']} {row['tn']} {row['fn']}",
-             _with_interval(row, "sensitivity"),
-             _with_interval(row, "specificity"),
-             _with_interval(row, "accuracy"),
-             _with_interval(row, "auc"),
-             _published(row),
-             _implied(row)]
-            for _, row in report.iterrows()]
+    return [
+        [
+            row["rule_id"],
+            f"{row['n_applicable']} / {row['n_not_applicable']}",
+            f"{row['tp']} {row['fp']} {row['tn']} {row['fn']}",
+            _with_interval(row, "sensitivity"),
+            _with_interval(row, "specificity"),
+            _with_interval(row, "accuracy"),
+            _with_interval(row, "auc"),
+            _published(row),
+            _implied(row),
+        ]
+        for _, row in report.iterrows()
+    ]
 
 
 def parameter_rows(parameters) -> list[list[str]]:
     """The parameter table as display rows."""
-    return [[f"{row['parameter']} ({row['direction']})", row["rules"], row["population"],
-             str(row["n_auc"]), _with_interval(row, "auc")]
-            for _, row in parameters.iterrows()]
+    return [
+        [
+            f"{row['parameter']} ({row['direction']})",
+            row["rules"],
+            row["population"],
+            str(row["n_auc"]),
+            _with_interval(row, "auc"),
+        ]
+        for _, row in parameters.iterrows()
+    ]
 
 
 def _table(title: str, headers: tuple[str, ...], rows: list[list[str]]):
@@ -75,10 +98,20 @@ def _table(title: str, headers: tuple[str, ...], rows: list[list[str]]):
 
 def print_report(report, parameters, console) -> None:
     """Print the rule and parameter tables."""
-    console.print(_table("Rule-based baseline: each rule on its own decision "
-                         "(ours vs published; %, 95 % CI)", HEADERS, report_rows(report)))
-    console.print(_table("Parameters of the rules (AUC, threshold-free; %, 95 % CI)",
-                         PARAMETER_HEADERS, parameter_rows(parameters)))
+    console.print(
+        _table(
+            "Rule-based baseline: each rule on its own decision (ours vs published; %, 95 % CI)",
+            HEADERS,
+            report_rows(report),
+        )
+    )
+    console.print(
+        _table(
+            "Parameters of the rules (AUC, threshold-free; %, 95 % CI)",
+            PARAMETER_HEADERS,
+            parameter_rows(parameters),
+        )
+    )
 
 
 def _markdown(headers: tuple[str, ...], rows: list[list[str]]) -> str:
@@ -88,23 +121,35 @@ def _markdown(headers: tuple[str, ...], rows: list[list[str]]) -> str:
 
 def markdown_table(report, parameters) -> str:
     """The rule and parameter tables as Markdown, for papers and docs."""
-    return (_markdown(HEADERS, report_rows(report)) + "\n"
-            + _markdown(PARAMETER_HEADERS, parameter_rows(parameters)))
+    return (
+        _markdown(HEADERS, report_rows(report))
+        + "\n"
+        + _markdown(PARAMETER_HEADERS, parameter_rows(parameters))
+    )
 
 
 def baseline_command(
-    features: Path = typer.Argument(..., help="Feature table (.parquet or .csv), one row per "
-                                              "case with label and tracer columns."),
-    out: Path = typer.Option(Path("baseline.csv"), "--out",
-                             help="Where to write the rule CSV; the parameter CSV goes beside "
-                                  "it as <name>_parameters.csv."),
-    rules: Path | None = typer.Option(None, "--rules", help="Rules file.",
-                                      show_default="radiomix/configs/rules.yaml"),
-    markdown: Path | None = typer.Option(None, "--markdown",
-                                         help="Also write the table as Markdown to this file."),
-    any_primary: bool = typer.Option(False, "--any-primary",
-                                     help="Apply rules by tracer only, ignoring the primary "
-                                          "tumour they were published for."),
+    features: Path = typer.Argument(
+        ...,
+        help="Feature table (.parquet or .csv), one row per case with label and tracer columns.",
+    ),
+    out: Path = typer.Option(
+        Path("baseline.csv"),
+        "--out",
+        help="Where to write the rule CSV; the parameter CSV goes beside "
+        "it as <name>_parameters.csv.",
+    ),
+    rules: Path | None = typer.Option(
+        None, "--rules", help="Rules file.", show_default="radiomix/configs/rules.yaml"
+    ),
+    markdown: Path | None = typer.Option(
+        None, "--markdown", help="Also write the table as Markdown to this file."
+    ),
+    any_primary: bool = typer.Option(
+        False,
+        "--any-primary",
+        help="Apply rules by tracer only, ignoring the primary tumour they were published for.",
+    ),
 ) -> None:
     """Apply every published rule to a feature table and compare with the papers.
 

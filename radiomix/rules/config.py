@@ -69,8 +69,10 @@ class RuleEvidence(BaseModel):
     population: Evidence
 
     def __str__(self) -> str:
-        return (f"definition {self.definition}, threshold {self.threshold}, "
-                f"population {self.population}")
+        return (
+            f"definition {self.definition}, threshold {self.threshold}, "
+            f"population {self.population}"
+        )
 
 
 class RuleSpec(BaseModel):
@@ -81,25 +83,36 @@ class RuleSpec(BaseModel):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str = Field(min_length=1)
     tracers: tuple[Literal["FET", "FDOPA", "FDG", "MET"], ...] = Field(
-        (), description="tracers the rule applies to; empty = any")
+        (), description="tracers the rule applies to; empty = any"
+    )
     primary: tuple[Literal["glioma", "metastasis"], ...] = Field(
-        (), description="primary tumours the rule applies to; empty = any")
+        (), description="primary tumours the rule applies to; empty = any"
+    )
     grades: tuple[Literal[1, 2, 3, 4], ...] = Field(
-        (), description="WHO grades the rule applies to (manifest column grade); empty = any")
+        (), description="WHO grades the rule applies to (manifest column grade); empty = any"
+    )
     rt_techniques: tuple[RtTechnique, ...] = Field(
-        (), description="radiotherapy techniques the rule applies to (manifest column "
-                        "rt_technique); empty = any")
+        (),
+        description="radiotherapy techniques the rule applies to (manifest column "
+        "rt_technique); empty = any",
+    )
     population: str = Field(min_length=1, description="the population studied")
     applies_if: str | None = Field(
-        None, description="expression a case must meet to be in the population (e.g. a "
-                          "size criterion); unknown counts as a missing input")
+        None,
+        description="expression a case must meet to be in the population (e.g. a "
+        "size criterion); unknown counts as a missing input",
+    )
     positive: str = Field(min_length=1, description="expression true ⇒ recurrence")
     negative: str | None = Field(
-        None, description="expression true ⇒ radionecrosis; default: not positive. "
-                          "Cases where neither holds are indeterminate.")
+        None,
+        description="expression true ⇒ radionecrosis; default: not positive. "
+        "Cases where neither holds are indeterminate.",
+    )
     parameters: dict[str, Direction] = Field(
-        min_length=1, description="each feature the rule thresholds and whether a higher or a "
-                                  "lower value points to recurrence")
+        min_length=1,
+        description="each feature the rule thresholds and whether a higher or a "
+        "lower value points to recurrence",
+    )
     evidence: RuleEvidence
     citation: str = Field(min_length=1)
     published: PublishedPerformance
@@ -165,8 +178,10 @@ def compile_rule(spec: RuleSpec) -> Rule:
         raise RuleError(f"rule {spec.id!r}: unknown parameter feature(s) {unknown}")
     decided_on = features_of(positive) + ([] if negative is None else features_of(negative))
     if set(decided_on) != set(spec.parameters):
-        raise RuleError(f"rule {spec.id!r}: parameters {sorted(spec.parameters)} must be the "
-                        f"features of its expressions {sorted(set(decided_on))}")
+        raise RuleError(
+            f"rule {spec.id!r}: parameters {sorted(spec.parameters)} must be the "
+            f"features of its expressions {sorted(set(decided_on))}"
+        )
     return Rule(spec=spec, positive=positive, negative=negative, applies_if=applies_if)
 
 

@@ -44,8 +44,12 @@ TEXTURE_FEATURE = re.compile(r"[a-z0-9]+_[A-Za-z0-9.-]+_[A-Za-z0-9]+_[A-Za-z0-9]
 """Texture features of any pyradiomics settings: ``<image>_<filter>_<class>_<feature>``."""
 
 COMPARISONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-    "==": operator.eq, "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
 }
 KEYWORDS = frozenset({"and", "or", "not"})
 MAX_DEPTH = 50
@@ -70,8 +74,11 @@ def declared_names() -> frozenset[str]:
 def is_known_feature(name: str) -> bool:
     """True for a declared name (see ``declared_names``), or a name whose form depends on the
     extraction configuration: a summed dynamic window or a texture feature."""
-    return (name in declared_names() or WINDOWED_FEATURE.fullmatch(name) is not None
-            or TEXTURE_FEATURE.fullmatch(name) is not None)
+    return (
+        name in declared_names()
+        or WINDOWED_FEATURE.fullmatch(name) is not None
+        or TEXTURE_FEATURE.fullmatch(name) is not None
+    )
 
 
 @dataclass(frozen=True)
@@ -110,8 +117,9 @@ class Feature:
             case = table.at[row, "case_id"] if "case_id" in table.columns else row
             value = column[row]
             shown = repr(value) if isinstance(value, str) else value
-            raise RuleError(f"case {case!r}: column {self.name!r} holds {shown}, "
-                            "not a finite number")
+            raise RuleError(
+                f"case {case!r}: column {self.name!r} holds {shown}, not a finite number"
+            )
         return numbers.to_numpy(dtype=float)
 
 
@@ -188,9 +196,11 @@ def tokenize(text: str, rule_id: str) -> list[Token]:
         match = TOKEN.match(text, position)
         if match is None or match.lastgroup is None:
             what = "attribute access" if text[position] == "." else "character"
-            raise RuleError(f"rule {rule_id!r}: unexpected {what} {text[position]!r} at "
-                            f"position {position} in {text!r} (only comparisons of feature "
-                            "names and numbers joined by and/or/not are allowed)")
+            raise RuleError(
+                f"rule {rule_id!r}: unexpected {what} {text[position]!r} at "
+                f"position {position} in {text!r} (only comparisons of feature "
+                "names and numbers joined by and/or/not are allowed)"
+            )
         if match.lastgroup != "space":
             tokens.append(Token(match.lastgroup, match.group(), position))
         position = match.end()
@@ -208,8 +218,9 @@ class _Parser:
 
     def error(self, message: str, token: Token | None) -> RuleError:
         position = token.position if token else len(self.text)
-        return RuleError(f"rule {self.rule_id!r}: {message} at position {position} "
-                         f"in {self.text!r}")
+        return RuleError(
+            f"rule {self.rule_id!r}: {message} at position {position} in {self.text!r}"
+        )
 
     def peek(self) -> Token | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -290,8 +301,7 @@ class _Parser:
         if token.kind == "number":
             return self.number(token, 1.0)
         if token.kind != "name" or token.text in KEYWORDS:
-            raise self.error(f"expected a feature name or a number, found {token.text!r}",
-                             token)
+            raise self.error(f"expected a feature name or a number, found {token.text!r}", token)
         following = self.peek()
         if following is not None and following.text == "(":
             raise self.error(f"calls are not allowed ({token.text!r})", following)
@@ -306,8 +316,9 @@ class _Parser:
         return Number(value)
 
 
-def parse_expression(text: str, rule_id: str,
-                     known: Callable[[str], bool] = is_known_feature) -> Node:
+def parse_expression(
+    text: str, rule_id: str, known: Callable[[str], bool] = is_known_feature
+) -> Node:
     """Parse a rule expression into its syntax tree, or raise a RuleError naming the
     rule and the character position of the problem."""
     if not isinstance(text, str):

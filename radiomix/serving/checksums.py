@@ -26,8 +26,9 @@ def _model_files(folder: Path) -> list[str]:
     """Relative paths of every file of the model folder except the checksum file and the
     registry note MLflow adds at the top of a downloaded model."""
     names = (path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
-    return sorted(name for name in names
-                  if name not in (CHECKSUM_FILE, SIGNATURE_FILE, MLFLOW_REGISTRY_FILE))
+    return sorted(
+        name for name in names if name not in (CHECKSUM_FILE, SIGNATURE_FILE, MLFLOW_REGISTRY_FILE)
+    )
 
 
 def write_checksums(folder: Path) -> Path:
@@ -55,20 +56,26 @@ def verify_signature(folder: Path) -> None:
         return
     signature = folder / SIGNATURE_FILE
     if not signature.is_file():
-        raise ModelError(f"model {folder} is not signed ({SIGNATURE_FILE} is missing) and "
-                         f"{KEY_VARIABLE} is set; refusing to load it")
+        raise ModelError(
+            f"model {folder} is not signed ({SIGNATURE_FILE} is missing) and "
+            f"{KEY_VARIABLE} is set; refusing to load it"
+        )
     expected = _signature(folder / CHECKSUM_FILE, key)
     if not hmac.compare_digest(signature.read_text().strip(), expected):
-        raise ModelError(f"model {folder}: signature does not match the key in {KEY_VARIABLE};"
-                         " the model was altered or signed with another key")
+        raise ModelError(
+            f"model {folder}: signature does not match the key in {KEY_VARIABLE};"
+            " the model was altered or signed with another key"
+        )
 
 
 def read_checksums(folder: Path) -> dict[str, str]:
     """Relative path -> recorded SHA-256; ModelError when the checksum file is absent."""
     path = folder / CHECKSUM_FILE
     if not path.is_file():
-        raise ModelError(f"model {folder} has no {CHECKSUM_FILE}: it was not exported by "
-                         "radiomix or has been altered; refusing to load it")
+        raise ModelError(
+            f"model {folder} has no {CHECKSUM_FILE}: it was not exported by "
+            "radiomix or has been altered; refusing to load it"
+        )
     recorded = {}
     for line in path.read_text().splitlines():
         digest, _, name = line.partition("  ")
@@ -86,13 +93,16 @@ def verify_checksums(folder: Path) -> None:
     present = set(_model_files(folder))
     missing = sorted(set(recorded) - present)
     if missing:
-        raise ModelError(f"model {folder}: file(s) {missing} listed in {CHECKSUM_FILE} are "
-                         "missing")
+        raise ModelError(f"model {folder}: file(s) {missing} listed in {CHECKSUM_FILE} are missing")
     added = sorted(present - set(recorded))
     if added:
-        raise ModelError(f"model {folder}: file(s) {added} are not listed in {CHECKSUM_FILE}; "
-                         "the model has been altered")
+        raise ModelError(
+            f"model {folder}: file(s) {added} are not listed in {CHECKSUM_FILE}; "
+            "the model has been altered"
+        )
     for name, digest in recorded.items():
         if file_sha256(folder / name) != digest:
-            raise ModelError(f"model {folder}: checksum of {name} does not match "
-                             f"{CHECKSUM_FILE}; the file has been altered")
+            raise ModelError(
+                f"model {folder}: checksum of {name} does not match "
+                f"{CHECKSUM_FILE}; the file has been altered"
+            )

@@ -40,10 +40,26 @@ from radiomix.yaml_io import read_yaml
 
 FORMAT_VERSION = 2
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_code.py")
-RUN_FILES = ("final_model/pipeline.joblib", "final_model/training_features.parquet",
-             "final_model/model_info.json", "metrics.json", "lineage.json", "experiment.yaml")
-LIBRARIES = ("scikit-learn", "xgboost", "xgboost-cpu", "numpy", "pandas", "scipy", "shap",
-             "mlflow", "pyradiomics", "SimpleITK")
+RUN_FILES = (
+    "final_model/pipeline.joblib",
+    "final_model/training_features.parquet",
+    "final_model/model_info.json",
+    "metrics.json",
+    "lineage.json",
+    "experiment.yaml",
+)
+LIBRARIES = (
+    "scikit-learn",
+    "xgboost",
+    "xgboost-cpu",
+    "numpy",
+    "pandas",
+    "scipy",
+    "shap",
+    "mlflow",
+    "pyradiomics",
+    "SimpleITK",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -64,15 +80,20 @@ def _download_run(run_id: str, tracking_uri: str, folder: Path) -> Path:
 
     try:
         mlflow.MlflowClient(tracking_uri).get_run(run_id)
-        local = Path(mlflow.artifacts.download_artifacts(
-            run_id=run_id, dst_path=str(folder), tracking_uri=tracking_uri))
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, dst_path=str(folder), tracking_uri=tracking_uri
+            )
+        )
     except MlflowException as error:
-        raise ModelError(f"cannot read run {run_id} from {tracking_uri}: {error.message}"
-                         ) from error
+        raise ModelError(
+            f"cannot read run {run_id} from {tracking_uri}: {error.message}"
+        ) from error
     missing = [name for name in RUN_FILES if not (local / name).is_file()]
     if missing:
-        raise ModelError(f"run {run_id} lacks artifact(s) {missing}; is it a parent run of "
-                         "`radiomix train`?")
+        raise ModelError(
+            f"run {run_id} lacks artifact(s) {missing}; is it a parent run of `radiomix train`?"
+        )
     return local
 
 
@@ -131,11 +152,17 @@ def _model_json(run_id: str, run_files: Path, pipeline, training: pd.DataFrame) 
     info = json.loads((run_files / "final_model" / "model_info.json").read_text())
     reference = shap_reference(pipeline, training[info["input_columns"]])
     sites = sorted(training[SITE].astype(str).unique()) if SITE in training else []
-    return {**info, "format_version": FORMAT_VERSION, "radiomix_version": __version__,
-            "versions": library_versions(), "run_id": run_id,
-            "extraction_config": extraction_config(run_files),
-            "shap_reference": reference, "training_sites": sites,
-            "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    return {
+        **info,
+        "format_version": FORMAT_VERSION,
+        "radiomix_version": __version__,
+        "versions": library_versions(),
+        "run_id": run_id,
+        "extraction_config": extraction_config(run_files),
+        "shap_reference": reference,
+        "training_sites": sites,
+        "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def stage_artifacts(run_id: str, run_files: Path, folder: Path) -> dict:
@@ -167,8 +194,10 @@ def stage_artifacts(run_id: str, run_files: Path, folder: Path) -> dict:
 def _file_names(lineage: dict) -> dict:
     """The run's lineage with every absolute path cut to its file name (hashes identify the
     files; paths of the training machine do not travel with the model)."""
+
     def short(value):
         return Path(value).name if isinstance(value, str) and Path(value).is_absolute() else value
+
     return {key: short(value) for key, value in lineage.items()}
 
 
@@ -193,13 +222,29 @@ def _save_pyfunc(out: Path, staging: Path, medians: pd.Series) -> None:
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         signature = infer_signature(example, model.score(example))
     versions = library_versions()
-    requirements = [f"{name}=={versions[name]}" for name in
-                    ("mlflow", "scikit-learn", "xgboost", "xgboost-cpu", "pandas", "numpy",
-                     "scipy", "shap") if name in versions]
-    mlflow.pyfunc.save_model(str(out), python_model=str(PYFUNC_CODE),
-                             artifacts={ARTIFACT_KEY: str(staging)}, signature=signature,
-                             input_example=example, pip_requirements=requirements,
-                             metadata={"radiomix_version": __version__})
+    requirements = [
+        f"{name}=={versions[name]}"
+        for name in (
+            "mlflow",
+            "scikit-learn",
+            "xgboost",
+            "xgboost-cpu",
+            "pandas",
+            "numpy",
+            "scipy",
+            "shap",
+        )
+        if name in versions
+    ]
+    mlflow.pyfunc.save_model(
+        str(out),
+        python_model=str(PYFUNC_CODE),
+        artifacts={ARTIFACT_KEY: str(staging)},
+        signature=signature,
+        input_example=example,
+        pip_requirements=requirements,
+        metadata={"radiomix_version": __version__},
+    )
 
 
 def _register(out: Path, run_id: str, name: str, tracking_uri: str) -> None:
@@ -216,12 +261,15 @@ def _register(out: Path, run_id: str, name: str, tracking_uri: str) -> None:
             client.create_registered_model(name)
         client.create_model_version(name, source, run_id=run_id)
     except MlflowException as error:
-        raise ModelError(f"model written to {out}, but registering it as {name!r} in "
-                         f"{tracking_uri} failed: {error.message}") from error
+        raise ModelError(
+            f"model written to {out}, but registering it as {name!r} in "
+            f"{tracking_uri} failed: {error.message}"
+        ) from error
 
 
-def export_model(run_id: str, out: str | Path, tracking_uri: str | None = None,
-                 register: str | None = None) -> Path:
+def export_model(
+    run_id: str, out: str | Path, tracking_uri: str | None = None, register: str | None = None
+) -> Path:
     """Export the final model of `run_id` to the folder `out`; optionally register it."""
     from radiomix.outputs import writable_folder
     from radiomix.tracking import check_tracking_store, resolve_tracking_uri

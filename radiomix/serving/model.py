@@ -46,9 +46,11 @@ def major_minor(version: str) -> str:
 def check_version(saved: str, folder: Path) -> None:
     """ModelError when the model was saved by a radiomix of another major.minor version."""
     if major_minor(saved) != major_minor(__version__):
-        raise ModelError(f"model {folder} was saved by radiomix {saved}, which is not "
-                         f"compatible with this radiomix {__version__} (major.minor must "
-                         "match); re-export it from its run with this version")
+        raise ModelError(
+            f"model {folder} was saved by radiomix {saved}, which is not "
+            f"compatible with this radiomix {__version__} (major.minor must "
+            "match); re-export it from its run with this version"
+        )
 
 
 def warn_library_versions(saved: dict[str, str], folder: Path) -> None:
@@ -61,8 +63,12 @@ def warn_library_versions(saved: dict[str, str], folder: Path) -> None:
         except PackageNotFoundError:
             continue
         if name in saved and saved[name] != installed:
-            warnings.warn(f"model {folder} was saved with {name} {saved[name]}, this is "
-                          f"{installed}; predictions may differ", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"model {folder} was saved with {name} {saved[name]}, this is "
+                f"{installed}; predictions may differ",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def artifact_folder(root: Path) -> Path:
@@ -86,9 +92,13 @@ class RadiomixModel:
         info = json.loads((folder / MODEL_JSON).read_text())
         check_version(info["radiomix_version"], folder)
         warn_library_versions(info.get("versions", {}), folder)
-        return cls(pipeline=load_pipeline(folder / PIPELINE_FILE), info=info,
-                   novelty=NoveltyDetector.load(folder), folder=folder,
-                   card=json.loads((folder / "model_card.json").read_text()))
+        return cls(
+            pipeline=load_pipeline(folder / PIPELINE_FILE),
+            info=info,
+            novelty=NoveltyDetector.load(folder),
+            folder=folder,
+            card=json.loads((folder / "model_card.json").read_text()),
+        )
 
     @property
     def background(self) -> pd.DataFrame:
@@ -136,8 +146,7 @@ class RadiomixModel:
             raise ModelError(f"input lacks column(s) {missing} needed by model {self.folder}")
         unused = self.unused_columns(frame)
         if strict and unused:
-            raise ModelError(f"input has column(s) {unused} that model {self.folder} does not "
-                             "use")
+            raise ModelError(f"input has column(s) {unused} that model {self.folder} does not use")
         checked = frame[self.feature_columns].copy()
         for name in checked.columns:
             if not _plain_number(checked[name]):
@@ -148,8 +157,13 @@ class RadiomixModel:
             checked[SITE] = frame[SITE].astype(str)
         return checked[self.input_columns]
 
-    def score(self, frame: pd.DataFrame, strict: bool = False, top: int = 0,
-              max_missing: float = MAX_MISSING) -> pd.DataFrame:
+    def score(
+        self,
+        frame: pd.DataFrame,
+        strict: bool = False,
+        top: int = 0,
+        max_missing: float = MAX_MISSING,
+    ) -> pd.DataFrame:
         """Probability of recurrence, decision at the stored threshold, novelty, range report,
         the inputs that were missing (imputed) and the modalities missing entirely, and with
         `top > 0` the `top` features of largest |SHAP| among the inputs the case has.
@@ -163,26 +177,34 @@ class RadiomixModel:
         outside = self._outside(X)
         if strict and any(outside):
             row = next(i for i, items in enumerate(outside) if items)
-            raise ModelError(f"input row {frame.index[row]!r} is out of range: "
-                             f"{'; '.join(outside[row])}")
+            raise ModelError(
+                f"input row {frame.index[row]!r} is out of range: {'; '.join(outside[row])}"
+            )
         missing = X[self.feature_columns].isna()
         refused = missing.mean(axis=1) > max_missing
         selected = self._select(X)
-        probability = pd.Series(self.pipeline[-1].predict_proba(selected)[:, 1],
-                                index=frame.index).mask(refused)
+        probability = pd.Series(
+            self.pipeline[-1].predict_proba(selected)[:, 1], index=frame.index
+        ).mask(refused)
         novelty = self.novelty.score(X)
-        scores = pd.DataFrame({
-            "probability": probability,
-            "decision": (probability >= self.threshold).astype("Int64").mask(refused),
-            "refused": [f"{n} of {missing.shape[1]} inputs missing (more than "
-                        f"{max_missing:.0%})" if flag else ""
-                        for n, flag in zip(missing.sum(axis=1), refused, strict=True)],
-            "novelty_score": novelty,
-            "novel": self.novelty.novel(X, novelty),
-            "out_of_range": ["; ".join(items) for items in outside],
-            "missing_modalities": _missing_modalities(missing),
-            "imputed": ["; ".join(missing.columns[row]) for row in missing.to_numpy()],
-        }, index=frame.index)
+        scores = pd.DataFrame(
+            {
+                "probability": probability,
+                "decision": (probability >= self.threshold).astype("Int64").mask(refused),
+                "refused": [
+                    f"{n} of {missing.shape[1]} inputs missing (more than {max_missing:.0%})"
+                    if flag
+                    else ""
+                    for n, flag in zip(missing.sum(axis=1), refused, strict=True)
+                ],
+                "novelty_score": novelty,
+                "novel": self.novelty.novel(X, novelty),
+                "out_of_range": ["; ".join(items) for items in outside],
+                "missing_modalities": _missing_modalities(missing),
+                "imputed": ["; ".join(missing.columns[row]) for row in missing.to_numpy()],
+            },
+            index=frame.index,
+        )
         if top > 0:
             explanation = self._explain(selected)
             scores["top_features"] = _top_features(explanation, top, missing)
@@ -229,8 +251,12 @@ class RadiomixModel:
         values, base = np.asarray(explanation.values), np.asarray(explanation.base_values)
         if values.ndim == 3:
             values, base = values[..., 1], base[..., 1]
-        return shap.Explanation(values=values, base_values=base, data=selected.to_numpy(),
-                                feature_names=list(selected.columns))
+        return shap.Explanation(
+            values=values,
+            base_values=base,
+            data=selected.to_numpy(),
+            feature_names=list(selected.columns),
+        )
 
 
 def shap_reference(pipeline: Pipeline, training: pd.DataFrame) -> dict[str, float]:
@@ -279,8 +305,10 @@ def _numeric(column: pd.Series, name: str) -> pd.Series:
     values = pd.to_numeric(column, errors="coerce").astype(float)
     text = column.notna() & values.isna()
     if text.any():
-        raise ModelError(f"column {name!r} holds {column[text].iloc[0]!r} at row "
-                         f"{column.index[text][0]!r}; a number is expected")
+        raise ModelError(
+            f"column {name!r} holds {column[text].iloc[0]!r} at row "
+            f"{column.index[text][0]!r}; a number is expected"
+        )
     return values
 
 
@@ -289,8 +317,10 @@ def _check_finite(table: pd.DataFrame) -> None:
     infinite = np.isinf(table.to_numpy())
     if infinite.any():
         row, column = np.argwhere(infinite)[0]
-        raise ModelError(f"column {table.columns[column]!r} holds {table.iat[row, column]} at "
-                         f"row {table.index[row]!r}; a finite number or empty is expected")
+        raise ModelError(
+            f"column {table.columns[column]!r} holds {table.iat[row, column]} at "
+            f"row {table.index[row]!r}; a finite number or empty is expected"
+        )
 
 
 def download_model(path_or_uri: str | Path, tracking_uri: str | None, folder: Path) -> Path:
@@ -308,11 +338,11 @@ def download_model(path_or_uri: str | Path, tracking_uri: str | None, folder: Pa
     try:
         if text.startswith("models:/"):
             text = _registry_source(text, uri)
-        return Path(mlflow.artifacts.download_artifacts(text, tracking_uri=uri,
-                                                        dst_path=str(folder)))
+        return Path(
+            mlflow.artifacts.download_artifacts(text, tracking_uri=uri, dst_path=str(folder))
+        )
     except MlflowException as error:
-        raise ModelError(f"cannot fetch model {path_or_uri} from {uri}: {error.message}"
-                         ) from error
+        raise ModelError(f"cannot fetch model {path_or_uri} from {uri}: {error.message}") from error
 
 
 def _registry_source(model_uri: str, uri: str) -> str:
@@ -321,7 +351,7 @@ def _registry_source(model_uri: str, uri: str) -> str:
     from mlflow import MlflowClient
 
     client = MlflowClient(uri, registry_uri=uri)
-    spec = model_uri[len("models:/"):]
+    spec = model_uri[len("models:/") :]
     if "@" in spec:
         name, alias = spec.split("@", 1)
         version = client.get_model_version_by_alias(name, alias).version

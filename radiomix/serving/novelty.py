@@ -95,9 +95,14 @@ class NoveltyDetector:
         minimum, maximum = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
         span = maximum - minimum
         span = np.where(span > 0, span, np.maximum(np.abs(maximum), 1.0))
-        return cls(list(X.columns), standardiser, _precision(Z),
-                   float(np.quantile(cross_fitted, QUANTILE)),
-                   minimum - RANGE_MARGIN * span, maximum + RANGE_MARGIN * span)
+        return cls(
+            list(X.columns),
+            standardiser,
+            _precision(Z),
+            float(np.quantile(cross_fitted, QUANTILE)),
+            minimum - RANGE_MARGIN * span,
+            maximum + RANGE_MARGIN * span,
+        )
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
         """Novelty score (Mahalanobis distance) of each row of X on its observed features;
@@ -108,8 +113,11 @@ class NoveltyDetector:
         scores = _distance(np.where(observed, Z, 0.0), self.precision)
         covariance = np.linalg.inv(self.precision)
         for row in np.flatnonzero(~observed.all(axis=1)):
-            scores[row] = (_partial_distance(Z[row], observed[row], covariance)
-                           if observed[row].any() else np.nan)
+            scores[row] = (
+                _partial_distance(Z[row], observed[row], covariance)
+                if observed[row].any()
+                else np.nan
+            )
         return scores
 
     def thresholds(self, X: pd.DataFrame) -> np.ndarray:
@@ -128,22 +136,39 @@ class NoveltyDetector:
         values = X[self.columns].to_numpy(dtype=float)
         with np.errstate(invalid="ignore"):
             outside = (values < self.low) | (values > self.high)
-        return [[self._describe(int(j), row[j]) for j in np.flatnonzero(flags)]
-                for row, flags in zip(values, outside, strict=True)]
+        return [
+            [self._describe(int(j), row[j]) for j in np.flatnonzero(flags)]
+            for row, flags in zip(values, outside, strict=True)
+        ]
 
     def _describe(self, j: int, value: float) -> str:
-        return (f"{self.columns[j]}={value:.4g} outside "
-                f"[{self.low[j]:.4g}, {self.high[j]:.4g}]")
+        return f"{self.columns[j]}={value:.4g} outside [{self.low[j]:.4g}, {self.high[j]:.4g}]"
 
     def save(self, folder: Path) -> list[Path]:
         """Write `novelty.npz` and `novelty.json` into `folder`; return their paths."""
         arrays, meta = folder / "novelty.npz", folder / "novelty.json"
         st = self.standardiser
-        np.savez(arrays, median=st.median, mean=st.mean, scale=st.scale,
-                 precision=self.precision, low=self.low, high=self.high)
-        meta.write_text(json.dumps({"columns": self.columns, "threshold": self.threshold,
-                                    "quantile": QUANTILE, "range_margin": RANGE_MARGIN,
-                                    "method": "Ledoit-Wolf Mahalanobis distance"}, indent=2))
+        np.savez(
+            arrays,
+            median=st.median,
+            mean=st.mean,
+            scale=st.scale,
+            precision=self.precision,
+            low=self.low,
+            high=self.high,
+        )
+        meta.write_text(
+            json.dumps(
+                {
+                    "columns": self.columns,
+                    "threshold": self.threshold,
+                    "quantile": QUANTILE,
+                    "range_margin": RANGE_MARGIN,
+                    "method": "Ledoit-Wolf Mahalanobis distance",
+                },
+                indent=2,
+            )
+        )
         return [arrays, meta]
 
     @classmethod
@@ -152,5 +177,11 @@ class NoveltyDetector:
         meta = json.loads((folder / "novelty.json").read_text())
         with np.load(folder / "novelty.npz", allow_pickle=False) as a:
             standardiser = _Standardiser(a["median"], a["mean"], a["scale"])
-            return cls(meta["columns"], standardiser, a["precision"], float(meta["threshold"]),
-                       a["low"], a["high"])
+            return cls(
+                meta["columns"],
+                standardiser,
+                a["precision"],
+                float(meta["threshold"]),
+                a["low"],
+                a["high"],
+            )

@@ -36,9 +36,11 @@ def features_from_manifest(model: RadiomixModel, manifest: Path) -> pd.DataFrame
     """Extract a manifest's cases with the model's extraction configuration; the column
     `extraction_errors` lists the failures of each case (its features are then NaN)."""
     if model.extraction_config is None:
-        raise ModelError(f"model {model.folder} stores no extraction configuration (it was "
-                         f"trained on a table of unknown origin); give a feature table instead "
-                         f"of manifest {manifest}")
+        raise ModelError(
+            f"model {model.folder} stores no extraction configuration (it was "
+            f"trained on a table of unknown origin); give a feature table instead "
+            f"of manifest {manifest}"
+        )
     from pydantic import ValidationError
 
     from radiomix.features import ExtractionConfig, extract_features
@@ -46,11 +48,12 @@ def features_from_manifest(model: RadiomixModel, manifest: Path) -> pd.DataFrame
     try:
         config = ExtractionConfig.model_validate(model.extraction_config)
     except ValidationError as error:
-        raise ModelError(f"model {model.folder}: its extraction configuration is not valid "
-                         f"for this radiomix:\n{error}") from error
+        raise ModelError(
+            f"model {model.folder}: its extraction configuration is not valid "
+            f"for this radiomix:\n{error}"
+        ) from error
     with tempfile.TemporaryDirectory() as folder:
-        result = extract_features(manifest, Path(folder) / "features.parquet", config,
-                                  workers=1)
+        result = extract_features(manifest, Path(folder) / "features.parquet", config, workers=1)
     failures = result.errors[result.errors["kind"] == "error"]
     messages = failures.groupby("case_id")["message"].agg("; ".join)
     table = result.table.reset_index(drop=True)
@@ -80,9 +83,14 @@ def _refuse_failed(scores: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     return scores
 
 
-def predict(model: RadiomixModel | str | Path, source: str | Path | pd.DataFrame,
-            top: int = TOP_FEATURES, strict: bool = False,
-            tracking_uri: str | None = None, max_missing: float = MAX_MISSING) -> pd.DataFrame:
+def predict(
+    model: RadiomixModel | str | Path,
+    source: str | Path | pd.DataFrame,
+    top: int = TOP_FEATURES,
+    strict: bool = False,
+    tracking_uri: str | None = None,
+    max_missing: float = MAX_MISSING,
+) -> pd.DataFrame:
     """Per case: ids, probability, decision (none when more than `max_missing` of the inputs
     are missing: `refused`), novelty score and flag, out-of-range columns, imputed inputs,
     missing modalities and the `top` features of largest SHAP contribution. A model given by
@@ -92,8 +100,9 @@ def predict(model: RadiomixModel | str | Path, source: str | Path | pd.DataFrame
     unused = model.unused_columns(table)
     if unused and not strict:
         LOG.warning("columns not used by the model (ignored): %s", ", ".join(unused))
-    scores = _refuse_failed(model.score(table, strict=strict, top=top,
-                                        max_missing=max_missing), table)
+    scores = _refuse_failed(
+        model.score(table, strict=strict, top=top, max_missing=max_missing), table
+    )
     ids = table[[c for c in IDENTITY_COLUMNS if c in table.columns]]
     reports = table[[c for c in (EXTRACTION_ERRORS,) if c in table.columns]]
     return pd.concat([ids, scores, reports], axis=1)

@@ -16,8 +16,18 @@ from radiomix.errors import ModelError
 PIPELINE_FILE = "pipeline.skops"
 TRUSTED_MODULES = ("sklearn.", "xgboost.", "radiomix.modeling.", "numpy.", "scipy.sparse.")
 """Modules whose classes a radiomix pipeline is built from."""
-REFUSED_NAMES = ("load", "save", "eval", "exec", "system", "import", "open", "call",
-                 "getattr", "setattr")
+REFUSED_NAMES = (
+    "load",
+    "save",
+    "eval",
+    "exec",
+    "system",
+    "import",
+    "open",
+    "call",
+    "getattr",
+    "setattr",
+)
 """Name parts of functions that are refused even from a trusted module."""
 
 
@@ -43,8 +53,10 @@ def load_pipeline(path: Path) -> object:
         raise ModelError(f"{path} is not a readable skops file: {error}") from error
     refused = sorted(name for name in types if _refused(name))
     if refused:
-        raise ModelError(f"{path} names type(s) {refused} that a radiomix pipeline does not "
-                         "use; refusing to load it")
+        raise ModelError(
+            f"{path} names type(s) {refused} that a radiomix pipeline does not "
+            "use; refusing to load it"
+        )
     try:
         return skops.io.load(path, trusted=types)
     except Exception as error:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from radiomix.lazy import lazy_getattr
 
-_EXPORTS = {"synthesize_cohort": "radiomix.synth.cohort",
-            "ensure_demo_cohort": "radiomix.synth.demo"}
+_EXPORTS = {
+    "synthesize_cohort": "radiomix.synth.cohort",
+    "ensure_demo_cohort": "radiomix.synth.demo",
+}
 __all__ = sorted(_EXPORTS)
 
 __getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -53,12 +53,17 @@ def write_volume(path: Path, array: np.ndarray, spacing_mm: float, dtype: type) 
     sitk.WriteImage(image, str(path), useCompression=True)
 
 
-def place_patient(spec: PatientSpec, config: SynthConfig,
-                  rng: np.random.Generator) -> Phantom | None:
+def place_patient(
+    spec: PatientSpec, config: SynthConfig, rng: np.random.Generator
+) -> Phantom | None:
     """The phantom of a patient, or None when one of its lesions found no room."""
-    phantom = build_phantom(rng, config, [les.volume_cm3 for les in spec.lesions],
-                            [les.has_core for les in spec.lesions],
-                            spec.site.background_half_angle_deg)
+    phantom = build_phantom(
+        rng,
+        config,
+        [les.volume_cm3 for les in spec.lesions],
+        [les.has_core for les in spec.lesions],
+        spec.site.background_half_angle_deg,
+    )
     if phantom is None:
         return None
     for params, lesion in zip(spec.lesions, phantom.lesions, strict=True):
@@ -67,8 +72,9 @@ def place_patient(spec: PatientSpec, config: SynthConfig,
     return phantom
 
 
-def draw_patient(config: SynthConfig, seed: int,
-                 index: int) -> tuple[PatientSpec, Phantom, np.random.Generator]:
+def draw_patient(
+    config: SynthConfig, seed: int, index: int
+) -> tuple[PatientSpec, Phantom, np.random.Generator]:
     """Parameters, phantom and noise stream of patient ``index``.
 
     A patient whose lesions cannot all be placed is re-drawn whole (parameters and anatomy)
@@ -81,13 +87,16 @@ def draw_patient(config: SynthConfig, seed: int,
         phantom = place_patient(spec, config, anatomy_rng)
         if phantom is not None:
             return spec, phantom, noise_rng
-    raise RadiomixError(f"patient {spec.patient_id}: no room for its lesions in the phantom "
-                        f"after {MAX_DRAWS} draws (grid {config.grid.shape_xyz} voxels of "
-                        f"{config.grid.spacing_mm} mm)")
+    raise RadiomixError(
+        f"patient {spec.patient_id}: no room for its lesions in the phantom "
+        f"after {MAX_DRAWS} draws (grid {config.grid.shape_xyz} voxels of "
+        f"{config.grid.spacing_mm} mm)"
+    )
 
 
-def write_patient(out_dir: Path, config: SynthConfig, seed: int,
-                  index: int) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+def write_patient(
+    out_dir: Path, config: SynthConfig, seed: int, index: int
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """Generate and write patient ``index``; returns its manifest and truth rows."""
     spec, phantom, noise_rng = draw_patient(config, seed, index)
     add_textures(phantom, noise_rng, config)
@@ -109,8 +118,10 @@ def write_patient(out_dir: Path, config: SynthConfig, seed: int,
         files["pet"] = save("pet", pet.static)
     if spec.has_dynamic:
         files["pet_dynamic"] = save("pet_dynamic", pet.frames)
-        write_bids_timing(folder / "pet_dynamic.json",
-                          FrameTiming(curves.start_min * 60.0, curves.duration_min * 60.0))
+        write_bids_timing(
+            folder / "pet_dynamic.json",
+            FrameTiming(curves.start_min * 60.0, curves.duration_min * 60.0),
+        )
     if spec.has_mri:
         for name, image in render_mri(phantom, spec, config, noise_rng).items():
             if name != "rcbv" or spec.has_rcbv:
@@ -122,16 +133,23 @@ def write_patient(out_dir: Path, config: SynthConfig, seed: int,
     manifest = []
     for i, (lesion, params) in enumerate(zip(phantom.lesions, spec.lesions, strict=True)):
         lesion_file = save(f"lesion_L{i + 1}", lesion.mask, np.uint8)
-        manifest.append({
-            **files, "lesion_mask": lesion_file,
-            "case_id": truth[i]["case_id"], "patient_id": spec.patient_id,
-            "site": spec.site.name, "label": params.manifest_label,
-            "label_source": params.label_source, "tracer": spec.tracer,
-            "primary": spec.primary,
-            "mrs_cho_naa": round(params.cho_naa, 3) if spec.has_mrs else None,
-            "mrs_cho_cr": round(params.cho_cr, 3) if spec.has_mrs else None,
-            "age": spec.age, "months_since_rt": spec.months_since_rt,
-        })
+        manifest.append(
+            {
+                **files,
+                "lesion_mask": lesion_file,
+                "case_id": truth[i]["case_id"],
+                "patient_id": spec.patient_id,
+                "site": spec.site.name,
+                "label": params.manifest_label,
+                "label_source": params.label_source,
+                "tracer": spec.tracer,
+                "primary": spec.primary,
+                "mrs_cho_naa": round(params.cho_naa, 3) if spec.has_mrs else None,
+                "mrs_cho_cr": round(params.cho_cr, 3) if spec.has_mrs else None,
+                "age": spec.age,
+                "months_since_rt": spec.months_since_rt,
+            }
+        )
         truth[i].update({f"noise_free_{k}": v for k, v in measured[i].items()})
     return manifest, truth
 
@@ -141,12 +159,16 @@ def _attempt(out_dir: Path, config: SynthConfig, seed: int, index: int) -> Patie
     try:
         return write_patient(out_dir, config, seed, index)
     except Exception as exc:
-        return exc if isinstance(exc, RadiomixError) else RadiomixError(
-            f"patient {patient_id(index)}: {type(exc).__name__}: {exc}")
+        return (
+            exc
+            if isinstance(exc, RadiomixError)
+            else RadiomixError(f"patient {patient_id(index)}: {type(exc).__name__}: {exc}")
+        )
 
 
-def _generate(out_dir: Path, config: SynthConfig, seed: int, n_patients: int,
-              workers: int) -> list[PatientResult]:
+def _generate(
+    out_dir: Path, config: SynthConfig, seed: int, n_patients: int, workers: int
+) -> list[PatientResult]:
     """Result per patient index, generated in ``workers`` processes with a progress bar."""
     from rich.progress import Progress
 
@@ -159,8 +181,10 @@ def _generate(out_dir: Path, config: SynthConfig, seed: int, n_patients: int,
                 progress.advance(task)
             return results
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_attempt, out_dir, config, seed, index): index
-                       for index in range(n_patients)}
+            futures = {
+                pool.submit(_attempt, out_dir, config, seed, index): index
+                for index in range(n_patients)
+            }
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
                 progress.advance(task)
@@ -172,8 +196,14 @@ def _write_table(rows: list[dict], columns: list[str], path: Path) -> None:
     table.to_csv(path, index=False, lineterminator="\n", float_format=f"%.{DECIMALS}g")
 
 
-def synthesize_cohort(out_dir: Path, n_patients: int, seed: int, config: Path | None = None,
-                      workers: int | None = None, scenario: str | None = None) -> Path:
+def synthesize_cohort(
+    out_dir: Path,
+    n_patients: int,
+    seed: int,
+    config: Path | None = None,
+    workers: int | None = None,
+    scenario: str | None = None,
+) -> Path:
     """Write a synthetic cohort into ``out_dir``; returns the path of its data_manifest.csv.
 
     ``scenario`` (``null`` or ``informative``) replaces the configuration's texture scenario.
@@ -198,5 +228,6 @@ def synthesize_cohort(out_dir: Path, n_patients: int, seed: int, config: Path | 
     if failures:
         raise RadiomixError(
             f"cohort incomplete: {len(failures)} of {n_patients} patients failed; the "
-            f"{len(completed)} others are in {manifest_path}:\n  " + "\n  ".join(failures))
+            f"{len(completed)} others are in {manifest_path}:\n  " + "\n  ".join(failures)
+        )
     return manifest_path

@@ -11,13 +11,18 @@ def synth_command(
     n_patients: int = typer.Option(120, "--n-patients", min=1, help="Number of patients."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same files."),
     out: Path = typer.Option(..., "--out", help="Output folder for images, manifest and truth."),
-    config: Path | None = typer.Option(None, "--config", help="Simulator YAML.",
-                                       show_default="radiomix/configs/synth/default.yaml"),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes.",
-                                       show_default="number of cores"),
+    config: Path | None = typer.Option(
+        None, "--config", help="Simulator YAML.", show_default="radiomix/configs/synth/default.yaml"
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Worker processes.", show_default="number of cores"
+    ),
     scenario: str | None = typer.Option(
-        None, "--scenario", help="Texture scenario: null (texture carries no class "
-        "information beyond the rule parameters) or informative (default: the config's)."),
+        None,
+        "--scenario",
+        help="Texture scenario: null (texture carries no class "
+        "information beyond the rule parameters) or informative (default: the config's).",
+    ),
 ) -> None:
     """Generate a synthetic multi-parametric PET/MRI cohort with its manifest and truth."""
     from radiomix.console import exit_on_error
@@ -25,6 +30,7 @@ def synth_command(
     from radiomix.synth.cohort import synthesize_cohort
 
     with exit_on_error():
-        manifest = synthesize_cohort(writable_folder(out), n_patients, seed, config, workers,
-                                     scenario)
+        manifest = synthesize_cohort(
+            writable_folder(out), n_patients, seed, config, workers, scenario
+        )
     typer.echo(f"wrote {manifest} and {manifest.parent / 'truth.csv'}")

@@ -45,8 +45,11 @@ class Dist(Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> Dist:
-        needed = {"normal": ("mean", "sd"), "lognormal": ("median", "sigma"),
-                  "uniform": ("low", "high")}[self.kind]
+        needed = {
+            "normal": ("mean", "sd"),
+            "lognormal": ("median", "sigma"),
+            "uniform": ("low", "high"),
+        }[self.kind]
         missing = [name for name in needed if getattr(self, name) is None]
         if missing:
             raise ValueError(f"{self.kind} distribution needs {', '.join(missing)}")
@@ -221,10 +224,12 @@ class Site(Strict):
     psf_fwhm_mm: float = Field(gt=0, description="PET resolution after reconstruction")
     noise: float = Field(ge=0, description="reconstruction noise relative to the reference")
     mri_fwhm_mm: float = Field(ge=0, description="MRI map resolution (DWI, DSC)")
-    background_half_angle_deg: float = Field(gt=0, le=180,
-                                              description="half-width of the background VOI")
+    background_half_angle_deg: float = Field(
+        gt=0, le=180, description="half-width of the background VOI"
+    )
     dynamic_frames_min: list[float] | None = Field(
-        None, description="dynamic framing of this site (default: the tracer's)")
+        None, description="dynamic framing of this site (default: the tracer's)"
+    )
 
 
 class CortexThickness(Strict):
@@ -350,11 +355,16 @@ class Tracer(Strict):
     levels: list[Level]
     lesion_level: LesionLevel
     lesion_kinetics: LesionKinetics
-    false_positive_uptake: float = Field(0.0, ge=0, le=1, description=(
-        "probability that a radionecrosis lesion shows a recurrence-like uptake level "
-        "(blood-brain-barrier leak, inflammation)"))
-    primaries: dict[Primary, PrimaryOverride] = Field(
-        default_factory=dict)
+    false_positive_uptake: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "probability that a radionecrosis lesion shows a recurrence-like uptake level "
+            "(blood-brain-barrier leak, inflammation)"
+        ),
+    )
+    primaries: dict[Primary, PrimaryOverride] = Field(default_factory=dict)
 
     def for_primary(self, primary: Primary) -> Tracer:
         """This tracer's settings for a primary tumour (its overrides applied)."""
@@ -366,7 +376,8 @@ class Tracer(Strict):
             update["lesion_level"] = override.lesion_level
         if override.kinetics_weights is not None:
             update["lesion_kinetics"] = LesionKinetics.model_validate(
-                {**self.lesion_kinetics.model_dump(), "weights": override.kinetics_weights})
+                {**self.lesion_kinetics.model_dump(), "weights": override.kinetics_weights}
+            )
         return self.model_copy(update=update)
 
     @model_validator(mode="after")
@@ -463,5 +474,7 @@ def _check_btv_levels(config: SynthConfig, path: Path) -> None:
     for name, tracer in config.pet.tracers.items():
         level = tracer.lesion_level
         if level.stat == "btv_mean" and (level.recurrence.low or 0.0) < btv_threshold():
-            raise ConfigError(f"{path}: {name} lesion_level is a BTV mean, at least "
-                              f"{btv_threshold()} x background: set its low bound to that")
+            raise ConfigError(
+                f"{path}: {name} lesion_level is a BTV mean, at least "
+                f"{btv_threshold()} x background: set its low bound to that"
+            )

@@ -25,8 +25,9 @@ _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 Interval = tuple[float, float, float]  # (weight c_k, low a_k, high b_k)
 
 
-def latent_scores(rng: np.random.Generator, n: int, rho: float,
-                  factor: float | None = None) -> np.ndarray:
+def latent_scores(
+    rng: np.random.Generator, n: int, rho: float, factor: float | None = None
+) -> np.ndarray:
     """``n`` standard-normal scores with pairwise correlation ``rho`` (one shared factor,
     drawn here unless given: a standard normal shared with other lesions of the patient)."""
     if factor is None:
@@ -59,8 +60,7 @@ def factor_posterior(scores: np.ndarray, rho: float) -> tuple[float, float]:
     return mean, float(np.sqrt(1.0 / precision))
 
 
-def interval_probability(factor: np.ndarray, low: float, high: float,
-                         rho: float) -> np.ndarray:
+def interval_probability(factor: np.ndarray, low: float, high: float, rho: float) -> np.ndarray:
     """P(low <= z < high | F = factor) for each factor value."""
     shift, spread = np.sqrt(rho) * factor, np.sqrt(1.0 - rho)
     upper = (high - shift) / spread

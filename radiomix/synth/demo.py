@@ -37,8 +37,13 @@ def load_demo_settings(path: Path = DEMO_SETTINGS) -> DemoSettings:
 def referenced_files(manifest: Path) -> list[Path]:
     """Every file a manifest names (images, masks and dynamic sidecars)."""
     table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    files = [manifest.parent / cell for column in PATH_COLUMNS if column in table
-             for cell in table[column] if cell]
+    files = [
+        manifest.parent / cell
+        for column in PATH_COLUMNS
+        if column in table
+        for cell in table[column]
+        if cell
+    ]
     dynamic = table.get("pet_dynamic", [])
     files += [sidecar_path(manifest.parent / cell) for cell in dynamic if cell]
     return files
@@ -63,8 +68,9 @@ def ensure_demo_cohort(manifest: Path, settings_path: Path = DEMO_SETTINGS) -> N
         return
     settings = load_demo_settings(settings_path)
     out_dir = manifest.parent / settings.folder
-    generated = synthesize_cohort(out_dir, settings.n_patients, settings.seed,
-                                  Path(settings_path).parent / settings.config)
+    generated = synthesize_cohort(
+        out_dir, settings.n_patients, settings.seed, Path(settings_path).parent / settings.config
+    )
     text = prefixed_manifest(generated, settings.folder)
     if not manifest.is_file():
         manifest.write_text(text, encoding="utf-8")
@@ -74,7 +80,8 @@ def ensure_demo_cohort(manifest: Path, settings_path: Path = DEMO_SETTINGS) -> N
             handle.write(text)
         raise RadiomixError(
             f"{manifest}: the regenerated demo cohort differs from this manifest "
-            f"(regenerated manifest written to {handle.name})")
+            f"(regenerated manifest written to {handle.name})"
+        )
 
 
 def demo_scenario(settings_path: Path = DEMO_SETTINGS) -> str:

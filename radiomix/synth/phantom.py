@@ -72,19 +72,26 @@ def grid_axes(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def ellipsoid(xyz: np.ndarray, centre: np.ndarray, semi_axes: np.ndarray) -> np.ndarray:
     """Normalised ellipsoidal radius of every voxel (< 1 inside)."""
-    squares = [((axis - c) / a) ** 2 for axis, c, a in zip(grid_axes(xyz), centre, semi_axes,
-                                                            strict=True)]
+    squares = [
+        ((axis - c) / a) ** 2 for axis, c, a in zip(grid_axes(xyz), centre, semi_axes, strict=True)
+    ]
     return np.sqrt(squares[0] + squares[1] + squares[2])
 
 
-def _jittered(rng: np.random.Generator, centre: tuple[float, float, float],
-              jitter_mm: float) -> np.ndarray:
+def _jittered(
+    rng: np.random.Generator, centre: tuple[float, float, float], jitter_mm: float
+) -> np.ndarray:
     return np.asarray(centre, float) + rng.normal(0.0, jitter_mm, 3)
 
 
-def _bilateral(rng: np.random.Generator, xyz: np.ndarray, centre: tuple[float, float, float],
-               semi_axes: tuple[float, float, float], jitter_mm: float,
-               scale: float) -> tuple[np.ndarray, np.ndarray]:
+def _bilateral(
+    rng: np.random.Generator,
+    xyz: np.ndarray,
+    centre: tuple[float, float, float],
+    semi_axes: tuple[float, float, float],
+    jitter_mm: float,
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """A pair of mirror-image structures (right, left) with independent jitter."""
     axes = np.asarray(semi_axes) * scale
     pair = []
@@ -94,8 +101,9 @@ def _bilateral(rng: np.random.Generator, xyz: np.ndarray, centre: tuple[float, f
     return pair[0], pair[1]
 
 
-def normal_tissues(rng: np.random.Generator, config: SynthConfig,
-                   xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def normal_tissues(
+    rng: np.random.Generator, config: SynthConfig, xyz: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Brain mask, depth below the brain surface (mm) and the normal tissue masks."""
     anatomy, spacing = config.anatomy, config.grid.spacing_mm
     scale = anatomy.brain_scale.sample(rng)
@@ -117,8 +125,13 @@ def normal_tissues(rng: np.random.Generator, config: SynthConfig,
     striatum = joined["striatum"] & ~csf
     grey = (cortex | joined["thalamus"]) & ~csf & ~striatum
     white = brain & ~grey & ~striatum & ~csf
-    tissues = {"gm": grey, "wm": white, "striatum": striatum, "csf": csf,
-               "thalamus": joined["thalamus"] & ~csf & ~striatum}
+    tissues = {
+        "gm": grey,
+        "wm": white,
+        "striatum": striatum,
+        "csf": csf,
+        "thalamus": joined["thalamus"] & ~csf & ~striatum,
+    }
     return brain, depth, tissues
 
 
@@ -131,8 +144,14 @@ def _box(xyz: np.ndarray, centre: np.ndarray, reach_mm: float) -> tuple[slice, .
     return tuple(bounds)
 
 
-def _lesion_shape(rng: np.random.Generator, xyz: np.ndarray, centre: np.ndarray,
-                  volume_cm3: float, irregularity: float, spacing_mm: float) -> np.ndarray:
+def _lesion_shape(
+    rng: np.random.Generator,
+    xyz: np.ndarray,
+    centre: np.ndarray,
+    volume_cm3: float,
+    irregularity: float,
+    spacing_mm: float,
+) -> np.ndarray:
     """An irregular blob of about ``volume_cm3`` around ``centre`` (largest component).
 
     Drawn in the box it can reach (radius grown by the bumps and the volume correction).
@@ -158,9 +177,15 @@ def _lesion_shape(rng: np.random.Generator, xyz: np.ndarray, centre: np.ndarray,
     return mask
 
 
-def place_lesion(rng: np.random.Generator, xyz: np.ndarray, depth: np.ndarray,
-                 forbidden: np.ndarray, side: int, volume_cm3: float,
-                 config: SynthConfig) -> Lesion | None:
+def place_lesion(
+    rng: np.random.Generator,
+    xyz: np.ndarray,
+    depth: np.ndarray,
+    forbidden: np.ndarray,
+    side: int,
+    volume_cm3: float,
+    config: SynthConfig,
+) -> Lesion | None:
     """A lesion in hemisphere ``side`` that stays in the brain and avoids ``forbidden``."""
     spacing = config.grid.spacing_mm
     half_z = xyz[2].max()
@@ -168,14 +193,25 @@ def place_lesion(rng: np.random.Generator, xyz: np.ndarray, depth: np.ndarray,
         volume = volume_cm3 * 0.95 ** (attempt // 20)
         radius = (3.0 * volume * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
         reach_z = max(half_z - radius * 0.6, 0.0)  # a lesion taller than the slab: centred
-        centre = np.array([side * rng.uniform(min(radius + 6.0, 52.0), 52.0),
-                           rng.uniform(-50.0, 50.0), rng.uniform(-reach_z, reach_z)])
-        index = tuple(np.clip(np.round((centre[::-1] / spacing) + (np.array(xyz.shape[1:]) - 1)
-                                       / 2.0).astype(int), 0, np.array(xyz.shape[1:]) - 1))
+        centre = np.array(
+            [
+                side * rng.uniform(min(radius + 6.0, 52.0), 52.0),
+                rng.uniform(-50.0, 50.0),
+                rng.uniform(-reach_z, reach_z),
+            ]
+        )
+        index = tuple(
+            np.clip(
+                np.round((centre[::-1] / spacing) + (np.array(xyz.shape[1:]) - 1) / 2.0).astype(
+                    int
+                ),
+                0,
+                np.array(xyz.shape[1:]) - 1,
+            )
+        )
         if depth[index] < radius * 1.3 + 2.0:
             continue
-        mask = _lesion_shape(rng, xyz, centre, volume, config.anatomy.lesion_irregularity,
-                             spacing)
+        mask = _lesion_shape(rng, xyz, centre, volume, config.anatomy.lesion_irregularity, spacing)
         if (mask & forbidden).any():
             continue
         return Lesion(mask, np.zeros_like(mask), centre, float(mask.sum() * spacing**3 / 1000))
@@ -188,9 +224,15 @@ def add_core(lesion: Lesion, rim_mm: float, spacing_mm: float) -> None:
     lesion.core = inside > rim_mm
 
 
-def reference_regions(xyz: np.ndarray, depth: np.ndarray, tissues: dict[str, np.ndarray],
-                      lesion_centre: np.ndarray, side: int, excluded: np.ndarray,
-                      half_angle_deg: float) -> dict[str, np.ndarray]:
+def reference_regions(
+    xyz: np.ndarray,
+    depth: np.ndarray,
+    tissues: dict[str, np.ndarray],
+    lesion_centre: np.ndarray,
+    side: int,
+    excluded: np.ndarray,
+    half_angle_deg: float,
+) -> dict[str, np.ndarray]:
     """Contralateral references: background crescent (``half_angle_deg`` either side of the
     mirrored lesion, the site's VOI), white matter, thalamus, striatum."""
     contra = (side * xyz[0]) < -4.0
@@ -213,8 +255,13 @@ def reference_regions(xyz: np.ndarray, depth: np.ndarray, tissues: dict[str, np.
     }
 
 
-def build_phantom(rng: np.random.Generator, config: SynthConfig, lesion_volumes: list[float],
-                  core_flags: list[bool], half_angle_deg: float) -> Phantom | None:
+def build_phantom(
+    rng: np.random.Generator,
+    config: SynthConfig,
+    lesion_volumes: list[float],
+    core_flags: list[bool],
+    half_angle_deg: float,
+) -> Phantom | None:
     """The phantom of one patient with one lesion per entry of ``lesion_volumes``, or None
     when a lesion finds no room."""
     spacing = config.grid.spacing_mm
@@ -241,8 +288,9 @@ def build_phantom(rng: np.random.Generator, config: SynthConfig, lesion_volumes:
     oedema_mm = config.mri.oedema_mm.sample(rng)
     outside = ndimage.distance_transform_edt(~any_lesion, sampling=spacing)
     oedema = brain & ~any_lesion & ~tissues["csf"] & (outside <= oedema_mm)
-    references = reference_regions(xyz, depth, tissues, lesions[0].centre_mm, side,
-                                   any_lesion | oedema, half_angle_deg)
+    references = reference_regions(
+        xyz, depth, tissues, lesions[0].centre_mm, side, any_lesion | oedema, half_angle_deg
+    )
     for name in ("gm", "wm", "striatum", "csf"):
         tissues[name] = tissues[name] & ~any_lesion
     return Phantom(spacing, brain, tissues, lesions, oedema, references, side)

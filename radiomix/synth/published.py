@@ -20,13 +20,17 @@ from radiomix.synth.sampler import parameter_rows, sample_patient
 META_ANALYSIS_MARGIN = 0.08
 # "121 recurrence vs 11 treatment-related", "20 progression, 26 radionecrosis", ...
 COHORT_COUNTS = re.compile(
-    r"(\d+)\s+(?:tumou?r|recurren\w*|progression)\s*(?:vs\.?|,)\s*(\d+)", re.IGNORECASE)
+    r"(\d+)\s+(?:tumou?r|recurren\w*|progression)\s*(?:vs\.?|,)\s*(\d+)", re.IGNORECASE
+)
 
 
 def nominal_parameters(config: SynthConfig, n_patients: int, seed: int) -> pd.DataFrame:
     """Nominal parameters (one row per lesion) of a cohort, without making images."""
-    rows = [row for index in range(n_patients)
-            for row in parameter_rows(config, sample_patient(config, seed, index))]
+    rows = [
+        row
+        for index in range(n_patients)
+        for row in parameter_rows(config, sample_patient(config, seed, index))
+    ]
     return pd.DataFrame(rows)
 
 
@@ -39,8 +43,10 @@ def published_counts(cohort: str) -> tuple[int | None, int | None]:
 def published_interval(proportion: float, n: int | None) -> tuple[float, float]:
     """95% Clopper-Pearson interval of a published proportion (fixed margin when pooled)."""
     if n is None:
-        return (max(proportion - META_ANALYSIS_MARGIN, 0.0),
-                min(proportion + META_ANALYSIS_MARGIN, 1.0))
+        return (
+            max(proportion - META_ANALYSIS_MARGIN, 0.0),
+            min(proportion + META_ANALYSIS_MARGIN, 1.0),
+        )
     interval = binomtest(round(proportion * n), n).proportion_ci(0.95)
     return float(interval.low), float(interval.high)
 
@@ -64,8 +70,9 @@ def with_published_intervals(report: pd.DataFrame) -> pd.DataFrame:
             high.append(interval[1])
         report[f"published_{what}_ci_low"], report[f"published_{what}_ci_high"] = low, high
         measured = report[what]
-        report[f"{what[:2]}_inside"] = ((measured >= report[f"published_{what}_ci_low"])
-                                        & (measured <= report[f"published_{what}_ci_high"]))
+        report[f"{what[:2]}_inside"] = (measured >= report[f"published_{what}_ci_low"]) & (
+            measured <= report[f"published_{what}_ci_high"]
+        )
     return report
 
 
@@ -78,9 +85,11 @@ def rule_performance(table: pd.DataFrame) -> pd.DataFrame:
 
 def markdown_table(performance: pd.DataFrame) -> str:
     """The rule performance as a Markdown table (rules without evaluated cases say so)."""
-    lines = ["| rule | evidence | n rec / n nec | Se simulated | Se published (95% CI) "
-             "| Sp simulated | Sp published (95% CI) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| rule | evidence | n rec / n nec | Se simulated | Se published (95% CI) "
+        "| Sp simulated | Sp published (95% CI) |",
+        "|---|---|---|---|---|---|---|",
+    ]
 
     def published(value: float, low: float, high: float) -> str:
         return "–" if pd.isna(value) else f"{value:.2f} ({low:.2f}–{high:.2f})"
@@ -91,11 +100,20 @@ def markdown_table(performance: pd.DataFrame) -> str:
         else:
             counts = f"{row.tp + row.fn} / {row.tn + row.fp}"
             se, sp = f"{row.sensitivity:.2f}", f"{row.specificity:.2f}"
+        published_se = published(
+            row.published_sensitivity,
+            row.published_sensitivity_ci_low,
+            row.published_sensitivity_ci_high,
+        )
+        published_sp = published(
+            row.published_specificity,
+            row.published_specificity_ci_low,
+            row.published_specificity_ci_high,
+        )
         lines.append(
             f"| `{row.rule_id}` | {row.published_evidence} | {counts} | {se} "
-            f"| {published(row.published_sensitivity, row.published_sensitivity_ci_low, row.published_sensitivity_ci_high)} "  # noqa: E501
-            f"| {sp} "
-            f"| {published(row.published_specificity, row.published_specificity_ci_low, row.published_specificity_ci_high)} |")  # noqa: E501
+            f"| {published_se} | {sp} | {published_sp} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -42,8 +42,9 @@ def blur(volume: np.ndarray, fwhm_mm: float, spacing_mm: float) -> np.ndarray:
     """Gaussian blur of ``volume`` with a PSF of ``fwhm_mm``."""
     if fwhm_mm <= 0:
         return volume.astype(float)
-    return ndimage.gaussian_filter(volume.astype(float), fwhm_mm / FWHM_PER_SIGMA / spacing_mm,
-                                   mode="constant")
+    return ndimage.gaussian_filter(
+        volume.astype(float), fwhm_mm / FWHM_PER_SIGMA / spacing_mm, mode="constant"
+    )
 
 
 @lru_cache(maxsize=8)
@@ -55,8 +56,9 @@ def _kernel_norm(sigma_vox: float) -> float:
     return float(np.sqrt((ndimage.gaussian_filter(delta, sigma_vox) ** 2).sum()))
 
 
-def correlated_noise(rng: np.random.Generator, shape: tuple[int, ...],
-                     sigma_vox: float) -> np.ndarray:
+def correlated_noise(
+    rng: np.random.Generator, shape: tuple[int, ...], sigma_vox: float
+) -> np.ndarray:
     """Unit-SD Gaussian noise, spatially correlated over ``sigma_vox`` voxels."""
     white = rng.standard_normal(shape)
     if sigma_vox <= 0:
@@ -64,8 +66,7 @@ def correlated_noise(rng: np.random.Generator, shape: tuple[int, ...],
     return ndimage.gaussian_filter(white, sigma_vox) / _kernel_norm(sigma_vox)
 
 
-def region_stat(image: np.ndarray, region: np.ndarray, stat: str,
-                floor: float = 0.0) -> float:
+def region_stat(image: np.ndarray, region: np.ndarray, stat: str, floor: float = 0.0) -> float:
     """Mean or max of ``image`` inside ``region``; ``btv_mean``: mean of the voxels >= floor."""
     values = image[region]
     if stat == "btv_mean":
@@ -90,8 +91,14 @@ def _btv_scale(a: np.ndarray, b: np.ndarray, target: float, floor: float) -> flo
     return scale
 
 
-def solve_scale(fixed: np.ndarray, part: np.ndarray, region: np.ndarray, stat: str,
-                target: float, floor: float = 0.0) -> float:
+def solve_scale(
+    fixed: np.ndarray,
+    part: np.ndarray,
+    region: np.ndarray,
+    stat: str,
+    target: float,
+    floor: float = 0.0,
+) -> float:
     """Factor g so that stat(fixed + g * part) over ``region`` equals ``target`` (g >= 0)."""
     a, b = fixed[region], part[region]
     if b.max() <= 0:
@@ -132,8 +139,9 @@ def static_weights(tracer: Tracer, curves: TracerCurves) -> np.ndarray:
     return overlap / (high - low)
 
 
-def calibrate(phantom: Phantom, spec: PatientSpec, config: SynthConfig,
-              contributions: dict[str, np.ndarray]) -> dict[str, float]:
+def calibrate(
+    phantom: Phantom, spec: PatientSpec, config: SynthConfig, contributions: dict[str, np.ndarray]
+) -> dict[str, float]:
     """Tissue scales so that the true static activity (``contributions``, before the PSF)
     shows the sampled levels."""
     tracer = spec_tracer(config, spec)
@@ -146,20 +154,24 @@ def calibrate(phantom: Phantom, spec: PatientSpec, config: SynthConfig,
     for _ in range(2):
         for level, target in zip(tracer.levels, spec.normal_levels, strict=True):
             part = weighted(level.tissues)
-            factor = solve_scale(weighted(contributions) - part, part, refs[level.region],
-                                 level.stat, target)
+            factor = solve_scale(
+                weighted(contributions) - part, part, refs[level.region], level.stat, target
+            )
             for name in level.tissues:
                 scale[name] *= max(factor, MIN_GROUP_FACTOR)
         lesion_level = tracer.lesion_level
         for i, (lesion, params) in enumerate(zip(phantom.lesions, spec.lesions, strict=True)):
             image = weighted(contributions)
-            reference = region_stat(image, refs[lesion_level.region],
-                                    lesion_level.reference_stat)
+            reference = region_stat(image, refs[lesion_level.region], lesion_level.reference_stat)
             unit = contributions[f"lesion{i}"]
-            scale[f"lesion{i}"] = solve_scale(image - scale[f"lesion{i}"] * unit, unit,
-                                              lesion.mask, lesion_level.stat,
-                                              params.level * reference,
-                                              btv_threshold() * reference)
+            scale[f"lesion{i}"] = solve_scale(
+                image - scale[f"lesion{i}"] * unit,
+                unit,
+                lesion.mask,
+                lesion_level.stat,
+                params.level * reference,
+                btv_threshold() * reference,
+            )
     return scale
 
 
@@ -170,8 +182,13 @@ def frame_noise_sd(config: SynthConfig, spec: PatientSpec, curves: TracerCurves)
     return noise.relative_sd_at_1suv_1min * spec.site.noise * np.sqrt(decay / curves.duration_min)
 
 
-def render_pet(phantom: Phantom, spec: PatientSpec, config: SynthConfig, curves: TracerCurves,
-               rng: np.random.Generator) -> PetImages:
+def render_pet(
+    phantom: Phantom,
+    spec: PatientSpec,
+    config: SynthConfig,
+    curves: TracerCurves,
+    rng: np.random.Generator,
+) -> PetImages:
     """Noisy PET frames and static image in SUV, plus the noise-free static image."""
     tracer = spec_tracer(config, spec)
     weights = pet_weights(phantom, spec, config)
@@ -204,8 +221,9 @@ def tissue_map(phantom: Phantom, values: dict[str, float]) -> np.ndarray:
     return image
 
 
-def lesion_map(phantom: Phantom, spec: PatientSpec, modality: str,
-               contrast: float) -> list[np.ndarray]:
+def lesion_map(
+    phantom: Phantom, spec: PatientSpec, modality: str, contrast: float
+) -> list[np.ndarray]:
     """Per lesion, its viable part times the modality's texture scaled by ``contrast``."""
     maps = []
     field = phantom.textures[modality]
@@ -215,8 +233,14 @@ def lesion_map(phantom: Phantom, spec: PatientSpec, modality: str,
     return maps
 
 
-def calibrated_map(phantom: Phantom, spec: PatientSpec, settings: MriMap, modality: str,
-                   contrast: float, ratios: list[float]) -> np.ndarray:
+def calibrated_map(
+    phantom: Phantom,
+    spec: PatientSpec,
+    settings: MriMap,
+    modality: str,
+    contrast: float,
+    ratios: list[float],
+) -> np.ndarray:
     """Noise-free, unblurred MRI map whose lesion mean over contralateral WM mean equals
     ``ratios`` on the object."""
     image = tissue_map(phantom, settings.tissues)
@@ -230,8 +254,9 @@ def calibrated_map(phantom: Phantom, spec: PatientSpec, settings: MriMap, modali
     return image + sum(parts)
 
 
-def structural_map(phantom: Phantom, spec: PatientSpec, settings: MriMap,
-                   modality: str) -> np.ndarray:
+def structural_map(
+    phantom: Phantom, spec: PatientSpec, settings: MriMap, modality: str
+) -> np.ndarray:
     """Noise-free, unblurred T1c or FLAIR: tissue values, the viable lesion at ``enhancing``."""
     image = tissue_map(phantom, settings.tissues)
     for part in lesion_map(phantom, spec, modality, 0.5):
@@ -239,21 +264,28 @@ def structural_map(phantom: Phantom, spec: PatientSpec, settings: MriMap,
     return image
 
 
-def render_mri(phantom: Phantom, spec: PatientSpec, config: SynthConfig,
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
+def render_mri(
+    phantom: Phantom, spec: PatientSpec, config: SynthConfig, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """ADC (10^-3 mm^2/s), rCBV (relative), T1c and FLAIR (MR units): the object blurred
     with the site's resolution, plus independent noise."""
     mri = config.mri
     objects = {
-        "adc": calibrated_map(phantom, spec, mri.adc, "adc", -0.5,
-                              [p.adc_ratio for p in spec.lesions]),
-        "rcbv": calibrated_map(phantom, spec, mri.rcbv, "rcbv", 1.0,
-                               [p.rcbv_mean for p in spec.lesions]),
+        "adc": calibrated_map(
+            phantom, spec, mri.adc, "adc", -0.5, [p.adc_ratio for p in spec.lesions]
+        ),
+        "rcbv": calibrated_map(
+            phantom, spec, mri.rcbv, "rcbv", 1.0, [p.rcbv_mean for p in spec.lesions]
+        ),
         "t1c": structural_map(phantom, spec, mri.t1c, "t1c"),
         "flair": structural_map(phantom, spec, mri.flair, "flair"),
     }
-    noise_sd = {"adc": mri.adc.noise_sd, "rcbv": mri.rcbv.noise_sd,
-                "t1c": mri.t1c.noise_sd, "flair": mri.flair.noise_sd}
+    noise_sd = {
+        "adc": mri.adc.noise_sd,
+        "rcbv": mri.rcbv.noise_sd,
+        "t1c": mri.t1c.noise_sd,
+        "flair": mri.flair.noise_sd,
+    }
     images = {}
     for name, image in objects.items():
         clean = blur(image, spec.site.mri_fwhm_mm, phantom.spacing_mm)
@@ -262,8 +294,9 @@ def render_mri(phantom: Phantom, spec: PatientSpec, config: SynthConfig,
     return images
 
 
-def noise_free_measures(static: np.ndarray, phantom: Phantom,
-                        btv_threshold: float) -> list[dict[str, float]]:
+def noise_free_measures(
+    static: np.ndarray, phantom: Phantom, btv_threshold: float
+) -> list[dict[str, float]]:
     """Standard PET measures of each lesion on the noise-free static image."""
     refs = phantom.references
     background = region_stat(static, refs["ref_background"], "mean")
@@ -272,12 +305,16 @@ def noise_free_measures(static: np.ndarray, phantom: Phantom,
         peak = region_stat(static, lesion.mask, "max")
         mean = region_stat(static, lesion.mask, "mean")
         btv = region_stat(static, lesion.mask, "btv_mean", btv_threshold * background)
-        rows.append({
-            "pet_SUVmax": peak, "pet_SUVmean": mean,
-            "pet_TBRmax": peak / background, "pet_TBRmean": mean / background,
-            "pet_TBRmean_btv": btv / background,
-            "pet_TWMmax": peak / region_stat(static, refs["ref_wm"], "mean"),
-            "pet_LSmax": peak / region_stat(static, refs["ref_striatum"], "mean"),
-            "pet_LNmax": peak / region_stat(static, refs["ref_background"], "max"),
-        })
+        rows.append(
+            {
+                "pet_SUVmax": peak,
+                "pet_SUVmean": mean,
+                "pet_TBRmax": peak / background,
+                "pet_TBRmean": mean / background,
+                "pet_TBRmean_btv": btv / background,
+                "pet_TWMmax": peak / region_stat(static, refs["ref_wm"], "mean"),
+                "pet_LSmax": peak / region_stat(static, refs["ref_striatum"], "mean"),
+                "pet_LNmax": peak / region_stat(static, refs["ref_background"], "max"),
+            }
+        )
     return rows

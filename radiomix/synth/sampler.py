@@ -35,8 +35,7 @@ from radiomix.synth.kinetics import feng_input, fine_grid, frame_means, tissue_c
 
 LABEL_NAMES: dict[int, ClassName] = {1: "recurrence", 0: "radionecrosis"}
 # Components of the latent vector, in draw order: the markers that depend on the class.
-LATENT_MARKERS = ("level", "heterogeneity", "kinetics", "core", "adc", "rcbv", "cho_naa",
-                  "cho_cr")
+LATENT_MARKERS = ("level", "heterogeneity", "kinetics", "core", "adc", "rcbv", "cho_naa", "cho_cr")
 
 
 @dataclass
@@ -86,9 +85,10 @@ def patient_streams(seed: int, index: int, draw: int = 0) -> tuple[np.random.Gen
     patient re-drawn because its lesions found no room depends on ``(seed, index)`` only.
     """
     root = np.random.SeedSequence([seed, index])
-    return tuple(np.random.default_rng(np.random.SeedSequence(root.entropy,
-                                                              spawn_key=(3 * draw + j,)))
-                 for j in range(3))
+    return tuple(
+        np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(3 * draw + j,)))
+        for j in range(3)
+    )
 
 
 def patient_id(index: int) -> str:
@@ -120,12 +120,12 @@ def pattern_intervals(kinetics: LesionKinetics, label: int) -> dict[str, tuple[f
     weights = kinetics.weights[LABEL_NAMES[label]]
     cumulative = np.cumsum([weights.get(name, 0.0) for name in kinetics.patterns])
     edges = ndtri(np.clip(np.concatenate([[0.0], cumulative / cumulative[-1]]), 0.0, 1.0))
-    return {name: (float(edges[i]), float(edges[i + 1]))
-            for i, name in enumerate(kinetics.patterns)}
+    return {
+        name: (float(edges[i]), float(edges[i + 1])) for i, name in enumerate(kinetics.patterns)
+    }
 
 
-def core_interval(probability: ClassProbability, label: int,
-                  has_core: bool) -> tuple[float, float]:
+def core_interval(probability: ClassProbability, label: int, has_core: bool) -> tuple[float, float]:
     """Latent-score interval meaning 'necrotic core' (or 'no core') in class ``label``."""
     p = probability.of(label)
     if probability.orientation > 0:
@@ -139,21 +139,28 @@ def _pattern_at(intervals: dict[str, tuple[float, float]], score: float) -> str:
     return next(name for name, (low, high) in intervals.items() if low <= score < high)
 
 
-def _draw_rates(rng: np.random.Generator, kinetics: LesionKinetics,
-                pattern: str) -> tuple[float, float, float]:
+def _draw_rates(
+    rng: np.random.Generator, kinetics: LesionKinetics, pattern: str
+) -> tuple[float, float, float]:
     chosen = kinetics.patterns[pattern]
     return chosen.k2.sample(rng), chosen.k3.sample(rng), chosen.k4.sample(rng)
 
 
-def sample_lesion(rng: np.random.Generator, config: SynthConfig, tracer: Tracer, label: int,
-                  factor: float) -> LesionSpec:
+def sample_lesion(
+    rng: np.random.Generator, config: SynthConfig, tracer: Tracer, label: int, factor: float
+) -> LesionSpec:
     """Nominal parameters of one lesion of class ``label``, dependent through the latent
     ``factor`` (standard normal, partly the patient's)."""
     cohort = config.cohort
     source: LabelSource = "histology" if rng.random() < cohort.histology_share else "follow-up"
     flipped = rng.random() < cohort.label_noise[source]
-    z = dict(zip(LATENT_MARKERS, latent_scores(rng, len(LATENT_MARKERS),
-                                               config.latent.correlation, factor), strict=True))
+    z = dict(
+        zip(
+            LATENT_MARKERS,
+            latent_scores(rng, len(LATENT_MARKERS), config.latent.correlation, factor),
+            strict=True,
+        )
+    )
     pattern = _pattern_at(pattern_intervals(tracer.lesion_kinetics, label), z["kinetics"])
     core = config.anatomy.necrotic_core.probability
     low, high = core_interval(core, label, True)
@@ -177,8 +184,9 @@ def sample_lesion(rng: np.random.Generator, config: SynthConfig, tracer: Tracer,
     )
 
 
-def lesion_classes(rng: np.random.Generator, config: SynthConfig, primary: Primary,
-                   n_lesions: int) -> list[int]:
+def lesion_classes(
+    rng: np.random.Generator, config: SynthConfig, primary: Primary, n_lesions: int
+) -> list[int]:
     """Classes of a patient's lesions: a further lesion copies the first one's class with
     probability ``same_class``, else is drawn at the prevalence of the primary tumour."""
     prevalence = config.cohort.prevalence[primary]
@@ -198,8 +206,7 @@ def lesion_factors(rng: np.random.Generator, config: SynthConfig, n_lesions: int
     return np.sqrt(share) * patient + np.sqrt(1.0 - share) * rng.standard_normal(n_lesions)
 
 
-def heterogeneity(rng: np.random.Generator, config: SynthConfig, label: int,
-                  score: float) -> float:
+def heterogeneity(rng: np.random.Generator, config: SynthConfig, label: int, score: float) -> float:
     """Texture amplitude: a class marker at latent ``score`` (informative scenario) or an
     independent class-free draw (null scenario)."""
     if config.texture.scenario == "informative":
@@ -210,9 +217,13 @@ def heterogeneity(rng: np.random.Generator, config: SynthConfig, label: int,
 def continuous_markers(config: SynthConfig, tracer: Tracer) -> dict[str, ClassDist]:
     """The class distribution of every continuous marker of a lesion under ``tracer``; the
     texture amplitude is one only in the ``informative`` scenario."""
-    markers = {"level": tracer.lesion_level, "adc": config.mri.adc.lesion_ratio,
-               "rcbv": config.mri.rcbv.lesion_mean, "cho_naa": config.mrs.cho_naa,
-               "cho_cr": config.mrs.cho_cr}
+    markers = {
+        "level": tracer.lesion_level,
+        "adc": config.mri.adc.lesion_ratio,
+        "rcbv": config.mri.rcbv.lesion_mean,
+        "cho_naa": config.mrs.cho_naa,
+        "cho_cr": config.mrs.cho_cr,
+    }
     if config.texture.scenario == "informative":
         markers["heterogeneity"] = config.texture.amplitude_informative
     return markers
@@ -228,16 +239,19 @@ def sample_patient(config: SynthConfig, seed: int, index: int, draw: int = 0) ->
     rng = patient_streams(seed, index, draw)[0]
     cohort = config.cohort
     tracer_name = _choice(rng, cohort.tracer_mix)
-    site = config.sites[int(rng.choice(len(config.sites),
-                                       p=_normalised([s.weight for s in config.sites])))]
+    site = config.sites[
+        int(rng.choice(len(config.sites), p=_normalised([s.weight for s in config.sites])))
+    ]
     glioma = rng.random() < cohort.glioma_share.get(tracer_name, 0.0)
     primary: Primary = "glioma" if glioma else "metastasis"
     tracer = config.pet.tracers[tracer_name].for_primary(primary)
     n_lesions = 2 if rng.random() < cohort.two_lesion_fraction else 1
     labels = lesion_classes(rng, config, primary, n_lesions)
     factors = lesion_factors(rng, config, n_lesions)
-    lesions = [sample_lesion(rng, config, tracer, label, factor)
-               for label, factor in zip(labels, factors, strict=True)]
+    lesions = [
+        sample_lesion(rng, config, tracer, label, factor)
+        for label, factor in zip(labels, factors, strict=True)
+    ]
     missing = cohort.missing
     has_mri = bool(rng.random() >= missing.mri)
     return PatientSpec(
@@ -293,8 +307,12 @@ def tracer_curves(config: SynthConfig, spec: PatientSpec) -> TracerCurves:
     window = np.asarray(tracer.static_window_min, float)
     per_frame = frame_means(t, curves, starts, durations)
     static = frame_means(t, curves, window[:1], np.diff(window))[:, 0]
-    return TracerCurves(dict(zip(names, per_frame, strict=True)),
-                        dict(zip(names, static, strict=True)), starts, durations)
+    return TracerCurves(
+        dict(zip(names, per_frame, strict=True)),
+        dict(zip(names, static, strict=True)),
+        starts,
+        durations,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -311,8 +329,9 @@ def btv_threshold() -> float:
     return extraction_settings().btv.threshold
 
 
-def nominal_kinetics(config: SynthConfig, spec: PatientSpec,
-                     curves: TracerCurves) -> list[dict[str, float]]:
+def nominal_kinetics(
+    config: SynthConfig, spec: PatientSpec, curves: TracerCurves
+) -> list[dict[str, float]]:
     """Kinetic nominal values of each lesion (object curves, before the PSF): TTP, slope,
     pattern and the 20-40 min BTV TBRmean of a dynamic series, FDG retention index."""
     from radiomix.features.pet_dynamic import curve_kinetics, tbr_names
@@ -355,22 +374,34 @@ def visible_markers(config: SynthConfig, spec: PatientSpec, radius_mm: float) ->
     return names
 
 
-def _rate_log_densities(kinetics: LesionKinetics,
-                        rates: tuple[float, float, float]) -> dict[str, float]:
-    return {name: sum(dist.logpdf(value) for dist, value in zip((p.k2, p.k3, p.k4), rates,
-                                                                strict=True))
-            for name, p in kinetics.patterns.items()}
+def _rate_log_densities(
+    kinetics: LesionKinetics, rates: tuple[float, float, float]
+) -> dict[str, float]:
+    return {
+        name: sum(dist.logpdf(value) for dist, value in zip((p.k2, p.k3, p.k4), rates, strict=True))
+        for name, p in kinetics.patterns.items()
+    }
 
 
-def class_log_likelihood(config: SynthConfig, tracer: Tracer, lesion: LesionSpec,
-                         visible: list[str], label: int, level_label: int | None = None
-                         ) -> float:
+def class_log_likelihood(
+    config: SynthConfig,
+    tracer: Tracer,
+    lesion: LesionSpec,
+    visible: list[str],
+    label: int,
+    level_label: int | None = None,
+) -> float:
     """log p(visible nominal parameters | class ``label``) under the copula model; the
     uptake level follows the marginal of class ``level_label`` (default ``label``)."""
     markers = continuous_markers(config, tracer)
-    values = {"level": lesion.level, "heterogeneity": lesion.heterogeneity,
-              "adc": lesion.adc_ratio, "rcbv": lesion.rcbv_mean,
-              "cho_naa": lesion.cho_naa, "cho_cr": lesion.cho_cr}
+    values = {
+        "level": lesion.level,
+        "heterogeneity": lesion.heterogeneity,
+        "adc": lesion.adc_ratio,
+        "rcbv": lesion.rcbv_mean,
+        "cho_naa": lesion.cho_naa,
+        "cho_cr": lesion.cho_cr,
+    }
     names = [name for name in visible if name in markers]
     of = {n: label if n != "level" or level_label is None else level_label for n in names}
     log_marginals = sum(markers[n].of(of[n]).logpdf(values[n]) for n in names)
@@ -380,17 +411,30 @@ def class_log_likelihood(config: SynthConfig, tracer: Tracer, lesion: LesionSpec
         log_rates = _rate_log_densities(tracer.lesion_kinetics, lesion.rates)
         log_scale = max(log_rates.values())
         intervals = pattern_intervals(tracer.lesion_kinetics, label)
-        items.append([(float(np.exp(log_rates[name] - log_scale)), low, high)
-                      for name, (low, high) in intervals.items()])
+        items.append(
+            [
+                (float(np.exp(log_rates[name] - log_scale)), low, high)
+                for name, (low, high) in intervals.items()
+            ]
+        )
     if "core" in visible:
-        items.append([(1.0, *core_interval(config.anatomy.necrotic_core.probability, label,
-                                           lesion.has_core))])
+        items.append(
+            [
+                (
+                    1.0,
+                    *core_interval(
+                        config.anatomy.necrotic_core.probability, label, lesion.has_core
+                    ),
+                )
+            ]
+        )
     rho = config.latent.correlation
     return float(log_marginals + log_scale + log_joint_density(scores, items, rho))
 
 
-def radionecrosis_log_likelihood(config: SynthConfig, tracer: Tracer, lesion: LesionSpec,
-                                 visible: list[str]) -> float:
+def radionecrosis_log_likelihood(
+    config: SynthConfig, tracer: Tracer, lesion: LesionSpec, visible: list[str]
+) -> float:
     """log p(parameters | radionecrosis): a mixture over a recurrence-like uptake level
     (false-positive uptake, probability ``tracer.false_positive_uptake``) or not."""
     p = tracer.false_positive_uptake
@@ -401,14 +445,16 @@ def radionecrosis_log_likelihood(config: SynthConfig, tracer: Tracer, lesion: Le
     return float(np.logaddexp(np.log1p(-p) + plain, np.log(p) + leak)) if p < 1 else leak
 
 
-def oracle_llr(config: SynthConfig, spec: PatientSpec, lesion: LesionSpec,
-               radius_mm: float) -> float:
+def oracle_llr(
+    config: SynthConfig, spec: PatientSpec, lesion: LesionSpec, radius_mm: float
+) -> float:
     """log p(parameters | recurrence) - log p(parameters | radionecrosis), visible ones only;
     the first lesion also carries the time since radiotherapy (drawn from its class)."""
     tracer = spec_tracer(config, spec)
     visible = visible_markers(config, spec, radius_mm)
-    llr = (class_log_likelihood(config, tracer, lesion, visible, 1)
-           - radionecrosis_log_likelihood(config, tracer, lesion, visible))
+    llr = class_log_likelihood(config, tracer, lesion, visible, 1) - radionecrosis_log_likelihood(
+        config, tracer, lesion, visible
+    )
     if lesion is spec.lesions[0]:
         months = config.cohort.months_since_rt
         llr += months.of(1).logpdf(spec.months_since_rt) - months.of(0).logpdf(spec.months_since_rt)
@@ -428,22 +474,32 @@ def parameter_rows(config: SynthConfig, spec: PatientSpec) -> list[dict[str, obj
     rows = []
     for i, lesion in enumerate(spec.lesions):
         row: dict[str, object] = {
-            "case_id": f"{spec.patient_id}_L{i + 1}", "patient_id": spec.patient_id,
-            "label": lesion.label, "manifest_label": lesion.manifest_label,
-            "tracer": spec.tracer, "site": spec.site.name, "primary": spec.primary,
-            tracer.lesion_level.name: lesion.level, **kinetics[i],
+            "case_id": f"{spec.patient_id}_L{i + 1}",
+            "patient_id": spec.patient_id,
+            "label": lesion.label,
+            "manifest_label": lesion.manifest_label,
+            "tracer": spec.tracer,
+            "site": spec.site.name,
+            "primary": spec.primary,
+            tracer.lesion_level.name: lesion.level,
+            **kinetics[i],
             "mri_ADC_ratio": lesion.adc_ratio if spec.has_mri else np.nan,
             "mri_rCBV_mean": lesion.rcbv_mean if spec.has_rcbv else np.nan,
             "mrs_cho_naa": lesion.cho_naa if spec.has_mrs else np.nan,
             "mrs_cho_cr": lesion.cho_cr if spec.has_mrs else np.nan,
-            "lesion_volume_cm3": lesion.volume_cm3, "necrotic_core": lesion.has_core,
-            "uptake_leak": lesion.uptake_leak, "label_source": lesion.label_source,
-            "heterogeneity": lesion.heterogeneity, "kinetic_pattern": lesion.pattern,
-            "k2": lesion.rates[0], "k3": lesion.rates[1], "k4": lesion.rates[2],
-            "has_dynamic": spec.has_dynamic, "patient_draw": spec.draw,
+            "lesion_volume_cm3": lesion.volume_cm3,
+            "necrotic_core": lesion.has_core,
+            "uptake_leak": lesion.uptake_leak,
+            "label_source": lesion.label_source,
+            "heterogeneity": lesion.heterogeneity,
+            "kinetic_pattern": lesion.pattern,
+            "k2": lesion.rates[0],
+            "k3": lesion.rates[1],
+            "k4": lesion.rates[2],
+            "has_dynamic": spec.has_dynamic,
+            "patient_draw": spec.draw,
             "texture_scenario": config.texture.scenario,
             "oracle_llr": oracle_llr(config, spec, lesion, nominal_radius_mm(lesion.volume_cm3)),
         }
         rows.append(row)
     return rows
-

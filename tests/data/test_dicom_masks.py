@@ -40,8 +40,10 @@ def test_rtstruct_roi_matches_its_contours(shared_data, series, pet):
     mask = read_mask(Path(f"{rtstruct}#GTV_Mass"), pet, reference_dicom=series)
     voxels = sitk.GetArrayFromImage(mask)
     indices = np.argwhere(voxels)[:, ::-1]  # x, y, z
-    centroid = np.mean([mask.TransformContinuousIndexToPhysicalPoint(i.tolist())
-                        for i in indices.astype(float)], axis=0)
+    centroid = np.mean(
+        [mask.TransformContinuousIndexToPhysicalPoint(i.tolist()) for i in indices.astype(float)],
+        axis=0,
+    )
     contours = contour_points(rtstruct, "GTV_Mass")
     areas = np.array([polygon_area(c) for c in contours])
     contour_centroid = np.average([c.mean(axis=0) for c in contours], axis=0, weights=areas)
@@ -66,24 +68,35 @@ def test_dicom_seg_round_trip(series, pet, tmp_path):
 
     headers = sorted_series_headers(series)
     for k in (0, 57, len(headers) - 1):  # header order is the image's slice order
-        np.testing.assert_allclose(headers[k].ImagePositionPatient,
-                                   pet.TransformIndexToPhysicalPoint((0, 0, k)), atol=0.1)
+        np.testing.assert_allclose(
+            headers[k].ImagePositionPatient, pet.TransformIndexToPhysicalPoint((0, 0, k)), atol=0.1
+        )
     sources = [pydicom.dcmread(series / Path(h.filename).name) for h in headers]
     box = np.zeros(sitk.GetArrayViewFromImage(pet).shape, bool)
     box[100:103, 60:70, 80:84] = True  # asymmetric in z, so slice order errors show
     description = highdicom.seg.SegmentDescription(
-        segment_number=1, segment_label="lesion",
-        segmented_property_category=highdicom.sr.CodedConcept("49755003", "SCT",
-                                                             "Morphologically Abnormal Structure"),
+        segment_number=1,
+        segment_label="lesion",
+        segmented_property_category=highdicom.sr.CodedConcept(
+            "49755003", "SCT", "Morphologically Abnormal Structure"
+        ),
         segmented_property_type=highdicom.sr.CodedConcept("108369006", "SCT", "Neoplasm"),
-        algorithm_type=highdicom.seg.SegmentAlgorithmTypeValues.MANUAL)
+        algorithm_type=highdicom.seg.SegmentAlgorithmTypeValues.MANUAL,
+    )
     seg = highdicom.seg.Segmentation(
-        source_images=sources, pixel_array=box.astype(np.uint8),
+        source_images=sources,
+        pixel_array=box.astype(np.uint8),
         segmentation_type=highdicom.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=[description], series_instance_uid=highdicom.UID(),
-        series_number=99, sop_instance_uid=highdicom.UID(), instance_number=1,
-        manufacturer="radiomix", manufacturer_model_name="test", software_versions="0",
-        device_serial_number="0")
+        segment_descriptions=[description],
+        series_instance_uid=highdicom.UID(),
+        series_number=99,
+        sop_instance_uid=highdicom.UID(),
+        instance_number=1,
+        manufacturer="radiomix",
+        manufacturer_model_name="test",
+        software_versions="0",
+        device_serial_number="0",
+    )
     seg.save_as(tmp_path / "seg.dcm")
     mask = read_mask(tmp_path / "seg.dcm", pet, reference_dicom=series)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(mask), box.astype(np.uint8))

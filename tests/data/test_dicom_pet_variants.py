@@ -56,6 +56,7 @@ def _ge_private(scan_time: str):
         _post_processed(ds)
         block = ds.private_block(0x0009, "GEMS_PETD_01", create=True)
         block.add_new(0x0D, "DT", scan_time)
+
     return edit
 
 
@@ -74,6 +75,7 @@ def _philips(factor: float | None):
         if factor is not None:
             block = ds.private_block(0x7053, "Philips PET Private Group", create=True)
             block.add_new(0x00, "DS", f"{factor:.10g}")
+
     return edit
 
 
@@ -81,18 +83,20 @@ def test_philips_counts_use_the_private_suv_scale_factor(tmp_path, plain):
     # The stored values are the Bq/mL of the plain series; the Philips factor that turns
     # them into SUV is the QIBA body-weight factor of that series.
     plain_factor = float(np.mean(suv_of(plain) / _bqml(plain)))
-    philips = write_pet_series(tmp_path / "philips", SUV, START_S, DURATION_S,
-                               edit=_philips(plain_factor))
+    philips = write_pet_series(
+        tmp_path / "philips", SUV, START_S, DURATION_S, edit=_philips(plain_factor)
+    )
     np.testing.assert_allclose(suv_of(philips), suv_of(plain), rtol=1e-6)
-    without = write_pet_series(tmp_path / "nofactor", SUV, START_S, DURATION_S,
-                               edit=_philips(None))
+    without = write_pet_series(tmp_path / "nofactor", SUV, START_S, DURATION_S, edit=_philips(None))
     with pytest.raises(DicomUnitsError, match=r"CNTS without .* \(7053,1000\)"):
         read_dicom_pet_suv(without)
 
 
 def _bqml(folder: Path) -> np.ndarray:
-    slices = sorted((pydicom.dcmread(p) for p in folder.iterdir()),
-                    key=lambda ds: float(ds.ImagePositionPatient[2]))
+    slices = sorted(
+        (pydicom.dcmread(p) for p in folder.iterdir()),
+        key=lambda ds: float(ds.ImagePositionPatient[2]),
+    )
     return np.stack([ds.pixel_array * float(ds.RescaleSlope) for ds in slices])
 
 
@@ -100,8 +104,9 @@ def _bqml(folder: Path) -> np.ndarray:
 def test_dynamic_frame_timing_from_acquisition_or_frame_reference_time(tmp_path, per_frame):
     starts, durations = [0.0, 60.0, 120.0, 300.0, 900.0], [60.0, 60.0, 180.0, 600.0, 600.0]
     frames = np.repeat(SUV, len(starts), axis=0)
-    folder = write_pet_series(tmp_path / "dyn", frames, starts, durations,
-                              acquisition_per_frame=per_frame)
+    folder = write_pet_series(
+        tmp_path / "dyn", frames, starts, durations, acquisition_per_frame=per_frame
+    )
     timing = dicom_frame_timing(folder)
     np.testing.assert_allclose(timing.start_s, starts, atol=2e-3)
     np.testing.assert_allclose(timing.duration_s, durations)
@@ -124,8 +129,11 @@ def test_multi_frame_pet_gives_the_suv_and_timing_of_its_slices(tmp_path, n_fram
     for frame in range(n_frames):  # one multi-frame file per time frame
         legacy = [pydicom.dcmread(p) for p in sorted(series.glob(f"f{frame:02d}_*.dcm"))]
         LegacyConvertedEnhancedPETImage(
-            legacy, series_instance_uid=legacy[0].SeriesInstanceUID, series_number=1,
-            sop_instance_uid=highdicom.UID(), instance_number=frame + 1,
+            legacy,
+            series_instance_uid=legacy[0].SeriesInstanceUID,
+            series_number=1,
+            sop_instance_uid=highdicom.UID(),
+            instance_number=frame + 1,
         ).save_as(enhanced / f"frame{frame}.dcm")
     assert int(pydicom.dcmread(enhanced / "frame0.dcm").NumberOfFrames) == SUV.shape[1]
     np.testing.assert_array_equal(suv_of(enhanced), suv_of(series))

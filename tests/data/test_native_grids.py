@@ -26,10 +26,23 @@ from radiomix.data.resample import GridConfig, case_grids
 from radiomix.features.engine import extract_case
 
 MRI_COLUMNS = ("adc", "rcbv")
-FEATURES_COMPARED = ("pet_SUVmax", "pet_SUVmean", "pet_SUVpeak", "pet_TBRmax", "pet_TBRmean",
-                     "pet_TWMmean", "pet_LSmax", "mri_ADC_mean", "mri_ADC_min", "mri_ADC_ratio",
-                     "mri_rCBV_max", "mri_rCBV_mean", "fdg_dual_phase_index",
-                     "pet_original_glcm_Contrast", "pet_original_firstorder_Entropy")
+FEATURES_COMPARED = (
+    "pet_SUVmax",
+    "pet_SUVmean",
+    "pet_SUVpeak",
+    "pet_TBRmax",
+    "pet_TBRmean",
+    "pet_TWMmean",
+    "pet_LSmax",
+    "mri_ADC_mean",
+    "mri_ADC_min",
+    "mri_ADC_ratio",
+    "mri_rCBV_max",
+    "mri_rCBV_mean",
+    "fdg_dual_phase_index",
+    "pet_original_glcm_Contrast",
+    "pet_original_firstorder_Entropy",
+)
 
 
 def refine(path: Path, factor: int = 2) -> None:
@@ -60,10 +73,12 @@ def single_grid(tmp_path_factory):
 
 @pytest.mark.parametrize("method", ["nearest", "partial_volume"])
 @pytest.mark.parametrize("masks_on", ["pet", "mri"])
-def test_mri_at_1mm_and_pet_at_2mm_give_the_single_grid_values(tmp_path, single_grid, method,
-                                                               masks_on):
+def test_mri_at_1mm_and_pet_at_2mm_give_the_single_grid_values(
+    tmp_path, single_grid, method, masks_on
+):
     """MRI refined to 1 mm (masks on the PET grid, or on the MRI grid): every feature equals
     the single-grid phantom's, MRI features computed on the MRI's own grid."""
+
     def to_native(folder: Path, row: dict) -> None:
         for column in MRI_COLUMNS:
             refine(folder / f"{column}.nii.gz")
@@ -81,8 +96,11 @@ def test_mri_at_1mm_and_pet_at_2mm_give_the_single_grid_values(tmp_path, single_
 
 
 def test_mri_put_on_the_pet_grid_when_configured(tmp_path, single_grid):
-    case = case_of(tmp_path, "onpet", lambda folder, row: [
-        refine(folder / f"{column}.nii.gz") for column in MRI_COLUMNS])
+    case = case_of(
+        tmp_path,
+        "onpet",
+        lambda folder, row: [refine(folder / f"{column}.nii.gz") for column in MRI_COLUMNS],
+    )
     result = extract_case(case, quick_config(grid=GridConfig(mri="pet")))
     for name in ("mri_ADC_mean", "mri_ADC_ratio", "mri_rCBV_mean"):
         assert result.features[name] == pytest.approx(single_grid[name], rel=1e-6), name
@@ -92,10 +110,10 @@ def test_mri_put_on_the_pet_grid_when_configured(tmp_path, single_grid):
 def test_dynamic_dicom_series_gives_the_tac_ttp_and_slope_of_its_nifti_twin(tmp_path):
     twin = case_of(tmp_path, "twin")
     frames = dynamic_pet(linear_curve(), np.full(len(FRAME_MIN), 0.95))
-    series = write_pet_series(tmp_path / "dicom_dyn", frames, list(FRAME_START_MIN * 60),
-                              [m * 60 for m in FRAME_MIN])
-    dicom = case_of(tmp_path, "dicom", lambda folder, row: row.update(
-        pet_dynamic=str(series)))
+    series = write_pet_series(
+        tmp_path / "dicom_dyn", frames, list(FRAME_START_MIN * 60), [m * 60 for m in FRAME_MIN]
+    )
+    dicom = case_of(tmp_path, "dicom", lambda folder, row: row.update(pet_dynamic=str(series)))
     config = quick_config(families=("pet_dynamic",))
     expected = extract_case(twin, config)
     got = extract_case(dicom, config, derived=tmp_path / "derived")
@@ -124,8 +142,9 @@ def test_no_patient_identity_in_any_output(tmp_path):
     from radiomix.features.engine import extract_features
 
     frames = dynamic_pet(linear_curve(), np.full(len(FRAME_MIN), 0.95))
-    series = write_pet_series(tmp_path / "data" / "dyn", frames, list(FRAME_START_MIN * 60),
-                              [m * 60 for m in FRAME_MIN])
+    series = write_pet_series(
+        tmp_path / "data" / "dyn", frames, list(FRAME_START_MIN * 60), [m * 60 for m in FRAME_MIN]
+    )
     row = write_case(tmp_path / "data" / "p", "p")
     row["pet_dynamic"] = str(series)
     broken = dict(row, case_id="broken", lesion_mask="p/missing.nii.gz")

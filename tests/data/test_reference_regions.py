@@ -132,6 +132,7 @@ def _scaled(column: str, factor: float):
     def change(folder: Path, row: dict) -> None:
         image = sitk.ReadImage(str(folder / f"{column}.nii.gz")) * factor
         sitk.WriteImage(image, str(folder / f"{column}.nii.gz"))
+
     return change
 
 
@@ -149,15 +150,18 @@ def _far_away_t1c(folder: Path, row: dict) -> None:
     sitk.WriteImage(image, str(folder / "t1c.nii.gz"))
 
 
-@pytest.mark.parametrize(("change", "column", "words"), [
-    (_scaled("pet", 5300.0), "pet", "Bq/mL"),  # named by the read check or the scale check
-    (_scaled_pet_with_background, "pet", "outside the plausible range [0.3, 3] of FET"),
-    (_scaled("adc", 1e-3), "adc", "looks like mm²/s"),
-    (_scaled("adc", 1e3), "adc", "looks like 10⁻⁶ mm²/s"),
-    (_lesion_side_background, "ref_background", "on the lesion's side"),
-    (_overlapping_background, "ref_background", "overlaps the lesion"),
-    (_far_away_t1c, "t1c", "overlaps the reference grid's box"),
-])
+@pytest.mark.parametrize(
+    ("change", "column", "words"),
+    [
+        (_scaled("pet", 5300.0), "pet", "Bq/mL"),  # named by the read check or the scale check
+        (_scaled_pet_with_background, "pet", "outside the plausible range [0.3, 3] of FET"),
+        (_scaled("adc", 1e-3), "adc", "looks like mm²/s"),
+        (_scaled("adc", 1e3), "adc", "looks like 10⁻⁶ mm²/s"),
+        (_lesion_side_background, "ref_background", "on the lesion's side"),
+        (_overlapping_background, "ref_background", "overlaps the lesion"),
+        (_far_away_t1c, "t1c", "overlaps the reference grid's box"),
+    ],
+)
 def test_each_implausible_input_is_named(tmp_path, change, column, words):
     found = problems_for(tmp_path, change)
     assert [c for c, m in found if words in m] == [column], found
@@ -168,9 +172,11 @@ def test_pet_scale_judged_on_a_guessed_brain_is_a_warning(tmp_path):
     _scaled("pet", 4.0)(tmp_path / "c", row)
     report = validate_manifest(manifest_of(tmp_path, [row]))
     assert not [p for p in report.problems if "plausible range" in p.message]
-    assert [p.column for p in report.warnings
-            if "outside the plausible range [0.3, 3] of FET (median of a guessed brain"
-            in p.message] == ["pet"]
+    assert [
+        p.column
+        for p in report.warnings
+        if "outside the plausible range [0.3, 3] of FET (median of a guessed brain" in p.message
+    ] == ["pet"]
 
 
 def test_lesion_touching_the_border_is_a_warning(tmp_path):
@@ -179,7 +185,8 @@ def test_lesion_touching_the_border_is_a_warning(tmp_path):
     report = validate_manifest(manifest_of(tmp_path, [row]))
     assert report.valid
     assert [(w.column, "touches the image border" in w.message) for w in report.warnings] == [
-        ("lesion_mask", True)]
+        ("lesion_mask", True)
+    ]
 
 
 def test_a_valid_phantom_has_no_problem(tmp_path):
@@ -196,16 +203,17 @@ def test_extraction_refuses_pet_in_bq_per_ml(tmp_path):
 def _moved(folder: Path, column: str, transform: sitk.Transform) -> None:
     """Put an image in a different (MRI) space: what was at p is now at T⁻¹(p)."""
     image = sitk.ReadImage(str(folder / f"{column}.nii.gz"))
-    sitk.WriteImage(sitk.Resample(image, image, transform, sitk.sitkLinear, 0.0),
-                    str(folder / f"{column}.nii.gz"))
+    sitk.WriteImage(
+        sitk.Resample(image, image, transform, sitk.sitkLinear, 0.0),
+        str(folder / f"{column}.nii.gz"),
+    )
 
 
 def test_rigid_mri_to_pet_registration_recovers_the_mri_values(tmp_path):
     """T1c and ADC moved by a known rigid motion (5° yaw, 6/-4/3 mm): the registration to the
     PET finds it within 1 mm, and the lesion ADC of the PET-space mask is that of the true
     motion; the transform is saved."""
-    truth = sitk.Euler3DTransform((55.0, 47.0, 39.0), 0.0, 0.0, np.deg2rad(5.0),
-                                  (6.0, -4.0, 3.0))
+    truth = sitk.Euler3DTransform((55.0, 47.0, 39.0), 0.0, 0.0, np.deg2rad(5.0), (6.0, -4.0, 3.0))
     row = write_brain_case(tmp_path / "c", "c")
     for column in ("t1c", "adc"):
         _moved(tmp_path / "c", column, truth)
@@ -216,12 +224,14 @@ def test_rigid_mri_to_pet_registration_recovers_the_mri_values(tmp_path):
     found = sitk.ReadTransform(registration["file"])
     corners = np.array([[20.0, 20.0, 20.0], [80.0, 70.0, 60.0], [30.0, 75.0, 25.0]])
     for point in corners:
-        np.testing.assert_allclose(found.TransformPoint(point), truth.GetInverse()
-                                   .TransformPoint(point), atol=1.0)
+        np.testing.assert_allclose(
+            found.TransformPoint(point), truth.GetInverse().TransformPoint(point), atol=1.0
+        )
     # Against the moved ADC brought back through the true motion (the same interpolations).
     moved = sitk.ReadImage(str(tmp_path / "c" / "adc.nii.gz"))
-    back = sitk.GetArrayFromImage(sitk.Resample(moved, moved, truth.GetInverse(),
-                                                sitk.sitkLinear, 0.0))
+    back = sitk.GetArrayFromImage(
+        sitk.Resample(moved, moved, truth.GetInverse(), sitk.sitkLinear, 0.0)
+    )
     expected = float(back[regions()["lesion"]].mean())
     assert result.features["mri_ADC_mean"] == pytest.approx(expected, rel=0.01)
     unregistered = extract_case(case, ExtractionConfig(families=("mri",)))
@@ -236,14 +246,23 @@ def test_white_and_grey_matter_from_the_mni152_template(tmp_path):
 
     from radiomix.data.reference_regions import RegionsConfig, _from_nibabel
 
-    motion = sitk.Similarity3DTransform(1 / 1.06, (0.0, 0.0, 1.0), np.deg2rad(6.0),
-                                        (4.0, -5.0, 3.0), (0.0, -18.0, 18.0))
+    motion = sitk.Similarity3DTransform(
+        1 / 1.06, (0.0, 0.0, 1.0), np.deg2rad(6.0), (4.0, -5.0, 3.0), (0.0, -18.0, 18.0)
+    )
     template = _from_nibabel(datasets.load_mni152_template(resolution=2))
     t1c = sitk.Resample(template, template, motion, sitk.sitkLinear, 0.0)
-    truth = {column: sitk.GetArrayFromImage(sitk.Resample(
-        _from_nibabel(loader(resolution=2)), template, motion, sitk.sitkNearestNeighbor, 0.0))
-        > 0 for column, loader in (("ref_wm", datasets.load_mni152_wm_mask),
-                                   ("ref_gm", datasets.load_mni152_gm_mask))}
+    truth = {
+        column: sitk.GetArrayFromImage(
+            sitk.Resample(
+                _from_nibabel(loader(resolution=2)), template, motion, sitk.sitkNearestNeighbor, 0.0
+            )
+        )
+        > 0
+        for column, loader in (
+            ("ref_wm", datasets.load_mni152_wm_mask),
+            ("ref_gm", datasets.load_mni152_gm_mask),
+        )
+    }
     lesion = np.zeros(truth["ref_wm"].shape, np.uint8)
     lesion[40:44, 60:64, 30:34] = 1
     folder = tmp_path / "c"
@@ -253,8 +272,7 @@ def test_white_and_grey_matter_from_the_mni152_template(tmp_path):
         sitk.WriteImage(image, str(folder / f"{name}.nii.gz"))
     row = {"case_id": "c", "t1c": "c/t1c.nii.gz", "lesion_mask": "c/lesion.nii.gz"}
     case = load_manifest(manifest_of(tmp_path, [row])).cases[0]
-    config = ExtractionConfig(families=("mri",),
-                              regions=RegionsConfig(tissue="mni152_template"))
+    config = ExtractionConfig(families=("mri",), regions=RegionsConfig(tissue="mni152_template"))
     result = extract_case(case, config, derived=tmp_path / "derived")
     assert "MNI152 template registration" in result.provenance
     for column in ("ref_wm", "ref_gm"):

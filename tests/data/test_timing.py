@@ -104,8 +104,10 @@ def test_validation_errors_name_the_file(
 
 
 def test_frame_times_in_minutes_are_refused(tmp_path: Path) -> None:
-    minutes = {"FrameTimesStart": [t / 60 for t in FET_START_S],
-               "FrameDuration": [d / 60 for d in FET_DURATION_S]}
+    minutes = {
+        "FrameTimesStart": [t / 60 for t in FET_START_S],
+        "FrameDuration": [d / 60 for d in FET_DURATION_S],
+    }
     _write_sidecar(tmp_path / "dyn.json", minutes)
     with pytest.raises(FrameTimingError, match=r"ends at 20 s.*written in minutes"):
         read_frame_timing(tmp_path / "dyn.nii.gz", n_frames=10)
@@ -158,10 +160,16 @@ def test_timing_arrays_are_read_only() -> None:
 @pytest.mark.parametrize("injection_start", [-120, 0, 45.5])
 def test_bids_times_are_from_the_injection(tmp_path: Path, injection_start: float) -> None:
     """BIDS: FrameTimesStart and InjectionStart are both from TimeZero."""
-    json_path = _write_sidecar(tmp_path / "pet.json", {
-        "FrameTimesStart": FET_START_S, "FrameDuration": FET_DURATION_S,
-        "InjectionStart": injection_start, "TimeZero": "10:00:00",
-        "ScanStart": FET_START_S[0]})
+    json_path = _write_sidecar(
+        tmp_path / "pet.json",
+        {
+            "FrameTimesStart": FET_START_S,
+            "FrameDuration": FET_DURATION_S,
+            "InjectionStart": injection_start,
+            "TimeZero": "10:00:00",
+            "ScanStart": FET_START_S[0],
+        },
+    )
     timing = read_bids_timing(json_path)
     np.testing.assert_allclose(timing.start_s, np.array(FET_START_S) - injection_start)
     np.testing.assert_allclose(timing.duration_s, FET_DURATION_S)
@@ -169,16 +177,20 @@ def test_bids_times_are_from_the_injection(tmp_path: Path, injection_start: floa
 
 
 def test_missing_injection_start_and_scan_start_mismatch_are_noted(tmp_path: Path) -> None:
-    json_path = _write_sidecar(tmp_path / "pet.json", {
-        "FrameTimesStart": FET_START_S, "FrameDuration": FET_DURATION_S, "ScanStart": 30})
+    json_path = _write_sidecar(
+        tmp_path / "pet.json",
+        {"FrameTimesStart": FET_START_S, "FrameDuration": FET_DURATION_S, "ScanStart": 30},
+    )
     notes = read_bids_timing(json_path).notes
     assert notes[0] == "no InjectionStart: frame times taken as from the injection"
     assert notes[1] == "ScanStart 30 s is not the first frame's start 0 s (both from TimeZero)"
 
 
 def test_bad_injection_start_is_an_error(tmp_path: Path) -> None:
-    json_path = _write_sidecar(tmp_path / "pet.json", {
-        "FrameTimesStart": [0], "FrameDuration": [60], "InjectionStart": "10:00"})
+    json_path = _write_sidecar(
+        tmp_path / "pet.json",
+        {"FrameTimesStart": [0], "FrameDuration": [60], "InjectionStart": "10:00"},
+    )
     with pytest.raises(FrameTimingError, match=r"pet.json: InjectionStart must be a number"):
         read_bids_timing(json_path)
 
@@ -187,7 +199,8 @@ def test_flags_name_frames_before_injection_and_gaps() -> None:
     timing = FrameTiming([-30, 30, 120, 180], [60, 60, 60, 60])
     assert timing_flags(timing) == [
         "1 frame(s) start before the injection (frame 0 at -0.50 min)",
-        "gap of 30 s between frame 1 and frame 2"]
+        "gap of 30 s between frame 1 and frame 2",
+    ]
     assert timing_flags(FrameTiming(FET_START_S, FET_DURATION_S)) == []
 
 
@@ -195,7 +208,6 @@ def test_acqtimes_beside_the_image_are_read_when_there_is_no_sidecar(tmp_path: P
     (tmp_path / "dyn.acqtimes").write_text("2\n0 600\n600 1800\n", encoding="utf-8")
     timing = read_frame_timing(tmp_path / "dyn.nii.gz", n_frames=2)
     np.testing.assert_array_equal(timing.end_s, [600, 1800])
-    _write_sidecar(tmp_path / "dyn.json", {"FrameTimesStart": [0, 60],
-                                           "FrameDuration": [60, 120]})
+    _write_sidecar(tmp_path / "dyn.json", {"FrameTimesStart": [0, 60], "FrameDuration": [60, 120]})
     with pytest.raises(FrameTimingError, match="two frame timing files"):
         read_frame_timing(tmp_path / "dyn.nii.gz")

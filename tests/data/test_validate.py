@@ -42,17 +42,24 @@ def write_case(folder: Path, case_id: str, label: str = "1", tracer: str = "FET"
     background = np.zeros(SHAPE, np.uint8)
     background[1:3, 1:4, 7:10] = 1
     dynamic = write_image(folder / f"{case_id}_dyn.nii.gz", frames)
-    (folder / f"{case_id}_dyn.json").write_text(json.dumps(
-        {"FrameTimesStart": [0, 60, 120, 300], "FrameDuration": [60, 60, 180, 300]}))
+    (folder / f"{case_id}_dyn.json").write_text(
+        json.dumps({"FrameTimesStart": [0, 60, 120, 300], "FrameDuration": [60, 60, 180, 300]})
+    )
     return {
-        "case_id": case_id, "patient_id": f"P{case_id}", "site": "A", "label": label,
-        "tracer": tracer, "primary": "glioma",
+        "case_id": case_id,
+        "patient_id": f"P{case_id}",
+        "site": "A",
+        "label": label,
+        "tracer": tracer,
+        "primary": "glioma",
         "pet": write_image(folder / f"{case_id}_pet.nii.gz", pet),
         "pet_dynamic": dynamic,
         "t1c": write_image(folder / f"{case_id}_t1c.nii.gz", pet * 100),
         "lesion_mask": write_image(folder / f"{case_id}_lesion.nii.gz", lesion_array()),
         "ref_background": write_image(folder / f"{case_id}_bg.nii.gz", background),
-        "age": "61", "mrs_cho_naa": "", "grade": "4",
+        "age": "61",
+        "mrs_cho_naa": "",
+        "grade": "4",
     }
 
 
@@ -89,33 +96,52 @@ def test_valid_cohort_loads_into_cases(cohort: Path):
 def test_summary_counts_labels_tracers_and_modalities(cohort: Path):
     summary = validate_manifest(cohort).summary
     assert dict(zip(summary["tracer"]["tracer"], summary["tracer"]["cases"], strict=True)) == {
-        "FDOPA": 1, "FET": 1}
-    modalities = dict(zip(summary["modalities"]["column"], summary["modalities"]["cases"],
-                          strict=True))
-    assert modalities == {"pet": 2, "pet_dynamic": 2, "t1c": 2, "lesion_mask": 2,
-                          "ref_background": 2}
+        "FDOPA": 1,
+        "FET": 1,
+    }
+    modalities = dict(
+        zip(summary["modalities"]["column"], summary["modalities"]["cases"], strict=True)
+    )
+    assert modalities == {
+        "pet": 2,
+        "pet_dynamic": 2,
+        "t1c": 2,
+        "lesion_mask": 2,
+        "ref_background": 2,
+    }
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    (lambda t, d: t.drop(columns="lesion_mask", inplace=True),
-     ("", "lesion_mask", "required column lesion_mask is missing")),
-    (lambda t, d: t.__setitem__("case_id", ["c1", "c1"]), ("c1", "case_id", "duplicate case_id")),
-    (lambda t, d: t.__setitem__("label", ["1", "maybe"]), ("c2", "label", "unknown label")),
-    (lambda t, d: t.__setitem__("tracer", ["FET", "PSMA"]), ("c2", "tracer", "unknown tracer")),
-    (lambda t, d: t.__setitem__("age", ["61", "old"]), ("c2", "age", "not a finite number")),
-    (lambda t, d: (d / "c2_t1c.nii.gz").unlink(), ("c2", "t1c", "file not found")),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda t, d: t.drop(columns="lesion_mask", inplace=True),
+            ("", "lesion_mask", "required column lesion_mask is missing"),
+        ),
+        (
+            lambda t, d: t.__setitem__("case_id", ["c1", "c1"]),
+            ("c1", "case_id", "duplicate case_id"),
+        ),
+        (lambda t, d: t.__setitem__("label", ["1", "maybe"]), ("c2", "label", "unknown label")),
+        (lambda t, d: t.__setitem__("tracer", ["FET", "PSMA"]), ("c2", "tracer", "unknown tracer")),
+        (lambda t, d: t.__setitem__("age", ["61", "old"]), ("c2", "age", "not a finite number")),
+        (lambda t, d: (d / "c2_t1c.nii.gz").unlink(), ("c2", "t1c", "file not found")),
+    ],
+)
 def test_table_and_file_problems_name_case_and_column(cohort, change, expected):
     found = problems_of(edit(cohort, change))
     case_id, column, message = expected
     assert any(c == case_id and col == column and message in m for c, col, m in found), found
 
 
-@pytest.mark.parametrize(("column", "file", "array", "spacing", "message"), [
-    ("lesion_mask", "c2_lesion", np.zeros(SHAPE, np.uint8), SPACING, "mask is empty"),
-    ("lesion_mask", "c2_lesion", lesion_array() * 2, SPACING, "not binary"),
-    ("ref_background", "c2_bg", lesion_array() * 3, SPACING, "not binary"),
-])
+@pytest.mark.parametrize(
+    ("column", "file", "array", "spacing", "message"),
+    [
+        ("lesion_mask", "c2_lesion", np.zeros(SHAPE, np.uint8), SPACING, "mask is empty"),
+        ("lesion_mask", "c2_lesion", lesion_array() * 2, SPACING, "not binary"),
+        ("ref_background", "c2_bg", lesion_array() * 3, SPACING, "not binary"),
+    ],
+)
 def test_image_and_mask_problems(cohort, column, file, array, spacing, message):
     write_image(cohort.parent / f"{file}.nii.gz", array, spacing)
     found = problems_of(cohort)
@@ -130,7 +156,8 @@ def test_non_finite_voxels_are_counted(cohort, suffix):
     write_image(cohort.parent / f"c2_t1c{suffix}", t1c)
     edit(cohort, lambda t, d: t.__setitem__("t1c", ["c1_t1c.nii.gz", f"c2_t1c{suffix}"]))
     assert [(c, col, m.split(";")[0]) for c, col, m in problems_of(cohort)] == [
-        ("c2", "t1c", "3 non-finite voxel(s) (1 NaN, 2 infinite)")]
+        ("c2", "t1c", "3 non-finite voxel(s) (1 NaN, 2 infinite)")
+    ]
 
 
 def test_mask_on_its_own_grid_inside_the_image_is_valid(cohort):
@@ -145,12 +172,14 @@ def test_direction_flip_puts_the_mask_outside_its_image(cohort):
     mask.SetDirection((-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
     sitk.WriteImage(mask, str(cohort.parent / "c2_bg.nii.gz"))
     assert [(c, col) for c, col, m in problems_of(cohort) if "overlaps" in m] == [
-        ("c2", "ref_background")]
+        ("c2", "ref_background")
+    ]
 
 
 def test_images_without_common_physical_space_are_named(cohort):
-    write_image(cohort.parent / "c1_t1c.nii.gz", np.ones(SHAPE, np.float32),
-                origin=(500.0, 0.0, 0.0))
+    write_image(
+        cohort.parent / "c1_t1c.nii.gz", np.ones(SHAPE, np.float32), origin=(500.0, 0.0, 0.0)
+    )
     found = problems_of(cohort)
     assert [(c, col) for c, col, m in found if "by 0% (at least 50%" in m] == [("c1", "t1c")], found
 
@@ -161,14 +190,18 @@ def test_mask_reaching_outside_its_image_is_named(cohort):
     write_image(cohort.parent / "c2_lesion.nii.gz", wide)
     found = problems_of(cohort)
     assert [(c, col) for c, col, m in found if "reaches outside the image" in m] == [
-        ("c2", "lesion_mask")], found
+        ("c2", "lesion_mask")
+    ], found
 
 
-@pytest.mark.parametrize(("timing", "message"), [
-    (None, "sidecar"),
-    ({"FrameTimesStart": [0, 60, 120], "FrameDuration": [60, 60, 180]}, "frame"),
-    ({"FrameTimesStart": [0, 30, 120, 300], "FrameDuration": [60, 60, 180, 300]}, "overlap"),
-])
+@pytest.mark.parametrize(
+    ("timing", "message"),
+    [
+        (None, "sidecar"),
+        ({"FrameTimesStart": [0, 60, 120], "FrameDuration": [60, 60, 180]}, "frame"),
+        ({"FrameTimesStart": [0, 30, 120, 300], "FrameDuration": [60, 60, 180, 300]}, "overlap"),
+    ],
+)
 def test_dynamic_frame_timing_problems(cohort, timing, message):
     sidecar = cohort.parent / "c1_dyn.json"
     if timing is None:
@@ -208,10 +241,18 @@ def test_cli_missing_manifest_is_a_clear_error(tmp_path):
 def test_real_nrrd_and_ibsi_phantom_validate(shared_data, tmp_path):
     brain = shared_data / "pyradiomics"
     phantom = shared_data / "ibsi" / "digital_phantom" / "nifti"
-    rows = [{"case_id": "brain1", "t1c": str(brain / "brain1_image.nrrd"),
-             "lesion_mask": str(brain / "brain1_label.nrrd")},
-            {"case_id": "ibsi", "pet": str(phantom / "image" / "phantom.nii.gz"),
-             "lesion_mask": str(phantom / "mask" / "mask.nii.gz")}]
+    rows = [
+        {
+            "case_id": "brain1",
+            "t1c": str(brain / "brain1_image.nrrd"),
+            "lesion_mask": str(brain / "brain1_label.nrrd"),
+        },
+        {
+            "case_id": "ibsi",
+            "pet": str(phantom / "image" / "phantom.nii.gz"),
+            "lesion_mask": str(phantom / "mask" / "mask.nii.gz"),
+        },
+    ]
     pd.DataFrame(rows).to_csv(tmp_path / "data_manifest.csv", index=False)
     report = validate_manifest(tmp_path / "data_manifest.csv")
     # The IBSI phantom's mask fills the image to its border: a warning, the rest is valid.
@@ -229,17 +270,24 @@ def test_real_nrrd_and_ibsi_phantom_validate(shared_data, tmp_path):
 def test_labels_accept_numbers_and_words_and_name_a_bad_case():
     values = pd.Series(["1", "Recurrence", "0", " radionecrosis", "", None, 1.0, 0])
     ids = pd.Series([f"c{i}" for i in range(len(values))])
-    np.testing.assert_array_equal(parse_labels(values, ids, "t.csv"),
-                                  [1, 1, 0, 0, np.nan, np.nan, 1, 0])
+    np.testing.assert_array_equal(
+        parse_labels(values, ids, "t.csv"), [1, 1, 0, 0, np.nan, np.nan, 1, 0]
+    )
     with pytest.raises(ManifestError, match=r"t.csv: case 'c1': column 'label'.*'2'"):
         parse_labels(pd.Series(["1", "2"]), ids[:2], "t.csv")
 
 
 def test_cli_prints_frames_from_the_injection_and_flags(cohort):
     sidecar = cohort.parent / "c1_dyn.json"
-    sidecar.write_text(json.dumps({"FrameTimesStart": [0, 60, 120, 360],
-                                   "FrameDuration": [60, 60, 180, 300],
-                                   "InjectionStart": 30}))
+    sidecar.write_text(
+        json.dumps(
+            {
+                "FrameTimesStart": [0, 60, 120, 360],
+                "FrameDuration": [60, 60, 180, 300],
+                "InjectionStart": 30,
+            }
+        )
+    )
     result = CliRunner().invoke(app, ["validate", str(cohort)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     # c1: injection 30 s after TimeZero, so frame 0 runs -0.50 to 0.50 min; c2 has no
@@ -260,13 +308,18 @@ def test_grade_rt_technique_and_visual_score_vocabularies(cohort):
     edit(cohort, change)
     assert problems_of(cohort) == [
         ("c1", "grade", "unknown grade '5' (expected one of 1, 2, 3, 4)"),
-        ("c2", "rt_technique", "unknown rt_technique 'proton' (expected one of fractionated, "
-                               "hfsrt, srs, wbrt)"),
-        ("c2", "visual_score", "unknown visual_score 'high' (expected one of 1, 2, 3, 4)")]
+        (
+            "c2",
+            "rt_technique",
+            "unknown rt_technique 'proton' (expected one of fractionated, hfsrt, srs, wbrt)",
+        ),
+        ("c2", "visual_score", "unknown visual_score 'high' (expected one of 1, 2, 3, 4)"),
+    ]
 
 
 def test_duplicate_case_id_does_not_hide_file_problems(cohort):
     """Every problem in one pass: a duplicated id and a missing file of the other row."""
+
     def change(table, folder):
         table["case_id"] = ["c1", "c1"]
         (folder / "c2_t1c.nii.gz").unlink()
@@ -279,8 +332,13 @@ def test_duplicate_case_id_does_not_hide_file_problems(cohort):
 @pytest.mark.shared
 def test_rtstruct_manifest_that_extract_reads_is_valid(shared_data, tmp_path):
     dicom = shared_data / "pet" / "sts_001_raw_dicom"
-    rows = [{"case_id": "sts_001", "pet": str(dicom / "image"),
-             "lesion_mask": f"{dicom / 'mask' / '1-1.dcm'}#GTV_Mass"}]
+    rows = [
+        {
+            "case_id": "sts_001",
+            "pet": str(dicom / "image"),
+            "lesion_mask": f"{dicom / 'mask' / '1-1.dcm'}#GTV_Mass",
+        }
+    ]
     pd.DataFrame(rows).to_csv(tmp_path / "data_manifest.csv", index=False)
     report = validate_manifest(tmp_path / "data_manifest.csv")
     assert report.valid, report.problems

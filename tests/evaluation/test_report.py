@@ -21,10 +21,12 @@ from radiomix.modeling.experiment import run_experiment
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, mlflow_uri):
     folder = tmp_path_factory.mktemp("report")
-    synthetic_table(n_patients=30, lesions=1, n_noise=6, seed=2).to_csv(folder / "t.csv",
-                                                                        index=False)
-    config = tiny_config(folder / "t.csv", rules=["fet_twm"],
-                         compare_feature_groups=["pet", "mri", "texture"])
+    synthetic_table(n_patients=30, lesions=1, n_noise=6, seed=2).to_csv(
+        folder / "t.csv", index=False
+    )
+    config = tiny_config(
+        folder / "t.csv", rules=["fet_twm"], compare_feature_groups=["pet", "mri", "texture"]
+    )
     uri = mlflow_uri
     return run_experiment(config, folder / "out", tracking_uri=uri), uri, folder
 
@@ -34,9 +36,18 @@ def test_report_is_self_contained_and_shows_the_run(finished):
     page = build_report(result.run_id, folder / "report.html", uri).read_text()
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", page)
     images = re.findall(r'alt="([^"]+)" src="data:image/png;base64,([^"]+)"', page)
-    assert {html.unescape(alt) for alt, _ in images} == {CAPTIONS[name] for name in (
-        "roc", "confusion", "calibration", "roc_by_population", "decision_curves",
-        "shap_summary", "optuna_history")}
+    assert {html.unescape(alt) for alt, _ in images} == {
+        CAPTIONS[name]
+        for name in (
+            "roc",
+            "confusion",
+            "calibration",
+            "roc_by_population",
+            "decision_curves",
+            "shap_summary",
+            "optuna_history",
+        )
+    }
     assert all(base64.b64decode(image)[:8] == b"\x89PNG\r\n\x1a\n" for _, image in images)
     metrics = json.loads(result.paths["metrics"].read_text())
     assert f"{metrics['model']['auc']:.3f}" in page
@@ -57,8 +68,13 @@ def test_report_lineage_lists_each_item_once(finished):
     lineage = page.split("<h2>Lineage</h2>")[1]
     keys = re.findall(r"<tr><td>([^<]+)</td>", lineage)
     assert len(keys) == len(set(keys))
-    for key in ("table_sha256", "experiment_sha256", "extraction_config", "manifest_sha256",
-                "radiomix_version"):
+    for key in (
+        "table_sha256",
+        "experiment_sha256",
+        "extraction_config",
+        "manifest_sha256",
+        "radiomix_version",
+    ):
         assert key in keys
     assert "<td>extraction_config</td><td><code>None</code>" not in lineage
 
@@ -78,8 +94,9 @@ def test_report_command_and_unknown_run(finished, tmp_path):
     app.command("other")(lambda: None)
     runner = CliRunner()
     out = tmp_path / "r.html"
-    outcome = runner.invoke(app, ["report", result.run_id, "--out", str(out),
-                                  "--tracking-uri", uri])
+    outcome = runner.invoke(
+        app, ["report", result.run_id, "--out", str(out), "--tracking-uri", uri]
+    )
     assert outcome.exit_code == 0, outcome.output
     assert out.read_text().startswith("<!DOCTYPE html>")
     outcome = runner.invoke(app, ["report", "0" * 32, "--tracking-uri", uri])
@@ -98,7 +115,8 @@ def test_feature_group_comparison_is_paired_and_shown(finished):
     assert groups["pet"]["auc"] > 0.7 > groups["texture"]["auc"]
     for values in groups.values():
         assert values["auc_difference_vs_all"] == pytest.approx(
-            values["auc"] - comparison["all"]["auc"])
+            values["auc"] - comparison["all"]["auc"]
+        )
         assert values["p_holm"] >= values["p"]
     page = build_report(result.run_id, folder / "groups.html", uri).read_text()
     assert "<td>static PET</td>" in page and "<td>MRI</td>" in page

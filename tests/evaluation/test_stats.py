@@ -106,8 +106,12 @@ def test_auc_score_agrees_with_sklearn(tied_scores) -> None:
 
 @pytest.mark.parametrize(
     ("successes", "n", "low", "high"),
-    [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611),
-     (1, 29, 0.0061, 0.1718)],
+    [
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+    ],
 )
 def test_wilson_matches_newcombe_1998(successes, n, low, high) -> None:
     # Newcombe, Stat Med 1998;17:857, Table II, method 3 (score interval)
@@ -170,7 +174,8 @@ def test_youden_known_optimum_and_tie_rule() -> None:
 
 def test_brier_by_formula() -> None:
     assert brier_score([1, 0, 1, 0], [0.9, 0.2, 0.6, 0.5]) == pytest.approx(
-        (0.01 + 0.04 + 0.16 + 0.25) / 4)
+        (0.01 + 0.04 + 0.16 + 0.25) / 4
+    )
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +219,9 @@ def test_clustered_bootstrap_mean_matches_normal_theory() -> None:
     rng = np.random.default_rng(11)
     score = rng.normal(5.0, 2.0, 400)
     y = rng.integers(0, 2, 400)
-    estimate, low, high = clustered_bootstrap_ci(_mean_metric, y, score, np.arange(400),
-                                                 n_boot=2000, seed=1)
+    estimate, low, high = clustered_bootstrap_ci(
+        _mean_metric, y, score, np.arange(400), n_boot=2000, seed=1
+    )
     half = 1.959964 * score.std(ddof=1) / np.sqrt(400)
     assert estimate == pytest.approx(score.mean())
     assert low == pytest.approx(score.mean() - half, abs=0.03)
@@ -230,16 +236,23 @@ def test_clustered_bootstrap_resamples_whole_patients() -> None:
     unique = clustered_bootstrap_ci(_mean_metric, y, score, patients, n_boot=500, seed=4)
     # every patient contributes two identical lesions: resampling patients must give
     # exactly the interval of the de-duplicated data; resampling rows would be narrower
-    doubled = clustered_bootstrap_ci(_mean_metric, np.repeat(y, 2), np.repeat(score, 2),
-                                     np.repeat(patients, 2), n_boot=500, seed=4)
+    doubled = clustered_bootstrap_ci(
+        _mean_metric,
+        np.repeat(y, 2),
+        np.repeat(score, 2),
+        np.repeat(patients, 2),
+        n_boot=500,
+        seed=4,
+    )
     assert doubled == pytest.approx(unique, abs=1e-12)
 
 
 def test_clustered_bootstrap_skips_single_class_resamples() -> None:
     y = np.array([1, 0, 1, 0, 1, 0])
     score = np.array([0.9, 0.1, 0.8, 0.3, 0.7, 0.2])
-    estimate, low, high = clustered_bootstrap_ci(auc_score, y, score, [1, 1, 2, 2, 3, 3],
-                                                 n_boot=200)
+    estimate, low, high = clustered_bootstrap_ci(
+        auc_score, y, score, [1, 1, 2, 2, 3, 3], n_boot=200
+    )
     assert estimate == 1.0 and low == 1.0 and high == 1.0
 
 

@@ -40,10 +40,8 @@ def _slow_obuchowski(y, scores, groups):
     aucs, xs, ys = [], [], []
     for s in scores:
         auc = sum(_psi(s[i], s[k]) for i in all_pos for k in all_neg) / (big_m * big_n)
-        x = [sum(sum(_psi(s[i], s[k]) for k in all_neg) / big_n for i in pos)
-             for pos in positives]
-        w = [sum(sum(_psi(s[i], s[k]) for i in all_pos) / big_m for k in neg)
-             for neg in negatives]
+        x = [sum(sum(_psi(s[i], s[k]) for k in all_neg) / big_n for i in pos) for pos in positives]
+        w = [sum(sum(_psi(s[i], s[k]) for i in all_pos) / big_m for k in neg) for neg in negatives]
         aucs.append(auc)
         xs.append([x[c] - len(positives[c]) * auc for c in range(len(ids))])
         ys.append([w[c] - len(negatives[c]) * auc for c in range(len(ids))])
@@ -52,6 +50,7 @@ def _slow_obuchowski(y, scores, groups):
     i_all = len(ids)
     k = len(scores)
     cov = np.zeros((k, k))
+
     def dot(u, v):
         return sum(p * q for p, q in zip(u, v, strict=True))
 
@@ -101,8 +100,7 @@ def test_one_lesion_per_patient_is_exactly_delong():
     clustered, plain = auc_delong(y, a, groups=own), auc_delong(y, a)
     assert clustered.variance == pytest.approx(plain.variance, rel=1e-12)
     assert clustered.ci_low == pytest.approx(plain.ci_low, rel=1e-12)
-    assert delong_test(y, a, b, groups=own).z == pytest.approx(delong_test(y, a, b).z,
-                                                                rel=1e-12)
+    assert delong_test(y, a, b, groups=own).z == pytest.approx(delong_test(y, a, b).z, rel=1e-12)
 
 
 def test_clustered_interval_agrees_with_the_patient_bootstrap():
@@ -113,8 +111,9 @@ def test_clustered_interval_agrees_with_the_patient_bootstrap():
     y = np.repeat(rng.integers(0, 2, 150), sizes)
     a = y + np.repeat(rng.normal(size=150), sizes) + rng.normal(scale=0.3, size=groups.size)
     analytic = auc_delong(y, a, groups=groups)
-    _, low, high = clustered_bootstrap_ci(lambda t, s: auc_delong(t, s).auc, y, a, groups,
-                                          n_boot=1500, seed=4)
+    _, low, high = clustered_bootstrap_ci(
+        lambda t, s: auc_delong(t, s).auc, y, a, groups, n_boot=1500, seed=4
+    )
     assert (analytic.ci_high - analytic.ci_low) == pytest.approx(high - low, rel=0.12)
     naive = auc_delong(y, a)  # lesions as independent: too narrow here
     assert naive.ci_high - naive.ci_low < 0.9 * (analytic.ci_high - analytic.ci_low)
@@ -126,9 +125,11 @@ def test_duplicated_cases_keep_every_interval():
     cases = np.arange(y.size)
     y2, a2, b2, pred2, groups2 = _duplicated(y, a, b, pred, cases)
     assert auc_delong(y2, a2, groups=groups2).variance == pytest.approx(
-        auc_delong(y, a).variance, rel=1e-10)
+        auc_delong(y, a).variance, rel=1e-10
+    )
     assert delong_test(y2, a2, b2, groups=groups2).p_value == pytest.approx(
-        delong_test(y, a, b).p_value, rel=1e-9)
+        delong_test(y, a, b).p_value, rel=1e-9
+    )
     original, doubled = binary_metrics(y, pred), binary_metrics(y2, pred2, groups=groups2)
     for name in ("sensitivity", "specificity", "accuracy", "ppv", "npv"):
         assert doubled[f"{name}_ci"] == pytest.approx(original[f"{name}_ci"], abs=1e-12)
@@ -141,18 +142,25 @@ def test_proportion_without_clusters_is_wilson_and_all_successes_count_patients(
     assert proportion_interval(outcomes) == pytest.approx((0.2553, 0.3662), abs=5e-5)
     # all successes: the effective size is the number of patients (3), not of cases (6)
     assert proportion_interval(np.ones(6, dtype=int), list("aabbcc")) == pytest.approx(
-        wilson_interval(3, 3))
+        wilson_interval(3, 3)
+    )
 
 
 def test_clustered_proportion_agrees_with_the_patient_bootstrap():
     rng = np.random.default_rng(6)
     sizes = rng.integers(1, 5, 200)
     groups = np.repeat(np.arange(200), sizes)
-    success = (np.repeat(rng.normal(size=200), sizes) + rng.normal(scale=0.5,
-                                                                   size=groups.size) > -0.5)
+    success = (
+        np.repeat(rng.normal(size=200), sizes) + rng.normal(scale=0.5, size=groups.size) > -0.5
+    )
     low, high = proportion_interval(success.astype(int), groups)
-    _, b_low, b_high = clustered_bootstrap_ci(lambda t, s: float(np.mean(s)), success.astype(int),
-                                              success.astype(float), groups, n_boot=1500)
+    _, b_low, b_high = clustered_bootstrap_ci(
+        lambda t, s: float(np.mean(s)),
+        success.astype(int),
+        success.astype(float),
+        groups,
+        n_boot=1500,
+    )
     assert high - low == pytest.approx(b_high - b_low, rel=0.12)
 
 
@@ -187,7 +195,7 @@ def test_unpaired_test_is_procs_welch_form_on_delong_variances():
     first, second = auc_delong(y1, a1), auc_delong(y2, a2)
     result = delong_unpaired_test(y1, a1, y2, a2)
     total = first.variance + second.variance
-    df = total ** 2 / (first.variance ** 2 / (y1.size - 1) + second.variance ** 2 / (y2.size - 1))
+    df = total**2 / (first.variance**2 / (y1.size - 1) + second.variance**2 / (y2.size - 1))
     assert result.statistic == pytest.approx((first.auc - second.auc) / np.sqrt(total))
     assert result.df == pytest.approx(df)
     assert result.p_value == pytest.approx(2 * sps.t.sf(abs(result.statistic), df))

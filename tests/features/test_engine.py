@@ -36,9 +36,11 @@ from radiomix.paths import CONFIG_DIR
 def cohort(tmp_path_factory) -> Path:
     """Three phantom cases: complete, without ref_striatum/adc, and one with a broken mask."""
     folder = tmp_path_factory.mktemp("cohort")
-    rows = [write_case(folder / "a", "a"),
-            write_case(folder / "b", "b", skip=("ref_striatum", "adc")),
-            write_case(folder / "c", "c")]
+    rows = [
+        write_case(folder / "a", "a"),
+        write_case(folder / "b", "b", skip=("ref_striatum", "adc")),
+        write_case(folder / "c", "c"),
+    ]
     (folder / "c" / "lesion_mask.nii.gz").write_bytes(b"not an image")
     rows[1]["label"], rows[1]["site"] = "0", "B"
     return write_manifest(folder, rows)
@@ -71,8 +73,7 @@ def test_broken_case_is_reported_and_the_others_complete(serial_run):
     assert list(errors.columns) == ["case_id", "stage", "kind", "message"]
     failed = errors[errors["kind"] == "error"]
     assert set(failed["case_id"]) == {"c"}
-    assert {"pet_static", "pet_dynamic", "fdg_dual_phase", "mri", "texture"} <= set(
-        failed["stage"])
+    assert {"pet_static", "pet_dynamic", "fdg_dual_phase", "mri", "texture"} <= set(failed["stage"])
     assert failed["message"].str.contains("lesion_mask").all()
     table = first.table.set_index("case_id")
     lesion_features = ["pet_SUVmax", "dyn_TTP_min", "mri_ADC_mean", "pet_original_glcm_Contrast"]
@@ -80,8 +81,9 @@ def test_broken_case_is_reported_and_the_others_complete(serial_run):
     assert table.loc["c", "mrs_cho_naa"] == 2.1  # a family without the mask still runs
     assert table.loc["a", lesion_features].notna().all()
     missing = errors[(errors["case_id"] == "b") & (errors["kind"] == "missing")]
-    assert ("no ref_striatum: pet_LSmax, pet_LSmean, pet_LSmax_over_max set to NaN"
-            in set(missing["message"]))
+    assert "no ref_striatum: pet_LSmax, pet_LSmean, pet_LSmax_over_max set to NaN" in set(
+        missing["message"]
+    )
 
 
 def test_second_run_hits_the_cache_with_an_identical_table(serial_run):
@@ -135,8 +137,12 @@ def test_curves_written_beside_the_table(serial_run):
     out, _, _ = serial_run
     curves = pd.read_parquet(out.with_name("features_curves.parquet"))
     assert sorted(path.name for path in out.parent.iterdir()) == [
-        ".radiomix_cache", "features.parquet", "features_cases", "features_curves.parquet",
-        "features_errors.csv"]
+        ".radiomix_cache",
+        "features.parquet",
+        "features_cases",
+        "features_curves.parquet",
+        "features_errors.csv",
+    ]
     assert list(curves.columns) == ["case_id", "region", "frame", "mid_min", "suv"]
     assert set(curves["case_id"]) == {"a", "b"}
     lesion_a = curves[(curves["case_id"] == "a") & (curves["region"] == "lesion_mask")]
@@ -145,8 +151,9 @@ def test_curves_written_beside_the_table(serial_run):
 
 def test_worker_processes_give_the_serial_table_exactly(serial_run, cohort, tmp_path):
     _, serial, _ = serial_run
-    parallel = extract_features(cohort, tmp_path / "features.parquet", config=quick_config(),
-                                workers=2)
+    parallel = extract_features(
+        cohort, tmp_path / "features.parquet", config=quick_config(), workers=2
+    )
     assert parallel.n_computed == 3
     pd.testing.assert_frame_equal(parallel.table, serial.table, check_exact=True)
     pd.testing.assert_frame_equal(parallel.errors, serial.errors)
@@ -178,9 +185,17 @@ def test_a_killed_worker_fails_its_case_only(cohort, tmp_path, monkeypatch):
     assert rerun.table.loc[1, "pet_SUVmax"] == pytest.approx(3.0)
 
 
-@pytest.mark.parametrize(("workers", "n_cases", "expected"), [
-    (None, 1, 1), (4, 1, 1), (None, 2, min(2, engine_module.usable_cores())), (8, 3, 3),
-    (1, 50, 1), (3, 50, 3)])
+@pytest.mark.parametrize(
+    ("workers", "n_cases", "expected"),
+    [
+        (None, 1, 1),
+        (4, 1, 1),
+        (None, 2, min(2, engine_module.usable_cores())),
+        (8, 3, 3),
+        (1, 50, 1),
+        (3, 50, 3),
+    ],
+)
 def test_worker_count(workers, n_cases, expected):
     assert engine_module.local_workers(workers, n_cases) == expected
 
@@ -188,12 +203,22 @@ def test_worker_count(workers, n_cases, expected):
 def test_progress_is_reported_through_the_callback(cohort, tmp_path):
     calls: list[tuple[int, int]] = []
     config = quick_config(families=("mrs",))
-    extract_features(cohort, tmp_path / "f.parquet", config=config, workers=2,
-                     progress=lambda done, total: calls.append((done, total)))
+    extract_features(
+        cohort,
+        tmp_path / "f.parquet",
+        config=config,
+        workers=2,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
     calls.clear()
-    extract_features(cohort, tmp_path / "f.parquet", config=config, workers=2,
-                     progress=lambda done, total: calls.append((done, total)))
+    extract_features(
+        cohort,
+        tmp_path / "f.parquet",
+        config=config,
+        workers=2,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert calls == [(3, 3)]
 
 
@@ -228,8 +253,20 @@ def test_extract_command_writes_the_table(cohort, tmp_path):
     config = tmp_path / "extraction.yaml"
     config.write_text("families: [pet_static, mrs]\n")
     out = tmp_path / "table.parquet"
-    result = CliRunner().invoke(app, [str(cohort), "--out", str(out), "--config", str(config),
-                                      "--workers", "1", "--errors", str(tmp_path / "e.csv")])
+    result = CliRunner().invoke(
+        app,
+        [
+            str(cohort),
+            "--out",
+            str(out),
+            "--config",
+            str(config),
+            "--workers",
+            "1",
+            "--errors",
+            str(tmp_path / "e.csv"),
+        ],
+    )
     assert result.exit_code == 2, result.output  # case c has a broken mask
     assert "3 computed" in result.output and "1 case(s) failed in part: c" in result.output
     table = pd.read_parquet(out)
@@ -244,10 +281,15 @@ def test_existing_scheduler_by_address(serial_run, cohort, tmp_path):
     from distributed import LocalCluster
 
     _, serial, _ = serial_run
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=":0") as cluster:
-        result = extract_features(cohort, tmp_path / "features.parquet", config=quick_config(),
-                                  scheduler=cluster.scheduler_address)
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
+        result = extract_features(
+            cohort,
+            tmp_path / "features.parquet",
+            config=quick_config(),
+            scheduler=cluster.scheduler_address,
+        )
     assert result.n_computed == 3
     pd.testing.assert_frame_equal(result.table, serial.table)
 
@@ -263,8 +305,9 @@ def test_config_in_provenance_rebuilds_the_same_configuration(serial_run):
 def test_unreachable_scheduler_is_an_extraction_error(cohort, tmp_path, monkeypatch):
     monkeypatch.setattr(engine_module, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(ExtractionError, match=r"cannot connect to the Dask scheduler at tcp://"):
-        extract_features(cohort, tmp_path / "f.parquet", config=quick_config(),
-                         scheduler="tcp://127.0.0.1:9")
+        extract_features(
+            cohort, tmp_path / "f.parquet", config=quick_config(), scheduler="tcp://127.0.0.1:9"
+        )
 
 
 @pytest.mark.integration
@@ -280,8 +323,9 @@ def test_failed_task_is_reported_not_cached_and_retried(cohort, tmp_path, monkey
 
     monkeypatch.setattr(engine_module, "extract_case_single_threaded", failing_for_b)
     out, config = tmp_path / "features.parquet", quick_config(families=("pet_static",))
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=":0") as cluster:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
         result = extract_features(cohort, out, config=config, scheduler=cluster.scheduler_address)
     engine_rows = result.errors[result.errors["stage"] == "engine"]
     assert engine_rows["case_id"].tolist() == ["b"]
@@ -309,19 +353,50 @@ def dask_processes(tmp_path):
     if dask is None:
         pytest.skip("the dask command is not installed (pip install radiomix[dask])")
     address_file = tmp_path / "scheduler.json"
-    commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                 "--scheduler-file", str(address_file)]]
-    commands += [[dask, "worker", "--scheduler-file", str(address_file), "--host", "127.0.0.1",
-                  "--nthreads", "1", "--no-dashboard", "--name", f"w{index}"] for index in (1, 2)]
+    commands = [
+        [
+            dask,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(address_file),
+        ]
+    ]
+    commands += [
+        [
+            dask,
+            "worker",
+            "--scheduler-file",
+            str(address_file),
+            "--host",
+            "127.0.0.1",
+            "--nthreads",
+            "1",
+            "--no-dashboard",
+            "--name",
+            f"w{index}",
+        ]
+        for index in (1, 2)
+    ]
     tests = str(Path(__file__).resolve().parents[1])  # workers import the probes of helpers/
     paths = [tests, os.environ.get("PYTHONPATH")]
-    environment = {**os.environ, **DASK_WORKER_ENVIRONMENT,
-                   "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+    environment = {
+        **os.environ,
+        **DASK_WORKER_ENVIRONMENT,
+        "PYTHONPATH": os.pathsep.join(filter(None, paths)),
+    }
     processes = []
     try:
         for command in commands:
-            processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.DEVNULL, env=environment))
+            processes.append(
+                subprocess.Popen(
+                    command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment
+                )
+            )
             if command[1] == "scheduler":
                 _wait_for(address_file)
         yield json.loads(address_file.read_text())["address"]
@@ -342,8 +417,9 @@ def _wait_for(path: Path, seconds: float = 60) -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_dask_scheduler_and_worker_commands_give_the_serial_table(serial_run, cohort, tmp_path,
-                                                                   dask_processes):
+def test_dask_scheduler_and_worker_commands_give_the_serial_table(
+    serial_run, cohort, tmp_path, dask_processes
+):
     from distributed import Client, get_task_stream
 
     _, serial, _ = serial_run
@@ -351,8 +427,12 @@ def test_dask_scheduler_and_worker_commands_give_the_serial_table(serial_run, co
     with Client(dask_processes) as client:
         client.wait_for_workers(2, timeout=120)
         with get_task_stream(client) as stream:
-            result = extract_features(cohort, tmp_path / "features.parquet",
-                                      config=quick_config(), scheduler=dask_processes)
+            result = extract_features(
+                cohort,
+                tmp_path / "features.parquet",
+                config=quick_config(),
+                scheduler=dask_processes,
+            )
         pids = client.run(os.getpid)
         trim = client.run(malloc_trim_threshold)
     assert set(trim.values()) == {None}  # the documented setting reaches the workers

@@ -21,9 +21,12 @@ def brute_force_peak(values: np.ndarray, lesion: np.ndarray, spacing_zyx: np.nda
     coordinates = np.argwhere(lesion) * spacing_zyx
     inside_values = values[lesion].astype(np.float64)
     radius2 = (3000 / (4 * np.pi)) ** (2 / 3) + 1e-9
-    return max((int(inside.sum()), float(inside_values[inside].mean()))
-               for inside in (np.sum((coordinates - centre) ** 2, axis=1) <= radius2
-                              for centre in coordinates))[1]
+    return max(
+        (int(inside.sum()), float(inside_values[inside].mean()))
+        for inside in (
+            np.sum((coordinates - centre) ** 2, axis=1) <= radius2 for centre in coordinates
+        )
+    )[1]
 
 
 @pytest.mark.shared
@@ -31,8 +34,16 @@ def brute_force_peak(values: np.ndarray, lesion: np.ndarray, spacing_zyx: np.nda
 def test_static_pet_on_real_lesion(shared_data, tmp_path, lesion):
     folder = shared_data / "pet" / "sts_suv" / lesion
     manifest = tmp_path / "data_manifest.csv"
-    pd.DataFrame([{"case_id": lesion, "tracer": "FDG", "pet": folder / "PET_image.nii.gz",
-                   "lesion_mask": folder / "PET_mask.nii.gz"}]).to_csv(manifest, index=False)
+    pd.DataFrame(
+        [
+            {
+                "case_id": lesion,
+                "tracer": "FDG",
+                "pet": folder / "PET_image.nii.gz",
+                "lesion_mask": folder / "PET_mask.nii.gz",
+            }
+        ]
+    ).to_csv(manifest, index=False)
     case = load_manifest(manifest).cases[0]
     features = extract_case(case, ExtractionConfig(families=("pet_static",))).features
 

@@ -38,11 +38,17 @@ def write_sidecar(image: Path, extra: dict | None = None, starts_s=None) -> None
     starts = FRAME_START_MIN * 60 if starts_s is None else np.asarray(starts_s)
     content = {"FrameTimesStart": starts.tolist(), "FrameDuration": (FRAME_MIN * 60).tolist()}
     image.with_name(image.name.removesuffix(".nii.gz") + ".json").write_text(
-        json.dumps(content | (extra or {})))
+        json.dumps(content | (extra or {}))
+    )
 
 
-def case_of(folder: Path, images: dict[str, np.ndarray], masks: dict[str, np.ndarray],
-            sidecar: dict | None = None, tracer: str = "FET"):
+def case_of(
+    folder: Path,
+    images: dict[str, np.ndarray],
+    masks: dict[str, np.ndarray],
+    sidecar: dict | None = None,
+    tracer: str = "FET",
+):
     """One manifest row of the given images and masks, loaded as a Case."""
     folder.mkdir(parents=True, exist_ok=True)
     row = {"case_id": folder.name, "label": "1", "tracer": tracer, "primary": "glioma"}
@@ -79,14 +85,17 @@ def half_hot(tmp_path_factory):
     static = half_hot_volume()
     dynamic = np.stack([static * (0.5 + 0.01 * t) for t in FRAME_MID_MIN])
     masks = {"lesion_mask": box(SHAPE, LESION), "ref_background": box(SHAPE, BACKGROUND)}
-    case = case_of(tmp_path_factory.mktemp("half") / "half",
-                   {"pet": static, "pet_dynamic": dynamic.astype(np.float32)}, masks)
+    case = case_of(
+        tmp_path_factory.mktemp("half") / "half",
+        {"pet": static, "pet_dynamic": dynamic.astype(np.float32)},
+        masks,
+    )
     return extract_case(case, config(("pet_static", "pet_dynamic"))).features
 
 
 def test_btv_tbrmean_of_a_half_hot_lesion_is_the_hot_half(half_hot):
-    assert half_hot["pet_TBRmean"] == pytest.approx(1.8)          # whole mask
-    assert half_hot["pet_TBRmean_btv"] == pytest.approx(2.6)      # voxels >= 1.6 x background
+    assert half_hot["pet_TBRmean"] == pytest.approx(1.8)  # whole mask
+    assert half_hot["pet_TBRmean_btv"] == pytest.approx(2.6)  # voxels >= 1.6 x background
     assert half_hot["pet_BTV_ml"] == pytest.approx(8 * 8 * 4 * VOXEL_ML)
     # The 20–40 min summed image is the static one scaled by the same factor in lesion and
     # background, so the ratios are the same.
@@ -97,8 +106,7 @@ def test_btv_tbrmean_of_a_half_hot_lesion_is_the_hot_half(half_hot):
 
 def test_fet_dynamic_rule_reads_the_btv_tbr(half_hot):
     rule = next(rule for rule in load_rules() if rule.id == "fet_dynamic")
-    table = pd.DataFrame([{**half_hot, "tracer": "FET", "primary": "glioma",
-                           "dyn_TTP_min": 47.5}])
+    table = pd.DataFrame([{**half_hot, "tracer": "FET", "primary": "glioma", "dyn_TTP_min": 47.5}])
     assert apply_rule(table, rule).decision.tolist() == [1.0]  # 2.60 >= 2.0; the mask reads 1.80
 
 
@@ -114,27 +122,32 @@ def test_btv_empty_falls_back_to_the_whole_mask(tmp_path):
 
 # --- BTV beyond the mask, never into a reference region ----------------------------------
 
+
 def test_btv_extends_beyond_the_mask_but_not_into_references(tmp_path):
     static = np.ones(SHAPE, dtype=np.float32)
-    static[4:12, 4:12, 4:14] = 2.6     # uptake 2 voxels (4 mm) beyond the mask in x
-    static[4:12, 4:12, 14:16] = 3.0    # a hot striatum touching it, labelled
-    static[4:6, 20:22, 4:6] = 2.6      # hot, within 10 mm of the mask, not connected to it
-    masks = {"lesion_mask": box(SHAPE, LESION), "ref_background": box(SHAPE, BACKGROUND),
-             "ref_striatum": box(SHAPE, np.s_[4:12, 4:12, 14:16])}
+    static[4:12, 4:12, 4:14] = 2.6  # uptake 2 voxels (4 mm) beyond the mask in x
+    static[4:12, 4:12, 14:16] = 3.0  # a hot striatum touching it, labelled
+    static[4:6, 20:22, 4:6] = 2.6  # hot, within 10 mm of the mask, not connected to it
+    masks = {
+        "lesion_mask": box(SHAPE, LESION),
+        "ref_background": box(SHAPE, BACKGROUND),
+        "ref_striatum": box(SHAPE, np.s_[4:12, 4:12, 14:16]),
+    }
     case = case_of(tmp_path / "beyond", {"pet": static}, masks)
     features = extract_case(case, config(("pet_static",))).features
     assert features["pet_BTV_ml"] == pytest.approx(8 * 8 * 10 * VOXEL_ML)
     assert features["pet_TBRmean_btv"] == pytest.approx(2.6)
     inside_only = config(("pet_static",), btv=BtvConfig(margin_mm=0))
     assert extract_case(case, inside_only).features["pet_BTV_ml"] == pytest.approx(
-        8 * 8 * 8 * VOXEL_ML)
+        8 * 8 * 8 * VOXEL_ML
+    )
 
 
 # --- The curve VOI around the hotspot ---------------------------------------------------
 
 BIG = (40, 40, 30)
 BIG_LESION = np.s_[4:36, 4:36, 4:24]
-HOT = np.s_[12:22, 12:22, 4:14]       # 10 × 10 × 10 voxels (20 mm) inside the lesion
+HOT = np.s_[12:22, 12:22, 4:14]  # 10 × 10 × 10 voxels (20 mm) inside the lesion
 HOT_CENTRE = (17, 17, 9)
 BIG_BACKGROUND = np.s_[30:36, 30:36, 26:29]
 
@@ -152,8 +165,7 @@ def necrotic_case(tmp_path_factory):
     frames[(slice(None), *HOT)] = early_peak_curve()[:, None, None, None]
     frames[(slice(None), *HOT_CENTRE)] *= 1.05  # the hottest voxel, centre of the hot part
     masks = {"lesion_mask": box(BIG, BIG_LESION), "ref_background": box(BIG, BIG_BACKGROUND)}
-    return case_of(tmp_path_factory.mktemp("necrotic") / "necrotic", {"pet_dynamic": frames},
-                   masks)
+    return case_of(tmp_path_factory.mktemp("necrotic") / "necrotic", {"pet_dynamic": frames}, masks)
 
 
 def test_hotspot_sphere_gives_the_ttp_of_the_hot_part(necrotic_case):
@@ -170,9 +182,9 @@ def test_hotspot_sphere_gives_the_ttp_of_the_hot_part(necrotic_case):
 
 def test_whole_mask_curve_is_dominated_by_the_core(necrotic_case):
     mask_voi = config(("pet_dynamic",)).pet_dynamic.model_copy(
-        update={"curve_voi": CurveVoiConfig(kind="mask")})
-    features = extract_case(necrotic_case, config(("pet_dynamic",), pet_dynamic=mask_voi)
-                            ).features
+        update={"curve_voi": CurveVoiConfig(kind="mask")}
+    )
+    features = extract_case(necrotic_case, config(("pet_dynamic",), pet_dynamic=mask_voi)).features
     assert features["dyn_TTP_min"] == pytest.approx(47.5)
     assert features["dyn_pattern"] == 1.0
 
@@ -180,18 +192,20 @@ def test_whole_mask_curve_is_dominated_by_the_core(necrotic_case):
 @pytest.mark.parametrize("kind", ["isocontour", "btv"])
 def test_isocontour_and_btv_vois_hold_the_hot_part(necrotic_case, kind):
     settings = config(("pet_dynamic",)).pet_dynamic.model_copy(
-        update={"curve_voi": CurveVoiConfig(kind=kind)})
-    features = extract_case(necrotic_case, config(("pet_dynamic",), pet_dynamic=settings)
-                            ).features
+        update={"curve_voi": CurveVoiConfig(kind=kind)}
+    )
+    features = extract_case(necrotic_case, config(("pet_dynamic",), pet_dynamic=settings)).features
     assert features["dyn_TTP_min"] == pytest.approx(15.5)
     assert features["dyn_curve_voi_ml"] == pytest.approx(1000 * VOXEL_ML)
 
 
 # --- Timing from the injection ----------------------------------------------------------
 
+
 @pytest.mark.parametrize("injection_start_s", [-120.0, 0.0, 90.0])
-def test_injection_start_moves_every_ttp_by_exactly_that_shift(tmp_path, necrotic_case,
-                                                                 injection_start_s):
+def test_injection_start_moves_every_ttp_by_exactly_that_shift(
+    tmp_path, necrotic_case, injection_start_s
+):
     reference = extract_case(necrotic_case, config(("pet_dynamic",))).features
     sidecar = necrotic_case.path("pet_dynamic").with_name("pet_dynamic.json")
     content = json.loads(sidecar.read_text())
@@ -199,14 +213,17 @@ def test_injection_start_moves_every_ttp_by_exactly_that_shift(tmp_path, necroti
     moved.write_text(json.dumps(content | {"InjectionStart": injection_start_s}))
     image = tmp_path / "pet_dynamic.nii.gz"
     image.symlink_to(necrotic_case.path("pet_dynamic"))
-    case = necrotic_case.__class__(**{**vars(necrotic_case),
-                                      "paths": {**necrotic_case.paths, "pet_dynamic": image}})
+    case = necrotic_case.__class__(
+        **{**vars(necrotic_case), "paths": {**necrotic_case.paths, "pet_dynamic": image}}
+    )
     features = extract_case(case, config(("pet_dynamic",))).features
     assert features["dyn_TTP_min"] - reference["dyn_TTP_min"] == pytest.approx(
-        -injection_start_s / 60.0, abs=1e-9)
+        -injection_start_s / 60.0, abs=1e-9
+    )
 
 
 # --- PERCIST SUVpeak beside a hot structure ----------------------------------------------
+
 
 def sphere_voxel_count(radius_voxels: float) -> int:
     half = int(np.floor(radius_voxels))
@@ -216,9 +233,9 @@ def sphere_voxel_count(radius_voxels: float) -> int:
 
 def test_suv_peak_beside_the_striatum_stays_in_the_lesion():
     array = np.ones(SHAPE)
-    array[4:14, 4:14, 4:14] = 3.0      # 20 mm lesion
-    array[8, 8, 8] = 3.5               # its hottest voxel, 4 voxels from every face
-    array[4:14, 4:14, 14:20] = 6.0     # the striatum right against it
+    array[4:14, 4:14, 4:14] = 3.0  # 20 mm lesion
+    array[8, 8, 8] = 3.5  # its hottest voxel, 4 voxels from every face
+    array[4:14, 4:14, 14:20] = 6.0  # the striatum right against it
     lesion = box(SHAPE, np.s_[4:14, 4:14, 4:14]).astype(bool)
     image = sitk.GetImageFromArray(array.astype(np.float32))
     image.SetSpacing((SPACING_MM,) * 3)
@@ -254,15 +271,24 @@ def test_no_frame_in_the_tbr_window_is_reported_and_the_voi_uses_all_frames(tmp_
     masks = {"lesion_mask": box(SHAPE, LESION), "ref_background": box(SHAPE, BACKGROUND)}
     folder = tmp_path / "short"
     case = case_of(folder, {"pet_dynamic": frames}, masks)
-    (folder / "pet_dynamic.json").write_text(json.dumps({
-        "FrameTimesStart": [0, 180, 360, 540, 720], "FrameDuration": [180] * 5,
-        "InjectionStart": 0}))  # 0-15 min: long enough not to read as minutes
+    (folder / "pet_dynamic.json").write_text(
+        json.dumps(
+            {
+                "FrameTimesStart": [0, 180, 360, 540, 720],
+                "FrameDuration": [180] * 5,
+                "InjectionStart": 0,
+            }
+        )
+    )  # 0-15 min: long enough not to read as minutes
     result = extract_case(case, config(("pet_dynamic",)))
     assert "dyn_TBRmean_btv_20_40" not in result.features
     assert result.features["dyn_TTP_min"] == pytest.approx(13.5)
     messages = [problem.message for problem in result.problems]
-    assert any("no frame with mid-time in [20.0, 40.0] min: no windowed TBR; the curve VOI "
-               "is placed on the mean of all frames" in message for message in messages), messages
+    assert any(
+        "no frame with mid-time in [20.0, 40.0] min: no windowed TBR; the curve VOI "
+        "is placed on the mean of all frames" in message
+        for message in messages
+    ), messages
 
 
 @pytest.mark.shared

@@ -97,8 +97,11 @@ def test_filters_switch_keeps_only_original():
 def _extracted_names(config: ExtractionConfig, lesion) -> list[str]:
     """The texture columns pyradiomics actually writes for every image of a configuration."""
     image, mask = lesion
-    return [key for name in config.textured_images()
-            for key in texture_features(image, mask, config.texture.params[name], name)]
+    return [
+        key
+        for name in config.textured_images()
+        for key in texture_features(image, mask, config.texture.params[name], name)
+    ]
 
 
 def test_declared_names_of_default_configuration_are_the_extracted_ones(lesion):
@@ -109,23 +112,33 @@ def test_declared_names_of_default_configuration_are_the_extracted_ones(lesion):
 def test_declared_names_with_filters_are_the_extracted_ones(lesion, tmp_path):
     images = {name: str(TEXTURE_PARAMS / f"{name}.yaml") for name in ("pet", "adc")}
     path = tmp_path / "filters.yaml"
-    path.write_text(yaml.safe_dump({"families": ["texture"],
-                                    "texture": {"images": images, "filters": True}}))
+    path.write_text(
+        yaml.safe_dump({"families": ["texture"], "texture": {"images": images, "filters": True}})
+    )
     config = load_config(path)
     declared = texture_names(config)
-    assert {"pet_log-sigma-2-0-mm-3D_glcm_Contrast", "adc_wavelet-HLH_ngtdm_Busyness",
-            "pet_wavelet-LLL_firstorder_Mean"} <= set(declared)
+    assert {
+        "pet_log-sigma-2-0-mm-3D_glcm_Contrast",
+        "adc_wavelet-HLH_ngtdm_Busyness",
+        "pet_wavelet-LLL_firstorder_Mean",
+    } <= set(declared)
     assert declared == _extracted_names(config, lesion)
 
 
-@pytest.mark.parametrize("image_type", [
-    {"Wavelet": {"level": 2}, "Square": {}, "Gradient": {}},
-    {"LoG": {"sigma": [2, 3.5]}, "Exponential": {}, "SquareRoot": {}, "Logarithm": {}},
-])
+@pytest.mark.parametrize(
+    "image_type",
+    [
+        {"Wavelet": {"level": 2}, "Square": {}, "Gradient": {}},
+        {"LoG": {"sigma": [2, 3.5]}, "Exponential": {}, "SquareRoot": {}, "Logarithm": {}},
+    ],
+)
 def test_declared_keys_follow_pyradiomics_filter_names(lesion, image_type):
     image, mask = lesion
-    params = {"imageType": image_type, "featureClass": {"firstorder": ["Mean"], "shape": None},
-              "setting": {"label": 1, "binWidth": 0.25}}
+    params = {
+        "imageType": image_type,
+        "featureClass": {"firstorder": ["Mean"], "shape": None},
+        "setting": {"label": 1, "binWidth": 0.25},
+    }
     extracted = [key.removeprefix("x_") for key in texture_features(image, mask, params, "x")]
     assert texture_keys(params) == extracted
 
@@ -138,10 +151,13 @@ def test_deprecated_features_only_when_listed():
     assert texture_keys(listed) == ["original_shape_Compactness1", "original_shape_Sphericity"]
 
 
-@pytest.mark.parametrize("params, named", [
-    ({"featureClass": {"glcm": ["Contrastt"]}}, "Contrastt"),
-    ({"imageType": {"LBP3D": {}}}, "LBP3D"),
-])
+@pytest.mark.parametrize(
+    "params, named",
+    [
+        ({"featureClass": {"glcm": ["Contrastt"]}}, "Contrastt"),
+        ({"imageType": {"LBP3D": {}}}, "LBP3D"),
+    ],
+)
 def test_undeclarable_parameter_set_raises_config_error(params, named):
     with pytest.raises(ConfigError, match=named):
         texture_keys(params)
@@ -299,8 +315,10 @@ def test_cropping_to_the_lesion_leaves_every_feature_unchanged(monkeypatch, labe
     from radiomix.features import texture as texture_module
 
     image, mask = _ball_in_noise(label=label)
-    params = {**pyradiomics_params(PET_PARAMS), "setting": {
-        **pyradiomics_params(PET_PARAMS)["setting"], "label": label}}
+    params = {
+        **pyradiomics_params(PET_PARAMS),
+        "setting": {**pyradiomics_params(PET_PARAMS)["setting"], "label": label},
+    }
     assert texture_module.crop_is_exact(get_extractor(params))
     cropped = texture_features(image, mask, params, "pet")
     monkeypatch.setattr(texture_module, "crop_is_exact", lambda extractor: False)

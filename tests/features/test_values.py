@@ -48,21 +48,31 @@ def test_static_pet_values_known_by_construction(phantom_result):
     features = phantom_result.features
     lesion_mean = (128 * 2.0 + 384 * 3.0) / 512
     expected = {
-        "pet_SUVmax": 3.0, "pet_SUVmean": lesion_mean, "pet_volume_ml": 512 * VOXEL_ML,
-        "pet_TBRmax": 2.0, "pet_TBRmean": lesion_mean / 1.5, "pet_TWMmax": 3.0,
-        "pet_TWMmean": lesion_mean, "pet_LSmax": 1.2, "pet_LSmean": lesion_mean / 2.5,
-        "pet_LGMmax": 1.5, "pet_LGMmean": lesion_mean / 2.0, "pet_LNmax": 2.0,
+        "pet_SUVmax": 3.0,
+        "pet_SUVmean": lesion_mean,
+        "pet_volume_ml": 512 * VOXEL_ML,
+        "pet_TBRmax": 2.0,
+        "pet_TBRmean": lesion_mean / 1.5,
+        "pet_TWMmax": 3.0,
+        "pet_TWMmean": lesion_mean,
+        "pet_LSmax": 1.2,
+        "pet_LSmean": lesion_mean / 2.5,
+        "pet_LGMmax": 1.5,
+        "pet_LGMmean": lesion_mean / 2.0,
+        "pet_LNmax": 2.0,
         "pet_LSmax_over_max": 1.2,
         # 2.0 < 1.6 × 1.5 = 2.4 ≤ 3.0: only the 384 voxels at 3.0 are in the BTV; the
         # striatum (2.5) within the 10 mm search margin is a reference region, left out.
-        "pet_BTV_ml": 384 * VOXEL_ML, "pet_TBRmean_btv": 2.0,
+        "pet_BTV_ml": 384 * VOXEL_ML,
+        "pet_TBRmean_btv": 2.0,
     }
     for name, value in expected.items():
         assert features[name] == pytest.approx(value, rel=1e-6), name
 
 
-def brute_force_peak(array: np.ndarray, lesion: np.ndarray, spacing: float,
-                     volume_ml: float = 1.0) -> float:
+def brute_force_peak(
+    array: np.ndarray, lesion: np.ndarray, spacing: float, volume_ml: float = 1.0
+) -> float:
     """Independent PERCIST SUVpeak: for each lesion voxel, the lesion voxels within the
     1 cm³ sphere's radius; among the centres holding the most, the highest mean."""
     radius2 = (3 * volume_ml * 1000 / (4 * math.pi)) ** (2 / 3)
@@ -85,7 +95,7 @@ def test_suv_peak_matches_brute_force_on_the_phantom(phantom_result):
 def test_suv_peak_prefers_a_sphere_of_uptake_to_a_single_hot_voxel():
     array = np.ones((30, 30, 30))
     array[5:13, 5:13, 5:13] = 4.0  # 16 mm cube: a 1 cm³ sphere fits inside
-    array[22, 22, 22] = 10.0        # a single hot voxel in background 1
+    array[22, 22, 22] = 10.0  # a single hot voxel in background 1
     lesion = np.zeros(array.shape, dtype=bool)
     lesion[5:13, 5:13, 5:13] = True
     lesion[22, 22, 22] = True
@@ -157,13 +167,14 @@ def test_horky_index_uses_like_for_like_maxima(tmp_path):
     early = filled({"lesion_mask": 3.0}, 1.0)
     late = filled({"lesion_mask": 3.0}, 1.0)
     early[gm], late[gm] = 2.0, 2.0
-    early[2, 14, 2], late[2, 14, 2] = 2.4, 2.0   # GM max 2.4 early, 2.0 late
+    early[2, 14, 2], late[2, 14, 2] = 2.4, 2.0  # GM max 2.4 early, 2.0 late
     row = write_case(tmp_path / "h", "h")
     row["pet_early"] = "h/" + write_image(tmp_path / "h" / "e.nii.gz", early)
     row["pet_late"] = "h/" + write_image(tmp_path / "h" / "l.nii.gz", late)
     case = load_manifest(write_manifest(tmp_path, [row])).cases[0]
     index = extract_case(case, quick_config(families=("fdg_dual_phase",))).features[
-        "fdg_dual_phase_index"]
+        "fdg_dual_phase_index"
+    ]
     # max pair: (3/2.0 - 3/2.4) / (3/2.4) = 0.2 > 0.19; lesion max over the GM mean
     # (2.4 + 63 * 2) / 64 early, 2.0 late would give 0.0031.
     assert index == pytest.approx(0.2)
@@ -188,16 +199,24 @@ def test_texture_family_first_order_and_shape_match_the_phantom(phantom_result):
     assert phantom_result.problems == []
 
 
-@pytest.mark.parametrize(("kind", "window", "expected"), [
-    ("sum", (20.0, 40.0), 1.9),     # mean of 1 + 0.03 t over frames 20–40 min
-    ("ttp", (0.0, 50.0), 47.5),     # still rising: the last frame's mid-time
-    ("slope", (20.0, 50.0), 1.8),   # 0.03 SUV/min
-])
+@pytest.mark.parametrize(
+    ("kind", "window", "expected"),
+    [
+        ("sum", (20.0, 40.0), 1.9),  # mean of 1 + 0.03 t over frames 20–40 min
+        ("ttp", (0.0, 50.0), 47.5),  # still rising: the last frame's mid-time
+        ("slope", (20.0, 50.0), 1.8),  # 0.03 SUV/min
+    ],
+)
 def test_dynamic_maps_are_textured(phantom_case, kind, window, expected):
     config = quick_config(families=("texture",))
     spec = DynamicMapConfig(name="dynmap", map=kind, window_min=window)
-    texture = config.texture.model_copy(update={
-        "images": {}, "dynamic_maps": (spec,), "params": {"dynmap": config.texture.params["pet"]}})
+    texture = config.texture.model_copy(
+        update={
+            "images": {},
+            "dynamic_maps": (spec,),
+            "params": {"dynmap": config.texture.params["pet"]},
+        }
+    )
     features = extract_case(phantom_case, config.model_copy(update={"texture": texture})).features
     assert features["dynmap_original_firstorder_Mean"] == pytest.approx(expected, rel=1e-5)
 
@@ -216,18 +235,29 @@ def test_missing_reference_gives_nan_and_a_reason(tmp_path):
     assert "pet_LSmax" not in result.features
     assert result.features["pet_TBRmax"] == pytest.approx(2.0)
     reasons = {(p.stage, p.kind, p.message) for p in result.problems}
-    assert ("pet_static", "missing",
-            "no ref_striatum: pet_LSmax, pet_LSmean, pet_LSmax_over_max set to NaN") in reasons
-    assert ("mri", "missing",
-            "no adc: mri_ADC_mean, mri_ADC_min, mri_ADC_ratio set to NaN") in reasons
+    assert (
+        "pet_static",
+        "missing",
+        "no ref_striatum: pet_LSmax, pet_LSmean, pet_LSmax_over_max set to NaN",
+    ) in reasons
+    assert (
+        "mri",
+        "missing",
+        "no adc: mri_ADC_mean, mri_ADC_min, mri_ADC_ratio set to NaN",
+    ) in reasons
     assert result.features["mri_rCBV_mean"] == pytest.approx(2.0)
 
 
 def test_dynamic_map_without_frames_in_its_window_is_reported(phantom_case):
     config = quick_config(families=("texture",))
     spec = DynamicMapConfig(name="late", map="sum", window_min=(60.0, 90.0))
-    texture = config.texture.model_copy(update={
-        "images": {}, "dynamic_maps": (spec,), "params": {"late": config.texture.params["pet"]}})
+    texture = config.texture.model_copy(
+        update={
+            "images": {},
+            "dynamic_maps": (spec,),
+            "params": {"late": config.texture.params["pet"]},
+        }
+    )
     result = extract_case(phantom_case, config.model_copy(update={"texture": texture}))
     assert result.features == {}
     [problem] = result.problems

@@ -43,13 +43,23 @@ def regions() -> dict[str, np.ndarray]:
     brain = inside(CENTRE_MM, BRAIN_RADII_MM, points)
     deep = inside(CENTRE_MM, BRAIN_RADII_MM - CORTEX_MM, points)
     sides = (np.array([-1.0, 1.0, 1.0]), np.array([1.0, 1.0, 1.0]))
-    striatum = np.any([inside(CENTRE_MM + s * STRIATUM_OFFSET_MM, STRIATUM_RADIUS_MM, points)
-                       for s in sides], axis=0)
-    ventricles = np.any([inside(CENTRE_MM + s * VENTRICLE_OFFSET_MM, VENTRICLE_RADII_MM, points)
-                         for s in sides], axis=0)
+    striatum = np.any(
+        [inside(CENTRE_MM + s * STRIATUM_OFFSET_MM, STRIATUM_RADIUS_MM, points) for s in sides],
+        axis=0,
+    )
+    ventricles = np.any(
+        [inside(CENTRE_MM + s * VENTRICLE_OFFSET_MM, VENTRICLE_RADII_MM, points) for s in sides],
+        axis=0,
+    )
     lesion = inside(LESION_CENTRE_MM, LESION_RADIUS_MM, points)
-    return {"brain": brain, "gm": brain & ~deep, "wm": deep & ~ventricles & ~striatum,
-            "striatum": striatum, "ventricles": ventricles, "lesion": lesion}
+    return {
+        "brain": brain,
+        "gm": brain & ~deep,
+        "wm": deep & ~ventricles & ~striatum,
+        "striatum": striatum,
+        "ventricles": ventricles,
+        "lesion": lesion,
+    }
 
 
 def pet(striatum_suv: float = 1.0) -> np.ndarray:
@@ -92,15 +102,25 @@ def write(path: Path, array: np.ndarray) -> str:
     return path.name
 
 
-def write_brain_case(folder: Path, case_id: str, tracer: str = "FET",
-                     images: dict[str, np.ndarray] | None = None) -> dict[str, str]:
+def write_brain_case(
+    folder: Path, case_id: str, tracer: str = "FET", images: dict[str, np.ndarray] | None = None
+) -> dict[str, str]:
     """A manifest row (paths relative to ``folder``'s parent) with PET, T1c, ADC and the
     lesion mask; no reference region."""
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {"pet": pet(3.2 if tracer == "FDOPA" else 1.0), "t1c": t1c(), "adc": adc(),
-              "lesion_mask": regions()["lesion"].astype(np.uint8)} | (images or {})
-    row = {"case_id": case_id, "patient_id": case_id, "label": "1", "tracer": tracer,
-           "primary": "glioma"}
+    arrays = {
+        "pet": pet(3.2 if tracer == "FDOPA" else 1.0),
+        "t1c": t1c(),
+        "adc": adc(),
+        "lesion_mask": regions()["lesion"].astype(np.uint8),
+    } | (images or {})
+    row = {
+        "case_id": case_id,
+        "patient_id": case_id,
+        "label": "1",
+        "tracer": tracer,
+        "primary": "glioma",
+    }
     for column, array in arrays.items():
         row[column] = f"{folder.name}/{write(folder / f'{column}.nii.gz', array)}"
     return row

@@ -13,8 +13,11 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 PET_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
-IDENTITY = {"PatientName": "Doe^Janet^Secretname", "PatientID": "PID-7731-SECRET",
-            "PatientBirthDate": "19471103"}
+IDENTITY = {
+    "PatientName": "Doe^Janet^Secretname",
+    "PatientID": "PID-7731-SECRET",
+    "PatientBirthDate": "19471103",
+}
 WEIGHT_KG = 70.0
 DOSE_BQ = 200e6
 HALF_LIFE_S = 6586.2
@@ -31,8 +34,14 @@ def _stamp(moment: datetime) -> tuple[str, str]:
     return moment.strftime("%Y%m%d"), moment.strftime("%H%M%S.%f")
 
 
-def _slice(values_bqml: np.ndarray, z: int, spacing: tuple[float, float, float],
-           origin: tuple[float, float, float], series_uid: str, study_uid: str) -> Dataset:
+def _slice(
+    values_bqml: np.ndarray,
+    z: int,
+    spacing: tuple[float, float, float],
+    origin: tuple[float, float, float],
+    series_uid: str,
+    study_uid: str,
+) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = PET_STORAGE
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -63,10 +72,16 @@ def _slice(values_bqml: np.ndarray, z: int, spacing: tuple[float, float, float],
     return ds
 
 
-def write_pet_series(folder: Path, frames_suv: np.ndarray, start_s: list[float],
-                     duration_s: list[float], spacing=(2.0, 2.0, 2.0),
-                     origin=(0.0, 0.0, 0.0), acquisition_per_frame: bool = True,
-                     edit: Callable[[Dataset], None] | None = None) -> Path:
+def write_pet_series(
+    folder: Path,
+    frames_suv: np.ndarray,
+    start_s: list[float],
+    duration_s: list[float],
+    spacing=(2.0, 2.0, 2.0),
+    origin=(0.0, 0.0, 0.0),
+    acquisition_per_frame: bool = True,
+    edit: Callable[[Dataset], None] | None = None,
+) -> Path:
     """Write a (t, z, y, x) SUV series as a DICOM PET series in Bq/mL; t = 1 writes a
     static series. Frames start ``start_s`` after the injection, the scan at the first frame;
     FrameReferenceTime is each frame's count-rate time and AcquisitionTime its start (or the
@@ -75,8 +90,12 @@ def write_pet_series(folder: Path, frames_suv: np.ndarray, start_s: list[float],
     folder.mkdir(parents=True, exist_ok=True)
     scan_start = INJECTION + timedelta(seconds=start_s[0])
     factor = suv_to_bqml_factor(scan_start)
-    uid, study, n_frames, n_slices = (generate_uid(), generate_uid(), frames_suv.shape[0],
-                                      frames_suv.shape[1])
+    uid, study, n_frames, n_slices = (
+        generate_uid(),
+        generate_uid(),
+        frames_suv.shape[0],
+        frames_suv.shape[1],
+    )
     for t, frame in enumerate(frames_suv):
         start = INJECTION + timedelta(seconds=start_s[t])
         decay = np.log(2) / HALF_LIFE_S * duration_s[t]
@@ -85,7 +104,8 @@ def write_pet_series(folder: Path, frames_suv: np.ndarray, start_s: list[float],
             ds = _slice(frame[z] * factor, z, spacing, origin, uid, study)
             ds.SeriesDate, ds.SeriesTime = _stamp(scan_start)
             ds.AcquisitionDate, ds.AcquisitionTime = _stamp(
-                start if acquisition_per_frame else scan_start)
+                start if acquisition_per_frame else scan_start
+            )
             ds.ActualFrameDuration = round(float(duration_s[t]) * 1000)
             ds.FrameReferenceTime = f"{(start_s[t] - start_s[0] + count_rate_s) * 1000:.3f}"
             ds.SeriesType = ["DYNAMIC" if n_frames > 1 else "STATIC", "IMAGE"]

@@ -25,8 +25,13 @@ BACKGROUND = np.s_[14:18, 14:18, 14:18]
 WM = np.s_[14:18, 2:6, 2:6]
 GM = np.s_[2:6, 14:18, 2:6]
 STRIATUM = np.s_[14:18, 14:18, 2:6]
-REGIONS = {"lesion_mask": LESION, "ref_background": BACKGROUND, "ref_wm": WM, "ref_gm": GM,
-           "ref_striatum": STRIATUM}
+REGIONS = {
+    "lesion_mask": LESION,
+    "ref_background": BACKGROUND,
+    "ref_wm": WM,
+    "ref_gm": GM,
+    "ref_striatum": STRIATUM,
+}
 
 # Frame timing 5×1 + 5×3 + 6×5 min (0–50 min), in seconds.
 FRAME_MIN = [1.0] * 5 + [3.0] * 5 + [5.0] * 6
@@ -63,8 +68,9 @@ def mask(region) -> np.ndarray:
 def static_pet() -> np.ndarray:
     """Background 1.5 everywhere (ref_background too); lesion 3.0 except 128 voxels at 2.0;
     WM 1.0, GM 2.0, striatum 2.5."""
-    array = filled({"lesion_mask": 3.0, "ref_wm": 1.0, "ref_gm": 2.0, "ref_striatum": 2.5},
-                   default=1.5)
+    array = filled(
+        {"lesion_mask": 3.0, "ref_wm": 1.0, "ref_gm": 2.0, "ref_striatum": 2.5}, default=1.5
+    )
     array[LESION_LOW] = 2.0
     return array
 
@@ -77,14 +83,18 @@ def dynamic_pet(lesion_curve: np.ndarray, background_curve: np.ndarray) -> np.nd
 
 
 def write_sidecar(image_path: Path) -> None:
-    timing = {"FrameTimesStart": (FRAME_START_MIN * 60).tolist(),
-              "FrameDuration": (np.array(FRAME_MIN) * 60).tolist()}
+    timing = {
+        "FrameTimesStart": (FRAME_START_MIN * 60).tolist(),
+        "FrameDuration": (np.array(FRAME_MIN) * 60).tolist(),
+    }
     image_path.with_name(image_path.name.removesuffix(".nii.gz") + ".json").write_text(
-        json.dumps(timing))
+        json.dumps(timing)
+    )
 
 
-def write_case(folder: Path, case_id: str, lesion_curve: np.ndarray | None = None,
-               skip: tuple[str, ...] = ()) -> dict[str, str]:
+def write_case(
+    folder: Path, case_id: str, lesion_curve: np.ndarray | None = None, skip: tuple[str, ...] = ()
+) -> dict[str, str]:
     """Write every image and mask of one phantom case; return its manifest row."""
     folder.mkdir(parents=True, exist_ok=True)
     half = np.zeros(SHAPE, dtype=bool)
@@ -92,16 +102,24 @@ def write_case(folder: Path, case_id: str, lesion_curve: np.ndarray | None = Non
     half[:, :, 8:] = False  # the x < 8 half of the lesion
     images = {
         "pet": static_pet(),
-        "pet_early": np.where(half, 2.0, filled({"lesion_mask": 4.0, "ref_gm": 2.0,
-                                                 "ref_wm": 1.0})),
-        "pet_late": np.where(half, 4.0, filled({"lesion_mask": 6.0, "ref_gm": 2.5,
-                                                "ref_wm": 1.0})),
+        "pet_early": np.where(
+            half, 2.0, filled({"lesion_mask": 4.0, "ref_gm": 2.0, "ref_wm": 1.0})
+        ),
+        "pet_late": np.where(half, 4.0, filled({"lesion_mask": 6.0, "ref_gm": 2.5, "ref_wm": 1.0})),
         "adc": np.where(half, 1.4, filled({"lesion_mask": 1.0, "ref_wm": 0.8}, 1.0)),
         "rcbv": np.where(half, 5.0, filled({"lesion_mask": 3.0, "ref_wm": 2.0}, 1.0)),
     }
-    row = {"case_id": case_id, "patient_id": f"P{case_id}", "label": "1", "site": "A",
-           "tracer": "FET", "primary": "glioma", "mrs_cho_naa": "2.1", "mrs_cho_cr": "1.7",
-           "age": "54"}
+    row = {
+        "case_id": case_id,
+        "patient_id": f"P{case_id}",
+        "label": "1",
+        "site": "A",
+        "tracer": "FET",
+        "primary": "glioma",
+        "mrs_cho_naa": "2.1",
+        "mrs_cho_cr": "1.7",
+        "age": "54",
+    }
     for column, array in images.items():
         file = write_image(folder / f"{column}.nii.gz", array.astype(np.float32))
         row[column] = f"{case_id}/{file}"
@@ -129,7 +147,11 @@ def linear_curve() -> np.ndarray:
 def quick_config(**changes) -> ExtractionConfig:
     """The project configuration with texture of ``pet`` only, no filters."""
     config = load_config(CONFIG_DIR / "extraction.yaml")
-    texture = config.texture.model_copy(update={
-        "images": {"pet": config.texture.images["pet"]}, "dynamic_maps": (),
-        "params": {"pet": {**config.texture.params["pet"], "radiomix": {"filters": False}}}})
+    texture = config.texture.model_copy(
+        update={
+            "images": {"pet": config.texture.images["pet"]},
+            "dynamic_maps": (),
+            "params": {"pet": {**config.texture.params["pet"], "radiomix": {"filters": False}}},
+        }
+    )
     return config.model_copy(update={"texture": texture, **changes})

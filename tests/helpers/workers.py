@@ -15,8 +15,7 @@ def worker_threads(case, config, derived=None) -> CaseResult:
     """A stand-in for ``extract_case`` reporting the process and thread settings it ran with."""
     blas = max((pool["num_threads"] for pool in threadpool_info()), default=1)
     itk = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
-    return CaseResult(case.case_id, {"pid": os.getpid(), "blas_threads": blas,
-                                     "itk_threads": itk})
+    return CaseResult(case.case_id, {"pid": os.getpid(), "blas_threads": blas, "itk_threads": itk})
 
 
 def kill_worker_on_b(case, config, derived=None) -> CaseResult:

@@ -75,8 +75,10 @@ def test_rule_columns_follow_the_published_cutoff(experiment):
     written = pd.read_csv(result.paths["oof_predictions"], dtype=str, keep_default_na=False)
     assert set(written["rule_fet_twm"]) == {"0", "1", ""}
     adc = table["mri_ADC_ratio"].notna().to_numpy()
-    np.testing.assert_array_equal(first["rule_adc_ratio"][adc].to_numpy(),
-                                  (table["mri_ADC_ratio"][adc] < 1.6).astype(float).to_numpy())
+    np.testing.assert_array_equal(
+        first["rule_adc_ratio"][adc].to_numpy(),
+        (table["mri_ADC_ratio"][adc] < 1.6).astype(float).to_numpy(),
+    )
 
 
 def test_metrics_json_matches_the_statistics_module(experiment):
@@ -92,8 +94,7 @@ def test_metrics_json_matches_the_statistics_module(experiment):
     assert model["auc"] == pytest.approx(auc.auc)
     assert model["auc_ci"] == pytest.approx([auc.ci_low, auc.ci_high])
     assert auc.variance != pytest.approx(stats.auc_delong(y, score).variance, rel=1e-3)
-    decisions = stats.binary_metrics(y, (score >= first["threshold"]).astype(int),
-                                     groups=patients)
+    decisions = stats.binary_metrics(y, (score >= first["threshold"]).astype(int), groups=patients)
     assert model["sensitivity"] == pytest.approx(decisions["sensitivity"])
     assert model["sensitivity_ci"] == pytest.approx(list(decisions["sensitivity_ci"]))
     assert model["specificity"] == pytest.approx(decisions["specificity"])
@@ -101,8 +102,9 @@ def test_metrics_json_matches_the_statistics_module(experiment):
     intercept, slope = stats.calibration_intercept_slope(y, score)
     assert model["calibration_slope"] == pytest.approx(slope)
     assert model["calibration_intercept"] == pytest.approx(intercept)
-    per_repeat = [stats.auc_score(p["y_true"], p["y_score"]) for _, p in _oof(result).groupby(
-        "repeat")]
+    per_repeat = [
+        stats.auc_score(p["y_true"], p["y_score"]) for _, p in _oof(result).groupby("repeat")
+    ]
     assert model["auc_repeats_mean"] == pytest.approx(np.mean(per_repeat))
     raw = []
     for rule, sign in (("fet_twm", 1.0), ("adc_ratio", -1.0)):
@@ -115,19 +117,23 @@ def test_metrics_json_matches_the_statistics_module(experiment):
         paired = stats.delong_test(applies["y_true"], applies["y_score"], param, groups=groups)
         assert entry["delong_p_vs_model"] == pytest.approx(paired.p_value)
         raw.append(paired.p_value)
-        mcnemar = stats.mcnemar_test(applies["y_true"], applies["y_pred"],
-                                     applies[f"rule_{rule}"].astype(int), groups)
+        mcnemar = stats.mcnemar_test(
+            applies["y_true"], applies["y_pred"], applies[f"rule_{rule}"].astype(int), groups
+        )
         assert entry["mcnemar_p_vs_model"] == pytest.approx(mcnemar.p_value)
         positives = applies[applies["y_true"] == 1]
-        difference = stats.paired_difference(positives["y_pred"],
-                                             positives[f"rule_{rule}"].astype(int),
-                                             positives["patient_id"])
+        difference = stats.paired_difference(
+            positives["y_pred"], positives[f"rule_{rule}"].astype(int), positives["patient_id"]
+        )
         assert entry["sensitivity_difference"]["ci"] == pytest.approx(
-            [difference.ci_low, difference.ci_high])
+            [difference.ci_low, difference.ci_high]
+        )
     # Holm over the two rules: the smaller p doubled, the larger kept (monotone)
     low, high = sorted(raw)
-    holm = {metrics["rules"][r]["delong_p_vs_model"]: metrics["rules"][r][
-        "delong_p_holm_vs_model"] for r in ("fet_twm", "adc_ratio")}
+    holm = {
+        metrics["rules"][r]["delong_p_vs_model"]: metrics["rules"][r]["delong_p_holm_vs_model"]
+        for r in ("fet_twm", "adc_ratio")
+    }
     assert holm[low] == pytest.approx(min(1.0, 2 * low))
     assert holm[high] == pytest.approx(max(min(1.0, 2 * low), high))
     assert metrics["n_cases"] == 100 and metrics["n_patients"] == 50
@@ -140,8 +146,9 @@ def test_subgroups_per_tracer_with_an_unpaired_comparison(experiment):
     assert set(tracer["levels"]) == {"FET", "FDOPA"}
     fet = first[first["tracer"] == "FET"]
     assert tracer["levels"]["FET"]["n"] == len(fet)
-    assert tracer["levels"]["FET"]["auc"] == pytest.approx(stats.auc_score(fet["y_true"],
-                                                                           fet["y_score"]))
+    assert tracer["levels"]["FET"]["auc"] == pytest.approx(
+        stats.auc_score(fet["y_true"], fet["y_score"])
+    )
     comparison = tracer["comparisons"][0]
     assert {comparison["a"], comparison["b"]} == {"FET", "FDOPA"}
     assert "p_holm" in comparison
@@ -157,8 +164,9 @@ def test_model_finds_the_known_signal(experiment):
 def test_mlflow_holds_parent_child_runs_and_artifacts(experiment, mlflow_uri):
     config, result, _ = experiment
     client = MlflowClient(tracking_uri=mlflow_uri)
-    children = client.search_runs([result.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{result.run_id}'")
+    children = client.search_runs(
+        [result.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'"
+    )
     assert len(children) == config.outer_cv.folds * config.outer_cv.repeats
     assert all("test_auc" in child.data.metrics for child in children)
     parent = client.get_run(result.run_id)
@@ -173,10 +181,21 @@ def test_mlflow_holds_parent_child_runs_and_artifacts(experiment, mlflow_uri):
     (dataset,) = parent.inputs.dataset_inputs
     assert dataset.dataset.name == "features.parquet" and len(dataset.dataset.digest) >= 8
     names = {a.path for a in client.list_artifacts(result.run_id)}
-    assert {"metrics.json", "oof_predictions.csv", "roc.png", "calibration.png",
-            "shap_summary.png", "shap_mean_abs.csv", "optuna_history.png",
-            "decision_curves.png", "confusion.png", "roc_by_population.png", "report.html",
-            "lineage.json", "final_model"} <= names
+    assert {
+        "metrics.json",
+        "oof_predictions.csv",
+        "roc.png",
+        "calibration.png",
+        "shap_summary.png",
+        "shap_mean_abs.csv",
+        "optuna_history.png",
+        "decision_curves.png",
+        "confusion.png",
+        "roc_by_population.png",
+        "report.html",
+        "lineage.json",
+        "final_model",
+    } <= names
     with using_tracking_uri(mlflow_uri):
         logged = mlflow.sklearn.load_model(f"runs:/{result.run_id}/model")
     features = pd.read_parquet(result.paths["final_training_features"])
@@ -218,27 +237,37 @@ def test_same_seed_gives_identical_metrics(experiment, tmp_path, mlflow_uri):
 def test_permuted_labels_give_chance_auc_while_selection_before_cv_is_optimistic(tmp_path):
     table = synthetic_table(n_patients=200, lesions=1, n_noise=150, sites=1, seed=11)
     table.to_parquet(tmp_path / "t.parquet")
-    config = tiny_config(tmp_path / "t.parquet", models=[{"name": "l2_lr"}],
-                         search={"n_trials": 3, "k_features": {"type": "int", "low": 5,
-                                                               "high": 20}},
-                         outer_cv={"folds": 4, "repeats": 2})
+    config = tiny_config(
+        tmp_path / "t.parquet",
+        models=[{"name": "l2_lr"}],
+        search={"n_trials": 3, "k_features": {"type": "int", "low": 5, "high": 20}},
+        outer_cv={"folds": 4, "repeats": 2},
+    )
     data = load_model_data(config, config.input.table)
     assert abs(null_auc(data, config, 0, "leak") - 0.5) < 0.08
     y = permuted_labels(data.y, data.groups, np.random.default_rng([config.seed, 0]))
     assert not np.array_equal(y, data.y)
     X = table.filter(like="_").drop(columns=["case_id", "patient_id"], errors="ignore")
     selected = SelectKBest(f_classif, k=10).fit_transform(X, y)  # the mistake: before CV
-    naive = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression()), selected,
-                              y, cv=StratifiedKFold(4, shuffle=True, random_state=0),
-                              method="predict_proba")[:, 1]
+    naive = cross_val_predict(
+        make_pipeline(StandardScaler(), LogisticRegression()),
+        selected,
+        y,
+        cv=StratifiedKFold(4, shuffle=True, random_state=0),
+        method="predict_proba",
+    )[:, 1]
     assert stats.auc_score(y, naive) > 0.62
 
 
 def test_permutation_test_gives_the_smallest_p_value_to_a_strong_signal(tmp_path, mlflow_uri):
     table = synthetic_table(n_patients=40, lesions=2, n_noise=5, signal=3.0, seed=2)
     table.to_csv(tmp_path / "t.csv", index=False)
-    config = tiny_config(tmp_path / "t.csv", models=[{"name": "l2_lr"}],
-                         search={"n_trials": 2}, outer_cv={"folds": 3, "repeats": 1})
+    config = tiny_config(
+        tmp_path / "t.csv",
+        models=[{"name": "l2_lr"}],
+        search={"n_trials": 2},
+        outer_cv={"folds": 3, "repeats": 1},
+    )
     result = run_experiment(config, tmp_path / "out", mlflow_uri, permutations=3)
     test = result.metrics["permutation"]
     null = json.loads(result.paths["permutation_null"].read_text())["null_auc"]
@@ -266,14 +295,15 @@ def test_train_command_runs_from_the_command_line(tmp_path, monkeypatch):
     experiment_file.parent.mkdir()
     experiment_file.write_text(
         "name: cli\ninput: {table: ../t.csv}\nmodels: [{name: l2_lr}]\n"
-        "search: {n_trials: 2}\nouter_cv: {folds: 3, repeats: 1}\ninner_cv: {folds: 2}\n")
+        "search: {n_trials: 2}\nouter_cv: {folds: 3, repeats: 1}\ninner_cv: {folds: 2}\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("RADIOMIX_HOME", str(tmp_path / "home"))
     runner = CliRunner()
     outcome = runner.invoke(app, ["train", str(experiment_file)])
     assert outcome.exit_code == 0, outcome.output
-    printed = json.loads(outcome.stdout[outcome.stdout.index("{"):])
+    printed = json.loads(outcome.stdout[outcome.stdout.index("{") :])
     assert (tmp_path / "runs" / "cli" / "metrics.json").is_file()
     # the default store is in the radiomix home folder, not the current directory
     assert (tmp_path / "home" / "mlflow.db").is_file() and len(printed["run_id"]) == 32

@@ -27,11 +27,22 @@ def test_sklearn_conventions(estimator, check):
 
 
 def test_feature_groups_follow_the_naming_convention():
-    columns = ["pet_original_glcm_Contrast", "t1c_wavelet-LLH_glszm_ZoneEntropy",
-               "pet_log-sigma-2-0-mm-3D_firstorder_Mean", "pet_ki_glcm_Contrast",
-               "pet_SUVmax", "pet_TBRmean_1p6", "fdg_dual_phase_index", "dyn_TTP_min",
-               "mri_ADC_ratio", "mrs_cho_naa", "age", "months_since_rt",
-               "rcbv_original_firstorder_Mean", "adc_original_shape_Sphericity"]
+    columns = [
+        "pet_original_glcm_Contrast",
+        "t1c_wavelet-LLH_glszm_ZoneEntropy",
+        "pet_log-sigma-2-0-mm-3D_firstorder_Mean",
+        "pet_ki_glcm_Contrast",
+        "pet_SUVmax",
+        "pet_TBRmean_1p6",
+        "fdg_dual_phase_index",
+        "dyn_TTP_min",
+        "mri_ADC_ratio",
+        "mrs_cho_naa",
+        "age",
+        "months_since_rt",
+        "rcbv_original_firstorder_Mean",
+        "adc_original_shape_Sphericity",
+    ]
     groups = feature_groups(columns)
     assert groups["texture"] == columns[:4]
     # the histogram and shape of an unfiltered map are its rule parameters, not texture
@@ -58,10 +69,17 @@ def _greedy_reference(frame: pd.DataFrame, threshold: float) -> list[str]:
 def test_redundancy_filter_matches_a_pandas_reference():
     rng = np.random.default_rng(1)
     base = rng.normal(size=(80, 6))
-    frame = pd.DataFrame(np.column_stack([base, base[:, 0] * 2 + rng.normal(0, 0.05, 80),
-                                          -base[:, 3] + rng.normal(0, 0.1, 80),
-                                          base[:, 1] + rng.normal(0, 1.0, 80)]),
-                         columns=[f"f{i}" for i in range(9)])
+    frame = pd.DataFrame(
+        np.column_stack(
+            [
+                base,
+                base[:, 0] * 2 + rng.normal(0, 0.05, 80),
+                -base[:, 3] + rng.normal(0, 0.1, 80),
+                base[:, 1] + rng.normal(0, 1.0, 80),
+            ]
+        ),
+        columns=[f"f{i}" for i in range(9)],
+    )
     selected = RedundancyFilter(correlation_threshold=0.9).fit(frame).get_feature_names_out()
     assert list(selected) == _greedy_reference(frame, 0.9)
     assert "f6" not in selected and "f7" not in selected and "f8" in selected
@@ -134,8 +152,9 @@ def test_site_pattern_reads_the_site_from_the_id(tmp_path):
     table = synthetic_table(n_patients=12, lesions=1)
     table["case_id"] = [f"{'NCC' if i % 3 else 'OU'}{i:03d}" for i in range(12)]
     table.to_csv(tmp_path / "t.csv", index=False)
-    config = tiny_config(tmp_path / "t.csv",
-                         input={"site_column": None, "site_pattern": "^([A-Za-z]+)"})
+    config = tiny_config(
+        tmp_path / "t.csv", input={"site_column": None, "site_pattern": "^([A-Za-z]+)"}
+    )
     data = load_model_data(config, config.input.table)
     assert data.sites.tolist() == ["OU" if i % 3 == 0 else "NCC" for i in range(12)]
 
@@ -152,12 +171,16 @@ def test_experiment_file_errors_are_config_errors(tmp_path):
 
 def test_shipped_experiments_load(repo_root):
     files = [*(repo_root / "experiments").glob("*.yaml"), *EXPERIMENTS_DIR.glob("*.yaml")]
-    assert {"demo_all", "demo_pet_static", "demo_pet_dynamic", "demo_texture",
-            "radmlbench_arita2018"} <= {path.stem for path in files}
+    assert {
+        "demo_all",
+        "demo_pet_static",
+        "demo_pet_dynamic",
+        "demo_texture",
+        "radmlbench_arita2018",
+    } <= {path.stem for path in files}
     for path in files:
         config = load_experiment(path)
-        assert {m.name for m in config.models} >= {"l1_lr", "l2_lr", "rf", "svm",
-                                                    "xgb"}
+        assert {m.name for m in config.models} >= {"l1_lr", "l2_lr", "rf", "svm", "xgb"}
 
 
 def test_pipeline_fits_only_on_training_rows_with_combat(tmp_path):
@@ -166,15 +189,16 @@ def test_pipeline_fits_only_on_training_rows_with_combat(tmp_path):
     config = tiny_config(tmp_path / "t.csv")
     data = load_model_data(config, config.input.table)
     train, test = np.arange(40), np.arange(40, 60)
-    pipeline = build_pipeline(data.features, L2_K3, config.preprocessing,
-                              True, 0)
+    pipeline = build_pipeline(data.features, L2_K3, config.preprocessing, True, 0)
     pipeline.fit(data.X.iloc[train], data.y[train])
     shifted = data.X.copy()
     shifted.iloc[test, :5] += 1000.0  # changing test rows must not change the fitted steps
-    refit = build_pipeline(data.features, L2_K3, config.preprocessing,
-                           True, 0).fit(shifted.iloc[train], data.y[train])
-    np.testing.assert_allclose(pipeline.predict_proba(data.X.iloc[test]),
-                               refit.predict_proba(data.X.iloc[test]))
+    refit = build_pipeline(data.features, L2_K3, config.preprocessing, True, 0).fit(
+        shifted.iloc[train], data.y[train]
+    )
+    np.testing.assert_allclose(
+        pipeline.predict_proba(data.X.iloc[test]), refit.predict_proba(data.X.iloc[test])
+    )
     combat = pipeline.named_steps["combat"]
     assert sorted(combat.batches_) == ["site0", "site1", "site2"]
     assert set(pipeline[:-1].transform(data.X.iloc[test]).columns) <= set(data.features)
@@ -186,7 +210,8 @@ def test_constant_feature_is_dropped_before_combat(tmp_path):
     table.to_csv(tmp_path / "t.csv", index=False)
     config = tiny_config(tmp_path / "t.csv")
     data = load_model_data(config, config.input.table)
-    pipeline = build_pipeline(data.features, L2_K3, config.preprocessing,
-                              True, 0).fit(data.X, data.y)
+    pipeline = build_pipeline(data.features, L2_K3, config.preprocessing, True, 0).fit(
+        data.X, data.y
+    )
     assert "mrs_cho_cr" in data.features
     assert "mrs_cho_cr" not in pipeline[:-2].transform(data.X).columns

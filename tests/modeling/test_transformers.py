@@ -20,10 +20,15 @@ from radiomix.modeling.transformers import (
 from radiomix.modeling.zoo import SELECTORS, make_selector
 
 
-@parametrize_with_checks([MRMRSelector(k=2), LassoSelector(k=2, C=10.0),
-                          StabilitySelector(k=2, n_resamples=5, random_state=0),
-                          Rebalanced(LogisticRegression(), "weight"),
-                          Rebalanced(LogisticRegression(), "oversample", random_state=0)])
+@parametrize_with_checks(
+    [
+        MRMRSelector(k=2),
+        LassoSelector(k=2, C=10.0),
+        StabilitySelector(k=2, n_resamples=5, random_state=0),
+        Rebalanced(LogisticRegression(), "weight"),
+        Rebalanced(LogisticRegression(), "oversample", random_state=0),
+    ]
+)
 def test_sklearn_conventions(estimator, check):
     check(estimator)
 
@@ -33,8 +38,9 @@ def _signal(n: int = 120, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
     strong = 1.5 * y + rng.normal(0, 1, n)
-    X = pd.DataFrame({"f0": strong, "f1": strong + rng.normal(0, 0.05, n),
-                      "f2": 0.8 * y + rng.normal(0, 1, n)})
+    X = pd.DataFrame(
+        {"f0": strong, "f1": strong + rng.normal(0, 0.05, n), "f2": 0.8 * y + rng.normal(0, 1, n)}
+    )
     noise = pd.DataFrame(rng.normal(0, 1, (n, 5)), columns=[f"n{j}" for j in range(5)])
     return pd.concat([X, noise], axis=1), y
 
@@ -98,9 +104,15 @@ def test_oversampling_balances_the_classes():
     assert seen[0].tolist() == [30, 30]
 
 
-@pytest.mark.parametrize("estimator", [KBestSelector(k=0), RedundancyFilter(1.5),
-                                       MRMRSelector(k="3"),
-                                       Rebalanced(LogisticRegression(), "smote")])
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        KBestSelector(k=0),
+        RedundancyFilter(1.5),
+        MRMRSelector(k="3"),
+        Rebalanced(LogisticRegression(), "smote"),
+    ],
+)
 def test_bad_parameters_are_rejected_at_fit(estimator):
     X, y = _signal(n=20)
     with pytest.raises(ValueError):

@@ -89,11 +89,25 @@ def test_kleene_truth_tables() -> None:
 
 def test_shipped_rules_are_complete(rules) -> None:
     assert set(rules) == {
-        "fdg_dual_phase", "fdg_dual_phase_wm", "fdg_static_gm", "fdopa_visual_score",
-        "fdopa_visual", "fdopa_ln_max", "fdopa_rsuv", "fet_twm", "fet_dynamic",
-        "fet_metastasis_tbrmean", "fet_metastasis_tbrmax", "fet_metastasis_combined",
-        "fdopa_dynamic_slope", "met_lnr", "mrs_cho_naa", "mrs_cho_cr", "rcbv_mean",
-        "adc_ratio"}
+        "fdg_dual_phase",
+        "fdg_dual_phase_wm",
+        "fdg_static_gm",
+        "fdopa_visual_score",
+        "fdopa_visual",
+        "fdopa_ln_max",
+        "fdopa_rsuv",
+        "fet_twm",
+        "fet_dynamic",
+        "fet_metastasis_tbrmean",
+        "fet_metastasis_tbrmax",
+        "fet_metastasis_combined",
+        "fdopa_dynamic_slope",
+        "met_lnr",
+        "mrs_cho_naa",
+        "mrs_cho_cr",
+        "rcbv_mean",
+        "adc_ratio",
+    }
     assert rules["fet_dynamic"].inputs == ["dyn_TBRmean_btv_20_40", "dyn_TTP_min"]
     assert rules["fet_dynamic"].composite and rules["fet_dynamic"].direction == "higher"
     assert rules["fet_dynamic"].spec.parameters["dyn_TTP_min"] == "lower"
@@ -108,10 +122,17 @@ def test_shipped_rules_are_complete(rules) -> None:
             assert rule.spec.notes, rule.id
 
 
-def _one_rule_table(column: str, values: list[float], tracer: str = "FET",
-                    primary: str = "glioma") -> pd.DataFrame:
-    return pd.DataFrame({"case_id": [f"c{i}" for i in range(len(values))],
-                         "tracer": tracer, "primary": primary, column: values})
+def _one_rule_table(
+    column: str, values: list[float], tracer: str = "FET", primary: str = "glioma"
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "case_id": [f"c{i}" for i in range(len(values))],
+            "tracer": tracer,
+            "primary": primary,
+            column: values,
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -123,12 +144,19 @@ def _one_rule_table(column: str, values: list[float], tracer: str = "FET",
         ("fdg_dual_phase", "fdg_dual_phase_index", "FDG", "metastasis", [0.19, 0.2], [0, 1]),
         ("adc_ratio", "mri_ADC_ratio", "FET", "glioma", [1.6, 1.59], [0, 1]),
         ("rcbv_mean", "mri_rCBV_mean", "FDG", "metastasis", [1.8, 1.79], [1, 0]),
-        ("mrs_cho_naa", "mrs_cho_naa", "FDOPA", "glioma",
-         [1.81, 1.8, 1.6, 1.4, 1.39, NAN], [1, NAN, NAN, NAN, 0, NAN]),
+        (
+            "mrs_cho_naa",
+            "mrs_cho_naa",
+            "FDOPA",
+            "glioma",
+            [1.81, 1.8, 1.6, 1.4, 1.39, NAN],
+            [1, NAN, NAN, NAN, 0, NAN],
+        ),
     ],
 )
-def test_thresholds_at_their_edges(rules, rule_id, column, tracer, primary, values,
-                                   expected) -> None:
+def test_thresholds_at_their_edges(
+    rules, rule_id, column, tracer, primary, values, expected
+) -> None:
     table = _one_rule_table(column, values, tracer, primary).assign(fdg_lesion_volume_ml=1.0)
     result = evaluate_rules(table, [rules[rule_id]])
     np.testing.assert_array_equal(result[f"rule_{rule_id}"], expected)
@@ -142,25 +170,44 @@ def test_mrs_band_is_indeterminate_not_missing(rules) -> None:
 
 
 def test_or_rule_is_decided_by_one_known_true_side(rules) -> None:
-    table = pd.DataFrame({
-        "case_id": list("abcdef"), "tracer": "FET", "primary": "glioma",
-        "dyn_TBRmean_btv_20_40": [2.4, 1.5, NAN, 1.5, NAN, 1.5],
-        "dyn_TTP_min": [NAN, NAN, 30.0, 60.0, NAN, 30.0]})
+    table = pd.DataFrame(
+        {
+            "case_id": list("abcdef"),
+            "tracer": "FET",
+            "primary": "glioma",
+            "dyn_TBRmean_btv_20_40": [2.4, 1.5, NAN, 1.5, NAN, 1.5],
+            "dyn_TTP_min": [NAN, NAN, 30.0, 60.0, NAN, 30.0],
+        }
+    )
     outcome = apply_rule(table, rules["fet_dynamic"])
     np.testing.assert_array_equal(outcome.decision, [1, NAN, 1, 0, NAN, 1])
     assert list(outcome.status) == [
-        "applicable", "missing dyn_TTP_min", "applicable", "applicable",
-        "missing dyn_TBRmean_btv_20_40, dyn_TTP_min", "applicable"]
+        "applicable",
+        "missing dyn_TTP_min",
+        "applicable",
+        "applicable",
+        "missing dyn_TBRmean_btv_20_40, dyn_TTP_min",
+        "applicable",
+    ]
 
 
 def test_population_by_tracer_and_primary(rules) -> None:
-    table = pd.DataFrame({
-        "case_id": list("abcde"), "tracer": ["fet", "FDOPA", "FET", None, " FET "],
-        "primary": ["glioma", "glioma", "metastasis", "glioma", None],
-        "pet_TWMmax": [3.0, 3.0, 3.0, 3.0, 3.0]})
+    table = pd.DataFrame(
+        {
+            "case_id": list("abcde"),
+            "tracer": ["fet", "FDOPA", "FET", None, " FET "],
+            "primary": ["glioma", "glioma", "metastasis", "glioma", None],
+            "pet_TWMmax": [3.0, 3.0, 3.0, 3.0, 3.0],
+        }
+    )
     outcome = apply_rule(table, rules["fet_twm"])
-    assert list(outcome.status) == ["applicable", "other tracer", "other primary",
-                                    "tracer unknown", "primary unknown"]
+    assert list(outcome.status) == [
+        "applicable",
+        "other tracer",
+        "other primary",
+        "tracer unknown",
+        "primary unknown",
+    ]
     np.testing.assert_array_equal(outcome.decision, [1, NAN, NAN, NAN, NAN])
     np.testing.assert_array_equal(outcome.score, [3.0, NAN, NAN, NAN, NAN])
     by_tracer = evaluate_rules(table, [rules["fet_twm"]], by_primary=False)
@@ -168,34 +215,61 @@ def test_population_by_tracer_and_primary(rules) -> None:
 
 
 def test_grade_and_rt_technique_restrict_when_known(rules) -> None:
-    table = pd.DataFrame({
-        "case_id": list("abcd"), "tracer": "FET", "primary": "glioma",
-        "grade": [4.0, 2.0, NAN, 3.0], "pet_TWMmax": 3.0})
+    table = pd.DataFrame(
+        {
+            "case_id": list("abcd"),
+            "tracer": "FET",
+            "primary": "glioma",
+            "grade": [4.0, 2.0, NAN, 3.0],
+            "pet_TWMmax": 3.0,
+        }
+    )
     outcome = apply_rule(table, rules["fet_twm"])
     assert list(outcome.status) == ["applicable", "other grade", "applicable", "applicable"]
     assert outcome.unchecked.tolist() == [False, False, True, False]
-    table = pd.DataFrame({
-        "case_id": list("abc"), "tracer": "FDOPA", "primary": "metastasis",
-        "rt_technique": ["SRS", "wbrt", ""], "pet_LNmax": 2.0})
+    table = pd.DataFrame(
+        {
+            "case_id": list("abc"),
+            "tracer": "FDOPA",
+            "primary": "metastasis",
+            "rt_technique": ["SRS", "wbrt", ""],
+            "pet_LNmax": 2.0,
+        }
+    )
     outcome = apply_rule(table, rules["fdopa_rsuv"])
     assert list(outcome.status) == ["applicable", "other RT technique", "applicable"]
     assert outcome.unchecked.tolist() == [False, False, True]
 
 
 def test_size_criterion_puts_small_lesions_out(rules) -> None:
-    table = pd.DataFrame({
-        "case_id": list("abc"), "tracer": "FDG", "primary": "metastasis",
-        "fdg_dual_phase_index": 0.3, "fdg_lesion_volume_ml": [0.6, 0.5, NAN]})
+    table = pd.DataFrame(
+        {
+            "case_id": list("abc"),
+            "tracer": "FDG",
+            "primary": "metastasis",
+            "fdg_dual_phase_index": 0.3,
+            "fdg_lesion_volume_ml": [0.6, 0.5, NAN],
+        }
+    )
     outcome = apply_rule(table, rules["fdg_dual_phase"])
-    assert list(outcome.status) == ["applicable", "outside fdg_lesion_volume_ml > 0.5",
-                                    "missing fdg_lesion_volume_ml"]
+    assert list(outcome.status) == [
+        "applicable",
+        "outside fdg_lesion_volume_ml > 0.5",
+        "missing fdg_lesion_volume_ml",
+    ]
     np.testing.assert_array_equal(outcome.decision, [1, NAN, NAN])
 
 
 def test_composite_rule_is_scored_on_its_decision(rules) -> None:
-    table = pd.DataFrame({
-        "case_id": list("abc"), "tracer": "FET", "primary": "glioma",
-        "dyn_TBRmean_btv_20_40": [1.5, 2.5, 1.5], "dyn_TTP_min": [30.0, 60.0, 60.0]})
+    table = pd.DataFrame(
+        {
+            "case_id": list("abc"),
+            "tracer": "FET",
+            "primary": "glioma",
+            "dyn_TBRmean_btv_20_40": [1.5, 2.5, 1.5],
+            "dyn_TTP_min": [30.0, 60.0, 60.0],
+        }
+    )
     result = evaluate_rules(table, [rules["fet_dynamic"], rules["fet_twm"]])
     np.testing.assert_array_equal(result["rule_fet_dynamic"], [1, 1, 0])
     np.testing.assert_array_equal(result["param_fet_dynamic"], [1, 1, 0])
@@ -205,7 +279,8 @@ def test_visual_score_rule_reads_the_manifest_column(rules) -> None:
     table = _one_rule_table("visual_score", [4, 3, 2, NAN], "FDOPA", "metastasis")
     np.testing.assert_array_equal(
         evaluate_rules(table, [rules["fdopa_visual_score"]])["rule_fdopa_visual_score"],
-        [1, 1, 0, NAN])
+        [1, 1, 0, NAN],
+    )
 
 
 def test_absent_feature_column_means_not_applicable(rules) -> None:
@@ -249,8 +324,9 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_custom_rules_file_loads_and_applies(tmp_path) -> None:
-    path = _write(tmp_path, RULE.format(id="twm_low", positive="pet_TWMmax >= 2.5",
-                                        direction="higher"))
+    path = _write(
+        tmp_path, RULE.format(id="twm_low", positive="pet_TWMmax >= 2.5", direction="higher")
+    )
     (rule,) = load_rules(path)
     table = _one_rule_table("pet_TWMmax", [2.5, 2.4])
     np.testing.assert_array_equal(evaluate_rules(table, [rule])["rule_twm_low"], [1, 0])
@@ -259,18 +335,36 @@ def test_custom_rules_file_loads_and_applies(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("text", "error", "fragment"),
     [
-        (RULE.format(id="r1", positive="pet_TWMmax > 2", direction="up"), ConfigError,
-         "rule 'r1' (entry 1), field parameters.pet_TWMmax"),
-        (RULE.format(id="r1", positive="pet_TWMmax > 2", direction="higher") +
-         RULE.format(id="r1", positive="pet_TWMmax > 2", direction="higher").split(
-             "rules:")[1], ConfigError, "duplicate rule ids ['r1']"),
-        (RULE.format(id="r1", positive="pet_TWMmax > 2", direction="higher").replace(
-            "citation: test", "citation: test\n    colour: red"), ConfigError,
-         "field colour"),
-        (RULE.format(id="r1", positive="open(pet_TWMmax) > 2", direction="higher"),
-         RuleError, "rule 'r1': calls are not allowed"),
-        (RULE.format(id="r1", positive="pet_TBRmax > 2", direction="higher"), RuleError,
-         "parameters ['pet_TWMmax'] must be the features of its expressions ['pet_TBRmax']"),
+        (
+            RULE.format(id="r1", positive="pet_TWMmax > 2", direction="up"),
+            ConfigError,
+            "rule 'r1' (entry 1), field parameters.pet_TWMmax",
+        ),
+        (
+            RULE.format(id="r1", positive="pet_TWMmax > 2", direction="higher")
+            + RULE.format(id="r1", positive="pet_TWMmax > 2", direction="higher").split("rules:")[
+                1
+            ],
+            ConfigError,
+            "duplicate rule ids ['r1']",
+        ),
+        (
+            RULE.format(id="r1", positive="pet_TWMmax > 2", direction="higher").replace(
+                "citation: test", "citation: test\n    colour: red"
+            ),
+            ConfigError,
+            "field colour",
+        ),
+        (
+            RULE.format(id="r1", positive="open(pet_TWMmax) > 2", direction="higher"),
+            RuleError,
+            "rule 'r1': calls are not allowed",
+        ),
+        (
+            RULE.format(id="r1", positive="pet_TBRmax > 2", direction="higher"),
+            RuleError,
+            "parameters ['pet_TWMmax'] must be the features of its expressions ['pet_TBRmax']",
+        ),
         ("version: 1\nrules: [\n", ConfigError, "not valid YAML"),
         ("- just a list", ConfigError, "must be a mapping"),
         ("!!python/object/apply:os.system ['echo hacked']", ConfigError, "not valid YAML"),

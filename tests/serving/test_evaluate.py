@@ -36,10 +36,15 @@ def evaluated(tmp_path_factory, mlflow_uri) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("evaluate")
     train = root / "train.csv"
     _with_fdopa(synthetic_table(n_patients=40, lesions=2, n_noise=6, seed=11)).to_csv(
-        train, index=False)
-    config = tiny_config(train.resolve(), rules=["fet_twm"], outer_cv="leave_one_site_out",
-                         input={"table": str(train.resolve()), "tracers": ["FET"]},
-                         models=[{"name": "l2_lr"}])
+        train, index=False
+    )
+    config = tiny_config(
+        train.resolve(),
+        rules=["fet_twm"],
+        outer_cv="leave_one_site_out",
+        input={"table": str(train.resolve()), "tracers": ["FET"]},
+        models=[{"name": "l2_lr"}],
+    )
     uri = mlflow_uri
     result = run_experiment(config, root / "run", tracking_uri=uri)
     model = export_model(result.run_id, root / "model", tracking_uri=uri)
@@ -47,10 +52,18 @@ def evaluated(tmp_path_factory, mlflow_uri) -> SimpleNamespace:
     held_out.loc[3, "label"] = np.nan  # one unlabelled case: scored, not evaluated
     new = root / "new.csv"
     held_out.to_csv(new, index=False)
-    outcome = CliRunner().invoke(app, ["evaluate", str(new), "--model", str(model),
-                                       "--out", str(root / "evaluation")])
-    return SimpleNamespace(root=root, result=result, model=model, new=held_out,
-                           outcome=outcome, out=root / "evaluation", config=config)
+    outcome = CliRunner().invoke(
+        app, ["evaluate", str(new), "--model", str(model), "--out", str(root / "evaluation")]
+    )
+    return SimpleNamespace(
+        root=root,
+        result=result,
+        model=model,
+        new=held_out,
+        outcome=outcome,
+        out=root / "evaluation",
+        config=config,
+    )
 
 
 def test_leave_one_site_out_trains_one_fold_per_site(evaluated):
@@ -62,8 +75,15 @@ def test_leave_one_site_out_trains_one_fold_per_site(evaluated):
 
 def test_evaluate_writes_metrics_predictions_and_page(evaluated):
     assert evaluated.outcome.exit_code == 0, evaluated.outcome.output
-    for name in ("metrics.json", "predictions.csv", "report.html", "decision_curves.png",
-                 "confusion.png", "calibration.png", "roc_by_population.png"):
+    for name in (
+        "metrics.json",
+        "predictions.csv",
+        "report.html",
+        "decision_curves.png",
+        "confusion.png",
+        "calibration.png",
+        "roc_by_population.png",
+    ):
         assert (evaluated.out / name).is_file(), name
     page = (evaluated.out / "report.html").read_text()
     assert "External evaluation" in page and "fet_twm" in page
@@ -78,8 +98,9 @@ def test_evaluate_auc_and_decisions_match_independent_computations(evaluated):
     assert metrics["n_unlabelled"] == 1
     labelled = predictions[predictions["y_true"].notna()]
     y = labelled["y_true"].astype(int)
-    assert metrics["model"]["auc"] == pytest.approx(roc_auc_score(y, labelled["probability"]),
-                                                    abs=1e-12)
+    assert metrics["model"]["auc"] == pytest.approx(
+        roc_auc_score(y, labelled["probability"]), abs=1e-12
+    )
     clustered = stats.auc_delong(y, labelled["probability"], groups=labelled["patient_id"])
     assert metrics["model"]["auc_ci"] == pytest.approx([clustered.ci_low, clustered.ci_high])
     threshold = load_model(evaluated.model).threshold
@@ -97,60 +118,84 @@ def test_evaluate_refuses_unlabelled_input(evaluated, tmp_path):
     unlabelled = evaluated.new.drop(columns="label")
     path = tmp_path / "unlabelled.csv"
     unlabelled.to_csv(path, index=False)
-    outcome = CliRunner().invoke(app, ["evaluate", str(path), "--model", str(evaluated.model),
-                                       "--out", str(tmp_path / "e")])
+    outcome = CliRunner().invoke(
+        app, ["evaluate", str(path), "--model", str(evaluated.model), "--out", str(tmp_path / "e")]
+    )
     assert outcome.exit_code == 2 and "no 'label' column" in outcome.output
 
 
 def test_leave_one_site_out_needs_sites_and_patients_at_one_site():
-    config = ExperimentConfig.model_validate({
-        "name": "x", "input": {"table": "t.csv"}, "models": [{"name": "l2_lr"}],
-        "outer_cv": "leave_one_site_out"})
+    config = ExperimentConfig.model_validate(
+        {
+            "name": "x",
+            "input": {"table": "t.csv"},
+            "models": [{"name": "l2_lr"}],
+            "outer_cv": "leave_one_site_out",
+        }
+    )
     y = np.array([0, 1, 0, 1])
     with pytest.raises(ConfigError, match="site column"):
         outer_splits(y, np.array(["a", "b", "c", "d"]), config, None)
     with pytest.raises(ConfigError, match="several sites"):
         outer_splits(y, np.array(["a", "a", "c", "d"]), config, np.array(["s", "t", "s", "t"]))
-    splits = outer_splits(y, np.array(["a", "b", "c", "d"]), config,
-                          np.array(["s", "t", "s", "t"]))
+    splits = outer_splits(y, np.array(["a", "b", "c", "d"]), config, np.array(["s", "t", "s", "t"]))
     assert [list(s.test) for s in splits] == [[0, 2], [1, 3]]
 
 
 @pytest.mark.slow
 @pytest.mark.shared
-def test_real_table_trained_exported_and_evaluated_on_held_out_rows(shared_data, tmp_path,
-                                                                    mlflow_uri):
+def test_real_table_trained_exported_and_evaluated_on_held_out_rows(
+    shared_data, tmp_path, mlflow_uri
+):
     # a real radiomics table with its own id and target columns (ID, Target)
     table = pd.read_csv(shared_data / "tables" / "radmlbench" / "Head-Neck-PET-CT.csv.gz")
     train, held_out = tmp_path / "train.csv", tmp_path / "held_out.csv"
     table.iloc[::3].to_csv(held_out, index=False)
     table.drop(index=table.index[::3]).to_csv(train, index=False)
-    config = tiny_config(train, models=[{"name": "l2_lr"}],
-                         input={"table": str(train), "id_column": "ID",
-                                "target_column": "Target", "group_column": None,
-                                "site_column": None},
-                         preprocessing={"combat": False})
+    config = tiny_config(
+        train,
+        models=[{"name": "l2_lr"}],
+        input={
+            "table": str(train),
+            "id_column": "ID",
+            "target_column": "Target",
+            "group_column": None,
+            "site_column": None,
+        },
+        preprocessing={"combat": False},
+    )
     result = run_experiment(config, tmp_path / "run", tracking_uri=mlflow_uri)
     model = export_model(result.run_id, tmp_path / "model", tracking_uri=mlflow_uri)
-    outcome = CliRunner().invoke(app, ["evaluate", str(held_out), "--model", str(model),
-                                       "--out", str(tmp_path / "e")])
+    outcome = CliRunner().invoke(
+        app, ["evaluate", str(held_out), "--model", str(model), "--out", str(tmp_path / "e")]
+    )
     assert outcome.exit_code == 0, outcome.output
     predictions = pd.read_csv(tmp_path / "e" / "predictions.csv")
     metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
     assert len(predictions) == len(table.iloc[::3])
     assert metrics["model"]["auc"] == pytest.approx(
-        roc_auc_score(predictions["y_true"], predictions["probability"]), abs=1e-12)
+        roc_auc_score(predictions["y_true"], predictions["probability"]), abs=1e-12
+    )
     assert metrics["clustered_by"].startswith("ID")
 
 
 def test_manifest_needs_a_model_that_knows_its_extraction(evaluated, tmp_path):
     # the model was trained from a CSV table of unknown origin: it cannot extract images
     manifest = tmp_path / "manifest.csv"
-    pd.DataFrame({"case_id": ["a"], "patient_id": ["p"], "label": [1], "tracer": ["FET"],
-                  "pet": ["pet.nii.gz"], "lesion_mask": ["mask.nii.gz"]}).to_csv(
-        manifest, index=False)
-    outcome = CliRunner().invoke(app, ["evaluate", str(manifest), "--model",
-                                       str(evaluated.model), "--out", str(tmp_path / "e")])
+    pd.DataFrame(
+        {
+            "case_id": ["a"],
+            "patient_id": ["p"],
+            "label": [1],
+            "tracer": ["FET"],
+            "pet": ["pet.nii.gz"],
+            "lesion_mask": ["mask.nii.gz"],
+        }
+    ).to_csv(manifest, index=False)
+    outcome = CliRunner().invoke(
+        app,
+        ["evaluate", str(manifest), "--model", str(evaluated.model), "--out", str(tmp_path / "e")],
+    )
     assert outcome.exit_code == 2 and "extraction configuration" in outcome.output
 
 
@@ -163,16 +208,19 @@ def test_manifest_of_labelled_images_is_extracted_scored_and_evaluated(tmp_path,
     (tmp_path / "extraction.yaml").write_text("families: [pet_static, mri]\n")
     table = tmp_path / "features.parquet"
     extract_features(manifest, table, tmp_path / "extraction.yaml", workers=1)
-    config = tiny_config(table, models=[{"name": "l2_lr"}], outer_cv={"folds": 2, "repeats": 1},
-                         rules="all")
+    config = tiny_config(
+        table, models=[{"name": "l2_lr"}], outer_cv={"folds": 2, "repeats": 1}, rules="all"
+    )
     result = run_experiment(config, tmp_path / "run", tracking_uri=mlflow_uri)
     model = export_model(result.run_id, tmp_path / "model", tracking_uri=mlflow_uri)
-    outcome = CliRunner().invoke(app, ["evaluate", str(manifest), "--model", str(model),
-                                       "--out", str(tmp_path / "e")])
+    outcome = CliRunner().invoke(
+        app, ["evaluate", str(manifest), "--model", str(model), "--out", str(tmp_path / "e")]
+    )
     assert outcome.exit_code == 0, outcome.output
     predictions = pd.read_csv(tmp_path / "e" / "predictions.csv")
     metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
     labelled = predictions[predictions["y_true"].notna()]
     assert metrics["n_cases"] == len(labelled) > 0
     assert metrics["model"]["auc"] == pytest.approx(
-        roc_auc_score(labelled["y_true"].astype(int), labelled["probability"]), abs=1e-12)
+        roc_auc_score(labelled["y_true"].astype(int), labelled["probability"]), abs=1e-12
+    )

@@ -17,12 +17,15 @@ from radiomix.hashing import file_sha256
 from radiomix.serving.export import extraction_config
 
 
-def _run_folder(tmp_path: Path, table: Path | None, config: Path | None,
-                table_sha256: str | None) -> Path:
+def _run_folder(
+    tmp_path: Path, table: Path | None, config: Path | None, table_sha256: str | None
+) -> Path:
     run = tmp_path / "run"
     run.mkdir()
-    input_section = {"table": str(table) if table else None,
-                     "extraction_config": str(config) if config else None}
+    input_section = {
+        "table": str(table) if table else None,
+        "extraction_config": str(config) if config else None,
+    }
     (run / "experiment.yaml").write_text(yaml.safe_dump({"input": input_section}))
     (run / "lineage.json").write_text(json.dumps({"table_sha256": table_sha256}))
     return run
@@ -31,8 +34,9 @@ def _run_folder(tmp_path: Path, table: Path | None, config: Path | None,
 def _table_with_provenance(tmp_path: Path, families: list[str]) -> Path:
     table = tmp_path / "features.parquet"
     config = {"families": families, "cache_dir": ".radiomix_cache"}
-    write_parquet(pd.DataFrame({"case_id": ["a"], "pet_SUVmax": [3.0]}), table,
-                  {"config": json.dumps(config)})
+    write_parquet(
+        pd.DataFrame({"case_id": ["a"], "pet_SUVmax": [3.0]}), table, {"config": json.dumps(config)}
+    )
     return table
 
 

@@ -52,9 +52,17 @@ def _new_cases(manifest: Path, features: Path) -> Path:
     extracted = pd.read_parquet(features)
     needed = ["pet_SUVmax", "mri_ADC_mean", "mri_rCBV_max"]
     complete = extracted.loc[extracted[needed].notna().all(axis=1), "case_id"]
-    new = table[table["case_id"].isin(complete)].head(4).reset_index(drop=True).assign(
-        case_id=["n0", "n1", "far", "broken"], patient_id=["q0", "q1", "q2", "q3"], label="",
-        label_source="")
+    new = (
+        table[table["case_id"].isin(complete)]
+        .head(4)
+        .reset_index(drop=True)
+        .assign(
+            case_id=["n0", "n1", "far", "broken"],
+            patient_id=["q0", "q1", "q2", "q3"],
+            label="",
+            label_source="",
+        )
+    )
     image = sitk.ReadImage(str(manifest.parent / new.loc[2, "adc"]))
     lesion = sitk.ReadImage(str(manifest.parent / new.loc[2, "lesion_mask"]))
     far = sitk.GetArrayFromImage(image)
@@ -83,21 +91,39 @@ def trained(tmp_path_factory) -> SimpleNamespace:
     (root / "extraction.yaml").write_text(f"families: {FAMILIES}\n")
     table = root / "features.parquet"
     extract_features(manifest, table, root / "extraction.yaml", workers=1)
-    config = ExperimentConfig.model_validate({
-        "name": "serving-test", "seed": 0, "input": {"table": str(table)},
-        "models": [{"name": "l2_lr"}], "search": {"n_trials": 3},
-        "outer_cv": {"folds": 2, "repeats": 1}, "inner_cv": {"folds": 2}, "rules": "all"})
+    config = ExperimentConfig.model_validate(
+        {
+            "name": "serving-test",
+            "seed": 0,
+            "input": {"table": str(table)},
+            "models": [{"name": "l2_lr"}],
+            "search": {"n_trials": 3},
+            "outer_cv": {"folds": 2, "repeats": 1},
+            "inner_cv": {"folds": 2},
+            "rules": "all",
+        }
+    )
     uri = f"sqlite:///{root / 'mlflow.db'}"
     result = run_experiment(config, root / "run", tracking_uri=uri)
-    return SimpleNamespace(root=root, table=table, uri=uri, result=result, manifest=manifest,
-                           new=_new_cases(manifest, table))
+    return SimpleNamespace(
+        root=root,
+        table=table,
+        uri=uri,
+        result=result,
+        manifest=manifest,
+        new=_new_cases(manifest, table),
+    )
 
 
 @pytest.fixture(scope="module")
 def exported(trained) -> Path:
     """The model exported from the training run and registered."""
-    return export_model(trained.result.run_id, trained.root / "models" / "demo",
-                        tracking_uri=trained.uri, register=REGISTERED)
+    return export_model(
+        trained.result.run_id,
+        trained.root / "models" / "demo",
+        tracking_uri=trained.uri,
+        register=REGISTERED,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +133,15 @@ def reference(trained) -> pd.DataFrame:
     info = json.loads((final / "model_info.json").read_text())
     table = pd.read_parquet(trained.table)
     probability = joblib.load(final / "pipeline.joblib").predict_proba(
-        table[info["input_columns"]])[:, 1]
-    return pd.DataFrame({"case_id": table["case_id"], "probability": probability,
-                         "decision": (probability >= info["threshold"]).astype(int)})
+        table[info["input_columns"]]
+    )[:, 1]
+    return pd.DataFrame(
+        {
+            "case_id": table["case_id"],
+            "probability": probability,
+            "decision": (probability >= info["threshold"]).astype(int),
+        }
+    )
 
 
 @pytest.fixture
@@ -121,8 +153,9 @@ def model_copy(exported, tmp_path) -> Path:
 def test_round_trip_in_process(exported, trained, reference):
     predictions = predict(load_model(exported), trained.table, max_missing=1.0)
     assert list(predictions["case_id"]) == list(reference["case_id"])
-    np.testing.assert_allclose(predictions["probability"], reference["probability"],
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        predictions["probability"], reference["probability"], rtol=0, atol=1e-9
+    )
     assert (predictions["decision"] == reference["decision"]).all()
     complete = pd.read_parquet(trained.table)[load_model(exported).feature_columns].notna()
     listed = predictions["top_features"].str.count("=")
@@ -132,13 +165,27 @@ def test_round_trip_in_process(exported, trained, reference):
 @pytest.mark.slow
 def test_fresh_process_command(exported, trained, reference, tmp_path):
     out = tmp_path / "predictions.csv"
-    done = subprocess.run([sys.executable, "-m", "radiomix", "predict", "--model", str(exported),
-                           str(trained.table), "--out", str(out), "--max-missing", "1"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "radiomix",
+            "predict",
+            "--model",
+            str(exported),
+            str(trained.table),
+            "--out",
+            str(out),
+            "--max-missing",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     written = pd.read_csv(out)
-    np.testing.assert_allclose(written["probability"], reference["probability"],
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(written["probability"], reference["probability"], rtol=0, atol=1e-9)
     assert (written["decision"] == reference["decision"]).all()
     assert f"{len(reference)} case(s) scored" in done.stdout
 
@@ -149,8 +196,9 @@ def test_images_equal_table_and_far_case_is_flagged(exported, trained):
     assert list(from_images["case_id"]) == ["n0", "n1", "far", "broken"]
     from_table = predict(model, trained.table).head(2)
     for column in ("probability", "novelty_score"):
-        np.testing.assert_allclose(from_images[column].head(2), from_table[column],
-                                   rtol=0, atol=1e-9)
+        np.testing.assert_allclose(
+            from_images[column].head(2), from_table[column], rtol=0, atol=1e-9
+        )
     assert list(from_images["novel"].head(3)) == [False, False, True]
     assert "mri_ADC_mean=" in from_images.loc[2, "out_of_range"]
     assert from_images.loc[0, "out_of_range"] == ""
@@ -174,8 +222,7 @@ def test_top_features_match_linear_shap_formula(exported, trained):
     model = load_model(exported)
     table = pd.read_parquet(trained.table).head(4)
     steps = model.pipeline[:-1]
-    training = pd.read_parquet(trained.result.out_dir / "final_model"
-                               / "training_features.parquet")
+    training = pd.read_parquet(trained.result.out_dir / "final_model" / "training_features.parquet")
     background = steps.transform(training[model.input_columns]).mean()
     selected = steps.transform(table[model.input_columns])
     contributions = (selected - background) * base_model(model.pipeline[-1]).coef_[0]
@@ -189,8 +236,7 @@ def test_top_features_match_linear_shap_formula(exported, trained):
 def test_registered_model_loads_from_registry(exported, trained, reference):
     model = load_model(f"models:/{REGISTERED}/1", tracking_uri=trained.uri)
     scores = model.score(pd.read_parquet(trained.table), max_missing=1.0)
-    np.testing.assert_allclose(scores["probability"], reference["probability"], rtol=0,
-                               atol=1e-9)
+    np.testing.assert_allclose(scores["probability"], reference["probability"], rtol=0, atol=1e-9)
     with pytest.raises(ModelError, match="cannot fetch model models:/unknown-model/1"):
         load_model("models:/unknown-model/1", tracking_uri=trained.uri)
 
@@ -213,8 +259,9 @@ def test_model_card_and_signature(exported, trained):
     assert [column["name"] for column in inputs] == info["input_columns"]
     markdown = (folder / "model_card.md").read_text()
     assert f"auc: {metrics['model']['auc']:.3f}" in markdown
-    assert all(f"| {rule} | {values['n']} |" in markdown
-               for rule, values in metrics["rules"].items())
+    assert all(
+        f"| {rule} | {values['n']} |" in markdown for rule, values in metrics["rules"].items()
+    )
 
 
 def _one_row(trained) -> pd.DataFrame:
@@ -287,8 +334,7 @@ def test_incompatible_version_is_refused(model_copy):
 def test_other_scikit_learn_version_warns(model_copy):
     path = artifact_folder(model_copy) / MODEL_JSON
     info = json.loads(path.read_text())
-    path.write_text(json.dumps({**info, "versions": {**info["versions"],
-                                                     "scikit-learn": "0.0.1"}}))
+    path.write_text(json.dumps({**info, "versions": {**info["versions"], "scikit-learn": "0.0.1"}}))
     write_checksums(model_copy)
     with pytest.warns(UserWarning, match=r"scikit-learn 0\.0\.1"):
         load_model(model_copy)
@@ -314,13 +360,16 @@ def test_commands_report_errors_without_traceback(exported, trained, tmp_path):
     runner = CliRunner()
     table = tmp_path / "broken.csv"
     pd.read_parquet(trained.table).drop(columns="pet_TBRmax").to_csv(table, index=False)
-    result = runner.invoke(_cli(predict_command), ["--model", str(exported), str(table),
-                                                   "--out", str(tmp_path / "p.csv")])
+    result = runner.invoke(
+        _cli(predict_command),
+        ["--model", str(exported), str(table), "--out", str(tmp_path / "p.csv")],
+    )
     assert result.exit_code == 2
     assert "error: input lacks column(s) ['pet_TBRmax']" in result.output
-    result = runner.invoke(_cli(export_command), ["feedfacefeedface", "--out",
-                                                  str(tmp_path / "m"), "--tracking-uri",
-                                                  trained.uri])
+    result = runner.invoke(
+        _cli(export_command),
+        ["feedfacefeedface", "--out", str(tmp_path / "m"), "--tracking-uri", trained.uri],
+    )
     assert result.exit_code == 2
     assert "cannot read run feedfacefeedface" in result.output
 
@@ -336,23 +385,24 @@ def test_novelty_threshold_matches_chi_square():
     """Gaussian training data: squared Mahalanobis distances follow chi-square(p)."""
     rng = np.random.default_rng(0)
     p = 4
-    covariance = np.array([[1, .5, 0, 0], [.5, 1, 0, 0], [0, 0, 4, 1], [0, 0, 1, 1]], float)
+    covariance = np.array([[1, 0.5, 0, 0], [0.5, 1, 0, 0], [0, 0, 4, 1], [0, 0, 1, 1]], float)
     train = pd.DataFrame(rng.multivariate_normal(np.zeros(p), covariance, 3000))
     detector = NoveltyDetector.fit(train)
     assert detector.threshold == pytest.approx(np.sqrt(stats.chi2.ppf(0.99, p)), rel=0.05)
     fresh = pd.DataFrame(rng.multivariate_normal(np.zeros(p), covariance, 4000))
     assert 0.005 <= (detector.score(fresh) > detector.threshold).mean() <= 0.02
     inverse = np.linalg.inv(np.cov(train.to_numpy(), rowvar=False))
-    expected = [mahalanobis(row, train.mean().to_numpy(), inverse) for row in
-                fresh.head(20).to_numpy()]
+    expected = [
+        mahalanobis(row, train.mean().to_numpy(), inverse) for row in fresh.head(20).to_numpy()
+    ]
     np.testing.assert_allclose(detector.score(fresh.head(20)), expected, rtol=0.02)
 
 
 def _post(url: str, frame: pd.DataFrame) -> tuple[int, dict]:
-    body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split",
-                                                                   index=False))})
-    request = urllib.request.Request(url + "/invocations", data=body.encode(),
-                                     headers={"Content-Type": "application/json"})
+    body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))})
+    request = urllib.request.Request(
+        url + "/invocations", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -370,9 +420,17 @@ def test_rest_serving_answers_like_predict(exported, trained):
     venv_bin = Path(sys.executable).parent
     command = [str(venv_bin / "radiomix"), "serve", str(exported), "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    with running(command, f"{url}/ping", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                 env={**os.environ, "MLFLOW_TRACKING_URI": trained.uri,
-                      "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}):
+    with running(
+        command,
+        f"{url}/ping",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": trained.uri,
+            "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        },
+    ):
         status, answer = _post(url, table[model.input_columns])
         assert status == 200, answer
         served = pd.DataFrame(answer["predictions"])
@@ -407,12 +465,15 @@ def test_mostly_missing_case_gets_no_decision_and_the_others_do(exported, traine
 
     source, out = _table_csv(trained, tmp_path, empty_two_cases), tmp_path / "p.csv"
     n_missing = pd.read_csv(source)[features].isna().sum(axis=1)
-    result = CliRunner().invoke(_cli(predict_command), ["--model", str(exported), str(source),
-                                                        "--out", str(out)])
+    result = CliRunner().invoke(
+        _cli(predict_command), ["--model", str(exported), str(source), "--out", str(out)]
+    )
     refused = n_missing > len(features) / 2
     assert result.exit_code == 2
-    assert (f"{refused.sum()} case(s) refused (inputs mostly missing or extraction failed)"
-            in result.output)
+    assert (
+        f"{refused.sum()} case(s) refused (inputs mostly missing or extraction failed)"
+        in result.output
+    )
     written = pd.read_csv(out, keep_default_na=False, na_values=[""])
     assert list(written["refused"].notna()) == list(refused)
     assert written.loc[[0, 1], ["probability", "decision"]].isna().all().all()
@@ -420,10 +481,13 @@ def test_mostly_missing_case_gets_no_decision_and_the_others_do(exported, traine
     assert written.loc[1, "refused"].startswith(f"{n_missing[1]} of {len(features)} inputs")
     assert bool(written.loc[0, "novel"])  # nothing observed: nothing vouches for the case
     full = predict(model, pd.read_parquet(trained.table), top=0)
-    np.testing.assert_allclose(written["probability"][~refused], full["probability"][~refused],
-                               atol=1e-9)
-    relaxed = CliRunner().invoke(_cli(predict_command), [
-        "--model", str(exported), str(source), "--out", str(out), "--max-missing", "1"])
+    np.testing.assert_allclose(
+        written["probability"][~refused], full["probability"][~refused], atol=1e-9
+    )
+    relaxed = CliRunner().invoke(
+        _cli(predict_command),
+        ["--model", str(exported), str(source), "--out", str(out), "--max-missing", "1"],
+    )
     assert relaxed.exit_code == 0 and pd.read_csv(out)["decision"].notna().all()
 
 
@@ -447,34 +511,46 @@ def test_novelty_is_measured_on_the_observed_inputs():
     """A case missing features is scored in the marginal distribution of the others
     (one feature: |x - mean| / sd), not on training medians put in their place."""
     rng = np.random.default_rng(1)
-    covariance = np.array([[1, .6, 0], [.6, 2, 0], [0, 0, 1]], float)
-    train = pd.DataFrame(rng.multivariate_normal(np.zeros(3), covariance, 3000),
-                         columns=["a", "b", "c"])
+    covariance = np.array([[1, 0.6, 0], [0.6, 2, 0], [0, 0, 1]], float)
+    train = pd.DataFrame(
+        rng.multivariate_normal(np.zeros(3), covariance, 3000), columns=["a", "b", "c"]
+    )
     detector = NoveltyDetector.fit(train)
-    cases = pd.DataFrame({"a": [np.nan, np.nan, np.nan, 0.5], "b": [12.0, 0.1, np.nan, np.nan],
-                          "c": [np.nan, np.nan, np.nan, 0.2]})
+    cases = pd.DataFrame(
+        {
+            "a": [np.nan, np.nan, np.nan, 0.5],
+            "b": [12.0, 0.1, np.nan, np.nan],
+            "c": [np.nan, np.nan, np.nan, 0.2],
+        }
+    )
     scores = detector.score(cases)
     sd_b = train["b"].std(ddof=0)
     assert scores[0] == pytest.approx(abs(12.0 - train["b"].mean()) / sd_b, rel=0.02)
     pair = train[["a", "c"]]
-    expected = mahalanobis([0.5, 0.2], pair.mean().to_numpy(),
-                           np.linalg.inv(np.cov(pair.to_numpy(), rowvar=False)))
+    expected = mahalanobis(
+        [0.5, 0.2], pair.mean().to_numpy(), np.linalg.inv(np.cov(pair.to_numpy(), rowvar=False))
+    )
     assert scores[3] == pytest.approx(expected, rel=0.05)
     assert list(detector.novel(cases, scores)) == [True, False, True, False]
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"", "not a readable CSV table"),
-    (b"case_id,pet_SUVmax\n", "holds no case"),
-    (bytes(range(256)) * 8, "feature table"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "not a readable CSV table"),
+        (b"case_id,pet_SUVmax\n", "holds no case"),
+        (bytes(range(256)) * 8, "feature table"),
+    ],
+)
 def test_unreadable_prediction_input_is_named(exported, tmp_path, content, message):
     from radiomix.serving.commands import predict_command
 
     source = tmp_path / "input.csv"
     source.write_bytes(content)
-    result = CliRunner().invoke(_cli(predict_command), ["--model", str(exported), str(source),
-                                                        "--out", str(tmp_path / "p.csv")])
+    result = CliRunner().invoke(
+        _cli(predict_command),
+        ["--model", str(exported), str(source), "--out", str(tmp_path / "p.csv")],
+    )
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "p.csv").exists()
 
@@ -507,10 +583,22 @@ def test_forged_model_never_runs_code(model_copy, trained, tmp_path):
 
     marker = tmp_path / "code-ran"
     _forge(model_copy, marker)
-    done = subprocess.run([sys.executable, "-m", "radiomix", "predict", "--model",
-                           str(model_copy), str(trained.table), "--out",
-                           str(tmp_path / "p.csv")], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "radiomix",
+            "predict",
+            "--model",
+            str(model_copy),
+            str(trained.table),
+            "--out",
+            str(tmp_path / "p.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 2
     assert "refusing to load it" in done.stderr and "system" in done.stderr
     with pytest.raises(ModelError, match="refusing to load it"):
@@ -560,8 +648,7 @@ def test_exported_model_holds_no_training_rows_nor_paths(exported, trained):
     assert not [path for path in files if path.suffix in (".pkl", ".joblib", ".parquet")]
     for path in files:
         assert str(trained.root).encode() not in path.read_bytes(), path
-    training = pd.read_parquet(trained.result.out_dir / "final_model"
-                               / "training_features.parquet")
+    training = pd.read_parquet(trained.result.out_dir / "final_model" / "training_features.parquet")
     example = pd.read_json(exported / "input_example.json", orient="split")
     numeric = [c for c in example.columns if c != "site"]
     matches = (training[numeric].to_numpy()[:, None, :] == example[numeric].to_numpy()).all(-1)

@@ -38,8 +38,10 @@ def measure(root: Path, row: pd.Series) -> dict[str, float]:
     pet = read(root, row.pet)
     reference = pet[background].mean()
     btv = pet[lesion][pet[lesion] >= 1.6 * reference]
-    out = {"pet_TBRmean_btv": btv.mean() / reference if btv.size else np.nan,
-           "pet_TBRmax": pet[lesion].max() / reference}
+    out = {
+        "pet_TBRmean_btv": btv.mean() / reference if btv.size else np.nan,
+        "pet_TBRmax": pet[lesion].max() / reference,
+    }
     if row.pet_dynamic:
         frames = read(root, row.pet_dynamic)
         timing = json.loads((root / row.pet_dynamic.replace(".nii.gz", ".json")).read_text())
@@ -58,8 +60,9 @@ def measure(root: Path, row: pd.Series) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def measured(cohort) -> pd.DataFrame:
     manifest = pd.read_csv(cohort, dtype=str, keep_default_na=False)
-    rows = [{"case_id": row.case_id, **measure(cohort.parent, row)}
-            for _, row in manifest.iterrows()]
+    rows = [
+        {"case_id": row.case_id, **measure(cohort.parent, row)} for _, row in manifest.iterrows()
+    ]
     truth = pd.read_csv(cohort.parent / "truth.csv")
     return pd.DataFrame(rows).merge(truth, on="case_id", suffixes=("", "_nominal"))
 
@@ -72,8 +75,11 @@ def test_manifest_follows_the_contract(cohort):
     assert table["case_id"].is_unique and set(table["label"]) <= {"0", "1"}
     assert table.groupby("patient_id").size().max() <= 2
     for row in table.itertuples():
-        shapes = {read(cohort.parent, getattr(row, c)).shape[-3:]
-                  for c in IMAGE_COLUMNS + MASK_COLUMNS if getattr(row, c)}
+        shapes = {
+            read(cohort.parent, getattr(row, c)).shape[-3:]
+            for c in IMAGE_COLUMNS + MASK_COLUMNS
+            if getattr(row, c)
+        }
         assert len(shapes) == 1
         for column in MASK_COLUMNS:
             mask = read(cohort.parent, getattr(row, column))
@@ -86,13 +92,12 @@ def test_images_show_the_object_through_the_psf(measured):
     """Per case: noisy measurements agree with the noise-free image; partial volume pulls the
     image below the object (levels are set before the PSF) by a bounded amount."""
     fet = measured[measured.tracer == "FET"].dropna(
-        subset=["pet_TBRmean_btv", "noise_free_pet_TBRmean_btv"])  # a blurred BTV may be empty
-    np.testing.assert_allclose(fet["pet_TBRmean_btv"], fet["noise_free_pet_TBRmean_btv"],
-                               rtol=0.1)
+        subset=["pet_TBRmean_btv", "noise_free_pet_TBRmean_btv"]
+    )  # a blurred BTV may be empty
+    np.testing.assert_allclose(fet["pet_TBRmean_btv"], fet["noise_free_pet_TBRmean_btv"], rtol=0.1)
     recovery = fet["noise_free_pet_TBRmean_btv"] / fet["pet_TBRmean_btv_nominal"]
     assert recovery.between(0.6, 1.0).all()
-    np.testing.assert_allclose(measured["pet_TBRmax"], measured["noise_free_pet_TBRmax"],
-                               rtol=0.2)
+    np.testing.assert_allclose(measured["pet_TBRmax"], measured["noise_free_pet_TBRmax"], rtol=0.2)
     fdopa = measured[measured.tracer == "FDOPA"]
     assert (fdopa["pet_LSmax_over_max"] < fdopa["pet_LSmax_over_max_nominal"] * 1.1).all()
     mri = measured.dropna(subset=["mri_ADC_ratio_nominal"])
@@ -107,13 +112,17 @@ def test_images_show_the_object_through_the_psf(measured):
 def test_oracle_separates_the_classes(cohort):
     truth = pd.read_csv(cohort.parent / "truth.csv")
     assert np.isfinite(truth["oracle_llr"]).all()
-    assert truth.loc[truth.label == 1, "oracle_llr"].mean() > 0 > \
-        truth.loc[truth.label == 0, "oracle_llr"].mean()
+    assert (
+        truth.loc[truth.label == 1, "oracle_llr"].mean()
+        > 0
+        > truth.loc[truth.label == 0, "oracle_llr"].mean()
+    )
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.mark.slow
@@ -136,8 +145,10 @@ def test_demo_manifest_is_what_the_simulator_writes(tmp_path, repo_root):
 
 def test_ensure_demo_cohort_regenerates_missing_files(tmp_path):
     settings = tmp_path / "demo.yaml"
-    settings.write_text(f"n_patients: 2\nseed: 4\nfolder: demo_data\n"
-                        f"config: {CONFIG_DIR / 'synth' / 'default.yaml'}\n")
+    settings.write_text(
+        f"n_patients: 2\nseed: 4\nfolder: demo_data\n"
+        f"config: {CONFIG_DIR / 'synth' / 'default.yaml'}\n"
+    )
     manifest = tmp_path / "data_manifest.csv"
     ensure_demo_cohort(manifest, settings)
     first = pd.read_csv(manifest, dtype=str, keep_default_na=False).iloc[0]

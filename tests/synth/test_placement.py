@@ -24,8 +24,11 @@ def small_grid(config, spacing_mm: float):
     """The default configuration on a coarser grid that still holds the brain."""
     extent = np.asarray(config.grid.shape_xyz) * config.grid.spacing_mm
     shape = tuple(int(n) for n in np.ceil(extent / spacing_mm))
-    return config.model_copy(update={"grid": config.grid.model_copy(
-        update={"shape_xyz": shape, "spacing_mm": spacing_mm})})
+    return config.model_copy(
+        update={
+            "grid": config.grid.model_copy(update={"shape_xyz": shape, "spacing_mm": spacing_mm})
+        }
+    )
 
 
 def assert_placed(config, seed: int, index: int) -> None:
@@ -39,8 +42,11 @@ def assert_placed(config, seed: int, index: int) -> None:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), index=st.integers(0, 5000),
-       spacing=st.sampled_from([2.0, 3.0, 4.0]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    index=st.integers(0, 5000),
+    spacing=st.sampled_from([2.0, 3.0, 4.0]),
+)
 def test_every_seed_and_grid_places_every_lesion(config, seed, index, spacing):
     assert_placed(small_grid(config, spacing), seed, index)
 
@@ -99,8 +105,16 @@ def test_failed_patient_is_reported_and_the_others_kept(tmp_path, monkeypatch):
 
 
 def test_patient_that_never_fits_is_a_named_error(config):
-    huge = config.model_copy(update={"anatomy": config.anatomy.model_copy(update={
-        "lesion_volume_cm3": config.anatomy.lesion_volume_cm3.model_copy(
-            update={"median": 400.0, "low": 300.0, "high": 500.0})})})
+    huge = config.model_copy(
+        update={
+            "anatomy": config.anatomy.model_copy(
+                update={
+                    "lesion_volume_cm3": config.anatomy.lesion_volume_cm3.model_copy(
+                        update={"median": 400.0, "low": 300.0, "high": 500.0}
+                    )
+                }
+            )
+        }
+    )
     with pytest.raises(RadiomixError, match="patient P0001: no room"):
         draw_patient(small_grid(huge, 4.0), 1, 0)

@@ -24,8 +24,14 @@ from radiomix.synth.published import (
 )
 
 N_PATIENTS, SEED = 2000, 2024
-NOMINAL_RULES = ("fdopa_visual", "fdg_dual_phase", "rcbv_mean", "mrs_cho_naa", "mrs_cho_cr",
-                 "adc_ratio")
+NOMINAL_RULES = (
+    "fdopa_visual",
+    "fdg_dual_phase",
+    "rcbv_mean",
+    "mrs_cho_naa",
+    "mrs_cho_cr",
+    "adc_ratio",
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +52,9 @@ def performance(nominal) -> pd.DataFrame:
 def auc_tolerance(auc: float, n_positive: int, n_negative: int) -> float:
     """Three Hanley-McNeil standard errors of an AUC."""
     q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
-    variance = (auc * (1 - auc) + (n_positive - 1) * (q1 - auc**2)
-                + (n_negative - 1) * (q2 - auc**2)) / (n_positive * n_negative)
+    variance = (
+        auc * (1 - auc) + (n_positive - 1) * (q1 - auc**2) + (n_negative - 1) * (q2 - auc**2)
+    ) / (n_positive * n_negative)
     return 3.0 * np.sqrt(variance)
 
 
@@ -62,8 +69,10 @@ def test_rule_reproduces_its_published_accuracy(performance, rule):
 
 def test_published_intervals_follow_the_cohort_sizes():
     """Clopper-Pearson for a cohort the rules file states, a fixed margin for pooled data."""
-    assert published_counts("124 patients, 132 scans; 121 recurrence vs 11 treatment-related"
-                            ) == (121, 11)
+    assert published_counts("124 patients, 132 scans; 121 recurrence vs 11 treatment-related") == (
+        121,
+        11,
+    )
     assert published_counts("outcome known in 46: 20 progression, 26 radionecrosis") == (20, 26)
     assert published_counts("meta-analysis, 18 studies, 455 patients") == (None, None)
     low, high = published_interval(1.0, 11)
@@ -74,18 +83,24 @@ def test_published_intervals_follow_the_cohort_sizes():
 def _auc(table: pd.DataFrame, column: str, sign: int = 1) -> tuple[float, int, int]:
     table = table[table[column].notna()]
     label = table["label"].to_numpy()
-    return (roc_auc_score(label, sign * table[column].to_numpy(float)),
-            int(label.sum()), int((label == 0).sum()))
+    return (
+        roc_auc_score(label, sign * table[column].to_numpy(float)),
+        int(label.sum()),
+        int((label == 0).sum()),
+    )
 
 
-@pytest.mark.parametrize(("column", "sign", "expected"), [
-    # binormal AUC Phi((mu1 - mu0) / sqrt(sd1^2 + sd0^2)) of the configured marginals
-    ("mri_ADC_ratio", -1, float(ndtr(0.39 / np.hypot(0.307, 0.195)))),
-    ("mrs_cho_naa", 1, float(ndtr(1.1 / np.hypot(0.80, 0.387)))),
-    ("mrs_cho_cr", 1, float(ndtr(0.7 / np.hypot(0.537, 0.428)))),
-    # log-normal: Phi(ln(median1 / median0) / sqrt(sigma1^2 + sigma0^2))
-    ("mri_rCBV_mean", 1, float(ndtr(np.log(3.0) / np.hypot(0.435, 0.5)))),
-])
+@pytest.mark.parametrize(
+    ("column", "sign", "expected"),
+    [
+        # binormal AUC Phi((mu1 - mu0) / sqrt(sd1^2 + sd0^2)) of the configured marginals
+        ("mri_ADC_ratio", -1, float(ndtr(0.39 / np.hypot(0.307, 0.195)))),
+        ("mrs_cho_naa", 1, float(ndtr(1.1 / np.hypot(0.80, 0.387)))),
+        ("mrs_cho_cr", 1, float(ndtr(0.7 / np.hypot(0.537, 0.428)))),
+        # log-normal: Phi(ln(median1 / median0) / sqrt(sigma1^2 + sigma0^2))
+        ("mri_rCBV_mean", 1, float(ndtr(np.log(3.0) / np.hypot(0.435, 0.5)))),
+    ],
+)
 def test_single_parameter_auc_follows_its_marginals(nominal, column, sign, expected):
     auc, n1, n0 = _auc(nominal, column, sign)
     assert auc == pytest.approx(expected, abs=auc_tolerance(expected, n1, n0) + 0.01)
@@ -131,9 +146,17 @@ def test_oracle_is_a_calibrated_log_likelihood_ratio(nominal, config):
 def test_oracle_auc_band_and_no_single_parameter_beats_it(nominal):
     oracle = roc_auc_score(nominal["label"], nominal["oracle_llr"])
     assert 0.93 <= oracle <= 0.99
-    singles = [("pet_TBRmean_btv", 1), ("dyn_TTP_min", -1), ("pet_LSmax_over_max", 1),
-               ("fdg_lesion_gm_ratio", 1), ("fdg_dual_phase_index", 1), ("mri_ADC_ratio", -1),
-               ("mri_rCBV_mean", 1), ("mrs_cho_naa", 1), ("mrs_cho_cr", 1)]
+    singles = [
+        ("pet_TBRmean_btv", 1),
+        ("dyn_TTP_min", -1),
+        ("pet_LSmax_over_max", 1),
+        ("fdg_lesion_gm_ratio", 1),
+        ("fdg_dual_phase_index", 1),
+        ("mri_ADC_ratio", -1),
+        ("mri_rCBV_mean", 1),
+        ("mrs_cho_naa", 1),
+        ("mrs_cho_cr", 1),
+    ]
     for column, sign in singles:
         cases = nominal[nominal[column].notna()]
         single, _, _ = _auc(cases, column, sign)
@@ -144,8 +167,11 @@ def test_sampled_parameters_follow_the_configured_class_means(nominal, config):
     """FET BTV TBRmean of metastases without false-positive uptake: the configured normals
     truncated at 1.6 (scipy); early vs late peaks."""
     fet = nominal[nominal.tracer == "FET"].groupby("label")
-    plain = nominal[(nominal.tracer == "FET") & (nominal.primary == "metastasis")
-                    & ~nominal.uptake_leak.astype(bool)]
+    plain = nominal[
+        (nominal.tracer == "FET")
+        & (nominal.primary == "metastasis")
+        & ~nominal.uptake_leak.astype(bool)
+    ]
     tbr = plain.groupby("label")["pet_TBRmean_btv"].agg(["mean", "count"])
     level = config.pet.tracers["FET"].lesion_level
     for label in (0, 1):
@@ -153,18 +179,21 @@ def test_sampled_parameters_follow_the_configured_class_means(nominal, config):
         a, b = (dist.low - dist.mean) / dist.sd, (dist.high - dist.mean) / dist.sd
         truncated = stats.truncnorm(a, b, dist.mean, dist.sd)
         assert tbr.loc[label, "mean"] == pytest.approx(
-            truncated.mean(), abs=3 * truncated.std() / np.sqrt(tbr.loc[label, "count"]))
+            truncated.mean(), abs=3 * truncated.std() / np.sqrt(tbr.loc[label, "count"])
+        )
     assert fet["dyn_TTP_min"].median()[1] < 35.0 and fet["dyn_TTP_min"].median()[0] > 40.0
     assert fet["dyn_slope_suv_per_h"].median()[1] < 0 <= fet["dyn_slope_suv_per_h"].median()[0]
     adc = nominal.groupby("label")["mri_ADC_ratio"].agg(["mean", "count"])
     for label, mean, sd in ((1, 1.43, 0.307), (0, 1.82, 0.195)):
         assert adc.loc[label, "mean"] == pytest.approx(
-            mean, abs=3 * sd / np.sqrt(adc.loc[label, "count"]) + 0.01)
+            mean, abs=3 * sd / np.sqrt(adc.loc[label, "count"]) + 0.01
+        )
 
 
 def test_population_biology_follows_the_configuration(nominal, config):
     """Prevalence per primary, label noise per label source, the patient effect on classes
     and the false-positive uptake rate, each within three binomial standard errors."""
+
     def within(observed: pd.Series, expected: float) -> None:
         spread = 3 * np.sqrt(expected * (1 - expected) / len(observed)) + 1e-9
         assert observed.mean() == pytest.approx(expected, abs=spread)
@@ -180,6 +209,7 @@ def test_population_biology_follows_the_configuration(nominal, config):
     effect = config.cohort.patient_effect.same_class
     prevalence = config.cohort.prevalence["metastasis"]  # most pairs; gliomas agree more
     assert same.mean() >= effect + (1 - effect) * min(prevalence, 1 - prevalence) - 3 * np.sqrt(
-        0.25 / len(same))
+        0.25 / len(same)
+    )
     fet_necrosis = nominal[(nominal.tracer == "FET") & (nominal.label == 0)]
     within(fet_necrosis["uptake_leak"], config.pet.tracers["FET"].false_positive_uptake)

@@ -25,16 +25,21 @@ def test_feng_input_integral_matches_closed_form():
     t = np.linspace(0.0, 3000.0, 600_001)
     numeric = integrate.trapezoid(feng_input(t, **FENG), t)
     f = FENG
-    exact = f["a1"] / f["l1"] ** 2 + (f["a2"] + f["a3"]) / f["l1"] - f["a2"] / f["l2"] \
+    exact = (
+        f["a1"] / f["l1"] ** 2
+        + (f["a2"] + f["a3"]) / f["l1"]
+        - f["a2"] / f["l2"]
         - f["a3"] / f["l3"]
+    )
     assert numeric == pytest.approx(exact, rel=1e-4)
     assert feng_input(np.array([0.0, 0.4]), **FENG, delay_min=0.5).tolist() == [0.0, 0.0]
 
 
 def test_one_tissue_limit_is_single_exponential():
     t = np.linspace(0, 30, 301)
-    np.testing.assert_allclose(two_tissue_response(t, 0.1, 0.2, 0.0, 0.0),
-                               0.1 * np.exp(-0.2 * t), rtol=1e-12)
+    np.testing.assert_allclose(
+        two_tissue_response(t, 0.1, 0.2, 0.0, 0.0), 0.1 * np.exp(-0.2 * t), rtol=1e-12
+    )
 
 
 def test_constant_input_reaches_distribution_volume():
@@ -101,8 +106,10 @@ def _equicorrelation(n: int, rho: float) -> np.ndarray:
 def test_copula_density_matches_the_multivariate_normal(rho):
     z = np.array([0.3, -1.2, 2.0, 0.7, -0.1])
     for n in range(1, 6):
-        expected = (stats.multivariate_normal(np.zeros(n), _equicorrelation(n, rho)).logpdf(z[:n])
-                    - stats.norm.logpdf(z[:n]).sum())
+        expected = (
+            stats.multivariate_normal(np.zeros(n), _equicorrelation(n, rho)).logpdf(z[:n])
+            - stats.norm.logpdf(z[:n]).sum()
+        )
         assert log_copula_density(z[:n], rho) == pytest.approx(expected, abs=1e-10)
 
 
@@ -122,8 +129,9 @@ def test_discrete_items_match_conditional_normal_probabilities():
     assert log_joint_density(observed, items, rho) == pytest.approx(expected, abs=1e-5)
     # a mixture item is the weighted sum of its intervals' probabilities
     mixture = [[(0.25, -np.inf, -0.3), (2.0, -0.3, 0.8)], [(1.0, *boxes[1])]]
-    below = stats.multivariate_normal(mean, conditional).cdf([-0.3, np.inf],
-                                                              lower_limit=[-np.inf, 0.5])
+    below = stats.multivariate_normal(mean, conditional).cdf(
+        [-0.3, np.inf], lower_limit=[-np.inf, 0.5]
+    )
     expected = log_copula_density(observed, rho) + np.log(0.25 * below + 2.0 * box)
     assert log_joint_density(observed, mixture, rho) == pytest.approx(expected, abs=1e-5)
 
