@@ -154,10 +154,11 @@ def baseline_command(
     """Apply every published rule to a feature table and compare with the papers.
 
     For each rule, on its own decision: cases applicable and not (with why), TP/FP/TN/FN,
-    sensitivity, specificity, accuracy, PPV, NPV with Wilson 95 % intervals, the AUC of the
-    decision, the published figures and those its threshold implies under the published
+    sensitivity, specificity, accuracy, PPV, NPV with 95 % intervals clustered by patient
+    (patient_id), the AUC of the decision, the published figures and those its threshold implies under the published
     class distributions. For each parameter and population: the rules that threshold it
-    and its AUC with a DeLong interval. Prints both tables and writes both CSVs.
+    and its AUC with Obuchowski's patient-clustered interval. Prints both tables and writes
+    both CSVs.
     """
     from rich.console import Console
 
