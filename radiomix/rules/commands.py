@@ -156,9 +156,9 @@ def baseline_command(
     For each rule, on its own decision: cases applicable and not (with why), TP/FP/TN/FN,
     sensitivity, specificity, accuracy, PPV, NPV with 95 % intervals clustered by patient
     (patient_id), the AUC of the decision, the published figures and those its threshold
-    implies under the published class distributions. For each parameter and population: the rules that threshold it
-    and its AUC with Obuchowski's patient-clustered interval. Prints both tables and writes
-    both CSVs.
+    implies under the published class distributions. For each parameter and population:
+    the rules that threshold it and its AUC with Obuchowski's patient-clustered interval.
+    Prints both tables and writes both CSVs.
     """
     from rich.console import Console
 
