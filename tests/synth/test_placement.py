@@ -51,17 +51,27 @@ def test_every_seed_and_grid_places_every_lesion(config, seed, index, spacing):
     assert_placed(small_grid(config, spacing), seed, index)
 
 
+def assert_seed_9_places_300_patients(config) -> None:
+    draws = []
+    for index in range(300):
+        spec, phantom, _ = draw_patient(config, 9, index)
+        assert len(phantom.lesions) == len(spec.lesions) >= 1
+        draws.append(spec.draw)
+    assert max(draws) < cohort_module.MAX_DRAWS
+
+
 def test_seed_9_places_a_lesion_for_each_of_300_patients(config):
     """The cohort of the bug report (phantom step only), on a 4 mm grid to stay fast: the
     brain and lesion sizes are those of the default configuration, with less room at the
     borders than on the 2 mm grid."""
-    coarse = small_grid(config, 4.0)
-    draws = []
-    for index in range(300):
-        spec, phantom, _ = draw_patient(coarse, 9, index)
-        assert len(phantom.lesions) == len(spec.lesions) >= 1
-        draws.append(spec.draw)
-    assert max(draws) < cohort_module.MAX_DRAWS
+    assert_seed_9_places_300_patients(small_grid(config, 4.0))
+
+
+@pytest.mark.slow
+def test_seed_9_places_every_patient_on_the_default_grid(config):
+    """The same cohort on the default 2 mm grid, exactly as `radiomix synth --n-patients 300
+    --seed 9` draws it."""
+    assert_seed_9_places_300_patients(config)
 
 
 def test_redraw_streams_are_independent_of_the_first(config):
