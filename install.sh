@@ -16,7 +16,7 @@ pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 # isolation (requirements/pyradiomics-build/ lets its setup run on Python 3.12+).
 # --no-deps: the lock already lists every package (see requirements/overrides.txt).
 "${pip[@]}" --require-hashes -r requirements/build.txt
-PYTHONPATH=requirements/pyradiomics-build \
+PYTHONPATH="$PWD/requirements/pyradiomics-build" \
     "${pip[@]}" --require-hashes --no-deps --no-build-isolation -r "$lock"
 "${pip[@]}" --no-deps --no-build-isolation -e .
 echo "radiomix is installed in $venv: run $venv/bin/radiomix --help"
