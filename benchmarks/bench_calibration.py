@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from results_file import save_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "bench_calibration.json"
@@ -122,13 +121,7 @@ def main() -> None:
             if entry is not None:
                 results[key] = entry
                 print(key, json.dumps(entry))
-    results["_machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
+    save_results(RESULTS, results)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results_file import save_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "bench_experiments.json"
@@ -102,13 +103,7 @@ def main(names: list[str]) -> None:
             entry = bench(name, Path(tmp))
             if entry is not None:
                 results[name] = entry
-    results["_machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
+    save_results(RESULTS, results)
     print(f"saved {RESULTS}")
 
 
