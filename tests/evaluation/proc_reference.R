@@ -1,0 +1,21 @@
+# Reference values for tests/evaluation/test_stats_proc.py, from pROC (Robin et al. 2011).
+# Run: Rscript tests/evaluation/proc_reference.R (R 4.2, pROC 1.18.0 gave the values in the test).
+suppressMessages(library(pROC))
+y <- c(0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1)
+a <- c(-0.8, 0.0, 0.9, 0.3, 0.8, 0.1, 1.0, -1.2, 0.1, 1.4, -0.6, 1.8, 1.0, 0.3, 2.0, 0.8, -1.2, 0.1, 0.6, -0.2, 1.6, 0.8, 0.7, 2.3, 0.2, 0.2, -0.5, 0.1, -1.2, -0.6, -0.2, 1.8, 2.0, -0.4, -0.8, 1.5)
+b <- c(-2.1, -0.4, 0.5, 1.6, 1.4, -0.2, 0.7, -0.9, 1.3, 0.5, -0.2, 1.8, 0.9, 0.4, 0.3, 0.5, -1.1, 1.0, 0.9, -0.1, 1.9, 0.6, 1.3, 1.8, 1.0, -0.9, 0.0, -1.3, -2.3, -0.6, -0.8, 1.6, 3.4, -0.5, -1.0, 1.5)
+ra <- roc(y, a, levels = c(0, 1), direction = "<", quiet = TRUE)
+rb <- roc(y, b, levels = c(0, 1), direction = "<", quiet = TRUE)
+show <- function(name, x) cat(sprintf("%s = %.10f\n", name, x))
+ci_a <- ci.auc(ra, method = "delong")
+show("AUC_A", ci_a[2]); show("CI_A_LOW", ci_a[1]); show("CI_A_HIGH", ci_a[3])
+show("VAR_A", var(ra, method = "delong"))
+show("AUC_B", auc(rb))
+paired <- roc.test(ra, rb, method = "delong", paired = TRUE)
+show("PAIRED_Z", paired$statistic); show("PAIRED_P", paired$p.value)
+first <- 1:20; second <- 21:36
+r1 <- roc(y[first], a[first], levels = c(0, 1), direction = "<", quiet = TRUE)
+r2 <- roc(y[second], b[second], levels = c(0, 1), direction = "<", quiet = TRUE)
+unpaired <- roc.test(r1, r2, method = "delong", paired = FALSE)
+show("UNPAIRED_D", unpaired$statistic); show("UNPAIRED_DF", unpaired$parameter)
+show("UNPAIRED_P", unpaired$p.value)
