@@ -68,8 +68,8 @@ def _figures(block: dict) -> dict:
 
 def bench(key: str, permutations: int, workdir: Path) -> dict | None:
     """Run one experiment in `workdir`; None when its input table is absent."""
+    from radiomix.evaluation.experiment import run_experiment
     from radiomix.modeling.config import load_experiment
-    from radiomix.modeling.experiment import run_experiment
 
     name, _, variant = key.partition(":")
     config = load_experiment(ROOT / "experiments" / f"{name}.yaml")

@@ -38,8 +38,8 @@ DEFAULT = [
 
 def bench(key: str, workdir: Path) -> dict | None:
     """Run one experiment in `workdir`; None when its input table is absent."""
+    from radiomix.evaluation.experiment import run_experiment
     from radiomix.modeling.config import load_experiment
-    from radiomix.modeling.experiment import run_experiment
     from radiomix.paths import EXPERIMENTS_DIR
 
     name, _, variant = key.partition(":")

@@ -6,7 +6,7 @@ parameters; ``informative``: it does), a cohort is synthesised, its features ext
 (patient-grouped, 5-fold) L2 logistic models give out-of-fold scores: ``rules`` on the rules'
 inputs, ``rules+texture`` adding the texture features (GLCM, GLRLM, GLSZM, GLDM, NGTDM of the
 original images; first-order and shape statistics are not texture). The platform's paired
-DeLong test (``radiomix.evaluation.stats.delong_test``) then asks
+DeLong test (``radiomix.stats.delong_test``) then asks
 
 - *texture adds information*: ``rules+texture`` vs ``rules`` (true null in ``null``);
 - *model beats the best rule*: ``rules+texture`` vs the rule parameter with the highest AUC
@@ -37,9 +37,9 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from radiomix.evaluation.stats import auc_score, delong_test
 from radiomix.features.config import default_config_path
 from radiomix.rules import evaluate_rules, load_rules
+from radiomix.stats import auc_score, delong_test
 from radiomix.synth.cohort import synthesize_cohort
 
 RESULTS = Path(__file__).resolve().parent / "results"

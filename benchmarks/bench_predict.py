@@ -57,9 +57,9 @@ def timed(function, repeats: int, scale: float = 1.0) -> dict:
 
 def build_model(workdir: Path, patients: int, classifier: str, texture: bool) -> tuple:
     """Cohort, feature table and exported model; returns (manifest, table, model folder)."""
+    from radiomix.evaluation.experiment import run_experiment
     from radiomix.features import ExtractionConfig, extract_features, load_config
     from radiomix.modeling.config import ExperimentConfig
-    from radiomix.modeling.experiment import run_experiment
     from radiomix.serving.export import export_model
     from radiomix.synth.cohort import synthesize_cohort
 

@@ -22,7 +22,7 @@ _API = {
     "evaluate_rules": "radiomix.rules",
     "baseline_report": "radiomix.rules",
     "load_experiment": "radiomix.modeling.config",
-    "run_experiment": "radiomix.modeling.experiment",
+    "run_experiment": "radiomix.evaluation.experiment",
     "build_report": "radiomix.evaluation.report",
     "export_model": "radiomix.serving.export",
     "load_model": "radiomix.serving.model",

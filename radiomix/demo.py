@@ -47,10 +47,10 @@ def run_demo(
     """
     from radiomix.data.validate import validate_manifest
     from radiomix.errors import ManifestError
+    from radiomix.evaluation.experiment import run_experiment
     from radiomix.evaluation.report import build_report
     from radiomix.features import extract_features
     from radiomix.modeling.config import load_experiment
-    from radiomix.modeling.experiment import run_experiment
     from radiomix.rules import baseline_report, load_rules, parameter_report
     from radiomix.serving.export import export_model
     from radiomix.synth import ensure_demo_cohort

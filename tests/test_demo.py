@@ -11,14 +11,14 @@ import pytest
 import yaml
 
 from radiomix.demo import run_demo
-from radiomix.evaluation.stats import auc_delong
+from radiomix.evaluation.experiment import run_experiment
 from radiomix.features import load_config, read_provenance
 from radiomix.modeling.config import load_experiment
-from radiomix.modeling.experiment import run_experiment
 from radiomix.paths import CONFIG_DIR
 from radiomix.rules import load_rules
 from radiomix.serving.model import load_model
 from radiomix.serving.predict import predict
+from radiomix.stats import auc_delong
 from radiomix.synth import synthesize_cohort
 
 pytestmark = pytest.mark.slow

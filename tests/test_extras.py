@@ -35,7 +35,7 @@ def test_cli_names_the_extra_of_a_missing_module():
 
 def test_python_api_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)
-    monkeypatch.delitem(sys.modules, "radiomix.modeling.experiment", raising=False)
+    monkeypatch.delitem(sys.modules, "radiomix.evaluation.experiment", raising=False)
     with pytest.raises(MissingExtraError, match=r"'ml' extra"):
         _ = radiomix.run_experiment
 

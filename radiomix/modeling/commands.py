@@ -45,8 +45,8 @@ def train_command(
     import json
 
     from radiomix.console import exit_on_error, quiet_optuna
+    from radiomix.evaluation.experiment import run_experiment
     from radiomix.modeling.config import load_experiment
-    from radiomix.modeling.experiment import run_experiment
 
     quiet_optuna()
     with exit_on_error(), _progress_bars() as progress:

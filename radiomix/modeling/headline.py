@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from radiomix.evaluation import stats
+from radiomix import stats
 
 BOOTSTRAPS = 500
 

@@ -4,7 +4,7 @@ its own population, subgroups, and paired tests.
 AUCs and intervals use the pooled out-of-fold scores of repeat 0; the model's decision is
 `y_score >= threshold`, with the threshold chosen inside each training fold. Every interval
 and test is clustered by patient (`patient_id`): several lesions of one patient are not
-independent evidence (see `radiomix.evaluation.stats`). A rule is compared with the model on
+independent evidence (see `radiomix.stats`). A rule is compared with the model on
 the cases where the rule applies: clustered paired DeLong (Obuchowski) between the model
 score and the rule's continuous parameter, clustered McNemar between the decisions, and
 paired differences of sensitivity and specificity. p-values are Holm-adjusted over the
@@ -20,7 +20,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from radiomix.evaluation import stats
+from radiomix import stats
 
 BOOTSTRAPS = 500
 SUBGROUP_COLUMNS = ("tracer", "primary", "site")

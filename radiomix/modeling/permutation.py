@@ -16,10 +16,10 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from radiomix.evaluation.stats import auc_score
 from radiomix.modeling.config import ExperimentConfig
 from radiomix.modeling.data import ModelData
 from radiomix.modeling.nested_cv import Progress, outer_splits, parallel_map, run_fold
+from radiomix.stats import auc_score
 
 
 def permuted_labels(y: np.ndarray, groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -24,7 +24,6 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 from sqlalchemy.exc import DBAPIError
 
-from radiomix.evaluation.stats import youden_threshold
 from radiomix.modeling.config import ExperimentConfig, ParamSpec
 from radiomix.modeling.pipeline import (
     Choice,
@@ -35,6 +34,7 @@ from radiomix.modeling.pipeline import (
     positive_scores,
 )
 from radiomix.modeling.zoo import ZOO
+from radiomix.stats import youden_threshold
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
 

@@ -15,6 +15,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from radiomix.tracking import SQLITE_PREFIX
+from radiomix.versions import library_versions
 
 
 def artifact_root(uri: str) -> str | None:
@@ -121,8 +122,6 @@ def log_model(pipeline, example: pd.DataFrame) -> None:
     import mlflow.sklearn
     import skops.io
     from mlflow.models import infer_signature
-
-    from radiomix.serving.export import library_versions
 
     versions = library_versions()
     requirements = [

@@ -19,15 +19,15 @@ from scipy.stats import norm
 
 from radiomix.data.manifest import parse_labels
 from radiomix.errors import RadiomixError
-from radiomix.evaluation.stats import (
+from radiomix.rules.apply import APPLICABLE, INDETERMINATE, MISSING_PREFIX, apply_rule
+from radiomix.rules.config import Rule
+from radiomix.rules.expression import Compare, Feature, Number
+from radiomix.stats import (
     StatisticsInputError,
     auc_delong,
     auc_score,
     binary_metrics,
 )
-from radiomix.rules.apply import APPLICABLE, INDETERMINATE, MISSING_PREFIX, apply_rule
-from radiomix.rules.config import Rule
-from radiomix.rules.expression import Compare, Feature, Number
 
 PROPORTIONS = ("sensitivity", "specificity", "accuracy", "ppv", "npv")
 PUBLISHED = (*PROPORTIONS, "auc")

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import platform
 import shutil
 import tempfile
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +34,7 @@ from radiomix.serving.model import (
 )
 from radiomix.serving.novelty import NoveltyDetector
 from radiomix.serving.safe_format import PIPELINE_FILE, dump_pipeline
+from radiomix.versions import library_versions
 from radiomix.yaml_io import read_yaml
 
 FORMAT_VERSION = 2
@@ -48,29 +47,6 @@ RUN_FILES = (
     "lineage.json",
     "experiment.yaml",
 )
-LIBRARIES = (
-    "scikit-learn",
-    "xgboost",
-    "xgboost-cpu",
-    "numpy",
-    "pandas",
-    "scipy",
-    "shap",
-    "mlflow",
-    "pyradiomics",
-    "SimpleITK",
-)
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of radiomix, Python and the libraries a model depends on."""
-    versions = {"radiomix": __version__, "python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return versions
 
 
 def _download_run(run_id: str, tracking_uri: str, folder: Path) -> Path:

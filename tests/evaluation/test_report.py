@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from radiomix.errors import ConfigError
 from radiomix.evaluation.commands import report_command
+from radiomix.evaluation.experiment import run_experiment
 from radiomix.evaluation.report import CAPTIONS, build_report
-from radiomix.modeling.experiment import run_experiment
 
 
 @pytest.fixture(scope="module")

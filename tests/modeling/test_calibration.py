@@ -13,9 +13,9 @@ from helpers.modeling import synthetic_table, tiny_config
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import VotingClassifier
 
-from radiomix.evaluation import stats
+from radiomix import stats
+from radiomix.evaluation.experiment import run_experiment
 from radiomix.modeling.data import load_model_data
-from radiomix.modeling.experiment import run_experiment
 from radiomix.modeling.pipeline import Calibration, Choice, build_pipeline, positive_scores
 from radiomix.modeling.search import grouped_folds, search
 

@@ -13,8 +13,8 @@ from helpers.modeling import synthetic_table, tiny_config
 from helpers.servers import free_port, running
 from mlflow.tracking import MlflowClient
 
+from radiomix.evaluation.experiment import run_experiment
 from radiomix.evaluation.report import build_report
-from radiomix.modeling.experiment import run_experiment
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,11 +13,11 @@ from helpers.modeling import synthetic_table, tiny_config
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
+from radiomix import stats
 from radiomix.cli import app
 from radiomix.errors import ConfigError
-from radiomix.evaluation import stats
+from radiomix.evaluation.experiment import run_experiment
 from radiomix.modeling.config import ExperimentConfig
-from radiomix.modeling.experiment import run_experiment
 from radiomix.modeling.nested_cv import outer_splits
 from radiomix.serving.export import export_model
 from radiomix.serving.model import load_model

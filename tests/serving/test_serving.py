@@ -81,9 +81,9 @@ def _new_cases(manifest: Path, features: Path) -> Path:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> SimpleNamespace:
     """A synthetic cohort, its features, and a model trained by the real experiment runner."""
+    from radiomix.evaluation.experiment import run_experiment
     from radiomix.features import extract_features
     from radiomix.modeling.config import ExperimentConfig
-    from radiomix.modeling.experiment import run_experiment
     from radiomix.synth.cohort import synthesize_cohort
 
     root = tmp_path_factory.mktemp("serving")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from radiomix.evaluation.stats import (
+from radiomix.stats import (
     StatisticsInputError,
     auc_delong,
     binary_metrics,

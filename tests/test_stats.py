@@ -8,7 +8,7 @@ from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
 
 from radiomix.errors import RadiomixError
-from radiomix.evaluation.stats import (
+from radiomix.stats import (
     StatisticsInputError,
     auc_delong,
     auc_score,

@@ -22,11 +22,11 @@ from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
 import radiomix
+from radiomix import stats
 from radiomix.cli import app
-from radiomix.evaluation import stats
+from radiomix.evaluation.experiment import experiment_sha256, run_experiment
 from radiomix.features.engine import PROVENANCE_KEY
 from radiomix.modeling.data import load_model_data
-from radiomix.modeling.experiment import experiment_sha256, run_experiment
 from radiomix.modeling.permutation import null_auc, permuted_labels
 from radiomix.tracking import using_tracking_uri
 

@@ -27,7 +27,6 @@ from radiomix.console import print_warning
 from radiomix.errors import ConfigError
 from radiomix.evaluation import plots
 from radiomix.evaluation.report import write_run_report
-from radiomix.evaluation.stats import auc_score
 from radiomix.hashing import file_sha256
 from radiomix.modeling.config import ExperimentConfig, check_storage
 from radiomix.modeling.data import (
@@ -60,6 +59,7 @@ from radiomix.modeling.tracking import (
     run_tags,
 )
 from radiomix.outputs import writable_folder
+from radiomix.stats import auc_score
 from radiomix.tracking import check_tracking_store, resolve_tracking_uri, using_tracking_uri
 
 
