@@ -1,6 +1,6 @@
 """AUC statistics against pROC's own output (pROC 1.18.0, R 4.2).
 
-The numbers below were printed by `Rscript tests/evaluation/proc_reference.R`, which holds the
+The numbers below were printed by `Rscript tests/proc_reference.R`, which holds the
 same data: ties inside and across classes, two correlated scores on the same cases, and two
 disjoint halves for the unpaired test.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from radiomix.evaluation.stats import auc_delong, delong_test, delong_unpaired_test
+from radiomix.stats import auc_delong, delong_test, delong_unpaired_test
 
 Y = [0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
 Y += [1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1]

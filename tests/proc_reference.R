@@ -1,5 +1,5 @@
-# Reference values for tests/evaluation/test_stats_proc.py, from pROC (Robin et al. 2011).
-# Run: Rscript tests/evaluation/proc_reference.R (R 4.2, pROC 1.18.0 gave the values in the test).
+# Reference values for tests/test_stats_proc.py, from pROC (Robin et al. 2011).
+# Run: Rscript tests/proc_reference.R (R 4.2, pROC 1.18.0 gave the values in the test).
 suppressMessages(library(pROC))
 y <- c(0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1)
 a <- c(-0.8, 0.0, 0.9, 0.3, 0.8, 0.1, 1.0, -1.2, 0.1, 1.4, -0.6, 1.8, 1.0, 0.3, 2.0, 0.8, -1.2, 0.1, 0.6, -0.2, 1.6, 0.8, 0.7, 2.3, 0.2, 0.2, -0.5, 0.1, -1.2, -0.6, -0.2, 1.8, 2.0, -0.4, -0.8, 1.5)
