@@ -12,10 +12,9 @@ from radiomix.console import EXIT_ERROR, print_error
 from radiomix.data.commands import suv_command, validate_command
 from radiomix.demo import demo_command
 from radiomix.errors import RadiomixError
-from radiomix.evaluation.commands import report_command
+from radiomix.evaluation.commands import report_command, train_command
 from radiomix.extras import missing_extra
 from radiomix.features.commands import extract_command, ibsi_check_command
-from radiomix.modeling.commands import train_command
 from radiomix.rules.commands import baseline_command
 from radiomix.serving.commands import (
     evaluate_command,
