@@ -27,6 +27,11 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def number_tag(value: float) -> str:
+    """A configured number as it appears in a feature name: ``1.8`` -> ``1p8``, ``20`` -> ``20``."""
+    return f"{value:g}".replace(".", "p")
+
+
 def _check_window(window: tuple[float, float], name: str) -> None:
     if not window[0] < window[1]:
         raise ValueError(f"{name} must be [start, end] with start < end, got {list(window)}")
@@ -46,15 +51,25 @@ class PetStaticConfig(_Section):
     suvpeak_volume_ml: float = Field(1.0, gt=0)
 
 
-class KineticsConfig(_Section):
-    """Time-activity curve settings that may differ per tracer (minutes after injection)."""
+class MriConfig(_Section):
+    """MRI: the voxel threshold of the rCBV fraction, in multiples of the ``ref_wm`` mean
+    (Gasparetto 2009: 1.8 x normal-appearing white matter)."""
 
+    rcbv_fraction_threshold: float = Field(1.8, gt=0)
+
+
+class KineticsConfig(_Section):
+    """Dynamic settings that may differ per tracer (minutes after injection): the TBR window
+    (the summed image of the windowed TBRs and of the curve VOI) and the curve settings."""
+
+    tbr_window_min: tuple[float, float] = (20.0, 40.0)
     slope_window_min: tuple[float, float] = (20.0, 50.0)
     early_peak_min: float = Field(20.0, gt=0)
     rising_slope_per_h: float = Field(0.1, ge=0)
 
     @model_validator(mode="after")
     def _windows(self) -> KineticsConfig:
+        _check_window(self.tbr_window_min, "tbr_window_min")
         _check_window(self.slope_window_min, "slope_window_min")
         return self
 
@@ -70,25 +85,30 @@ class CurveVoiConfig(_Section):
 
 
 class PetDynamicConfig(KineticsConfig):
-    """Dynamic PET: the TBR window, the curve VOI, and kinetics settings with per-tracer
-    overrides (``tracers: {FDOPA: {slope_window_min: [10, 30]}}``)."""
+    """Dynamic PET: the curve VOI, and the TBR window and kinetics settings with per-tracer
+    overrides (``tracers: {FDOPA: {tbr_window_min: [10, 30], slope_window_min: [10, 30]}}``);
+    a tracer without overrides (or no tracer) takes the defaults."""
 
-    tbr_window_min: tuple[float, float] = (20.0, 40.0)
     curve_voi: CurveVoiConfig = CurveVoiConfig()
     tracers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _tracer_settings(self) -> PetDynamicConfig:
-        _check_window(self.tbr_window_min, "tbr_window_min")
         for tracer in self.tracers:
             self.for_tracer(tracer)
         return self
 
-    def for_tracer(self, tracer: str) -> KineticsConfig:
-        """The kinetics settings of a tracer: the defaults with its overrides."""
+    def for_tracer(self, tracer: str | None) -> KineticsConfig:
+        """The settings of a tracer: the defaults with its overrides."""
         defaults = {name: getattr(self, name) for name in KineticsConfig.model_fields}
         overrides = {key.upper(): value for key, value in self.tracers.items()}
-        return KineticsConfig.model_validate({**defaults, **overrides.get(tracer.upper(), {})})
+        own = overrides.get(tracer.upper(), {}) if tracer else {}
+        return KineticsConfig.model_validate({**defaults, **own})
+
+    def tbr_windows(self) -> list[tuple[float, float]]:
+        """Every TBR window of the configuration, the default's first, without repeats."""
+        windows = [self.for_tracer(tracer).tbr_window_min for tracer in (None, *self.tracers)]
+        return list(dict.fromkeys(windows))
 
 
 class DynamicMapConfig(_Section):
@@ -125,6 +145,7 @@ class ExtractionConfig(_Section):
     btv: BtvConfig = BtvConfig()
     pet_static: PetStaticConfig = PetStaticConfig()
     pet_dynamic: PetDynamicConfig = PetDynamicConfig()
+    mri: MriConfig = MriConfig()
     texture: TextureConfig = TextureConfig()
     grid: GridConfig = GridConfig()
     regions: RegionsConfig = RegionsConfig()

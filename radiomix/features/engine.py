@@ -208,7 +208,8 @@ def run_family(case: Case, family: Family, config: ExtractionConfig) -> CaseResu
             )
         )
     computed = {name: value for name, value in result.features.items() if name not in infinite}
-    result.problems += _not_computed(case.case_id, family, ready, computed)
+    applicable = [output for output in ready if output not in extracted.not_applicable]
+    result.problems += _not_computed(case.case_id, family, applicable, computed)
     return result
 
 

@@ -3,8 +3,11 @@
 Conventions (all times from injection, in minutes; see :mod:`radiomix.data.timing`):
 
 - a frame's time is its **mid-time**; a frame belongs to a window [a, b] when a ≤ mid ≤ b;
-- the **summed image** of the TBR window (``tbr_window_min``, default 20–40 min) is the
-  duration-weighted mean of its frames;
+- the **summed image** of the case's tracer's TBR window (``tbr_window_min``, per tracer:
+  ``PetDynamicConfig.for_tracer``; FET 20–40 min) is the duration-weighted mean of its
+  frames. Each windowed feature names its window, so a table holds one set per configured
+  window and a case fills its tracer's set only (the others are left NaN as not
+  applicable, see :attr:`Extracted.not_applicable`);
 - ``dyn_TBRmean_<a>_<b>`` / ``dyn_TBRmax_<a>_<b>``: lesion-mask mean / max of the summed image
   over the ``ref_background`` mean of the summed image (whole mask);
 - ``dyn_TBRmean_btv_<a>_<b>``: mean of the summed image in its biological tumour volume
@@ -35,7 +38,12 @@ from radiomix.data.case_loader import load_case_dynamic
 from radiomix.data.manifest import Case
 from radiomix.data.timing import FrameTiming
 from radiomix.errors import ExtractionError
-from radiomix.features.config import CurveVoiConfig, ExtractionConfig, KineticsConfig
+from radiomix.features.config import (
+    CurveVoiConfig,
+    ExtractionConfig,
+    KineticsConfig,
+    number_tag,
+)
 from radiomix.features.pet_static import btv_tbr
 from radiomix.features.regions import (
     bounding_box,
@@ -55,18 +63,32 @@ KINETICS = ("dyn_TTP_min", "dyn_slope_suv_per_h", "dyn_pattern", "dyn_curve_voi_
 
 def window_tag(window: tuple[float, float]) -> str:
     """``(20, 40)`` -> ``20_40``."""
-    return f"{window[0]:g}_{window[1]:g}".replace(".", "p")
+    return f"{number_tag(window[0])}_{number_tag(window[1])}"
 
 
-def tbr_names(config: ExtractionConfig) -> dict[str, str]:
+def tbr_names(config: ExtractionConfig, tracer: str | None = None) -> dict[str, str]:
     """``mean``/``max``/``btv`` -> ``dyn_TBRmean_20_40``/``dyn_TBRmax_20_40``/
-    ``dyn_TBRmean_btv_20_40`` for the default window."""
-    tag = window_tag(config.pet_dynamic.tbr_window_min)
+    ``dyn_TBRmean_btv_20_40`` for the TBR window of ``tracer`` (None: the default window)."""
+    return window_tbr_names(config.pet_dynamic.for_tracer(tracer).tbr_window_min)
+
+
+def window_tbr_names(window: tuple[float, float]) -> dict[str, str]:
+    """The windowed TBR names of one window (see :func:`tbr_names`)."""
+    tag = window_tag(window)
     return {
         "mean": f"dyn_TBRmean_{tag}",
         "max": f"dyn_TBRmax_{tag}",
         "btv": f"dyn_TBRmean_btv_{tag}",
     }
+
+
+def windowed_names(config: ExtractionConfig) -> list[str]:
+    """Every windowed TBR name of the configuration: one set per configured TBR window."""
+    return [
+        name
+        for window in config.pet_dynamic.tbr_windows()
+        for name in window_tbr_names(window).values()
+    ]
 
 
 def pet_dynamic_inputs(config: ExtractionConfig) -> dict[str, tuple[str, ...]]:
@@ -75,7 +97,7 @@ def pet_dynamic_inputs(config: ExtractionConfig) -> dict[str, tuple[str, ...]]:
     inputs = dict.fromkeys(KINETICS, lesion)
     if config.pet_dynamic.curve_voi.kind == "btv":
         inputs = dict.fromkeys(KINETICS, (*lesion, "ref_background"))
-    return inputs | dict.fromkeys(tbr_names(config).values(), (*lesion, "ref_background"))
+    return inputs | dict.fromkeys(windowed_names(config), (*lesion, "ref_background"))
 
 
 def read_case_dynamic(case: Case) -> tuple[np.ndarray, sitk.Image, FrameTiming]:
@@ -206,9 +228,11 @@ def tbr_features(
     background: np.ndarray,
     search: np.ndarray,
     config: ExtractionConfig,
+    tracer: str | None = None,
 ) -> tuple[dict, np.ndarray]:
-    """Whole-mask TBRmean and TBRmax and BTV TBRmean of the summed image, and the BTV."""
-    names = tbr_names(config)
+    """Whole-mask TBRmean and TBRmax and BTV TBRmean of the summed image of the tracer's
+    TBR window, named after that window, and the BTV."""
+    names = tbr_names(config, tracer)
     background_mean = float(summed[background].mean())
     btv, btv_tbr_value = btv_tbr(summed, lesion, search, background_mean, config.btv)
     return {
@@ -282,17 +306,19 @@ def pet_dynamic(case: Case, config: ExtractionConfig) -> Extracted:
     """Whole-mask and BTV TBR of the summed window, and the kinetics of the curve VOI;
     returns the region curves (and the curve VOI's) too."""
     settings = config.pet_dynamic
+    tracer = settings.for_tracer(case.tracer)
     frames, grid, timing = read_case_dynamic(case)
     masks = {column: mask_array(case, column, grid) for column in CURVE_REGIONS if case.has(column)}
     lesion = masks["lesion_mask"]
-    summed = summed_image(frames, timing, settings.tbr_window_min)
+    summed = summed_image(frames, timing, tracer.tbr_window_min)
     window_has_frames = summed is not None
     problems = (
         []
         if window_has_frames
         else [
-            f"case {case.case_id}: no frame with mid-time in {list(settings.tbr_window_min)} min: "
-            "no windowed TBR; the curve VOI is placed on the mean of all frames"
+            f"case {case.case_id}: no frame with mid-time in {list(tracer.tbr_window_min)} min "
+            f"(the {case.tracer or 'default'} TBR window): no windowed TBR; the curve VOI is "
+            "placed on the mean of all frames"
         ]
     )
     if summed is None:
@@ -302,17 +328,19 @@ def pet_dynamic(case: Case, config: ExtractionConfig) -> Extracted:
     features: dict[str, float] = {}
     btv: np.ndarray | None = None
     if "ref_background" in masks:
-        tbr, btv = tbr_features(summed, lesion, masks["ref_background"], search, config)
+        tbr, btv = tbr_features(
+            summed, lesion, masks["ref_background"], search, config, case.tracer
+        )
         features |= tbr if window_has_frames else {}
     voi = curve_voi(summed, lesion, btv, search, grid, settings.curve_voi)
     curves = {column: region_curve(frames, mask) for column, mask in masks.items()}
     curves[voi_region_name(settings.curve_voi)] = region_curve(frames, voi)
-    features |= curve_kinetics(
-        curves[voi_region_name(settings.curve_voi)],
-        timing.mid_min,
-        settings.for_tracer(case.tracer),
-    )
+    features |= curve_kinetics(curves[voi_region_name(settings.curve_voi)], timing.mid_min, tracer)
     features["dyn_curve_voi_ml"] = int(voi.sum()) * voxel_volume_ml(grid)
+    own = set(tbr_names(config, case.tracer).values())
     return Extracted(
-        features, curves=curves_table(case.case_id, curves, timing.mid_min), problems=problems
+        features,
+        curves=curves_table(case.case_id, curves, timing.mid_min),
+        problems=problems,
+        not_applicable=[name for name in windowed_names(config) if name not in own],
     )

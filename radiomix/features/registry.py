@@ -37,11 +37,14 @@ T = TypeVar("T")
 
 @dataclass
 class Extracted:
-    """What a family computed on one case: features, optional curves and problems."""
+    """What a family computed on one case: features, optional curves and problems, and the
+    outputs that do not apply to the case (e.g. another tracer's TBR window), left NaN
+    without a problem."""
 
     features: dict[str, float]
     curves: pd.DataFrame | None = None
     problems: list[str] = field(default_factory=list)
+    not_applicable: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Rule inputs as their sources define them, on hand-made phantoms with known answers:
-BTV TBRmean (static and 20–40 min), the curve VOI around the hotspot, timing from the
-injection, PERCIST SUVpeak beside a hot structure and the BTV beyond the lesion mask."""
+BTV TBRmean (static and 20–40 min), each tracer's TBR window, the curve VOI around the
+hotspot, timing from the injection, PERCIST SUVpeak beside a hot structure, the BTV beyond
+the lesion mask and Gasparetto's rCBV fraction."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from helpers.phantoms import write_image
 
 from radiomix.data.manifest import load_manifest
 from radiomix.features import extract_case
-from radiomix.features.config import BtvConfig, CurveVoiConfig, ExtractionConfig
+from radiomix.features.config import BtvConfig, CurveVoiConfig, ExtractionConfig, load_config
+from radiomix.features.mri import rcbv_fraction
+from radiomix.features.pet_dynamic import tbr_names, windowed_names
 from radiomix.features.pet_static import ibsi_local_peak, suv_peak
 from radiomix.rules.apply import apply_rule
 from radiomix.rules.config import load_rules
+from radiomix.rules.expression import WINDOWED_FEATURE
 
 SPACING_MM = 2.0
 VOXEL_ML = SPACING_MM**3 / 1000.0
@@ -118,6 +122,78 @@ def test_btv_empty_falls_back_to_the_whole_mask(tmp_path):
     features = extract_case(case, config(("pet_static",))).features
     assert features["pet_BTV_ml"] == 0.0
     assert features["pet_TBRmean_btv"] == pytest.approx(1.3)
+
+
+# --- Each tracer's TBR window ------------------------------------------------------------
+
+# Lesion uptake per frame (background 1.0): 4.0 before 20 min, 2.0 from 20 to 30 min, 3.0
+# after. By hand, duration-weighted over the frames whose mid-time is in the window:
+# FDOPA 10–30 min: three 3-min frames at 4.0 and two 5-min frames at 2.0 -> 56/19;
+# FET 20–40 min: two 5-min frames at 2.0 and two at 3.0 -> 2.5; MET 20–30 min -> 2.0.
+WINDOW_TBR = {"FDOPA": ("10_30", 56 / 19), "FET": ("20_40", 2.5), "MET": ("20_30", 2.0)}
+
+
+def stepped_uptake_frames() -> np.ndarray:
+    uptake = np.select([FRAME_MID_MIN < 20, FRAME_MID_MIN <= 30], [4.0, 2.0], 3.0)
+    frames = np.ones((FRAME_MID_MIN.size, *SHAPE), dtype=np.float32)
+    frames[(slice(None), *LESION)] = uptake[:, None, None, None]
+    return frames
+
+
+@pytest.mark.parametrize("tracer", sorted(WINDOW_TBR))
+def test_each_tracer_sums_its_own_published_tbr_window(tmp_path, tracer):
+    masks = {"lesion_mask": box(SHAPE, LESION), "ref_background": box(SHAPE, BACKGROUND)}
+    case = case_of(
+        tmp_path / tracer, {"pet_dynamic": stepped_uptake_frames()}, masks, tracer=tracer
+    )
+    packaged = load_config().model_copy(update={"families": ("pet_dynamic",)})
+    result = extract_case(case, packaged)
+    tag, expected = WINDOW_TBR[tracer]
+    for name in (f"dyn_TBRmean_{tag}", f"dyn_TBRmax_{tag}", f"dyn_TBRmean_btv_{tag}"):
+        assert result.features[name] == pytest.approx(expected)
+    others = set(windowed_names(packaged)) - set(tbr_names(packaged, tracer).values())
+    assert len(others) == 6 and others.isdisjoint(result.features)
+    assert not any(name in problem.message for problem in result.problems for name in others)
+
+
+def test_tracer_rules_read_their_tracers_window():
+    """Every windowed TBR a rule reads is its tracers' configured window."""
+    packaged = load_config()
+    checked = 0
+    for rule in load_rules():
+        for name in filter(WINDOWED_FEATURE.fullmatch, rule.inputs):
+            assert rule.spec.tracers
+            for tracer in rule.spec.tracers:
+                assert name in tbr_names(packaged, tracer).values(), (rule.id, tracer)
+                checked += 1
+    assert checked >= 1  # fet_dynamic reads dyn_TBRmean_btv_20_40
+
+
+# --- Gasparetto's rCBV fraction ------------------------------------------------------------
+
+
+def test_rcbv_fraction_counts_voxels_strictly_above_the_threshold():
+    assert rcbv_fraction(np.array([1.8, 1.81, 1.0, 2.0]), 1.0, 1.8) == pytest.approx(0.5)
+    assert rcbv_fraction(np.array([0.9, 1.0]), 0.5, 1.8) == pytest.approx(0.5)
+    assert np.isnan(rcbv_fraction(np.array([1.0]), 0.0, 1.8))
+
+
+def test_rcbv_fraction_of_a_lesion_with_a_known_hot_part(tmp_path):
+    """230 of 1000 lesion voxels at 2.0 x white matter, the rest at 1.0: the fraction is 0.23
+    (Gasparetto positive, > 20 %) while the mean rCBV is 1.23 (below 1.8)."""
+    rcbv = np.ones(SHAPE, dtype=np.float32)
+    lesion = box(SHAPE, np.s_[2:12, 2:12, 2:12])
+    rcbv[2:12, 2:12, 2:4] = 2.0  # 200 voxels
+    rcbv[2:5, 2:12, 4] = 2.0  # 30 more
+    masks = {"lesion_mask": lesion, "ref_wm": box(SHAPE, BACKGROUND)}
+    case = case_of(tmp_path / "rcbv", {"rcbv": rcbv}, masks)
+    features = extract_case(case, config(("mri",))).features
+    assert features["mri_rCBV_fraction_gt_1p8"] == pytest.approx(0.23)
+    assert features["mri_rCBV_mean"] == pytest.approx(1.23)
+    rules = {rule.id: rule for rule in load_rules()}
+    table = pd.DataFrame([{**features, "tracer": "FET", "primary": "glioma"}])
+    assert apply_rule(table, rules["rcbv_fraction"]).decision.tolist() == [1.0]
+    assert apply_rule(table, rules["rcbv_mean"]).decision.tolist() == [0.0]
 
 
 # --- BTV beyond the mask, never into a reference region ----------------------------------
@@ -285,8 +361,8 @@ def test_no_frame_in_the_tbr_window_is_reported_and_the_voi_uses_all_frames(tmp_
     assert result.features["dyn_TTP_min"] == pytest.approx(13.5)
     messages = [problem.message for problem in result.problems]
     assert any(
-        "no frame with mid-time in [20.0, 40.0] min: no windowed TBR; the curve VOI "
-        "is placed on the mean of all frames" in message
+        "no frame with mid-time in [20.0, 40.0] min (the FET TBR window): no windowed TBR; "
+        "the curve VOI is placed on the mean of all frames" in message
         for message in messages
     ), messages
 

@@ -100,12 +100,14 @@ def test_shipped_rules_are_complete(rules) -> None:
         "fet_dynamic",
         "fet_metastasis_tbrmean",
         "fet_metastasis_tbrmax",
+        "fet_metastasis_tbrmax_romagna",
         "fet_metastasis_combined",
         "fdopa_dynamic_slope",
         "met_lnr",
         "mrs_cho_naa",
         "mrs_cho_cr",
         "rcbv_mean",
+        "rcbv_fraction",
         "adc_ratio",
     }
     assert rules["fet_dynamic"].inputs == ["dyn_TBRmean_btv_20_40", "dyn_TTP_min"]
@@ -144,6 +146,8 @@ def _one_rule_table(
         ("fdg_dual_phase", "fdg_dual_phase_index", "FDG", "metastasis", [0.19, 0.2], [0, 1]),
         ("adc_ratio", "mri_ADC_ratio", "FET", "glioma", [1.6, 1.59], [0, 1]),
         ("rcbv_mean", "mri_rCBV_mean", "FDG", "metastasis", [1.8, 1.79], [1, 0]),
+        ("rcbv_fraction", "mri_rCBV_fraction_gt_1p8", "FET", "glioma", [0.2, 0.21], [0, 1]),
+        ("fet_metastasis_tbrmax_romagna", "pet_TBRmax", "FET", "metastasis", [2.15, 2.14], [1, 0]),
         (
             "mrs_cho_naa",
             "mrs_cho_naa",
