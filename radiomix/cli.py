@@ -8,9 +8,9 @@ import sys
 import typer
 
 from radiomix import __version__
-from radiomix.console import EXIT_ERROR, print_error
+from radiomix.commands import demo_command
+from radiomix.console import EXIT_ERROR, print_error, show_library_warnings
 from radiomix.data.commands import suv_command, validate_command
-from radiomix.demo import demo_command
 from radiomix.errors import RadiomixError
 from radiomix.evaluation.commands import report_command, train_command
 from radiomix.extras import missing_extra
@@ -66,6 +66,7 @@ def run() -> None:
     """Entry point: every radiomix error ends as one clear line and exit code 2."""
     # MLflow's per-file download bars would interleave with radiomix's own progress.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    show_library_warnings()
     try:
         app(prog_name="radiomix")
     except RadiomixError as error:

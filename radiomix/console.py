@@ -1,8 +1,10 @@
-"""What every command-line verb shares: how a radiomix error reaches the user."""
+"""What every command-line verb shares: how a radiomix error, a warning the library logs and
+its progress reach the user."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import typer
@@ -27,6 +29,45 @@ def print_warning(message: str) -> None:
     Console(stderr=True).print(
         f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True
     )
+
+
+class _WarningLines(logging.Handler):
+    """Shows each warning the radiomix library logs as one `warning:` line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print_warning(record.getMessage())
+
+
+def show_library_warnings() -> None:
+    """Show the warnings of the radiomix loggers on standard error (once per process)."""
+    logger = logging.getLogger("radiomix")
+    if not any(isinstance(handler, _WarningLines) for handler in logger.handlers):
+        logger.addHandler(_WarningLines(logging.WARNING))
+
+
+@contextmanager
+def progress_bar(
+    description: str, console: Console | None = None
+) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback ``(done, total)`` drawing a transient bar, redrawn on each call (no
+    refresh thread, so worker processes fork from a single-threaded process)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        auto_refresh=False,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def draw(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, refresh=True)
+
+        yield draw
 
 
 @contextmanager

@@ -1,23 +1,28 @@
-"""`radiomix demo`: synth → validate → extract → baseline → train → report → export."""
+"""The whole pipeline on the demo cohort: synth → validate → extract → baseline → train →
+report → export. `radiomix demo` (radiomix/commands.py) draws its steps."""
 
 from __future__ import annotations
 
+import logging
 import shutil
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import typer
-from rich.console import Console
-
 from radiomix.paths import EXPERIMENTS_DIR
-from radiomix.tracking import SHOWN_DEFAULT_URI
+
+LOG = logging.getLogger(__name__)
 
 # The demo cohort and its results live in the current folder; the experiment ships inside
 # the package.
 DEMO_MANIFEST = Path("data_manifest.csv")
 DEMO_EXPERIMENT = EXPERIMENTS_DIR / "demo_all.yaml"
 DEMO_OUT = Path("runs") / "demo"
+STEPS = 7
+
+Progress = Callable[[str, int, int], None]
+"""Progress callback: (title of the step starting, steps done, steps in total); the title is
+"done" once every step has run."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ def run_demo(
     out: Path = DEMO_OUT,
     workers: int | None = None,
     tracking_uri: str | None = None,
-    console: Console | None = None,
+    progress: Progress | None = None,
     manifest: Path = DEMO_MANIFEST,
     experiment: Path = DEMO_EXPERIMENT,
 ) -> DemoResult:
@@ -56,98 +61,54 @@ def run_demo(
     from radiomix.synth import ensure_demo_cohort
     from radiomix.synth.demo import demo_scenario
 
-    console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
-    step = _Steps(console)
+    step = _Steps(progress)
 
-    step(
-        f"1/7 synthetic cohort, texture scenario '{demo_scenario()}' (generated once, then reused)"
-    )
+    step(f"synthetic cohort, texture scenario '{demo_scenario()}' (generated once, then reused)")
     ensure_demo_cohort(manifest)
-    step("2/7 validate the manifest")
+    step("validate the manifest")
     report = validate_manifest(manifest)
     if not report.valid:
         raise ManifestError(f"{manifest} is invalid:\n" + "\n".join(map(str, report.problems)))
-    step("3/7 extract features")
+    step("extract features")
     features = out / "features.parquet"
     extraction = extract_features(manifest, features, workers=workers, errors=out / "errors.csv")
-    step("4/7 rule-based baseline")
+    step("rule-based baseline")
     baseline = out / "baseline.csv"
     baseline_report(extraction.table, load_rules()).to_csv(baseline, index=False)
     parameter_report(extraction.table, load_rules()).to_csv(
         out / "baseline_parameters.csv", index=False
     )
-    step("5/7 nested cross-validation")
+    step("nested cross-validation")
     config = load_experiment(experiment)
     config.input.table = features
     result = run_experiment(config, out / config.name, tracking_uri=tracking_uri)
-    step("6/7 report")
+    step("report")
     page = build_report(result.run_id, out / "report.html", tracking_uri=result.tracking_uri)
-    step("7/7 export the final model")
+    step("export the final model")
     model = out / "model"
     shutil.rmtree(model, ignore_errors=True)
     export_model(result.run_id, model, tracking_uri=result.tracking_uri)
-    step.done()
+    step.finish()
     return DemoResult(features, baseline, result.run_id, page, model, result.metrics)
 
 
 class _Steps:
-    """Prints each step with the time since the start."""
+    """Logs each step as it starts and reports it to the progress callback."""
 
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.start = time.perf_counter()
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.done = 0
 
     def __call__(self, title: str) -> None:
-        elapsed = time.perf_counter() - self.start
-        self.console.rule(f"[bold]{title}[/bold] ({elapsed:.0f} s)")
+        LOG.info("demo step %d/%d: %s", self.done + 1, STEPS, title)
+        self._report(title)
+        self.done += 1
 
-    def done(self) -> None:
-        self.console.rule(f"done in {time.perf_counter() - self.start:.0f} s")
+    def finish(self) -> None:
+        LOG.info("demo done")
+        self._report("done")
 
-
-def demo_command(
-    out: Path = typer.Option(DEMO_OUT, "--out", help="Folder for the demo's results."),
-    workers: int = typer.Option(
-        None, "--workers", help="Extraction workers.", show_default="number of cores"
-    ),
-    tracking_uri: str = typer.Option(
-        None, "--tracking-uri", help="MLflow tracking URI.", show_default=SHOWN_DEFAULT_URI
-    ),
-) -> None:
-    """Run synth → validate → extract → baseline → train → report → export on the demo cohort."""
-    from radiomix.console import quiet_optuna
-
-    console = Console()
-    quiet_optuna()
-    result = run_demo(out, workers, tracking_uri, console)
-    headline = result.metrics["headline"]
-    low, high = headline["auc_pooled_ci"]
-    console.print(
-        f"model AUC {headline['auc']:.3f} ± {headline['auc_sd']:.3f} over the outer "
-        f"repeats (pooled 95 % CI {low:.3f}–{high:.3f}, patient-clustered)"
-    )
-    best = _best_rule(result.metrics["rules"])
-    if best:
-        rule, values = best
-        console.print(
-            f"best single rule {rule}: AUC {values['auc']:.3f} vs model "
-            f"{values['model_auc_same_cases']:.3f} on the same {values['n']} cases, "
-            f"clustered paired test p = {values['delong_p_vs_model']:.3g} "
-            f"(Holm-adjusted over the rules {values['delong_p_holm_vs_model']:.3g})"
-        )
-    console.print(
-        f"features {result.features}\nbaseline {result.baseline}\n"
-        f"MLflow run {result.run_id}\nreport {result.report}\nmodel {result.model}"
-        f" (score new cases: radiomix predict --model {result.model} INPUT --out "
-        "predictions.csv)"
-    )
-
-
-def _best_rule(rules: dict) -> tuple[str, dict] | None:
-    scored = [
-        (rule, values)
-        for rule, values in rules.items()
-        if values.get("auc") is not None and values["auc"] == values["auc"]
-    ]
-    return max(scored, key=lambda item: item[1]["auc"], default=None)
+    def _report(self, title: str) -> None:
+        if self.progress:
+            self.progress(title, self.done, STEPS)

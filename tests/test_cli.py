@@ -65,3 +65,19 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
     assert script.returncode == 2
     assert script.stderr.startswith("error:") and "absent.parquet" in script.stderr
     assert "Traceback" not in script.stderr + script.stdout
+
+
+def test_the_library_logs_warnings_the_command_line_shows(tmp_path):
+    """A warning logged by a library module reaches the user as one `warning:` line; its
+    information messages stay quiet."""
+    code = (
+        "import logging; from radiomix.console import show_library_warnings; "
+        "show_library_warnings(); show_library_warnings(); "
+        "log = logging.getLogger('radiomix.evaluation.experiment'); "
+        "log.info('quiet'); log.warning('dropped: %s', 'case c1')"
+    )
+    script = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert script.returncode == 0 and script.stdout == ""
+    assert script.stderr == "warning: dropped: case c1\n"

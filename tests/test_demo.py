@@ -48,13 +48,18 @@ def write_experiment(folder, name: str, source: dict):
 def test_demo_runs_every_stage_and_reports_the_model(manifest, tmp_path):
     experiment = write_experiment(tmp_path, "small", {"table": "unused.parquet"})
 
+    steps: list[tuple[str, int, int]] = []
     result = run_demo(
         tmp_path / "out",
         workers=1,
         tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        progress=lambda *step: steps.append(step),
         manifest=manifest,
         experiment=experiment,
     )
+
+    assert [(done, total) for _, done, total in steps] == [(i, 7) for i in range(8)]
+    assert steps[2][0] == "extract features" and steps[-1][0] == "done"
 
     cases = pd.read_csv(manifest)
     features = pd.read_parquet(result.features)

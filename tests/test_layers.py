@@ -2,8 +2,8 @@
 
 Layers, bottom to top: data → features → rules and modeling → evaluation → serving. The shared
 modules at the top of the package (errors, schema, statistics, versions...) sit below every layer
-and import none. The command modules (the CLI) sit above all of them and are the only ones that
-import typer.
+and import none; the demo, which runs every stage, sits above all layers. The command modules (the
+CLI) sit above everything and are the only ones that import typer.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ BELOW = {
     "serving": {"data", "features", "rules", "modeling", "evaluation"},
 }
 LAYERS = set(BELOW) | {"synth"}
+ABOVE_ALL = {"demo.py"}
+"""Library modules that run every stage (the demo): above all layers, below the commands."""
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -40,7 +42,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def is_command_module(path: Path) -> bool:
-    return path.name in {"cli.py", "console.py", "demo.py", "commands.py", "command.py"}
+    return path.name in {"cli.py", "console.py", "commands.py", "command.py"}
 
 
 def library_files(layer: str) -> list[Path]:
@@ -63,18 +65,36 @@ def test_shared_modules_import_no_layer():
     found = sorted(
         f"{path.name} imports {name}"
         for path in PACKAGE.glob("*.py")
-        if not is_command_module(path)
+        if not is_command_module(path) and path.name not in ABOVE_ALL
         for name in imported_modules(path)
         if name.startswith("radiomix.") and name.split(".")[1] in LAYERS
     )
     assert found == []
 
 
-def test_typer_only_in_command_modules():
+def library_modules() -> list[Path]:
+    return [path for path in PACKAGE.rglob("*.py") if not is_command_module(path)]
+
+
+@pytest.mark.parametrize("drawing", ["typer", "rich"])
+def test_only_command_modules_import_typer_or_rich(drawing):
     found = sorted(
         str(path.relative_to(PACKAGE))
-        for path in PACKAGE.rglob("*.py")
-        if not is_command_module(path) and "typer" in imported_modules(path)
+        for path in library_modules()
+        if any(name.partition(".")[0] == drawing for name in imported_modules(path))
+    )
+    assert found == []
+
+
+def test_no_library_module_prints():
+    """The library logs through module loggers; only the commands print."""
+    found = sorted(
+        f"{path.relative_to(PACKAGE)}:{node.lineno}"
+        for path in library_modules()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "print"
     )
     assert found == []
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +24,6 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from radiomix.console import print_warning
 from radiomix.errors import ConfigError
 from radiomix.evaluation import plots
 from radiomix.evaluation.report import write_run_report
@@ -61,6 +61,8 @@ from radiomix.modeling.tracking import (
 from radiomix.outputs import writable_folder
 from radiomix.stats import auc_score
 from radiomix.tracking import check_tracking_store, resolve_tracking_uri, using_tracking_uri
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -355,7 +357,7 @@ def run_experiment(
     table = _input_table(config, out)
     data = load_model_data(config, table)
     for problem in data.dropped:
-        print_warning(f"dropped: {problem}")
+        LOG.warning("dropped: %s", problem)
     rules, directions = _rule_columns(config, data.table)
     with using_tracking_uri(uri):
         return _tracked_run(

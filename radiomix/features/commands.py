@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -43,11 +41,11 @@ def extract_command(
     cases. A case that fails is listed in the error report and the others complete; the exit
     code is then 2.
     """
-    from radiomix.console import EXIT_ERROR, exit_on_error, print_error
+    from radiomix.console import EXIT_ERROR, exit_on_error, print_error, progress_bar
     from radiomix.features.engine import extract_features, sibling
 
     console = Console()
-    with exit_on_error(), _progress_bar(console) as progress:
+    with exit_on_error(), progress_bar("extracting features", console) as progress:
         result = extract_features(
             manifest,
             out,
@@ -82,29 +80,6 @@ def extract_command(
         raise typer.Exit(EXIT_ERROR)
 
 
-@contextmanager
-def _progress_bar(console: Console) -> Iterator[Callable[[int, int], None]]:
-    """A progress callback ``(done, total)`` drawing a transient bar, redrawn on each call (no
-    refresh thread, so worker processes fork from a single-threaded process)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("extracting features"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        auto_refresh=False,
-    ) as bar:
-        task = bar.add_task("extract", total=None)
-
-        def draw(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, refresh=True)
-
-        yield draw
-
-
 def ibsi_check_command(
     out: Annotated[Path, typer.Option(help="CSV file for the per-feature report.")] = Path(
         "ibsi_report.csv"
@@ -127,13 +102,15 @@ def ibsi_check_command(
     from rich.console import Console
     from rich.table import Table
 
+    from radiomix.console import progress_bar
     from radiomix.features.ibsi import DATASETS, DEFAULT_SHARED, ibsi_check, summarise
 
     datasets = [name.strip() for name in dataset] if dataset else list(DATASETS)
     unknown = sorted(set(datasets) - set(DATASETS))
     if unknown:
         raise typer.BadParameter(f"unknown data set(s) {unknown}; choose from {list(DATASETS)}")
-    report = ibsi_check(shared or DEFAULT_SHARED, datasets)
+    with progress_bar("IBSI data sets") as progress:
+        report = ibsi_check(shared or DEFAULT_SHARED, datasets, progress=progress)
     report.to_csv(out, index=False)
     table = Table(title="IBSI conformance: matched / mapped / unmapped per family")
     for column in ("configuration", "family", "matched", "mapped", "unmapped"):

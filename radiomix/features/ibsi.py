@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -366,7 +366,11 @@ def dataset_report(
 
 
 def ibsi_check(
-    shared_root: Path, datasets: Sequence[str] = DATASETS, *, ibsi_corrections: bool = True
+    shared_root: Path,
+    datasets: Sequence[str] = DATASETS,
+    *,
+    ibsi_corrections: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """IBSI conformance report: one row per IBSI reference feature of each data set.
 
@@ -376,15 +380,16 @@ def ibsi_check(
     no reference). Digital phantom values pass within tolerance or at 3 significant figures
     (the table's precision); CT values pass within the configuration's tolerance (values of
     tolerance 0, printed rounded, at 3 significant figures). ``ibsi_corrections=False`` checks
-    pyradiomics' uncorrected definitions instead.
+    pyradiomics' uncorrected definitions instead. ``progress(done, total)`` is called after
+    each data set.
     """
     import pandas as pd
-    from rich.progress import track
 
-    reports = [
-        dataset_report(shared_root, dataset, ibsi_corrections=ibsi_corrections)
-        for dataset in track(list(datasets), description="IBSI data sets", transient=True)
-    ]
+    reports = []
+    for dataset in datasets:
+        reports.append(dataset_report(shared_root, dataset, ibsi_corrections=ibsi_corrections))
+        if progress:
+            progress(len(reports), len(datasets))
     return pd.concat(reports, ignore_index=True)
 
 

@@ -8,6 +8,7 @@ same seed gives byte-identical files (gzip headers carry no timestamp).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from radiomix.synth.sampler import (
 
 MAX_DRAWS = 20
 PatientResult = tuple[list[dict[str, object]], list[dict[str, object]]] | RadiomixError
+Progress = Callable[[int, int], None]
+"""Progress callback: (patients written, patients in total)."""
 QUANTUM = 2.0**-10  # stored values are multiples of 1/1024 (SUV, ratio or 10^-3 mm^2/s)
 DECIMALS = 6
 
@@ -167,27 +170,32 @@ def _attempt(out_dir: Path, config: SynthConfig, seed: int, index: int) -> Patie
 
 
 def _generate(
-    out_dir: Path, config: SynthConfig, seed: int, n_patients: int, workers: int
+    out_dir: Path,
+    config: SynthConfig,
+    seed: int,
+    n_patients: int,
+    workers: int,
+    progress: Progress | None,
 ) -> list[PatientResult]:
-    """Result per patient index, generated in ``workers`` processes with a progress bar."""
-    from rich.progress import Progress
-
+    """Result per patient index, generated in ``workers`` processes."""
     results: list = [None] * n_patients
-    with Progress(transient=True) as progress:
-        task = progress.add_task("synthesising patients", total=n_patients)
-        if workers <= 1:
-            for index in range(n_patients):
-                results[index] = _attempt(out_dir, config, seed, index)
-                progress.advance(task)
-            return results
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {
-                pool.submit(_attempt, out_dir, config, seed, index): index
-                for index in range(n_patients)
-            }
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                progress.advance(task)
+
+    def done(index: int, result: PatientResult) -> None:
+        results[index] = result
+        if progress:
+            progress(sum(r is not None for r in results), n_patients)
+
+    if workers <= 1:
+        for index in range(n_patients):
+            done(index, _attempt(out_dir, config, seed, index))
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {
+            pool.submit(_attempt, out_dir, config, seed, index): index
+            for index in range(n_patients)
+        }
+        for future in as_completed(futures):
+            done(futures[future], future.result())
     return results
 
 
@@ -203,10 +211,12 @@ def synthesize_cohort(
     config: Path | None = None,
     workers: int | None = None,
     scenario: str | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Write a synthetic cohort into ``out_dir``; returns the path of its data_manifest.csv.
 
-    ``scenario`` (``null`` or ``informative``) replaces the configuration's texture scenario.
+    ``scenario`` (``null`` or ``informative``) replaces the configuration's texture scenario;
+    ``progress(done, total)`` is called as each patient is written.
     A patient that fails is reported by id; the others are written, then a RadiomixError
     names the failures.
     """
@@ -216,7 +226,7 @@ def synthesize_cohort(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     workers = min(workers or os.cpu_count() or 1, n_patients)
-    results = _generate(out_dir, settings, seed, n_patients, workers)
+    results = _generate(out_dir, settings, seed, n_patients, workers, progress)
     failures = [str(result) for result in results if isinstance(result, Exception)]
     completed = [result for result in results if not isinstance(result, Exception)]
     manifest_rows = [row for rows, _ in completed for row in rows]

@@ -25,12 +25,12 @@ def synth_command(
     ),
 ) -> None:
     """Generate a synthetic multi-parametric PET/MRI cohort with its manifest and truth."""
-    from radiomix.console import exit_on_error
+    from radiomix.console import exit_on_error, progress_bar
     from radiomix.outputs import writable_folder
     from radiomix.synth.cohort import synthesize_cohort
 
-    with exit_on_error():
+    with exit_on_error(), progress_bar("synthesising patients") as progress:
         manifest = synthesize_cohort(
-            writable_folder(out), n_patients, seed, config, workers, scenario
+            writable_folder(out), n_patients, seed, config, workers, scenario, progress
         )
     typer.echo(f"wrote {manifest} and {manifest.parent / 'truth.csv'}")

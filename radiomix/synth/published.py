@@ -115,9 +115,3 @@ def markdown_table(performance: pd.DataFrame) -> str:
             f"| {published_se} | {sp} | {published_sp} |"
         )
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    from radiomix.synth.config import load_config
-
-    print(markdown_table(rule_performance(nominal_parameters(load_config(), 2000, 2024))), end="")
