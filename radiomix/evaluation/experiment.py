@@ -27,6 +27,7 @@ import yaml
 from radiomix.errors import ConfigError
 from radiomix.evaluation import plots
 from radiomix.evaluation.report import write_run_report
+from radiomix.features.engine import read_provenance, stored_config
 from radiomix.hashing import file_sha256
 from radiomix.modeling.config import ExperimentConfig, check_storage
 from radiomix.modeling.data import (
@@ -34,7 +35,6 @@ from radiomix.modeling.data import (
     extract_table,
     feature_groups,
     load_model_data,
-    table_provenance,
 )
 from radiomix.modeling.explain import explain_pipeline, mean_abs_shap
 from radiomix.modeling.headline import headline_metrics
@@ -78,15 +78,20 @@ class ExperimentResult:
 
 
 def _rule_columns(
-    config: ExperimentConfig, table: pd.DataFrame
+    config: ExperimentConfig, table: pd.DataFrame, path: Path
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """`rule_<id>` and `param_<id>` of the compared rules, row-aligned with `table`, and each
-    rule's direction ("higher" or "lower" parameter means recurrence)."""
+    """`rule_<id>` and `param_<id>` of the compared rules, row-aligned with `table` (read
+    from `path`), and each rule's direction ("higher" or "lower" parameter means recurrence).
+    The rules are checked against the extraction configuration of the experiment, else of the
+    table's provenance, else the packaged one."""
     if not config.rules:
         return pd.DataFrame(index=table.index), {}
+    from radiomix.features import load_config
     from radiomix.rules import evaluate_rules, load_rules
 
-    rules = load_rules(config.rules_path)
+    source = config.input.extraction_config
+    extraction = load_config(source) if source is not None else stored_config(path)
+    rules = load_rules(config.rules_path, extraction)
     if config.rules != "all":
         known = {rule.id for rule in rules}
         unknown = sorted(set(config.rules) - known)
@@ -256,7 +261,7 @@ def _lineage(
     beside the results with the experiment file and the extraction provenance."""
     paths = {"experiment": out / "experiment.yaml", "lineage": out / "lineage.json"}
     paths["experiment"].write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    provenance = table_provenance(table)
+    provenance = read_provenance(table)
     lineage = {
         "experiment_sha256": experiment_sha256(config),
         "table": table.name,
@@ -358,7 +363,7 @@ def run_experiment(
     data = load_model_data(config, table)
     for problem in data.dropped:
         LOG.warning("dropped: %s", problem)
-    rules, directions = _rule_columns(config, data.table)
+    rules, directions = _rule_columns(config, data.table, table)
     with using_tracking_uri(uri):
         return _tracked_run(
             config, data, table, rules, directions, out, uri, _Options(permutations, progress)

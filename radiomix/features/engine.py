@@ -43,13 +43,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import SimpleITK as sitk
+from pydantic import ValidationError
 
 from radiomix import __version__
 from radiomix.data.images import reads_shared
 from radiomix.data.manifest import Case, Manifest, load_manifest
 from radiomix.data.prepare import prepare_case
 from radiomix.data.resample import case_grids
-from radiomix.errors import ExtractionError, ManifestError, RadiomixError
+from radiomix.errors import ConfigError, ExtractionError, ManifestError, RadiomixError
 from radiomix.features.cache import FeatureCache, case_key
 from radiomix.features.config import ExtractionConfig, load_config
 from radiomix.features.registry import Family, enabled_families, feature_names
@@ -531,9 +532,28 @@ def write_parquet(frame: pd.DataFrame, path: Path, metadata: dict[str, str] | No
 
 
 def read_provenance(path: Path) -> dict[str, str]:
-    """The provenance stored in a feature table written by ``extract_features``."""
+    """The provenance stored in a parquet feature table written by ``extract_features``; {}
+    for other tables (CSV, or parquet without provenance), whatever the file's name."""
+    with Path(path).open("rb") as handle:
+        if handle.read(4) != b"PAR1":  # the parquet magic number
+            return {}
     metadata = pq.read_schema(path).metadata or {}
     return json.loads(metadata.get(PROVENANCE_KEY, b"{}"))
+
+
+def stored_config(path: Path) -> ExtractionConfig | None:
+    """The extraction configuration that made a feature table, from its provenance; None for
+    a table without one."""
+    stored = read_provenance(path).get("config")
+    if stored is None:
+        return None
+    try:
+        return ExtractionConfig.model_validate(json.loads(stored))
+    except ValidationError as error:
+        raise ConfigError(
+            f"{path}: the extraction configuration in its provenance does not fit this "
+            f"radiomix:\n{error}"
+        ) from None
 
 
 def _cache_folder(cache_dir: Path | None, config: ExtractionConfig, out: Path) -> Path:

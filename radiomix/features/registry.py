@@ -12,7 +12,9 @@ prefix ending in ``_`` that stands for a group of features (e.g. ``pet_`` for th
 ``pet``). The engine calls a family only when at least one output has all its inputs, sets the
 others to NaN and records why. ``names`` lists every feature the family can return (defaults
 to the keys of ``inputs``), so every row of a table has the same columns. Both may be
-functions of the configuration.
+functions of the configuration. A family whose names are costly to list (``texture`` reads
+them through pyradiomics) is registered with ``costly_names=True`` and asked last by
+:func:`declares`.
 
 A family may return :class:`Extracted` instead of a dict to hand back curves (a long table)
 and per-part problems along with its features.
@@ -55,6 +57,7 @@ class Family:
     function: FamilyFunction
     inputs: Callable[[ExtractionConfig], Inputs]
     names: Callable[[ExtractionConfig], Sequence[str]]
+    costly_names: bool = False
 
     def run(self, case: Case, config: ExtractionConfig) -> Extracted:
         """Run the family on a case and return an :class:`Extracted`."""
@@ -73,7 +76,8 @@ def register(
     name: str,
     inputs: Inputs | Callable[[ExtractionConfig], Inputs],
     names: Sequence[str] | Callable[[ExtractionConfig], Sequence[str]] | None = None,
-):
+    costly_names: bool = False,
+) -> Callable[[FamilyFunction], FamilyFunction]:
     """Decorator registering an extractor family under ``name``."""
 
     def decorate(function: FamilyFunction) -> FamilyFunction:
@@ -83,7 +87,7 @@ def register(
         names_of = (
             _as_function(names) if names is not None else (lambda config: list(inputs_of(config)))
         )
-        FAMILIES[name] = Family(name, function, inputs_of, names_of)
+        FAMILIES[name] = Family(name, function, inputs_of, names_of, costly_names)
         return function
 
     return decorate
@@ -106,3 +110,23 @@ def feature_names(config: ExtractionConfig) -> list[str]:
     for family in enabled_families(config):
         names += [name for name in family.names(config) if name not in names]
     return names
+
+
+def declares(config: ExtractionConfig) -> Callable[[str], bool]:
+    """A test of whether a registered family declares a feature name under this
+    configuration's settings (windows, textured images, parameter sets), whether or not the
+    configuration runs that family. The families are asked one at a time, those with costly
+    names last, and only until the name is found: checking names that cheap families declare
+    never lists the costly ones."""
+    pending = iter(sorted(FAMILIES.values(), key=lambda family: family.costly_names))
+    known: set[str] = set()
+
+    def declared(name: str) -> bool:
+        while name not in known:
+            family = next(pending, None)
+            if family is None:
+                return False
+            known.update(family.names(config))
+        return True
+
+    return declared

@@ -43,7 +43,7 @@ def _texture_image(case: Case, name: str, column: str, config: ExtractionConfig)
     return load_case_image(case, column)
 
 
-@register("texture", inputs=texture_inputs, names=texture_names)
+@register("texture", inputs=texture_inputs, names=texture_names, costly_names=True)
 def texture(case: Case, config: ExtractionConfig) -> Extracted:
     """Pyradiomics features ``<image>_<filter>_<class>_<feature>`` of each present image."""
     result = Extracted({})

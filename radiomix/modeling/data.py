@@ -68,18 +68,6 @@ def feature_groups(columns) -> dict[str, list[str]]:
     return groups
 
 
-def table_provenance(path: Path) -> dict:
-    """The extraction provenance (configuration, versions, manifest) stored in a parquet
-    feature table written by `radiomix.features.extract_features`; {} for other tables
-    (CSV, or parquet without provenance), whatever the file's name."""
-    with Path(path).open("rb") as handle:
-        if handle.read(4) != b"PAR1":  # the parquet magic number
-            return {}
-    from radiomix.features.engine import read_provenance
-
-    return read_provenance(path)
-
-
 def extract_table(source: InputConfig, out_dir: Path) -> Path:
     """Run the feature extraction for a manifest input and return the parquet it wrote."""
     if source.manifest is None:

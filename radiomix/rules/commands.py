@@ -164,6 +164,7 @@ def baseline_command(
 
     from radiomix.console import exit_on_error
     from radiomix.data.tables import read_feature_table
+    from radiomix.features.engine import stored_config
     from radiomix.outputs import writable_file
     from radiomix.rules.baseline import baseline_report, parameter_report
     from radiomix.rules.config import load_rules
@@ -173,7 +174,8 @@ def baseline_command(
         writable_file(out, "baseline report")
         if markdown:
             writable_file(markdown, "Markdown table")
-        table, loaded = read_feature_table(features), load_rules(rules)
+        table = read_feature_table(features)
+        loaded = load_rules(rules, stored_config(features))
         report = baseline_report(table, loaded, by_primary=not any_primary)
         parameters = parameter_report(table, loaded, by_primary=not any_primary)
         report.to_csv(out, index=False)

@@ -1,7 +1,15 @@
-"""The rules file (`configs/rules.yaml`): schema, validation and loading."""
+"""The rules file (`configs/rules.yaml`): schema, validation and loading.
+
+Every name a rule reads must be a column the tables it is applied to can have: a feature an
+extractor family declares under the extraction configuration's settings (asked of the feature
+registry, without computing: TBR windows, textured images and their parameter sets) or a
+clinical or reader column of the manifest. A family the configuration does not run still
+counts: its rules then find their inputs missing on every case, and the baseline says so.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -10,11 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from radiomix.data.manifest import RtTechnique
 from radiomix.errors import ConfigError, RuleError
+from radiomix.features.config import ExtractionConfig, load_config
+from radiomix.features.registry import declares
 from radiomix.paths import CONFIG_DIR
-from radiomix.rules.expression import Node, features_of, is_known_feature, parse_expression
+from radiomix.rules.expression import Node, features_of, parse_expression
+from radiomix.schema import CLINICAL_NUMBER_COLUMNS
 from radiomix.yaml_io import read_yaml
 
 DEFAULT_RULES_PATH = CONFIG_DIR / "rules.yaml"
+READER_COLUMNS = ("visual_score",)
+"""Manifest columns a rule may read besides the features and the clinical numbers."""
 
 Proportion = float | None
 Evidence = Literal["checked", "derived", "unchecked"]
@@ -168,14 +181,23 @@ class Rule:
         return list(dict.fromkeys(names))
 
 
-def compile_rule(spec: RuleSpec) -> Rule:
-    """Parse a rule's expressions and check its parameters, or raise a RuleError."""
-    positive = parse_expression(spec.positive, spec.id)
-    negative = None if spec.negative is None else parse_expression(spec.negative, spec.id)
-    applies_if = None if spec.applies_if is None else parse_expression(spec.applies_if, spec.id)
-    unknown = [name for name in spec.parameters if not is_known_feature(name)]
-    if unknown:
-        raise RuleError(f"rule {spec.id!r}: unknown parameter feature(s) {unknown}")
+def table_columns(extraction: ExtractionConfig) -> Callable[[str], bool]:
+    """Whether a rule may read a name: a feature of the configuration, a clinical or a reader
+    column."""
+    feature = declares(extraction)
+    return lambda name: name in CLINICAL_NUMBER_COLUMNS or name in READER_COLUMNS or feature(name)
+
+
+def compile_rule(spec: RuleSpec, known: Callable[[str], bool]) -> Rule:
+    """Parse a rule's expressions (every name must pass ``known``) and check its parameters, or
+    raise a RuleError."""
+
+    def parse(text: str) -> Node:
+        return parse_expression(text, spec.id, known)
+
+    positive = parse(spec.positive)
+    negative = None if spec.negative is None else parse(spec.negative)
+    applies_if = None if spec.applies_if is None else parse(spec.applies_if)
     decided_on = features_of(positive) + ([] if negative is None else features_of(negative))
     if set(decided_on) != set(spec.parameters):
         raise RuleError(
@@ -201,8 +223,9 @@ def _describe(error: ValidationError, raw: dict, path: Path) -> str:
     return f"invalid rules file {path}:\n  " + "\n  ".join(lines)
 
 
-def parse_rules(raw: object, path: Path) -> list[Rule]:
-    """Validate the parsed YAML content of a rules file and compile each rule."""
+def parse_rules(raw: object, path: Path, extraction: ExtractionConfig | None = None) -> list[Rule]:
+    """Validate the parsed YAML content of a rules file and compile each rule against the
+    columns of tables made with ``extraction`` (default: the packaged configuration)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"rules file {path} must be a mapping with 'version' and 'rules'")
     try:
@@ -213,14 +236,18 @@ def parse_rules(raw: object, path: Path) -> list[Rule]:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ConfigError(f"rules file {path}: duplicate rule ids {duplicates}")
-    return [compile_rule(spec) for spec in rules_file.rules]
+    known = table_columns(extraction or load_config())
+    return [compile_rule(spec, known) for spec in rules_file.rules]
 
 
-def load_rules(path: str | Path | None = None) -> list[Rule]:
-    """Read and validate a rules file (default: the project's `configs/rules.yaml`).
+def load_rules(
+    path: str | Path | None = None, extraction: ExtractionConfig | None = None
+) -> list[Rule]:
+    """Read and validate a rules file (default: the project's `configs/rules.yaml`) for the
+    tables of an extraction configuration (default: the packaged one).
 
     Raises ConfigError for an unreadable or malformed file and RuleError (naming the rule
-    and the position) for a bad expression or an unknown feature name.
+    and the position) for a bad expression or a name the configuration does not produce.
     """
     path = Path(path) if path is not None else DEFAULT_RULES_PATH
-    return parse_rules(read_yaml(path, "rules file"), path)
+    return parse_rules(read_yaml(path, "rules file"), path, extraction)

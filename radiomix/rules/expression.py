@@ -20,7 +20,6 @@ missing value is *unknown* (NaN); ``a or b`` is true as soon as one side is true
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 import re
@@ -31,17 +30,6 @@ import numpy as np
 import pandas as pd
 
 from radiomix.errors import RuleError
-from radiomix.features import feature_names, load_config
-from radiomix.schema import CLINICAL_NUMBER_COLUMNS
-
-READER_COLUMNS = ("visual_score",)
-"""Manifest columns a rule may read besides the features and the clinical numbers."""
-
-WINDOWED_FEATURE = re.compile(r"dyn_TBR(mean|max|mean_btv)_\d+(p\d+)?_\d+(p\d+)?")
-"""Features of a summed dynamic window of any configuration: ``dyn_TBRmean_btv_20_40`` …"""
-
-TEXTURE_FEATURE = re.compile(r"[a-z0-9]+_[A-Za-z0-9.-]+_[A-Za-z0-9]+_[A-Za-z0-9]+")
-"""Texture features of any pyradiomics settings: ``<image>_<filter>_<class>_<feature>``."""
 
 COMPARISONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "<": operator.lt,
@@ -62,23 +50,6 @@ TOKEN = re.compile(
     r"|(?P<paren>[()])"
     r"|(?P<minus>-)"
 )
-
-
-@functools.cache
-def declared_names() -> frozenset[str]:
-    """The features the registry declares for the packaged extraction configuration, and
-    the clinical and reader columns of the table."""
-    return frozenset((*feature_names(load_config()), *CLINICAL_NUMBER_COLUMNS, *READER_COLUMNS))
-
-
-def is_known_feature(name: str) -> bool:
-    """True for a declared name (see ``declared_names``), or a name whose form depends on the
-    extraction configuration: a summed dynamic window or a texture feature."""
-    return (
-        name in declared_names()
-        or WINDOWED_FEATURE.fullmatch(name) is not None
-        or TEXTURE_FEATURE.fullmatch(name) is not None
-    )
 
 
 @dataclass(frozen=True)
@@ -210,7 +181,7 @@ def tokenize(text: str, rule_id: str) -> list[Token]:
 class _Parser:
     """Recursive-descent parser over the token list of one rule expression."""
 
-    def __init__(self, text: str, rule_id: str, known: Callable[[str], bool]) -> None:
+    def __init__(self, text: str, rule_id: str, known: Callable[[str], bool] | None) -> None:
         self.text, self.rule_id, self.known = text, rule_id, known
         self.tokens = tokenize(text, rule_id)
         self.index = 0
@@ -305,8 +276,12 @@ class _Parser:
         following = self.peek()
         if following is not None and following.text == "(":
             raise self.error(f"calls are not allowed ({token.text!r})", following)
-        if not self.known(token.text):
-            raise self.error(f"unknown feature name {token.text!r}", token)
+        if self.known is not None and not self.known(token.text):
+            raise self.error(
+                f"{token.text!r} is neither a feature of the extraction configuration nor a "
+                "clinical or reader column",
+                token,
+            )
         return Feature(token.text)
 
     def number(self, token: Token, sign: float) -> Number:
@@ -316,11 +291,10 @@ class _Parser:
         return Number(value)
 
 
-def parse_expression(
-    text: str, rule_id: str, known: Callable[[str], bool] = is_known_feature
-) -> Node:
+def parse_expression(text: str, rule_id: str, known: Callable[[str], bool] | None = None) -> Node:
     """Parse a rule expression into its syntax tree, or raise a RuleError naming the
-    rule and the character position of the problem."""
+    rule and the character position of the problem. With ``known``, every name the expression
+    reads must pass it (`radiomix.rules.config` passes the names a table can have)."""
     if not isinstance(text, str):
         raise RuleError(f"rule {rule_id!r}: the expression must be text, got {text!r}")
     return _Parser(text, rule_id, known).parse()

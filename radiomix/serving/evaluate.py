@@ -74,14 +74,17 @@ def _of_model_tracers(table: pd.DataFrame, tracers: list[str] | None) -> np.ndar
 
 
 def _rule_columns(
-    table: pd.DataFrame, rules_path: Path | None
+    table: pd.DataFrame, rules_path: Path | None, extraction: dict | None
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """`rule_<id>` and `param_<id>` of every published rule, and each rule's direction."""
+    """`rule_<id>` and `param_<id>` of every published rule, and each rule's direction; the
+    rules are checked against the model's extraction configuration (else the packaged one)."""
     if "tracer" not in table.columns:
         return pd.DataFrame(index=table.index), {}
+    from radiomix.features import ExtractionConfig
     from radiomix.rules import evaluate_rules, load_rules
 
-    rules = load_rules(rules_path)
+    config = None if extraction is None else ExtractionConfig.model_validate(extraction)
+    rules = load_rules(rules_path, config)
     return evaluate_rules(table, rules), {rule.id: rule.direction for rule in rules}
 
 
@@ -176,7 +179,7 @@ def evaluate(
     tracers = model.info.get("tracers")
     trained_tracer = _of_model_tracers(table, tracers)
     predictions = predict(model, table, tracking_uri=tracking_uri)
-    rules, directions = _rule_columns(table, rules_path)
+    rules, directions = _rule_columns(table, rules_path, model.extraction_config)
     frame = scored_cases(table, predictions, identities, rules)
     group = columns.get("group")
     clustered_by = (

@@ -79,14 +79,14 @@ def _table_config(experiment: dict, lineage: dict) -> dict | None:
     Any table format is accepted: only a parquet table written by the extraction stores a
     provenance, a CSV table has none.
     """
-    from radiomix.modeling.data import table_provenance
+    from radiomix.features.engine import read_provenance
 
     table = experiment["input"].get("table")
     if not table or not Path(table).is_file():
         return None
     if file_sha256(Path(table)) != lineage.get("table_sha256"):
         return None
-    config = table_provenance(Path(table)).get("config")
+    config = read_provenance(Path(table)).get("config")
     return _validated(json.loads(config)) if config else None
 
 

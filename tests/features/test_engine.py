@@ -26,8 +26,7 @@ from radiomix.features import engine as engine_module
 from radiomix.features import extract_features, feature_names, read_provenance, register
 from radiomix.features import registry as registry_module
 from radiomix.features.cache import FeatureCache
-from radiomix.features.config import ExtractionConfig
-from radiomix.features.engine import CaseResult
+from radiomix.features.engine import CaseResult, stored_config
 from radiomix.features.regions import mask_array
 from radiomix.paths import CONFIG_DIR
 
@@ -290,12 +289,14 @@ def test_existing_scheduler_by_address(serial_run, cohort, tmp_path):
     pd.testing.assert_frame_equal(result.table, serial.table)
 
 
-def test_config_in_provenance_rebuilds_the_same_configuration(serial_run):
+def test_config_in_provenance_rebuilds_the_same_configuration(serial_run, tmp_path):
     out, _, _ = serial_run
-    stored = json.loads(read_provenance(out)["config"])
-    rebuilt = ExtractionConfig.model_validate(stored)
+    rebuilt = stored_config(out)
     assert rebuilt == quick_config()
-    assert rebuilt.digest() == read_provenance(out)["config_sha256"]
+    assert rebuilt is not None and rebuilt.digest() == read_provenance(out)["config_sha256"]
+    csv = tmp_path / "features.parquet"  # a CSV table, whatever its name: no provenance
+    pd.read_parquet(out).to_csv(csv, index=False)
+    assert read_provenance(csv) == {} and stored_config(csv) is None
 
 
 def test_unreachable_scheduler_is_an_extraction_error(cohort, tmp_path, monkeypatch):

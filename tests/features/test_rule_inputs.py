@@ -22,7 +22,6 @@ from radiomix.features.pet_dynamic import tbr_names, windowed_names
 from radiomix.features.pet_static import ibsi_local_peak, suv_peak
 from radiomix.rules.apply import apply_rule
 from radiomix.rules.config import load_rules
-from radiomix.rules.expression import WINDOWED_FEATURE
 
 SPACING_MM = 2.0
 VOXEL_ML = SPACING_MM**3 / 1000.0
@@ -161,7 +160,7 @@ def test_tracer_rules_read_their_tracers_window():
     packaged = load_config()
     checked = 0
     for rule in load_rules():
-        for name in filter(WINDOWED_FEATURE.fullmatch, rule.inputs):
+        for name in set(rule.inputs) & set(windowed_names(packaged)):
             assert rule.spec.tracers
             for tracer in rule.spec.tracers:
                 assert name in tbr_names(packaged, tracer).values(), (rule.id, tracer)
