@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import TypeVar
 
 import pandas as pd
@@ -60,6 +61,8 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {}
+BUILTIN_MODULES = ("pet_static", "pet_dynamic", "fdg_dual_phase", "mri", "texture_family")
+"""The modules of radiomix.features whose import registers the built-in families."""
 
 
 def _as_function(value: T | Callable[[ExtractionConfig], T]) -> Callable[[ExtractionConfig], T]:
@@ -103,3 +106,11 @@ def feature_names(config: ExtractionConfig) -> list[str]:
     for family in enabled_families(config):
         names += [name for name in family.names(config) if name not in names]
     return names
+
+
+def _register_builtins() -> None:
+    for module in BUILTIN_MODULES:
+        import_module(f"radiomix.features.{module}")
+
+
+_register_builtins()
