@@ -10,9 +10,6 @@ from rich.progress import Progress
 from rich.table import Table
 
 from radiomix.console import EXIT_ERROR, exit_on_error, print_error
-from radiomix.data.manifest import read_manifest_table
-from radiomix.data.timing import frame_table, read_frame_timing, timing_flags
-from radiomix.data.validate import validate_manifest
 from radiomix.errors import FrameTimingError, RadiomixError
 
 EXIT_INVALID = EXIT_ERROR
@@ -22,6 +19,9 @@ def validate_command(
     manifest: Path = typer.Argument(..., help="The data_manifest.csv to check."),
 ) -> None:
     """Check a manifest and every file it names; exit 0 when valid, 2 when not."""
+    from radiomix.data.manifest import read_manifest_table
+    from radiomix.data.validate import validate_manifest
+
     console = Console()
     try:
         n_cases = len(read_manifest_table(manifest))
@@ -53,6 +53,9 @@ def dynamic_timings(manifest: Path) -> dict[tuple, list[str]]:
     """The readable frame timings of the manifest's ``pet_dynamic`` images (sidecars only;
     unreadable ones are already problems of the report), grouped: (starts, durations,
     flags) -> case ids."""
+    from radiomix.data.manifest import read_manifest_table
+    from radiomix.data.timing import read_frame_timing, timing_flags
+
     table = read_manifest_table(manifest)
     groups: dict[tuple, list[str]] = {}
     if "pet_dynamic" not in table.columns:
@@ -72,7 +75,7 @@ def dynamic_timings(manifest: Path) -> dict[tuple, list[str]]:
 def print_frame_timing(manifest: Path, console: Console) -> None:
     """One table of frames (minutes from the injection) per distinct timing, with its cases
     and flags: frames before the injection, gaps, no InjectionStart, ScanStart mismatch."""
-    from radiomix.data.timing import FrameTiming
+    from radiomix.data.timing import FrameTiming, frame_table
 
     for (starts, durations, flags), case_ids in dynamic_timings(manifest).items():
         shown = ", ".join(case_ids[:5]) + (

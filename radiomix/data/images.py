@@ -15,7 +15,7 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 
-from radiomix.data.integrity import check_nifti, check_readable, check_voxels, is_nifti
+from radiomix.data.integrity import check_readable, check_voxels, is_nifti, read_nifti
 from radiomix.errors import ImageGeometryError, ImageReadError, MaskError
 
 SPACING_RTOL = 1e-4
@@ -80,10 +80,13 @@ def _read_image(path: Path, where: Where | None, float32: bool = True) -> sitk.I
     if not path.exists():
         raise ImageReadError(f"{where}: file not found")
     check_readable(path, where)
-    if is_nifti(path):
-        check_nifti(path, where)  # before ITK, which zero-fills what it cannot read
     try:
-        image = _read_dicom_folder(path) if path.is_dir() else sitk.ReadImage(str(path))
+        if path.is_dir():
+            image = _read_dicom_folder(path)
+        elif is_nifti(path):  # checked while read: ITK zero-fills what it cannot read
+            image = read_nifti(path, where)
+        else:
+            image = sitk.ReadImage(str(path))
     except RuntimeError as error:
         raise ImageReadError(f"{where}: cannot read image ({_first_line(error)})") from error
     if image.GetNumberOfComponentsPerPixel() > 1:

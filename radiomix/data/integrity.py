@@ -3,8 +3,11 @@
 - A NIfTI file must hold every byte its header announces and, when gzipped, pass the gzip
   CRC and length check; ITK pads a truncated file with zeros without a word.
 - NaN and infinite voxels are errors. ITK's NIfTI reader turns them into 0 (nifti1_io
-  replaces every non-finite float while reading), so NIfTI files are scanned with nibabel's
-  view of the header before ITK reads them; other formats are scanned after.
+  replaces every non-finite float while reading), so NIfTI voxels are scanned with nibabel's
+  view of the header, not through ITK; other formats are scanned after ITK reads them.
+
+A NIfTI file is decompressed once: the checked voxels become the ITK image, on the geometry
+ITK reads from the header (``read_nifti``).
 - A PET image (SUV) must have positive uptake, no strongly negative voxels and a maximum a
   SUV can reach (an image left in Bq/mL has maxima in the thousands).
 """
@@ -17,6 +20,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 
 from radiomix.errors import ImageReadError
 
@@ -71,8 +75,9 @@ def _nifti_header(content: bytes, where: object):
     raise ImageReadError(f"{where}: not a valid NIfTI-1 or NIfTI-2 header")
 
 
-def check_nifti(path: Path, where: object) -> None:
-    """ImageReadError when a NIfTI file is truncated or corrupt, or holds non-finite voxels.
+def checked_nifti_voxels(path: Path, where: object) -> tuple[np.ndarray, object]:
+    """The voxels of a NIfTI file as stored (flat) and its nibabel header; ImageReadError when
+    the file is truncated or corrupt, or holds non-finite voxels.
 
     The expected size is the header's data offset plus the product of its dimensions times
     the voxel size; every float voxel is checked for NaN and infinity.
@@ -88,9 +93,47 @@ def check_nifti(path: Path, where: object) -> None:
             f"{where}: file is truncated: its header announces "
             f"{expected} bytes, the file holds {len(content)}"
         )
+    voxels = np.frombuffer(content, dtype=dtype, count=count, offset=offset)
     if dtype.kind in "fc":
-        voxels = np.frombuffer(content, dtype=dtype, count=count, offset=offset)
         check_finite(voxels, where)
+    return voxels, header
+
+
+def read_nifti(path: Path, where: object) -> sitk.Image:
+    """A NIfTI file read once: its checked voxels (``checked_nifti_voxels``) on the grid ITK
+    reads from the header (size, spacing, origin, direction, meta-data), the image ITK's own
+    reader gives. Voxels ITK would rescale (``scl_slope``/``scl_inter``) or read as vectors
+    are left to ITK, which then decompresses the file a second time."""
+    voxels, header = checked_nifti_voxels(path, where)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    image = _image_from_voxels(voxels, header, reader)
+    return reader.Execute() if image is None else image
+
+
+def _image_from_voxels(voxels: np.ndarray, header, reader: sitk.ImageFileReader):
+    """The ITK image of ``voxels`` with the geometry of ``reader``; None when ITK would not
+    read them as they are stored (scaled, several components, another size or voxel type)."""
+    slope, intercept = header.get_slope_inter()
+    size = reader.GetSize()
+    if (
+        slope not in (None, 1.0)
+        or intercept not in (None, 0.0)
+        or reader.GetNumberOfComponents() != 1
+        or int(np.prod(size, dtype=np.int64)) != voxels.size
+    ):
+        return None
+    native = voxels.astype(voxels.dtype.newbyteorder("="), copy=False)
+    image = sitk.GetImageFromArray(native.reshape(size[::-1]), isVector=False)
+    if image.GetPixelID() != reader.GetPixelID():
+        return None
+    image.SetSpacing(reader.GetSpacing())
+    image.SetOrigin(reader.GetOrigin())
+    image.SetDirection(reader.GetDirection())
+    for key in reader.GetMetaDataKeys():
+        image.SetMetaData(key, reader.GetMetaData(key))
+    return image
 
 
 def check_finite(voxels: np.ndarray, where: object) -> None:

@@ -1,37 +1,29 @@
 """Feature extraction: extractor families in a registry, run by a cached, parallel engine.
 
-Importing this package registers the built-in families (``pet_static``, ``pet_dynamic``,
-``fdg_dual_phase``, ``mri``, ``mrs``, ``texture``).
+The built-in families (``pet_static``, ``pet_dynamic``, ``fdg_dual_phase``, ``mri``, ``mrs``,
+``texture``) are registered when the registry is imported. The names below are loaded on
+first use, so that the command line can import ``radiomix.features.commands`` without the
+imaging libraries and pyradiomics.
 """
 
-from radiomix.features import fdg_dual_phase, mri, pet_dynamic, pet_static, texture_family
-from radiomix.features.config import ExtractionConfig, load_config
-from radiomix.features.engine import (
-    CaseProblem,
-    CaseResult,
-    ExtractionResult,
-    extract_case,
-    extract_features,
-    read_provenance,
-)
-from radiomix.features.registry import FAMILIES, Extracted, feature_names, register
+from __future__ import annotations
 
-__all__ = [
-    "FAMILIES",
-    "CaseProblem",
-    "CaseResult",
-    "Extracted",
-    "ExtractionConfig",
-    "ExtractionResult",
-    "extract_case",
-    "extract_features",
-    "fdg_dual_phase",
-    "feature_names",
-    "load_config",
-    "mri",
-    "pet_dynamic",
-    "pet_static",
-    "read_provenance",
-    "register",
-    "texture_family",
-]
+from radiomix.lazy import lazy_getattr
+
+_EXPORTS = {
+    "FAMILIES": "radiomix.features.registry",
+    "Extracted": "radiomix.features.registry",
+    "feature_names": "radiomix.features.registry",
+    "register": "radiomix.features.registry",
+    "ExtractionConfig": "radiomix.features.config",
+    "load_config": "radiomix.features.config",
+    "CaseProblem": "radiomix.features.engine",
+    "CaseResult": "radiomix.features.engine",
+    "ExtractionResult": "radiomix.features.engine",
+    "extract_case": "radiomix.features.engine",
+    "extract_features": "radiomix.features.engine",
+    "read_provenance": "radiomix.features.engine",
+}
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import TypeVar
 
 import pandas as pd
@@ -66,6 +67,8 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {}
+BUILTIN_MODULES = ("pet_static", "pet_dynamic", "fdg_dual_phase", "mri", "texture_family")
+"""The modules of radiomix.features whose import registers the built-in families."""
 
 
 def _as_function(value: T | Callable[[ExtractionConfig], T]) -> Callable[[ExtractionConfig], T]:
@@ -130,3 +133,11 @@ def declares(config: ExtractionConfig) -> Callable[[str], bool]:
         return True
 
     return declared
+
+
+def _register_builtins() -> None:
+    for module in BUILTIN_MODULES:
+        import_module(f"radiomix.features.{module}")
+
+
+_register_builtins()
