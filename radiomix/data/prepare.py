@@ -216,6 +216,7 @@ def _plane(case: Case, image: sitk.Image, lesion: np.ndarray) -> reference_regio
                 "normal": np.round(plane.normal, 4).tolist(),
                 "offset_mm": round(plane.offset, 2),
                 "symmetry": round(plane.score, 3),
+                "method": plane.method,
             },
         )
     return state.plane

@@ -41,6 +41,7 @@ SMOOTHING_MM = 2.0
 TISSUE_FRACTION = 0.3  # of the median positive voxel: above air and most CSF
 MIN_SYMMETRY = 0.7
 SEARCH_SPACING_MM = 4.0
+FLAT_CV = 1e-3  # normal brain this uniform (coefficient of variation) has no inner structure
 MAX_TILT_RAD = np.deg2rad(15.0)  # the head is scanned roughly straight
 
 
@@ -60,6 +61,7 @@ class Plane:
     normal: np.ndarray
     offset: float
     score: float = 1.0  # correlation of the image with its reflection over the brain
+    method: str = "symmetry"
 
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         """Signed distance (mm) of (N, 3) points from the plane."""
@@ -124,7 +126,8 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
     """The mid-sagittal plane: the reflection (offset along x, yaw and roll up to
     ``MAX_TILT_RAD``) that best matches the image with itself over the brain, the lesion
     replaced by the brain's median; its ``score`` is that correlation (below
-    ``MIN_SYMMETRY`` the brain shows no clear plane).
+    ``MIN_SYMMETRY`` the brain shows no clear plane). A brain of uniform uptake (a phantom)
+    has no plane of its own beyond its shape's: the sagittal plane through its centre.
 
     The image is smoothed and, for speed, searched on voxels of at least
     ``SEARCH_SPACING_MM``: a coarse search of the offset (``PLANE_SEARCH_MM`` either side of
@@ -134,10 +137,13 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
     values[dilate(lesion, image, LESION_MARGIN_MM)] = np.median(values[brain])
     filled = sitk.GetImageFromArray(values)
     filled.CopyInformation(image)
+    centre = float(voxel_points(image, brain)[:, 0].mean())
+    normal_brain = values[brain]
+    if np.std(normal_brain) <= FLAT_CV * abs(np.mean(normal_brain)):
+        return Plane(np.array([1.0, 0.0, 0.0]), centre, 1.0, "brain centre (uniform brain)")
     filled = _coarse(sitk.SmoothingRecursiveGaussian(filled, SMOOTHING_MM))
     inside = _coarse_mask(brain, image, filled)
     values = sitk.GetArrayFromImage(filled)[inside]
-    centre = float(voxel_points(image, brain)[:, 0].mean())
 
     def cost(params: np.ndarray) -> float:
         if np.any(np.abs(params[1:]) > MAX_TILT_RAD):
