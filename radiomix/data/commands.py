@@ -105,7 +105,7 @@ def suv_command(
     from rich.markup import escape
 
     from radiomix.data.suv import (
-        is_dynamic,
+        is_4d,
         parameter_rows,
         pet_frames,
         suv_factor,
@@ -120,7 +120,7 @@ def suv_command(
         slices = [ds for frame in frames for ds in frame]
         factors = {round(suv_factor(ds), 12) for ds in slices}
         try:
-            if is_dynamic(slices[0]):
+            if is_4d(frames):
                 write_dynamic_suv(dicom_dir, out)
             else:
                 out.parent.mkdir(parents=True, exist_ok=True)

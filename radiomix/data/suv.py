@@ -442,6 +442,21 @@ def is_dynamic(ds: Dataset) -> bool:
     return first == "DYNAMIC"
 
 
+def _time_slices_at_one_position(datasets: list[Dataset]) -> bool:
+    """Several NumberOfTimeSlices and slices repeating positions: a dynamic series whose
+    SeriesType does not say so."""
+    if int(datasets[0].get("NumberOfTimeSlices") or 1) < 2:
+        return False
+    positions = {tuple(np.round(np.asarray(ds.ImagePositionPatient, float), 3))
+                 for ds in datasets}
+    return len(positions) < len(datasets)
+
+
+def is_4d(frames: list[list[Dataset]]) -> bool:
+    """Whether the frames of a series make a 4D image (a dynamic series)."""
+    return len(frames) > 1 or is_dynamic(frames[0][0])
+
+
 def _frame_key(ds: Dataset) -> float:
     """The frame a slice of a dynamic series belongs to: from ImageIndex and NumberOfSlices
     (ImageIndex = (time slice - 1) * NumberOfSlices + slice), else its FrameReferenceTime."""
@@ -456,7 +471,7 @@ def pet_frames(folder: Path) -> list[list[Dataset]]:
     folder = Path(folder)
     datasets = _single_series(_read_datasets(folder), folder)
     _check_same_grid(datasets, folder)
-    if not is_dynamic(datasets[0]):
+    if not (is_dynamic(datasets[0]) or _time_slices_at_one_position(datasets)):
         return [sorted_slices(datasets)]
     groups: dict[float, list[Dataset]] = {}
     for ds in datasets:
@@ -465,6 +480,8 @@ def pet_frames(folder: Path) -> list[list[Dataset]]:
     expected = int(datasets[0].get("NumberOfTimeSlices") or len(frames))
     sizes = {len(frame) for frame in frames}
     if len(frames) != expected or len(sizes) != 1:
+        if not is_dynamic(datasets[0]):  # not frames after all: read (and refuse) as static
+            return [sorted_slices(datasets)]
         raise ImageReadError(
             f"{folder}: dynamic series with {len(frames)} frames of "
             f"{sorted(sizes)} slices; NumberOfTimeSlices is {expected}"
@@ -520,7 +537,7 @@ def _acquisition(ds: Dataset) -> datetime | None:
 def dicom_frame_timing(folder: Path) -> FrameTiming:
     """Frame timing of the dynamic PET DICOM series in ``folder``."""
     frames = pet_frames(folder)
-    if len(frames) == 1 and not is_dynamic(frames[0][0]):
+    if not is_4d(frames):
         raise ImageReadError(f"{folder}: not a dynamic PET series (SeriesType is not DYNAMIC)")
     return frame_timing(frames)
 
@@ -594,7 +611,7 @@ def read_dicom_pet_suv(folder: Path) -> sitk.Image:
 
     folder = Path(folder)
     frames = pet_frames(folder)
-    if len(frames) == 1 and not is_dynamic(frames[0][0]):
+    if not is_4d(frames):
         return suv_image(frames[0], folder)
     volumes = [suv_image(frame, folder) for frame in frames]
     series = sitk.JoinSeries(volumes)
