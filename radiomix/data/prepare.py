@@ -324,8 +324,17 @@ def prepare_case(case: Case) -> tuple[Case, list[str], list[str]]:
     QA figure drawn.
 
     Returns the prepared case, one message per problem (its column dropped) and one per
-    warning (case, column and file named).
+    warning (case, column and file named). A library failure leaves the case as it is,
+    reported, so that the batch goes on.
     """
+    try:
+        return _prepared(case)
+    except Exception as error:  # e.g. a SimpleITK or numpy failure on odd input
+        message = f"case {case.case_id}: preparation failed: {type(error).__name__}: {error}"
+        return case, [message], []
+
+
+def _prepared(case: Case) -> tuple[Case, list[str], list[str]]:
     case, converted = _cached_dynamic(case)
     found = check_geometry_and_units(case)
     case = _without(case, found)

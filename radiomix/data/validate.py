@@ -123,7 +123,11 @@ def check_case_files(case: Case) -> list[Problem]:
     problems += mask_problems
     if image_problems or mask_problems:
         return problems
-    return problems + check_case(case)
+    try:
+        return problems + check_case(case)
+    except Exception as error:  # a library failure on odd input must not end the validation
+        return [*problems, Problem(f"plausibility checks failed: {type(error).__name__}: "
+                                   f"{error}", case.case_id)]
 
 
 def _check_image(case: Case, column: str, reference: sitk.Image) -> list[Problem]:

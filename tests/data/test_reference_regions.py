@@ -313,3 +313,16 @@ def test_uniform_phantom_background_is_the_mirror_across_the_head_centre(tmp_pat
     lesion_x = np.argwhere(lesion)[:, 2].mean() * SPACING_MM
     assert centroid_mm(crescent)[0] == pytest.approx(2 * centre_mm - lesion_x, abs=2.0)
     assert result.features["pet_TBRmax"] == pytest.approx(2.0, rel=1e-9)
+
+
+def test_a_library_failure_in_preparation_is_reported_not_raised(tmp_path, monkeypatch):
+    from radiomix.data import prepare
+
+    def broken(image):
+        raise RuntimeError("odd input")
+
+    monkeypatch.setattr(prepare.reference_regions, "brain_mask", broken)
+    result = extracted(tmp_path)
+    messages = [p.message for p in result.problems if p.stage == "prepare"]
+    assert messages == ["case c: preparation failed: RuntimeError: odd input"]
+    assert result.features["pet_SUVmax"] == pytest.approx(3.0)  # the families still ran
