@@ -447,8 +447,7 @@ def _time_slices_at_one_position(datasets: list[Dataset]) -> bool:
     SeriesType does not say so."""
     if int(datasets[0].get("NumberOfTimeSlices") or 1) < 2:
         return False
-    positions = {tuple(np.round(np.asarray(ds.ImagePositionPatient, float), 3))
-                 for ds in datasets}
+    positions = {tuple(np.round(np.asarray(ds.ImagePositionPatient, float), 3)) for ds in datasets}
     return len(positions) < len(datasets)
 
 

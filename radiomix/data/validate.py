@@ -126,8 +126,10 @@ def check_case_files(case: Case) -> list[Problem]:
     try:
         return problems + check_case(case)
     except Exception as error:  # a library failure on odd input must not end the validation
-        return [*problems, Problem(f"plausibility checks failed: {type(error).__name__}: "
-                                   f"{error}", case.case_id)]
+        return [
+            *problems,
+            Problem(f"plausibility checks failed: {type(error).__name__}: {error}", case.case_id),
+        ]
 
 
 def _check_image(case: Case, column: str, reference: sitk.Image) -> list[Problem]:

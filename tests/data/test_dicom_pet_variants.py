@@ -100,17 +100,24 @@ def _bqml(folder: Path) -> np.ndarray:
     return np.stack([ds.pixel_array * float(ds.RescaleSlope) for ds in slices])
 
 
-@pytest.mark.parametrize(("per_frame", "series_type"), [(True, "DYNAMIC"), (False, "DYNAMIC"),
-                                                        (True, "STATIC")])
-def test_dynamic_frame_timing_from_acquisition_or_frame_reference_time(tmp_path, per_frame,
-                                                                       series_type):
+@pytest.mark.parametrize(
+    ("per_frame", "series_type"), [(True, "DYNAMIC"), (False, "DYNAMIC"), (True, "STATIC")]
+)
+def test_dynamic_frame_timing_from_acquisition_or_frame_reference_time(
+    tmp_path, per_frame, series_type
+):
     """Timing from AcquisitionTime or FrameReferenceTime; a series whose SeriesType is not
     DYNAMIC is still read as dynamic when its time slices repeat the slice positions."""
     starts, durations = [0.0, 60.0, 120.0, 300.0, 900.0], [60.0, 60.0, 180.0, 600.0, 600.0]
     frames = np.repeat(SUV, len(starts), axis=0)
-    folder = write_pet_series(tmp_path / "dyn", frames, starts, durations,
-                              acquisition_per_frame=per_frame,
-                              edit=lambda ds: setattr(ds, "SeriesType", [series_type, "IMAGE"]))
+    folder = write_pet_series(
+        tmp_path / "dyn",
+        frames,
+        starts,
+        durations,
+        acquisition_per_frame=per_frame,
+        edit=lambda ds: setattr(ds, "SeriesType", [series_type, "IMAGE"]),
+    )
     timing = dicom_frame_timing(folder)
     np.testing.assert_allclose(timing.start_s, starts, atol=2e-3)
     np.testing.assert_allclose(timing.duration_s, durations)

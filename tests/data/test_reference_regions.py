@@ -287,12 +287,14 @@ def test_extraction_refuses_adc_in_mm2_per_s(tmp_path):
     assert np.isnan(result.features.get("mri_ADC_mean", np.nan))
 
 
-@pytest.mark.parametrize(("head", "centre_mm"), [
-    (np.s_[2:28, 2:28, 6:36], 41.0),  # air around the head: its edges give the plane
-    (np.s_[:, :, :], 39.0),           # the head fills the image: no structure but its shape
-])
-def test_uniform_phantom_background_is_the_mirror_across_the_head_centre(tmp_path, head,
-                                                                         centre_mm):
+@pytest.mark.parametrize(
+    ("head", "centre_mm"),
+    [
+        (np.s_[2:28, 2:28, 6:36], 41.0),  # air around the head: its edges give the plane
+        (np.s_[:, :, :], 39.0),  # the head fills the image: no structure but its shape
+    ],
+)
+def test_uniform_phantom_background_is_the_mirror_across_the_head_centre(tmp_path, head, centre_mm):
     """A head of uniform uptake 1.5 (a box phantom): the background mirrors the lesion across
     the head's centre (41 mm, off the image centre at 39 mm, when there is air around it) and
     its mean is exactly 1.5."""
@@ -303,12 +305,15 @@ def test_uniform_phantom_background_is_the_mirror_across_the_head_centre(tmp_pat
     pet[lesion > 0] = 3.0
     folder = tmp_path / "c"
     folder.mkdir()
-    row = {"case_id": "c", "tracer": "FET", "pet": f"c/{write(folder / 'pet.nii.gz', pet)}",
-           "lesion_mask": f"c/{write(folder / 'lesion.nii.gz', lesion)}"}
+    row = {
+        "case_id": "c",
+        "tracer": "FET",
+        "pet": f"c/{write(folder / 'pet.nii.gz', pet)}",
+        "lesion_mask": f"c/{write(folder / 'lesion.nii.gz', lesion)}",
+    }
     case = load_manifest(manifest_of(tmp_path, [row])).cases[0]
     result = extract_case(case, STATIC, derived=tmp_path / "derived")
-    assert result.provenance["mid-sagittal plane"]["offset_mm"] == pytest.approx(centre_mm,
-                                                                                abs=0.1)
+    assert result.provenance["mid-sagittal plane"]["offset_mm"] == pytest.approx(centre_mm, abs=0.1)
     crescent = auto_mask(result, "ref_background")
     lesion_x = np.argwhere(lesion)[:, 2].mean() * SPACING_MM
     assert centroid_mm(crescent)[0] == pytest.approx(2 * centre_mm - lesion_x, abs=2.0)
