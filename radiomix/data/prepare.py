@@ -36,6 +36,12 @@ CHECKED_PET_COLUMNS = ("pet", "pet_dynamic")  # dual-phase FDG is checked throug
 CONTRALATERAL = ("ref_background",)
 MASK_FILE = "{column}_auto.nii.gz"
 MIN_REGION_ML = 1.0
+GUESSED_BRAIN = (
+    "judged on the median of a guessed brain (no ref_background), so only a warning. To have "
+    "it refused, give a ref_background mask file (contralateral normal brain) in the manifest, "
+    "or leave the cell empty and run `radiomix extract`, which generates the background "
+    "crescent and then refuses the image"
+)
 QA_COLOURS = {
     "lesion_mask": "red",
     "ref_background": "cyan",
@@ -119,8 +125,9 @@ def check_pet_scale(case: Case, certain: bool = True) -> list[Problem]:
     """PET images whose normal brain is not SUV in the tracer's range.
 
     ``certain``: the problems that refuse the image (normal brain measured on a background
-    region, or values of activity concentration); otherwise those judged only on the median
-    of a guessed brain, which are warnings (the image may not show a whole brain).
+    region, drawn or automatic); otherwise those judged only on the median of a guessed brain,
+    which are warnings (the image may not show a whole brain) saying how to make them
+    refusals.
     """
     if not case.has("lesion_mask"):
         return []
@@ -157,10 +164,9 @@ def _pet_problem(case: Case, column: str, certain: bool) -> str | None:
             return None  # no normal brain to judge by
         normal = float(np.median(values[brain]))
     message = plausibility.normal_brain_problem(normal, case.tracer)
-    sure = measured or normal > plausibility.ranges()["activity_concentration_above"]
-    if message is None or sure != certain:
+    if message is None or measured != certain:
         return None
-    return message if sure else f"{message} (median of a guessed brain: no ref_background)"
+    return message if measured else f"{message}; {GUESSED_BRAIN}"
 
 
 def _reference_problems(case: Case) -> list[Problem]:
