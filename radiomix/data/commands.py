@@ -20,14 +20,23 @@ EXIT_INVALID = EXIT_ERROR
 
 def validate_command(
     manifest: Path = typer.Argument(..., help="The data_manifest.csv to check."),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="Extraction configuration whose grid settings apply (as in extract).",
+        show_default="radiomix/configs/extraction.yaml",
+    ),
 ) -> None:
     """Check a manifest and every file it names; exit 0 when valid, 2 when not."""
+    from radiomix.features.config import load_config
+
     console = Console()
     try:
+        grid = load_config(config).grid
         n_cases = len(read_manifest_table(manifest))
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("checking cases", total=n_cases)
-            report = validate_manifest(manifest, lambda case: progress.advance(task))
+            report = validate_manifest(manifest, lambda case: progress.advance(task), grid)
     except RadiomixError as error:
         print_error(error)
         raise typer.Exit(EXIT_INVALID) from None

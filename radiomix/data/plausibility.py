@@ -58,7 +58,10 @@ def border_problem(lesion: np.ndarray) -> str | None:
     """Whether a (z, y, x) lesion mask touches the border of its image (a cut lesion)."""
     faces = [np.take(lesion, index, axis=axis) for axis in range(lesion.ndim) for index in (0, -1)]
     if any(face.any() for face in faces):
-        return "the lesion touches the image border (the lesion may be cut off)"
+        return (
+            "lesion cut by the field of view: the mask touches the image border, so the "
+            "lesion's volume, TBR and texture would be wrong"
+        )
     return None
 
 

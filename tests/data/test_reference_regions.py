@@ -202,14 +202,33 @@ def test_pet_scale_judged_on_a_guessed_brain_is_a_warning_saying_how_to_refuse(t
     assert np.isnan(result.features.get("pet_SUVmax", np.nan))
 
 
-def test_lesion_touching_the_border_is_a_warning(tmp_path):
+def test_lesion_cut_by_the_field_of_view_is_refused_unless_accepted(tmp_path):
+    """A lesion mask touching its image border: validate and extract name the case and file
+    and compute nothing; with grid.accept_cut_lesions it is a warning and the case is
+    computed."""
     row = write_brain_case(tmp_path / "c", "c")
     _border_lesion(tmp_path / "c", row)
-    report = validate_manifest(manifest_of(tmp_path, [row]))
-    assert report.valid
-    assert [(w.column, "touches the image border" in w.message) for w in report.warnings] == [
+    manifest = manifest_of(tmp_path, [row])
+    report = validate_manifest(manifest)
+    assert [(p.case_id, p.column, Path(p.file).name) for p in report.problems] == [
+        ("c", "lesion_mask", "edge.nii.gz")
+    ]
+    assert "lesion cut by the field of view" in report.problems[0].message
+    assert "grid.accept_cut_lesions: true" in report.problems[0].message
+    case = load_manifest(manifest).cases[0]
+    refused = extract_case(case, STATIC)
+    errors = [p.message for p in refused.problems if p.kind == "error"]
+    assert any("edge.nii.gz" in m and "lesion cut by the field of view" in m for m in errors)
+    assert not any(np.isfinite(v) for v in refused.features.values()), refused.features
+
+    accept = GridConfig(accept_cut_lesions=True)
+    accepted = validate_manifest(manifest, grid=accept)
+    assert accepted.valid
+    assert [(w.column, "computed anyway" in w.message) for w in accepted.warnings] == [
         ("lesion_mask", True)
     ]
+    computed = extract_case(case, ExtractionConfig(families=("pet_static",), grid=accept))
+    assert computed.features["pet_volume_ml"] == pytest.approx(4**3 * SPACING_MM**3 / 1000)
 
 
 def test_a_valid_phantom_has_no_problem(tmp_path):
