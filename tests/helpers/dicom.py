@@ -17,6 +17,9 @@ IDENTITY = {
     "PatientName": "Doe^Janet^Secretname",
     "PatientID": "PID-7731-SECRET",
     "PatientBirthDate": "19471103",
+    "OtherPatientIDs": "OPID-5521-SECRET",
+    "AccessionNumber": "ACC99812SECRET",
+    "InstitutionName": "Hospital of Secretville",
 }
 WEIGHT_KG = 70.0
 DOSE_BQ = 200e6
