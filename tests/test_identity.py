@@ -112,8 +112,8 @@ def _forms(value: str) -> set[str]:
 
 @pytest.mark.slow
 def test_no_identity_tag_in_any_output_from_extraction_to_prediction(tmp_path, monkeypatch):
-    from radiomix.modeling.config import ExperimentConfig
     from radiomix.evaluation.experiment import run_experiment
+    from radiomix.modeling.config import ExperimentConfig
     from radiomix.synth.cohort import synthesize_cohort
 
     monkeypatch.chdir(tmp_path)  # anything written relative to the working folder is searched
