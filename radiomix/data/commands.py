@@ -17,17 +17,25 @@ EXIT_INVALID = EXIT_ERROR
 
 def validate_command(
     manifest: Path = typer.Argument(..., help="The data_manifest.csv to check."),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="Extraction configuration whose grid settings apply (as in extract).",
+        show_default="radiomix/configs/extraction.yaml",
+    ),
 ) -> None:
     """Check a manifest and every file it names; exit 0 when valid, 2 when not."""
     from radiomix.data.manifest import read_manifest_table
     from radiomix.data.validate import validate_manifest
+    from radiomix.features.config import load_config
 
     console = Console()
     try:
+        grid = load_config(config).grid
         n_cases = len(read_manifest_table(manifest))
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("checking cases", total=n_cases)
-            report = validate_manifest(manifest, lambda case: progress.advance(task))
+            report = validate_manifest(manifest, lambda case: progress.advance(task), grid)
     except RadiomixError as error:
         print_error(error)
         raise typer.Exit(EXIT_INVALID) from None
@@ -108,7 +116,7 @@ def suv_command(
     from rich.markup import escape
 
     from radiomix.data.suv import (
-        is_dynamic,
+        is_4d,
         parameter_rows,
         pet_frames,
         suv_factor,
@@ -123,7 +131,7 @@ def suv_command(
         slices = [ds for frame in frames for ds in frame]
         factors = {round(suv_factor(ds), 12) for ds in slices}
         try:
-            if is_dynamic(slices[0]):
+            if is_4d(frames):
                 write_dynamic_suv(dicom_dir, out)
             else:
                 out.parent.mkdir(parents=True, exist_ok=True)

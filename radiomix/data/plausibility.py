@@ -25,14 +25,12 @@ def ranges() -> dict:
 
 
 def normal_brain_problem(value: float, tracer: str) -> str | None:
-    """Whether a normal-brain PET value is SUV in the tracer's plausible range."""
-    settings = ranges()
-    if value > settings["activity_concentration_above"]:
-        return (
-            f"normal brain is {value:.4g}: the image looks like activity concentration "
-            "(Bq/mL), not SUV; convert it to SUV (radiomix suv) or give the DICOM series"
-        )
-    low, high = settings["normal_brain_suv"].get(tracer, (None, None))
+    """Whether a normal-brain PET value is SUV in the tracer's plausible range.
+
+    An image left in activity concentration (Bq/mL) is refused earlier, when it is read, by
+    the one check of the PET scale (:func:`radiomix.data.integrity.check_pet_values`).
+    """
+    low, high = ranges()["normal_brain_suv"].get(tracer, (None, None))
     if low is not None and not low <= value <= high:
         return (
             f"normal-brain SUV {value:.3g} is outside the plausible range "
@@ -60,7 +58,10 @@ def border_problem(lesion: np.ndarray) -> str | None:
     """Whether a (z, y, x) lesion mask touches the border of its image (a cut lesion)."""
     faces = [np.take(lesion, index, axis=axis) for axis in range(lesion.ndim) for index in (0, -1)]
     if any(face.any() for face in faces):
-        return "the lesion touches the image border (the lesion may be cut off)"
+        return (
+            "lesion cut by the field of view: the mask touches the image border, so the "
+            "lesion's volume, TBR and texture would be wrong"
+        )
     return None
 
 

@@ -1,8 +1,9 @@
 """What happens to a case before its features are extracted, and what ``validate`` checks:
 
 1. a dynamic PET DICOM series is converted once to a 4D SUV image with its BIDS-PET sidecar;
-2. implausible inputs (PET not in SUV, ADC in the wrong unit, a lesion touching the image
-   border, reference regions on or beside the lesion) are named and their column dropped;
+2. implausible inputs (PET not in SUV, ADC in the wrong unit, a lesion cut by the image
+   border, reference regions on or beside the lesion) are named and their column dropped
+   (a case without its lesion mask gives no features);
 3. empty ``ref_*`` cells are filled with automatic regions (:mod:`reference_regions`), written
    as mask files;
 4. a QA figure (PET over T1c, lesion and reference contours) is drawn.
@@ -36,6 +37,17 @@ CHECKED_PET_COLUMNS = ("pet", "pet_dynamic")  # dual-phase FDG is checked throug
 CONTRALATERAL = ("ref_background",)
 MASK_FILE = "{column}_auto.nii.gz"
 MIN_REGION_ML = 1.0
+CUT_REFUSED = (
+    "the case is refused: give an image that holds the whole lesion, or set "
+    "grid.accept_cut_lesions: true in the extraction configuration to compute it anyway"
+)
+CUT_ACCEPTED = "computed anyway, as grid.accept_cut_lesions is true"
+GUESSED_BRAIN = (
+    "judged on the median of a guessed brain (no ref_background), so only a warning. To have "
+    "it refused, give a ref_background mask file (contralateral normal brain) in the manifest, "
+    "or leave the cell empty and run `radiomix extract`, which generates the background "
+    "crescent and then refuses the image"
+)
 QA_COLOURS = {
     "lesion_mask": "red",
     "ref_background": "cyan",
@@ -92,18 +104,33 @@ def check_case(case: Case) -> list[Problem]:
 
 
 def check_warnings(case: Case) -> list[Problem]:
-    """What is reported but not refused: a lesion touching its image border, and a PET scale
-    judged only on the median of a guessed brain (no background region to measure)."""
+    """What is reported but not refused: a PET scale judged only on the median of a guessed
+    brain (no background region to measure), and a lesion cut by the image border when the
+    configuration accepts it (``grid.accept_cut_lesions``)."""
     if not case.has("lesion_mask"):
         return []
-    return _attempt(
-        case, "lesion_mask", lambda: plausibility.border_problem(_native_lesion(case))
-    ) + check_pet_scale(case, certain=False)
+    cut = _cut_lesion(case) if current().settings.accept_cut_lesions else []  # else refused
+    return cut + check_pet_scale(case, certain=False)
+
+
+def _cut_lesion(case: Case) -> list[Problem]:
+    """A lesion mask touching the border of its image: the field of view cuts the lesion, so
+    its volume, TBR and texture would be wrong while looking right."""
+    advice = CUT_ACCEPTED if current().settings.accept_cut_lesions else CUT_REFUSED
+    return [
+        dataclasses.replace(problem, message=f"{problem.message}; {advice}")
+        for problem in _attempt(
+            case, "lesion_mask", lambda: plausibility.border_problem(_native_lesion(case))
+        )
+    ]
 
 
 def check_geometry_and_units(case: Case) -> list[Problem]:
-    """ADC unit, reference regions on or beside the lesion."""
+    """A lesion cut by the image border (unless accepted), ADC unit, reference regions on or
+    beside the lesion."""
     problems: list[Problem] = []
+    if case.has("lesion_mask") and not current().settings.accept_cut_lesions:
+        problems += _cut_lesion(case)
     if case.has("adc"):
         problems += _attempt(
             case,
@@ -119,8 +146,9 @@ def check_pet_scale(case: Case, certain: bool = True) -> list[Problem]:
     """PET images whose normal brain is not SUV in the tracer's range.
 
     ``certain``: the problems that refuse the image (normal brain measured on a background
-    region, or values of activity concentration); otherwise those judged only on the median
-    of a guessed brain, which are warnings (the image may not show a whole brain).
+    region, drawn or automatic); otherwise those judged only on the median of a guessed brain,
+    which are warnings (the image may not show a whole brain) saying how to make them
+    refusals.
     """
     if not case.has("lesion_mask"):
         return []
@@ -157,10 +185,9 @@ def _pet_problem(case: Case, column: str, certain: bool) -> str | None:
             return None  # no normal brain to judge by
         normal = float(np.median(values[brain]))
     message = plausibility.normal_brain_problem(normal, case.tracer)
-    sure = measured or normal > plausibility.ranges()["activity_concentration_above"]
-    if message is None or sure != certain:
+    if message is None or measured != certain:
         return None
-    return message if sure else f"{message} (median of a guessed brain: no ref_background)"
+    return message if measured else f"{message}; {GUESSED_BRAIN}"
 
 
 def _reference_problems(case: Case) -> list[Problem]:
@@ -216,6 +243,7 @@ def _plane(case: Case, image: sitk.Image, lesion: np.ndarray) -> reference_regio
                 "normal": np.round(plane.normal, 4).tolist(),
                 "offset_mm": round(plane.offset, 2),
                 "symmetry": round(plane.score, 3),
+                "method": plane.method,
             },
         )
     return state.plane
@@ -323,8 +351,17 @@ def prepare_case(case: Case) -> tuple[Case, list[str], list[str]]:
     QA figure drawn.
 
     Returns the prepared case, one message per problem (its column dropped) and one per
-    warning (case, column and file named).
+    warning (case, column and file named). A library failure leaves the case as it is,
+    reported, so that the batch goes on.
     """
+    try:
+        return _prepared(case)
+    except Exception as error:  # e.g. a SimpleITK or numpy failure on odd input
+        message = f"case {case.case_id}: preparation failed: {type(error).__name__}: {error}"
+        return case, [message], []
+
+
+def _prepared(case: Case) -> tuple[Case, list[str], list[str]]:
     case, converted = _cached_dynamic(case)
     found = check_geometry_and_units(case)
     case = _without(case, found)

@@ -1,11 +1,15 @@
 """Automatic reference regions for a case whose ``ref_*`` cells are empty.
 
-- ``ref_background``: normal brain (grey + white matter) around the mirror image of the lesion
-  across the mid-sagittal plane, in the contralateral hemisphere, with the lesion and the
-  ventricles/CSF left out: the contralateral background region of the amino-acid PET practice
-  guideline (Law et al., EJNMMI 2019; Unterrainer et al., EJNMMI Res 2017). The plane is the
-  brain's own symmetry plane: the reflection that best matches the image with itself
-  (Pearson correlation over the brain, lesion masked), searched from the brain's centre.
+- ``ref_background``: the crescent-shaped region of the contralateral, unaffected hemisphere
+  covering grey and white matter that the amino-acid PET guideline asks for (Law et al.,
+  EJNMMI 2019, after Unterrainer et al., EJNMMI Res 2017, where crescent-shaped VOIs had the
+  lowest reader variability). Built as a reader draws it: the outer ``CRESCENT_DEPTH_MM`` of
+  the brain (cortex and the white matter beneath it), in the hemisphere across the
+  mid-sagittal plane, within ``CRESCENT_LEVEL_MM`` of the lesion's axial level and
+  ``CRESCENT_HALF_ANGLE_DEG`` either side of the mirror image of the lesion as seen from the
+  brain's axis; lesion (plus margin) and ventricles/CSF left out. The plane is the brain's
+  own symmetry plane: the reflection that best matches the image with itself (Pearson
+  correlation over the brain, lesion masked), searched from the brain's centre.
 - ``ref_striatum`` (FDOPA): on each side of the plane, the largest blob above half the
   maximum of normal brain (striatal FDOPA uptake is the highest of normal brain), lesion
   excluded.
@@ -30,7 +34,9 @@ from scipy import ndimage, optimize
 
 from radiomix.errors import MaskError
 
-MIRROR_RADIUS_MM = 15.0
+CRESCENT_DEPTH_MM = 15.0  # cortex (2-5 mm) and the white matter beneath it [project default]
+CRESCENT_LEVEL_MM = 10.0  # above and below the lesion's centre: about 5 slices of 2 mm each
+CRESCENT_HALF_ANGLE_DEG = 60.0  # arc either side of the mirrored lesion [project default]
 CSF_FRACTION = 0.5
 LESION_MARGIN_MM = 4.0
 PLANE_SEARCH_MM = 30.0
@@ -41,6 +47,7 @@ SMOOTHING_MM = 2.0
 TISSUE_FRACTION = 0.3  # of the median positive voxel: above air and most CSF
 MIN_SYMMETRY = 0.7
 SEARCH_SPACING_MM = 4.0
+FLAT_CV = 1e-3  # normal brain this uniform (coefficient of variation) has no inner structure
 MAX_TILT_RAD = np.deg2rad(15.0)  # the head is scanned roughly straight
 
 
@@ -60,6 +67,7 @@ class Plane:
     normal: np.ndarray
     offset: float
     score: float = 1.0  # correlation of the image with its reflection over the brain
+    method: str = "symmetry"
 
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         """Signed distance (mm) of (N, 3) points from the plane."""
@@ -107,10 +115,9 @@ def dilate(mask: np.ndarray, image: sitk.Image, mm: float) -> np.ndarray:
     return ndimage.binary_dilation(mask, structure=ball)
 
 
-def _mirrored(image: sitk.Image, plane: Plane, nearest: bool = False) -> np.ndarray:
-    interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+def _mirrored(image: sitk.Image, plane: Plane) -> np.ndarray:
     return sitk.GetArrayFromImage(
-        sitk.Resample(image, image, plane.reflection(), interpolator, 0.0)
+        sitk.Resample(image, image, plane.reflection(), sitk.sitkLinear, 0.0)
     )
 
 
@@ -124,7 +131,8 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
     """The mid-sagittal plane: the reflection (offset along x, yaw and roll up to
     ``MAX_TILT_RAD``) that best matches the image with itself over the brain, the lesion
     replaced by the brain's median; its ``score`` is that correlation (below
-    ``MIN_SYMMETRY`` the brain shows no clear plane).
+    ``MIN_SYMMETRY`` the brain shows no clear plane). A brain of uniform uptake (a phantom)
+    has no plane of its own beyond its shape's: the sagittal plane through its centre.
 
     The image is smoothed and, for speed, searched on voxels of at least
     ``SEARCH_SPACING_MM``: a coarse search of the offset (``PLANE_SEARCH_MM`` either side of
@@ -134,10 +142,13 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
     values[dilate(lesion, image, LESION_MARGIN_MM)] = np.median(values[brain])
     filled = sitk.GetImageFromArray(values)
     filled.CopyInformation(image)
+    centre = float(voxel_points(image, brain)[:, 0].mean())
+    normal_brain = values[brain]
+    if np.std(normal_brain) <= FLAT_CV * abs(np.mean(normal_brain)):
+        return Plane(np.array([1.0, 0.0, 0.0]), centre, 1.0, "brain centre (uniform brain)")
     filled = _coarse(sitk.SmoothingRecursiveGaussian(filled, SMOOTHING_MM))
     inside = _coarse_mask(brain, image, filled)
     values = sitk.GetArrayFromImage(filled)[inside]
-    centre = float(voxel_points(image, brain)[:, 0].mean())
 
     def cost(params: np.ndarray) -> float:
         if np.any(np.abs(params[1:]) > MAX_TILT_RAD):
@@ -195,31 +206,50 @@ def _coarse_mask(mask: np.ndarray, image: sitk.Image, grid: sitk.Image) -> np.nd
 def background_crescent(
     image: sitk.Image, lesion: np.ndarray, plane: Plane, brain: np.ndarray
 ) -> np.ndarray:
-    """Normal brain within ``MIRROR_RADIUS_MM`` of the lesion's mirror image, on the other
-    side of the plane, without lesion (plus margin) and CSF (below ``CSF_FRACTION`` × the
-    brain median)."""
+    """The contralateral background crescent (see the module docstring): brain voxels at most
+    ``CRESCENT_DEPTH_MM`` below the brain's surface, across the plane from the lesion, at its
+    level and within the arc around its mirror image; lesion (plus margin) and CSF (below
+    ``CSF_FRACTION`` × the brain median) excluded."""
     if plane.score < MIN_SYMMETRY:
         raise MaskError(
             f"no clear mid-sagittal symmetry (correlation {plane.score:.2f} of the "
             "image with its mirror image); draw ref_background by hand"
         )
-    mirror_image = sitk.GetImageFromArray(lesion.astype(np.uint8))
-    mirror_image.CopyInformation(image)
-    mirror = _mirrored(mirror_image, plane, nearest=True) > 0
-    values = sitk.GetArrayViewFromImage(image)
-    side = np.sign(plane.signed_distance(voxel_points(image, lesion)).mean())
-    distance = np.zeros(lesion.shape, dtype=float)
-    distance[brain] = plane.signed_distance(voxel_points(image, brain))
-    region = (
-        brain
-        & dilate(mirror, image, MIRROR_RADIUS_MM)
-        & (side * distance < 0)
-        & ~dilate(lesion, image, LESION_MARGIN_MM)
-        & (values >= CSF_FRACTION * np.median(values[brain]))
+    points = voxel_points(image, brain)
+    centre = voxel_points(image, lesion).mean(axis=0)
+    mirror = centre - 2.0 * plane.signed_distance(centre[None])[0] * plane.normal
+    axis = points.mean(axis=0)
+    axis -= plane.signed_distance(axis[None])[0] * plane.normal  # on the mid-sagittal plane
+    side = np.sign(plane.signed_distance(centre[None])[0])
+    values = sitk.GetArrayViewFromImage(image)[brain]
+    keep = (
+        (_depth_mm(brain, image)[brain] <= CRESCENT_DEPTH_MM)
+        & (side * plane.signed_distance(points) < 0)
+        & (np.abs(points[:, 2] - centre[2]) <= CRESCENT_LEVEL_MM)
+        & (_axial_angle(points - axis, mirror - axis) <= np.deg2rad(CRESCENT_HALF_ANGLE_DEG))
+        & (values >= CSF_FRACTION * np.median(values))
     )
+    region = np.zeros(lesion.shape, dtype=bool)
+    region[brain] = keep
+    region &= ~dilate(lesion, image, LESION_MARGIN_MM)
     if not region.any():
-        raise MaskError("no normal brain around the mirror image of the lesion")
+        raise MaskError("no normal brain in the contralateral crescent at the lesion's level")
     return region
+
+
+def _depth_mm(brain: np.ndarray, image: sitk.Image) -> np.ndarray:
+    """Distance (mm) of each brain voxel from the nearest voxel outside the brain (the image
+    border counts as outside)."""
+    padded = np.pad(brain, 1)
+    depth = ndimage.distance_transform_edt(padded, sampling=image.GetSpacing()[::-1])
+    return depth[1:-1, 1:-1, 1:-1]
+
+
+def _axial_angle(vectors: np.ndarray, towards: np.ndarray) -> np.ndarray:
+    """Angle (rad) between (N, 3) vectors and one direction, both projected onto the axial
+    (x, y) plane."""
+    angles = np.arctan2(vectors[:, 1], vectors[:, 0]) - np.arctan2(towards[1], towards[0])
+    return np.abs(np.angle(np.exp(1j * angles)))
 
 
 def striatum(image: sitk.Image, lesion: np.ndarray, plane: Plane, brain: np.ndarray) -> np.ndarray:

@@ -52,6 +52,7 @@ class GridConfig(BaseModel):
     mask_interpolator: Literal["nearest", "partial_volume"] = "nearest"
     min_overlap: float = Field(0.5, gt=0, le=1)
     register_mri_to_pet: bool = False
+    accept_cut_lesions: bool = False
 
     def reference_for(self, column: str) -> str:
         """The column whose grid ``column`` is computed on (``own``: its own grid)."""

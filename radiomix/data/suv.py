@@ -5,8 +5,13 @@ decay corrected to the scan start (DecayCorrection START) and stored in Bq/mL (U
 BQML); Units GML means the values are already SUVbw and are returned unchanged; Philips
 Units CNTS are scaled by the private SUV scale factor (7053,1000). The scan start is GE's
 private scan date-time (0009,100D) when present, else SeriesDate + SeriesTime (see
-``_scan_time``). Multi-frame files (enhanced or legacy-converted PET) are split into their
-frames; a series with SeriesType DYNAMIC is read as 4D with its frame timing.
+``_scan_time``). Multi-frame files (Enhanced PET, SOP class 1.2.840.10008.5.1.4.1.1.130, or
+legacy-converted PET) are split into their frames, each given the attributes of the shared
+and its own functional groups under their single-frame names (units from RescaleType,
+corrections from AttenuationCorrected/DecayCorrected, scan start from
+DecayCorrectionDateTime, frame start and duration from FrameContentSequence); a series with
+SeriesType DYNAMIC, or whose time slices repeat the slice positions, is read as 4D with its
+frame timing.
 
     decayed dose = RadionuclideTotalDose * 2 ** (-(scan - injection) / RadionuclideHalfLife)
     SUVbw = (stored * RescaleSlope + RescaleIntercept) * PatientWeight[kg] * 1000 / decayed dose
@@ -125,20 +130,24 @@ def _injection_time(ds: Dataset, drug: Dataset, scan_time: datetime, source: str
     Without a date, an injection clock time later than the scan start is taken to be on
     the day before (a scan that spans midnight).
     """
-    from pydicom.valuerep import DT
 
-    stamp = drug.get("RadiopharmaceuticalStartDateTime")
-    if stamp:
-        try:
-            parsed = DT(str(stamp))
-        except ValueError as exc:
-            raise DicomUnitsError(
-                f"{source}: cannot read RadiopharmaceuticalStartDateTime {stamp!r}"
-            ) from exc
-        return parsed.replace(tzinfo=None)
+    if drug.get("RadiopharmaceuticalStartDateTime"):
+        return _datetime(drug, "RadiopharmaceuticalStartDateTime", source)
     clock = _required(drug, "RadiopharmaceuticalStartTime", source)
     injection = _date_time(ds.SeriesDate, clock, "SeriesDate/RadiopharmaceuticalStartTime", source)
     return injection - ONE_DAY if injection > scan_time else injection
+
+
+def _datetime(ds: Dataset, keyword: str, source: str) -> datetime:
+    """A DICOM DT value of ``ds`` as a naive datetime."""
+    from pydicom.valuerep import DT
+
+    stamp = ds.get(keyword)
+    try:
+        parsed = DT(str(stamp))
+    except ValueError as exc:
+        raise DicomUnitsError(f"{source}: cannot read {keyword} {stamp!r}") from exc
+    return parsed.replace(tzinfo=None)
 
 
 def count_rate_offset_s(duration_s: float, half_life_s: float) -> float:
@@ -192,11 +201,14 @@ def _ge_scan_time(ds: Dataset, source: str) -> datetime | None:
 
 
 def _scan_time(ds: Dataset, half_life_s: float, source: str) -> tuple[datetime, str]:
-    """Scan start: GE's private scan date-time, else SeriesDate + SeriesTime, unless that is
-    after the acquisition start (QIBA)."""
+    """Scan start: GE's private scan date-time, else the date-time an Enhanced PET image is
+    decay corrected to, else SeriesDate + SeriesTime, unless that is after the acquisition
+    start (QIBA)."""
     ge_time = _ge_scan_time(ds, source)
     if ge_time is not None:
         return ge_time, "GE private scan date-time (0009,100D)"
+    if ds.get("DecayCorrectionDateTime"):
+        return _datetime(ds, "DecayCorrectionDateTime", source), "DecayCorrectionDateTime"
     series = _date_time(
         _required(ds, "SeriesDate", source),
         _required(ds, "SeriesTime", source),
@@ -317,21 +329,11 @@ def _read_datasets(folder: Path) -> list[Dataset]:
     return datasets
 
 
-# Functional group sequence -> (attribute inside it -> attribute of a single-frame slice).
-FUNCTIONAL_GROUPS = {
-    "PlanePositionSequence": {"ImagePositionPatient": "ImagePositionPatient"},
-    "PlaneOrientationSequence": {"ImageOrientationPatient": "ImageOrientationPatient"},
-    "PixelMeasuresSequence": {"PixelSpacing": "PixelSpacing", "SliceThickness": "SliceThickness"},
-    "PixelValueTransformationSequence": {
-        "RescaleSlope": "RescaleSlope",
-        "RescaleIntercept": "RescaleIntercept",
-    },
-    "FrameContentSequence": {"FrameAcquisitionDuration": "ActualFrameDuration"},
-}
 CONVERTED = (
     "UnassignedSharedConvertedAttributesSequence",
     "UnassignedPerFrameConvertedAttributesSequence",
 )
+KEPT_SEQUENCES = ("RadiopharmaceuticalInformationSequence",)  # a slice keeps it as a sequence
 FRAME_PIXELS = "radiomix_frame_pixels"
 MULTI_FRAME_ONLY = (
     "PixelData",
@@ -342,9 +344,10 @@ MULTI_FRAME_ONLY = (
 
 
 def frames_as_slices(ds: Dataset) -> list[Dataset]:
-    """The frames of a multi-frame PET file (enhanced or legacy converted) as single-slice
-    datasets: the top-level attributes, then the shared and the frame's own functional groups
-    (position, orientation, spacing, rescale, frame duration, converted attributes)."""
+    """The frames of a multi-frame PET file (Enhanced PET or legacy converted) as single-slice
+    datasets: the top-level attributes, then those of the shared and of the frame's own
+    functional groups, with the enhanced names given their single-frame meaning
+    (:func:`_as_single_frame`)."""
     from pydicom import Dataset
 
     try:
@@ -367,6 +370,7 @@ def frames_as_slices(ds: Dataset) -> list[Dataset]:
         single = copy.deepcopy(base)  # setting a value changes the element in place
         for level in (shared, group):
             _apply_groups(single, level)
+        _as_single_frame(single)
         single.filename = f"{_source(ds)} (frame {index + 1})"
         setattr(single, FRAME_PIXELS, pixels[index])
         slices.append(single)
@@ -374,19 +378,37 @@ def frames_as_slices(ds: Dataset) -> list[Dataset]:
 
 
 def _apply_groups(single: Dataset, level: Dataset) -> None:
-    for name in CONVERTED:
-        for item in level.get(name) or []:
-            for element in item:
-                single.add(element)
-    for sequence, attributes in FUNCTIONAL_GROUPS.items():
-        for item in level.get(sequence) or []:
-            for inner, outer in attributes.items():
-                if inner in item:
-                    setattr(single, outer, item.get(inner))
-    for item in level.get("FrameContentSequence") or []:
-        stamp = str(item.get("FrameAcquisitionDateTime") or "")
-        if len(stamp) > 8:
-            single.AcquisitionDate, single.AcquisitionTime = stamp[:8], stamp[8:]
+    """Copy the attributes of one functional groups item onto a slice: those inside each
+    functional group macro (a sequence of one item, e.g. PlanePositionSequence) and those of
+    converted-attribute sequences; an attribute set directly in the item (or a kept sequence,
+    e.g. the radiopharmaceutical information) is copied as it is."""
+    for element in level:
+        if element.VR != "SQ" or element.keyword in KEPT_SEQUENCES:
+            single.add(copy.deepcopy(element))
+            continue
+        for item in element.value:
+            for inner in item:
+                single.add(copy.deepcopy(inner))
+
+
+def _as_single_frame(single: Dataset) -> None:
+    """Give the Enhanced PET attributes of a frame their single-frame PET names, where the
+    single-frame attribute is absent: FrameAcquisitionDuration -> ActualFrameDuration,
+    FrameAcquisitionDateTime -> AcquisitionDate/Time, RescaleType -> Units, AttenuationCorrected
+    and DecayCorrected YES -> CorrectedImage ATTN, DECY, and a DecayCorrectionDateTime ->
+    DecayCorrection START (the scan start is then that date-time, see ``_scan_time``)."""
+    if "FrameAcquisitionDuration" in single and "ActualFrameDuration" not in single:
+        single.ActualFrameDuration = round(float(single.FrameAcquisitionDuration))
+    stamp = str(single.get("FrameAcquisitionDateTime") or "")
+    if len(stamp) > 8:
+        single.AcquisitionDate, single.AcquisitionTime = stamp[:8], stamp[8:]
+    if "Units" not in single and single.get("RescaleType"):
+        single.Units = single.RescaleType
+    flags = {"AttenuationCorrected": "ATTN", "DecayCorrected": "DECY"}
+    if "CorrectedImage" not in single and any(key in single for key in flags):
+        single.CorrectedImage = [flag for key, flag in flags.items() if single.get(key) == "YES"]
+    if "DecayCorrection" not in single and single.get("DecayCorrectionDateTime"):
+        single.DecayCorrection = "START"
 
 
 def _single_series(datasets: list[Dataset], folder: Path) -> list[Dataset]:
@@ -442,9 +464,34 @@ def is_dynamic(ds: Dataset) -> bool:
     return first == "DYNAMIC"
 
 
+def _n_time_slices(datasets: list[Dataset]) -> int:
+    """NumberOfTimeSlices, else the number of Enhanced PET temporal positions (0: unknown)."""
+    stated = datasets[0].get("NumberOfTimeSlices")
+    if stated:
+        return int(stated)
+    return len({ds.get("TemporalPositionIndex") for ds in datasets} - {None})
+
+
+def _time_slices_at_one_position(datasets: list[Dataset]) -> bool:
+    """Several time slices and slices repeating positions: a dynamic series whose SeriesType
+    does not say so (or an Enhanced PET file, which has no SeriesType)."""
+    if _n_time_slices(datasets) < 2:
+        return False
+    positions = {tuple(np.round(np.asarray(ds.ImagePositionPatient, float), 3)) for ds in datasets}
+    return len(positions) < len(datasets)
+
+
+def is_4d(frames: list[list[Dataset]]) -> bool:
+    """Whether the frames of a series make a 4D image (a dynamic series)."""
+    return len(frames) > 1 or is_dynamic(frames[0][0])
+
+
 def _frame_key(ds: Dataset) -> float:
-    """The frame a slice of a dynamic series belongs to: from ImageIndex and NumberOfSlices
-    (ImageIndex = (time slice - 1) * NumberOfSlices + slice), else its FrameReferenceTime."""
+    """The frame a slice of a dynamic series belongs to: its Enhanced PET
+    TemporalPositionIndex, else from ImageIndex and NumberOfSlices (ImageIndex = (time slice -
+    1) * NumberOfSlices + slice), else its FrameReferenceTime."""
+    if ds.get("TemporalPositionIndex"):
+        return float(ds.TemporalPositionIndex)
     if ds.get("ImageIndex") and ds.get("NumberOfSlices"):
         return float((int(ds.ImageIndex) - 1) // int(ds.NumberOfSlices))
     return float(_required(ds, "FrameReferenceTime", _source(ds)))
@@ -456,15 +503,17 @@ def pet_frames(folder: Path) -> list[list[Dataset]]:
     folder = Path(folder)
     datasets = _single_series(_read_datasets(folder), folder)
     _check_same_grid(datasets, folder)
-    if not is_dynamic(datasets[0]):
+    if not (is_dynamic(datasets[0]) or _time_slices_at_one_position(datasets)):
         return [sorted_slices(datasets)]
     groups: dict[float, list[Dataset]] = {}
     for ds in datasets:
         groups.setdefault(_frame_key(ds), []).append(ds)
     frames = [sorted_slices(groups[key]) for key in sorted(groups)]
-    expected = int(datasets[0].get("NumberOfTimeSlices") or len(frames))
+    expected = _n_time_slices(datasets) or len(frames)
     sizes = {len(frame) for frame in frames}
     if len(frames) != expected or len(sizes) != 1:
+        if not is_dynamic(datasets[0]):  # not frames after all: read (and refuse) as static
+            return [sorted_slices(datasets)]
         raise ImageReadError(
             f"{folder}: dynamic series with {len(frames)} frames of "
             f"{sorted(sizes)} slices; NumberOfTimeSlices is {expected}"
@@ -520,7 +569,7 @@ def _acquisition(ds: Dataset) -> datetime | None:
 def dicom_frame_timing(folder: Path) -> FrameTiming:
     """Frame timing of the dynamic PET DICOM series in ``folder``."""
     frames = pet_frames(folder)
-    if len(frames) == 1 and not is_dynamic(frames[0][0]):
+    if not is_4d(frames):
         raise ImageReadError(f"{folder}: not a dynamic PET series (SeriesType is not DYNAMIC)")
     return frame_timing(frames)
 
@@ -594,7 +643,7 @@ def read_dicom_pet_suv(folder: Path) -> sitk.Image:
 
     folder = Path(folder)
     frames = pet_frames(folder)
-    if len(frames) == 1 and not is_dynamic(frames[0][0]):
+    if not is_4d(frames):
         return suv_image(frames[0], folder)
     volumes = [suv_image(frame, folder) for frame in frames]
     series = sitk.JoinSeries(volumes)

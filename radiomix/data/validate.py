@@ -27,7 +27,7 @@ from radiomix.data.manifest import (
     read_manifest_table,
 )
 from radiomix.data.prepare import check_case, check_warnings
-from radiomix.data.resample import case_grids, check_overlap, current
+from radiomix.data.resample import GridConfig, case_grids, check_overlap, current
 from radiomix.errors import RadiomixError
 from radiomix.schema import IMAGE_COLUMNS, MASK_COLUMNS
 
@@ -49,11 +49,14 @@ class ValidationReport:
 
 
 def validate_manifest(
-    path: Path | str, progress: Callable[[Case], None] | None = None
+    path: Path | str,
+    progress: Callable[[Case], None] | None = None,
+    grid: GridConfig | None = None,
 ) -> ValidationReport:
     """Check a manifest's table and every file it names, all in one pass; never raises on a
     bad case. Files are read with the code extraction uses (native grids, RTSTRUCT, SEG and
-    DICOM series, plausibility checks)."""
+    DICOM series, plausibility checks), with the ``grid`` settings of the extraction
+    configuration (defaults when None)."""
     path = Path(path).resolve()
     table = read_manifest_table(path)
     problems = check_required_columns(table) + check_table(table)
@@ -65,7 +68,7 @@ def validate_manifest(
         if not case.case_id:
             case = dataclasses.replace(case, case_id=f"row {row_number + 2}")
         # Each file is read once; the reference grid is read again as an image column.
-        with reads_shared(), case_grids():
+        with reads_shared(), case_grids(grid):
             problems += check_case_files(case)
             warnings += check_warnings(case)
         if progress:
@@ -123,7 +126,13 @@ def check_case_files(case: Case) -> list[Problem]:
     problems += mask_problems
     if image_problems or mask_problems:
         return problems
-    return problems + check_case(case)
+    try:
+        return problems + check_case(case)
+    except Exception as error:  # a library failure on odd input must not end the validation
+        return [
+            *problems,
+            Problem(f"plausibility checks failed: {type(error).__name__}: {error}", case.case_id),
+        ]
 
 
 def _check_image(case: Case, column: str, reference: sitk.Image) -> list[Problem]:

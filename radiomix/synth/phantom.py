@@ -14,6 +14,7 @@ from scipy import ndimage
 from radiomix.synth.config import SynthConfig
 
 MAX_PLACEMENT_TRIES = 200
+FOV_MARGIN_MM = 6.0  # lesion to field-of-view border: about a PET FWHM, so nothing is cut
 MIN_REFERENCE_VOXELS = 20
 # Independent heterogeneity fields: normal tissue, and the lesion in each modality.
 TEXTURED = ("normal", "pet", "t1c", "flair", "adc", "rcbv")
@@ -192,7 +193,8 @@ def place_lesion(
     for attempt in range(MAX_PLACEMENT_TRIES):
         volume = volume_cm3 * 0.95 ** (attempt // 20)
         radius = (3.0 * volume * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
-        reach_z = max(half_z - radius * 0.6, 0.0)  # a lesion taller than the slab: centred
+        reach = radius * (1.0 + config.anatomy.lesion_irregularity) + FOV_MARGIN_MM
+        reach_z = max(half_z - reach, 0.0)  # inside the slab with its margin (else rejected)
         centre = np.array(
             [
                 side * rng.uniform(min(radius + 6.0, 52.0), 52.0),
@@ -216,6 +218,14 @@ def place_lesion(
             continue
         return Lesion(mask, np.zeros_like(mask), centre, float(mask.sum() * spacing**3 / 1000))
     return None
+
+
+def fov_border(shape: tuple[int, int, int], margin_vox: float) -> np.ndarray:
+    """The voxels closer than ``margin_vox`` voxels to a face of the field of view."""
+    width = int(np.ceil(margin_vox))
+    border = np.ones(shape, bool)
+    border[width:-width, width:-width, width:-width] = False
+    return border
 
 
 def add_core(lesion: Lesion, rim_mm: float, spacing_mm: float) -> None:
@@ -271,6 +281,7 @@ def build_phantom(
     brain, depth, tissues = normal_tissues(rng, config, xyz)
     side = int(rng.choice([-1, 1]))
     forbidden = ~brain | tissues["csf"] | tissues["striatum"] | tissues["thalamus"]
+    forbidden |= fov_border(shape, FOV_MARGIN_MM / spacing)
     lesions: list[Lesion] = []
     for volume, has_core in zip(lesion_volumes, core_flags, strict=True):
         lesion = place_lesion(rng, xyz, depth, forbidden, side, volume, config)

@@ -1,5 +1,6 @@
 """DICOM PET variants built for the test: compressed transfer syntaxes, GE's private scan
-date-time, Philips CNTS units, dynamic frame timing from FrameReferenceTime."""
+date-time, Philips CNTS units, dynamic frame timing from FrameReferenceTime, legacy-converted
+and true Enhanced PET multi-frame files."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from helpers.dicom import INJECTION, write_pet_series
+from helpers.dicom import IN_GROUPS_ONLY, INJECTION, write_enhanced_pet, write_pet_series
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from radiomix.data.suv import dicom_frame_timing, read_dicom_pet_suv
@@ -100,12 +101,23 @@ def _bqml(folder: Path) -> np.ndarray:
     return np.stack([ds.pixel_array * float(ds.RescaleSlope) for ds in slices])
 
 
-@pytest.mark.parametrize("per_frame", [True, False])
-def test_dynamic_frame_timing_from_acquisition_or_frame_reference_time(tmp_path, per_frame):
+@pytest.mark.parametrize(
+    ("per_frame", "series_type"), [(True, "DYNAMIC"), (False, "DYNAMIC"), (True, "STATIC")]
+)
+def test_dynamic_frame_timing_from_acquisition_or_frame_reference_time(
+    tmp_path, per_frame, series_type
+):
+    """Timing from AcquisitionTime or FrameReferenceTime; a series whose SeriesType is not
+    DYNAMIC is still read as dynamic when its time slices repeat the slice positions."""
     starts, durations = [0.0, 60.0, 120.0, 300.0, 900.0], [60.0, 60.0, 180.0, 600.0, 600.0]
     frames = np.repeat(SUV, len(starts), axis=0)
     folder = write_pet_series(
-        tmp_path / "dyn", frames, starts, durations, acquisition_per_frame=per_frame
+        tmp_path / "dyn",
+        frames,
+        starts,
+        durations,
+        acquisition_per_frame=per_frame,
+        edit=lambda ds: setattr(ds, "SeriesType", [series_type, "IMAGE"]),
     )
     timing = dicom_frame_timing(folder)
     np.testing.assert_allclose(timing.start_s, starts, atol=2e-3)
@@ -139,6 +151,28 @@ def test_multi_frame_pet_gives_the_suv_and_timing_of_its_slices(tmp_path, n_fram
     np.testing.assert_array_equal(suv_of(enhanced), suv_of(series))
     if n_frames > 1:
         np.testing.assert_allclose(dicom_frame_timing(enhanced).start_s, starts, atol=2e-3)
+
+
+@pytest.mark.parametrize("n_frames", [1, 3])
+def test_enhanced_pet_gives_the_suv_and_timing_of_its_classic_twin(tmp_path, n_frames):
+    """One Enhanced PET file whose units, corrections, radiopharmaceutical, frame timing and
+    rescale live only in the functional groups: the same SUV (every frame, so the same
+    time-activity curves) and frame timing as the single-slice series it was built from."""
+    starts, durations = [0.0, 300.0, 900.0][:n_frames], [300.0, 600.0, 600.0][:n_frames]
+    frames = np.repeat(SUV, n_frames, axis=0) * np.arange(1, n_frames + 1)[:, None, None, None]
+    series = write_pet_series(tmp_path / "slices", frames, starts, durations)
+    enhanced = write_enhanced_pet(series, tmp_path / "enhanced" / "pet.dcm")
+    header = pydicom.dcmread(enhanced)
+    assert header.SOPClassUID == "1.2.840.10008.5.1.4.1.1.130"
+    assert not [keyword for keyword in IN_GROUPS_ONLY if keyword in header]
+    suv = suv_of(enhanced.parent)
+    np.testing.assert_array_equal(suv, suv_of(series))
+    np.testing.assert_allclose(suv, frames if n_frames > 1 else frames[0], rtol=1e-4, atol=1e-4)
+    if n_frames > 1:
+        timing, twin = dicom_frame_timing(enhanced.parent), dicom_frame_timing(series)
+        np.testing.assert_allclose(timing.start_s, twin.start_s, atol=1e-6)
+        np.testing.assert_allclose(timing.start_s, starts, atol=2e-3)
+        np.testing.assert_array_equal(timing.duration_s, twin.duration_s)
 
 
 def test_suv_command_writes_a_dynamic_series_with_its_sidecar(tmp_path):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 from helpers.brain_phantom import (
+    CENTRE_MM,
     LESION_CENTRE_MM,
     PLANE_X_MM,
     SPACING_MM,
@@ -19,6 +20,7 @@ from helpers.brain_phantom import (
     write,
     write_brain_case,
 )
+from scipy import ndimage
 
 from radiomix.data.manifest import load_manifest
 from radiomix.data.resample import GridConfig
@@ -39,10 +41,6 @@ def extracted(tmp_path: Path, tracer: str = "FET", **images):
     rows = [write_brain_case(tmp_path / "c", "c", tracer, images)]
     case = load_manifest(manifest_of(tmp_path, rows)).cases[0]
     return extract_case(case, STATIC, derived=tmp_path / "derived")
-
-
-def centroid_mm(mask: np.ndarray) -> np.ndarray:
-    return np.argwhere(mask)[:, ::-1].mean(axis=0) * SPACING_MM
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +64,32 @@ def test_symmetry_plane_is_the_phantoms_not_the_image_centre(fet):
     assert abs(plane["normal"][0]) == pytest.approx(1.0, abs=1e-3)
 
 
-def test_automatic_crescent_lands_on_the_mirror_of_the_lesion(fet):
+def _axial_angles_deg(mask: np.ndarray) -> np.ndarray:
+    """Axial angle (degrees) of each voxel of ``mask`` about the phantom's vertical axis."""
+    xy = np.argwhere(mask)[:, [2, 1]] * SPACING_MM - CENTRE_MM[:2]
+    return np.degrees(np.arctan2(xy[:, 1], xy[:, 0]))
+
+
+def test_automatic_crescent_is_the_contralateral_crescent_at_the_lesions_level(fet):
+    """The guideline's background: a crescent of cortex and adjacent white matter in the other
+    hemisphere, at the lesion's level, around the lesion's mirror image; no lesion, no
+    ventricle."""
     crescent = auto_mask(fet, "ref_background")
     truth = regions()
-    target = mirror(LESION_CENTRE_MM)
-    assert np.linalg.norm(centroid_mm(crescent)[1:] - target[1:]) < 3.0
-    assert abs(centroid_mm(crescent)[0] - target[0]) < 6.0
-    x_mm = np.argwhere(crescent)[:, 2] * SPACING_MM
-    assert (x_mm > PLANE_X_MM).all()  # contralateral: the lesion is at x < plane
+    points = np.argwhere(crescent)[:, ::-1] * SPACING_MM  # x, y, z
+    assert (points[:, 0] > PLANE_X_MM).all()  # contralateral: the lesion is at x < plane
+    # At the lesion's level: within 10 mm (+ half a voxel) of its centre's height.
+    assert np.abs(points[:, 2] - LESION_CENTRE_MM[2]).max() <= 10.0 + SPACING_MM / 2
+    # Between two radii: from the brain surface down to at most 15 mm below it.
+    depth = ndimage.distance_transform_edt(np.pad(truth["brain"], 1), sampling=SPACING_MM)
+    inside = depth[1:-1, 1:-1, 1:-1][crescent]
+    assert inside.min() <= SPACING_MM and 10.0 <= inside.max() <= 15.0 + SPACING_MM
+    # An arc, not a ball: it spans 120 degrees about the brain's axis, centred on the
+    # direction of the lesion's mirror image.
+    angles = _axial_angles_deg(crescent)
+    target = mirror(LESION_CENTRE_MM)[:2] - CENTRE_MM[:2]
+    assert np.median(angles) == pytest.approx(np.degrees(np.arctan2(target[1], target[0])), abs=8)
+    assert np.ptp(angles) == pytest.approx(120.0, abs=8.0)
     assert not (crescent & truth["lesion"]).any() and not (crescent & truth["ventricles"]).any()
     assert (crescent & truth["gm"]).any() and (crescent & truth["wm"]).any()
     # TBR against it: the lesion (3.0) over the crescent's grey/white-matter mean.
@@ -167,26 +183,52 @@ def test_each_implausible_input_is_named(tmp_path, change, column, words):
     assert [c for c, m in found if words in m] == [column], found
 
 
-def test_pet_scale_judged_on_a_guessed_brain_is_a_warning(tmp_path):
+def test_pet_scale_judged_on_a_guessed_brain_is_a_warning_saying_how_to_refuse(tmp_path):
+    """PET x 4 without ref_background: validate only warns, and says what makes it a refusal;
+    extraction generates the background crescent and then refuses the image."""
     row = write_brain_case(tmp_path / "c", "c")
     _scaled("pet", 4.0)(tmp_path / "c", row)
     report = validate_manifest(manifest_of(tmp_path, [row]))
     assert not [p for p in report.problems if "plausible range" in p.message]
-    assert [
-        p.column
-        for p in report.warnings
-        if "outside the plausible range [0.3, 3] of FET (median of a guessed brain" in p.message
-    ] == ["pet"]
+    warned = [w for w in report.warnings if "plausible range [0.3, 3] of FET" in w.message]
+    assert [w.column for w in warned] == ["pet"]
+    assert "give a ref_background mask file" in warned[0].message
+    assert "leave the cell empty and run `radiomix extract`" in warned[0].message
+    case = load_manifest(tmp_path / "data_manifest.csv").cases[0]
+    result = extract_case(case, STATIC, derived=tmp_path / "derived")
+    errors = [p.message for p in result.problems if p.kind == "error"]
+    assert any("column pet" in m and "plausible range [0.3, 3] of FET" in m for m in errors)
+    assert "ref_background (automatic)" in result.provenance
+    assert np.isnan(result.features.get("pet_SUVmax", np.nan))
 
 
-def test_lesion_touching_the_border_is_a_warning(tmp_path):
+def test_lesion_cut_by_the_field_of_view_is_refused_unless_accepted(tmp_path):
+    """A lesion mask touching its image border: validate and extract name the case and file
+    and compute nothing; with grid.accept_cut_lesions it is a warning and the case is
+    computed."""
     row = write_brain_case(tmp_path / "c", "c")
     _border_lesion(tmp_path / "c", row)
-    report = validate_manifest(manifest_of(tmp_path, [row]))
-    assert report.valid
-    assert [(w.column, "touches the image border" in w.message) for w in report.warnings] == [
+    manifest = manifest_of(tmp_path, [row])
+    report = validate_manifest(manifest)
+    assert [(p.case_id, p.column, Path(p.file).name) for p in report.problems] == [
+        ("c", "lesion_mask", "edge.nii.gz")
+    ]
+    assert "lesion cut by the field of view" in report.problems[0].message
+    assert "grid.accept_cut_lesions: true" in report.problems[0].message
+    case = load_manifest(manifest).cases[0]
+    refused = extract_case(case, STATIC)
+    errors = [p.message for p in refused.problems if p.kind == "error"]
+    assert any("edge.nii.gz" in m and "lesion cut by the field of view" in m for m in errors)
+    assert not any(np.isfinite(v) for v in refused.features.values()), refused.features
+
+    accept = GridConfig(accept_cut_lesions=True)
+    accepted = validate_manifest(manifest, grid=accept)
+    assert accepted.valid
+    assert [(w.column, "computed anyway" in w.message) for w in accepted.warnings] == [
         ("lesion_mask", True)
     ]
+    computed = extract_case(case, ExtractionConfig(families=("pet_static",), grid=accept))
+    assert computed.features["pet_volume_ml"] == pytest.approx(4**3 * SPACING_MM**3 / 1000)
 
 
 def test_a_valid_phantom_has_no_problem(tmp_path):
@@ -285,3 +327,48 @@ def test_extraction_refuses_adc_in_mm2_per_s(tmp_path):
     messages = [p.message for p in result.problems if p.kind == "error"]
     assert any("column adc" in m and "mm²/s" in m for m in messages), messages
     assert np.isnan(result.features.get("mri_ADC_mean", np.nan))
+
+
+@pytest.mark.parametrize(
+    ("head", "centre_mm"),
+    [
+        (np.s_[2:28, 2:28, 6:36], 41.0),  # air around the head: its edges give the plane
+        (np.s_[:, :, :], 39.0),  # the head fills the image: no structure but its shape
+    ],
+)
+def test_uniform_phantom_background_is_the_mirror_across_the_head_centre(tmp_path, head, centre_mm):
+    """A head of uniform uptake 1.5 (a box phantom): the background lies across the head's
+    centre (41 mm, off the image centre at 39 mm, when there is air around it) from the lesion
+    and its mean is exactly 1.5."""
+    pet = np.zeros((30, 30, 40), np.float32)
+    pet[head] = 1.5
+    lesion = np.zeros(pet.shape, np.uint8)
+    lesion[12:16, 12:16, 10:14] = 1
+    pet[lesion > 0] = 3.0
+    folder = tmp_path / "c"
+    folder.mkdir()
+    row = {
+        "case_id": "c",
+        "tracer": "FET",
+        "pet": f"c/{write(folder / 'pet.nii.gz', pet)}",
+        "lesion_mask": f"c/{write(folder / 'lesion.nii.gz', lesion)}",
+    }
+    case = load_manifest(manifest_of(tmp_path, [row])).cases[0]
+    result = extract_case(case, STATIC, derived=tmp_path / "derived")
+    assert result.provenance["mid-sagittal plane"]["offset_mm"] == pytest.approx(centre_mm, abs=0.1)
+    crescent = auto_mask(result, "ref_background")
+    assert (np.argwhere(crescent)[:, 2] * SPACING_MM > centre_mm).all()  # across the centre
+    assert result.features["pet_TBRmax"] == pytest.approx(2.0, rel=1e-9)
+
+
+def test_a_library_failure_in_preparation_is_reported_not_raised(tmp_path, monkeypatch):
+    from radiomix.data import prepare
+
+    def broken(image):
+        raise RuntimeError("odd input")
+
+    monkeypatch.setattr(prepare.reference_regions, "brain_mask", broken)
+    result = extracted(tmp_path)
+    messages = [p.message for p in result.problems if p.stage == "prepare"]
+    assert messages == ["case c: preparation failed: RuntimeError: odd input"]
+    assert result.features["pet_SUVmax"] == pytest.approx(3.0)  # the families still ran

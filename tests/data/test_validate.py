@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from radiomix.cli import app
 from radiomix.data.manifest import load_manifest, parse_labels
+from radiomix.data.resample import GridConfig
 from radiomix.data.validate import validate_manifest
 from radiomix.errors import ManifestError
 
@@ -254,11 +255,22 @@ def test_real_nrrd_and_ibsi_phantom_validate(shared_data, tmp_path):
         },
     ]
     pd.DataFrame(rows).to_csv(tmp_path / "data_manifest.csv", index=False)
+    # The IBSI phantom's mask fills the image to its border: refused unless accepted.
     report = validate_manifest(tmp_path / "data_manifest.csv")
-    # The IBSI phantom's mask fills the image to its border: a warning, the rest is valid.
+    assert [(p.case_id, p.column) for p in report.problems] == [("ibsi", "lesion_mask")]
+    report = validate_manifest(
+        tmp_path / "data_manifest.csv", grid=GridConfig(accept_cut_lesions=True)
+    )
     assert report.valid, report.problems
     assert [(w.case_id, w.column) for w in report.warnings] == [("ibsi", "lesion_mask")]
-    assert "touches the image border" in report.warnings[0].message
+    assert "lesion cut by the field of view" in report.warnings[0].message
+    accepting = tmp_path / "extraction.yaml"
+    accepting.write_text("grid: {accept_cut_lesions: true}\n")
+    manifest = str(tmp_path / "data_manifest.csv")
+    assert CliRunner().invoke(app, ["validate", manifest]).exit_code == 2
+    assert (
+        CliRunner().invoke(app, ["validate", manifest, "--config", str(accepting)]).exit_code == 0
+    )
     from radiomix.data.case_loader import load_case_image, load_case_mask
 
     ibsi = load_manifest(tmp_path / "data_manifest.csv").cases[1]

@@ -17,6 +17,9 @@ IDENTITY = {
     "PatientName": "Doe^Janet^Secretname",
     "PatientID": "PID-7731-SECRET",
     "PatientBirthDate": "19471103",
+    "OtherPatientIDs": "OPID-5521-SECRET",
+    "AccessionNumber": "ACC99812SECRET",
+    "InstitutionName": "Hospital of Secretville",
 }
 WEIGHT_KG = 70.0
 DOSE_BQ = 200e6
@@ -115,3 +118,93 @@ def write_pet_series(
                 edit(ds)
             pydicom.dcmwrite(folder / f"f{t:02d}_s{z:03d}.dcm", ds, enforce_file_format=True)
     return folder
+
+
+ENHANCED_PET_STORAGE = "1.2.840.10008.5.1.4.1.1.130"
+IN_GROUPS_ONLY = (  # what an Enhanced PET file keeps in its functional groups
+    "Units",
+    "CorrectedImage",
+    "DecayCorrection",
+    "RadiopharmaceuticalInformationSequence",
+    "SeriesDate",
+    "SeriesTime",
+    "AcquisitionDate",
+    "AcquisitionTime",
+    "ActualFrameDuration",
+    "FrameReferenceTime",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SeriesType",
+    "NumberOfSlices",
+    "NumberOfTimeSlices",
+    "ImageIndex",
+)
+
+
+def _item(**attributes) -> Dataset:
+    item = Dataset()
+    for keyword, value in attributes.items():
+        setattr(item, keyword, value)
+    return item
+
+
+def write_enhanced_pet(series: Path, out: Path) -> Path:
+    """The single-slice series written by ``write_pet_series`` as one Enhanced PET file (SOP
+    class 1.2.840.10008.5.1.4.1.1.130) whose SUV attributes live only in the functional
+    groups: units (RescaleType), corrections (AttenuationCorrected, DecayCorrected,
+    DecayCorrectionDateTime at the scan start) and the radiopharmaceutical in the shared
+    groups; frame timing (FrameContentSequence), position and rescale in each frame's."""
+    slices = [pydicom.dcmread(path) for path in sorted(series.glob("*.dcm"))]
+    first = slices[0]
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ENHANCED_PET_STORAGE
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = ENHANCED_PET_STORAGE, meta.MediaStorageSOPInstanceUID
+    for element in first:
+        if element.keyword not in (*IN_GROUPS_ONLY, "PixelData", "SOPClassUID", "SOPInstanceUID"):
+            ds.add(element)
+    ds.NumberOfFrames = len(slices)
+    ds.PixelData = b"".join(s.PixelData for s in slices)
+    scan_start = first.SeriesDate + first.SeriesTime
+    shared = _item(
+        PixelMeasuresSequence=[
+            _item(PixelSpacing=first.PixelSpacing, SliceThickness=first.SliceThickness)
+        ],
+        PlaneOrientationSequence=[_item(ImageOrientationPatient=first.ImageOrientationPatient)],
+        RadiopharmaceuticalInformationSequence=first.RadiopharmaceuticalInformationSequence,
+        AttenuationCorrected="YES",
+        DecayCorrected="YES",
+        DecayCorrectionDateTime=scan_start,
+    )
+    ds.SharedFunctionalGroupsSequence = [shared]
+    n_slices = int(first.NumberOfSlices)
+    ds.PerFrameFunctionalGroupsSequence = [
+        _item(
+            FrameContentSequence=[
+                _item(
+                    FrameAcquisitionDateTime=s.AcquisitionDate + s.AcquisitionTime,
+                    FrameAcquisitionDuration=float(s.ActualFrameDuration),
+                    TemporalPositionIndex=(int(s.ImageIndex) - 1) // n_slices + 1,
+                )
+            ],
+            PlanePositionSequence=[_item(ImagePositionPatient=s.ImagePositionPatient)],
+            PixelValueTransformationSequence=[
+                _item(
+                    RescaleSlope=s.RescaleSlope,
+                    RescaleIntercept=s.RescaleIntercept,
+                    RescaleType="BQML",
+                )
+            ],
+        )
+        for s in slices
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pydicom.dcmwrite(out, ds, enforce_file_format=True)
+    return out

@@ -12,6 +12,7 @@ from radiomix.errors import RadiomixError
 from radiomix.synth import cohort as cohort_module
 from radiomix.synth.cohort import draw_patient, synthesize_cohort
 from radiomix.synth.config import load_config
+from radiomix.synth.phantom import FOV_MARGIN_MM, fov_border
 from radiomix.synth.sampler import patient_streams
 
 
@@ -36,6 +37,9 @@ def assert_placed(config, seed: int, index: int) -> None:
     assert len(phantom.lesions) == len(spec.lesions) >= 1
     for lesion, params in zip(phantom.lesions, spec.lesions, strict=True):
         assert lesion.mask.any() and not (lesion.mask & ~phantom.brain).any()
+        # The field of view holds the lesion with its margin: no lesion cut by the border.
+        border = fov_border(phantom.shape, FOV_MARGIN_MM / config.grid.spacing_mm)
+        assert not (lesion.mask & border).any()
         assert params.volume_cm3 == lesion.volume_cm3
     for name, region in phantom.references.items():
         assert region.any(), name
