@@ -13,7 +13,10 @@ IDENTITY_COLUMNS = ("case_id", "patient_id", "site", "label", "label_source", "t
 IMAGE_COLUMNS = ("pet", "pet_dynamic", "pet_early", "pet_late", "t1c", "flair", "adc", "rcbv")
 MASK_COLUMNS = ("lesion_mask", "ref_background", "ref_wm", "ref_gm", "ref_striatum")
 REFERENCE_MASKS = MASK_COLUMNS[1:]
-NUMBER_COLUMNS = ("mrs_cho_naa", "mrs_cho_cr", "age", "months_since_rt")
+MRS_COLUMNS = ("mrs_cho_naa", "mrs_cho_cr")
+"""MR spectroscopy ratios, given in the manifest and carried into the feature table as is."""
+CLINICAL_NUMBER_COLUMNS = ("age", "months_since_rt")
+NUMBER_COLUMNS = MRS_COLUMNS + CLINICAL_NUMBER_COLUMNS
 MANIFEST_COLUMNS = IDENTITY_COLUMNS + IMAGE_COLUMNS + MASK_COLUMNS + NUMBER_COLUMNS
 """Every column the manifest defines, in the order the simulator writes them."""
 
@@ -21,8 +24,8 @@ TABLE_KEY_COLUMNS = ("case_id", "patient_id", "label", "site", "tracer")
 """The first columns of a feature table, in this order."""
 
 CLINICAL_TEXT_COLUMNS = ("primary", "label_source")
-CLINICAL_NUMBER_COLUMNS = ("age", "months_since_rt")
-"""Clinical columns the feature table carries after its key columns."""
+"""Clinical columns the feature table carries after its key columns, with
+``CLINICAL_NUMBER_COLUMNS``."""
 
 EXTRACTION_ERRORS = "extraction_errors"
 """The column in which `radiomix predict` lists the extraction failures of a case."""

@@ -20,10 +20,10 @@ from radiomix.data.manifest import Case
 from radiomix.features.config import ExtractionConfig, number_tag
 from radiomix.features.regions import ratio, region_values
 from radiomix.features.registry import register
+from radiomix.schema import MRS_COLUMNS
 
 ADC = ("adc", "lesion_mask")
 RCBV = ("rcbv", "lesion_mask", "ref_wm")
-MRS_COLUMNS = ("mrs_cho_naa", "mrs_cho_cr")
 
 
 def _adc_features(case: Case) -> dict[str, float]:

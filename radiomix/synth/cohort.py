@@ -200,6 +200,10 @@ def _generate(
 
 
 def _write_table(rows: list[dict], columns: list[str], path: Path) -> None:
+    """Write ``rows`` with ``columns``; a row key outside them is refused, never dropped."""
+    unknown = sorted({key for row in rows for key in row} - set(columns))
+    if unknown:
+        raise RadiomixError(f"simulator: {path.name} has no column for {unknown}")
     table = pd.DataFrame(rows).reindex(columns=columns)
     table.to_csv(path, index=False, lineterminator="\n", float_format=f"%.{DECIMALS}g")
 

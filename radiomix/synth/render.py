@@ -20,7 +20,13 @@ from scipy import ndimage
 from radiomix.errors import ConfigError
 from radiomix.synth.config import MriMap, SynthConfig, Tracer
 from radiomix.synth.phantom import Phantom
-from radiomix.synth.sampler import PatientSpec, TracerCurves, btv_threshold, spec_tracer
+from radiomix.synth.sampler import (
+    PatientSpec,
+    TracerCurves,
+    btv_threshold,
+    feature,
+    spec_tracer,
+)
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 NOISE_FLOOR_SUV = 0.02
@@ -305,16 +311,15 @@ def noise_free_measures(
         peak = region_stat(static, lesion.mask, "max")
         mean = region_stat(static, lesion.mask, "mean")
         btv = region_stat(static, lesion.mask, "btv_mean", btv_threshold * background)
-        rows.append(
-            {
-                "pet_SUVmax": peak,
-                "pet_SUVmean": mean,
-                "pet_TBRmax": peak / background,
-                "pet_TBRmean": mean / background,
-                "pet_TBRmean_btv": btv / background,
-                "pet_TWMmax": peak / region_stat(static, refs["ref_wm"], "mean"),
-                "pet_LSmax": peak / region_stat(static, refs["ref_striatum"], "mean"),
-                "pet_LNmax": peak / region_stat(static, refs["ref_background"], "max"),
-            }
-        )
+        measures = {
+            "pet_SUVmax": peak,
+            "pet_SUVmean": mean,
+            "pet_TBRmax": peak / background,
+            "pet_TBRmean": mean / background,
+            "pet_TBRmean_btv": btv / background,
+            "pet_TWMmax": peak / region_stat(static, refs["ref_wm"], "mean"),
+            "pet_LSmax": peak / region_stat(static, refs["ref_striatum"], "mean"),
+            "pet_LNmax": peak / region_stat(static, refs["ref_background"], "max"),
+        }
+        rows.append({feature(name): value for name, value in measures.items()})
     return rows

@@ -9,7 +9,7 @@ does not depend on the others (nor on how many processes generate the cohort).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeVar
@@ -17,6 +17,7 @@ from typing import TypeVar
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from radiomix.errors import ConfigError
 from radiomix.features.config import ExtractionConfig
 from radiomix.synth.config import (
     ClassDist,
@@ -329,6 +330,22 @@ def btv_threshold() -> float:
     return extraction_settings().btv.threshold
 
 
+@lru_cache(maxsize=1)
+def _declared() -> Callable[[str], bool]:
+    from radiomix.features.registry import declares
+
+    return declares(extraction_settings())
+
+
+def feature(name: str) -> str:
+    """``name``, checked to be a feature the extractor declares under its default
+    configuration: the truth table speaks the feature table's names, and a renamed feature
+    stops the simulator here instead of leaving a column nothing reads."""
+    if not _declared()(name):
+        raise ConfigError(f"simulator: {name!r} is not a feature the extractor declares")
+    return name
+
+
 def nominal_kinetics(
     config: SynthConfig, spec: PatientSpec, curves: TracerCurves
 ) -> list[dict[str, float]]:
@@ -350,8 +367,8 @@ def nominal_kinetics(
                 row[dynamic_btv] = lesion.level
         if spec.tracer == "FDG":
             early, late = curve / curves.frames["gm"]
-            row["fdg_dual_phase_index"] = float((late - early) / early)
-            row["fdg_lesion_volume_ml"] = lesion.volume_cm3  # Horky's rule needs > 0.5 ml
+            row[feature("fdg_dual_phase_index")] = float((late - early) / early)
+            row[feature("fdg_lesion_volume_ml")] = lesion.volume_cm3  # Horky: > 0.5 ml
         values.append(row)
     return values
 
@@ -481,12 +498,12 @@ def parameter_rows(config: SynthConfig, spec: PatientSpec) -> list[dict[str, obj
             "tracer": spec.tracer,
             "site": spec.site.name,
             "primary": spec.primary,
-            tracer.lesion_level.name: lesion.level,
+            feature(tracer.lesion_level.name): lesion.level,
             **kinetics[i],
-            "mri_ADC_ratio": lesion.adc_ratio if spec.has_mri else np.nan,
-            "mri_rCBV_mean": lesion.rcbv_mean if spec.has_rcbv else np.nan,
-            "mrs_cho_naa": lesion.cho_naa if spec.has_mrs else np.nan,
-            "mrs_cho_cr": lesion.cho_cr if spec.has_mrs else np.nan,
+            feature("mri_ADC_ratio"): lesion.adc_ratio if spec.has_mri else np.nan,
+            feature("mri_rCBV_mean"): lesion.rcbv_mean if spec.has_rcbv else np.nan,
+            feature("mrs_cho_naa"): lesion.cho_naa if spec.has_mrs else np.nan,
+            feature("mrs_cho_cr"): lesion.cho_cr if spec.has_mrs else np.nan,
             "lesion_volume_cm3": lesion.volume_cm3,
             "necrotic_core": lesion.has_core,
             "uptake_leak": lesion.uptake_leak,

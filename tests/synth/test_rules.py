@@ -150,7 +150,7 @@ def test_oracle_auc_band_and_no_single_parameter_beats_it(nominal):
         ("pet_TBRmean_btv", 1),
         ("dyn_TTP_min", -1),
         ("pet_LSmax_over_max", 1),
-        ("fdg_lesion_gm_ratio", 1),
+        ("pet_LGMmean", 1),
         ("fdg_dual_phase_index", 1),
         ("mri_ADC_ratio", -1),
         ("mri_rCBV_mean", 1),

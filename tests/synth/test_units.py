@@ -17,6 +17,7 @@ from radiomix.synth.kinetics import (
     tissue_curve,
     two_tissue_response,
 )
+from radiomix.synth.sampler import feature
 
 FENG = dict(a1=851.1225, a2=21.8798, a3=20.8113, l1=-4.1339, l2=-0.0104, l3=-0.1191)
 
@@ -142,3 +143,12 @@ def test_latent_scores_have_the_configured_correlation():
     correlation = np.corrcoef(draws, rowvar=False)[np.triu_indices(4, 1)]
     np.testing.assert_allclose(correlation, 0.5, atol=0.03)
     np.testing.assert_allclose(draws.std(axis=0), 1.0, atol=0.03)
+
+
+def test_the_truth_table_speaks_the_extractors_feature_names():
+    """Every tracer's lesion level is a feature the extractor declares; a name no family
+    declares (an earlier FDG level was called `fdg_lesion_gm_ratio`) stops the simulator."""
+    for tracer in load_config().pet.tracers.values():
+        assert feature(tracer.lesion_level.name) == tracer.lesion_level.name
+    with pytest.raises(ConfigError, match="'fdg_lesion_gm_ratio' is not a feature"):
+        feature("fdg_lesion_gm_ratio")
