@@ -18,11 +18,15 @@ import gzip
 import io
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import SimpleITK as sitk
 
 from radiomix.errors import ImageReadError
+
+if TYPE_CHECKING:
+    import nibabel
 
 PET_COLUMNS = ("pet", "pet_dynamic", "pet_early", "pet_late")
 MAX_PLAUSIBLE_SUV = 200.0
@@ -63,7 +67,7 @@ def _file_bytes(path: Path, where: object) -> bytes:
         ) from error
 
 
-def _nifti_header(content: bytes, where: object):
+def _nifti_header(content: bytes, where: object) -> nibabel.Nifti1Header:
     """The NIfTI-1 or NIfTI-2 header at the start of ``content`` (nibabel)."""
     import nibabel
 
@@ -75,7 +79,7 @@ def _nifti_header(content: bytes, where: object):
     raise ImageReadError(f"{where}: not a valid NIfTI-1 or NIfTI-2 header")
 
 
-def checked_nifti_voxels(path: Path, where: object) -> tuple[np.ndarray, object]:
+def checked_nifti_voxels(path: Path, where: object) -> tuple[np.ndarray, nibabel.Nifti1Header]:
     """The voxels of a NIfTI file as stored (flat) and its nibabel header; ImageReadError when
     the file is truncated or corrupt, or holds non-finite voxels.
 
@@ -112,7 +116,9 @@ def read_nifti(path: Path, where: object) -> sitk.Image:
     return reader.Execute() if image is None else image
 
 
-def _image_from_voxels(voxels: np.ndarray, header, reader: sitk.ImageFileReader):
+def _image_from_voxels(
+    voxels: np.ndarray, header: nibabel.Nifti1Header, reader: sitk.ImageFileReader
+) -> sitk.Image | None:
     """The ITK image of ``voxels`` with the geometry of ``reader``; None when ITK would not
     read them as they are stored (scaled, several components, another size or voxel type)."""
     slope, intercept = header.get_slope_inter()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
@@ -153,7 +153,7 @@ def check_table(table: pd.DataFrame) -> list[Problem]:
     return problems
 
 
-def _check_vocabulary(table: pd.DataFrame, column: str, allowed) -> list[Problem]:
+def _check_vocabulary(table: pd.DataFrame, column: str, allowed: Iterable[str]) -> list[Problem]:
     if column not in table.columns:
         return []
     normalise = str.lower if column != "tracer" else str.upper

@@ -14,6 +14,7 @@ Derived files go to ``<derived>/<case_id>/`` and are listed in the case's proven
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,7 @@ def _located(case: Case, column: str, message: str) -> Problem:
     return Problem(message, case.case_id, column, str(location.file))
 
 
-def _attempt(case: Case, column: str, check) -> list[Problem]:
+def _attempt(case: Case, column: str, check: Callable[..., str | None]) -> list[Problem]:
     """Run one check; an input that cannot be read is left to the code that reads it (the
     families report it, ``validate`` checks reading first)."""
     try:

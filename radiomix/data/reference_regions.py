@@ -25,7 +25,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import SimpleITK as sitk
@@ -33,6 +33,9 @@ from pydantic import BaseModel, ConfigDict
 from scipy import ndimage, optimize
 
 from radiomix.errors import MaskError
+
+if TYPE_CHECKING:
+    import nibabel.spatialimages
 
 CRESCENT_DEPTH_MM = 15.0  # cortex (2-5 mm) and the white matter beneath it [project default]
 CRESCENT_LEVEL_MM = 10.0  # above and below the lesion's centre: about 5 slices of 2 mm each
@@ -318,7 +321,7 @@ def template_tissue_classes(
     return masks, transform
 
 
-def _from_nibabel(image) -> sitk.Image:
+def _from_nibabel(image: nibabel.spatialimages.SpatialImage) -> sitk.Image:
     """A nibabel image as a SimpleITK image, through ITK's NIfTI reader (RAS to LPS)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "image.nii.gz"

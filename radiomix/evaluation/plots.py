@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from matplotlib import rc_context
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
 
 if TYPE_CHECKING:
+    import shap
     from matplotlib.typing import RcKeyType
 
 READABLE: dict[RcKeyType, int] = {
@@ -57,7 +60,7 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def _roc_axes(axis, title: str) -> None:
+def _roc_axes(axis: Axes, title: str) -> None:
     axis.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
     axis.set(
         xlabel="1 − specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.02), title=title
@@ -67,8 +70,8 @@ def _roc_axes(axis, title: str) -> None:
 
 @_readable
 def roc_plot(
-    y_true,
-    y_score,
+    y_true: ArrayLike,
+    y_score: ArrayLike,
     path: Path,
     auc: float | None = None,
     title: str = "ROC (pooled out-of-fold, repeat 0)",
@@ -82,7 +85,7 @@ def roc_plot(
     return _save(figure, path)
 
 
-def _grid(count: int, width: float = 5.0):
+def _grid(count: int, width: float = 5.0) -> tuple[Figure, Any]:
     """A figure of `count` square panels, three per row; unused panels hidden."""
     columns = min(3, count)
     rows = -(-count // columns)
@@ -176,7 +179,11 @@ def confusion_plot(cells: dict, path: Path, threshold: float | None = None) -> P
 
 @_readable
 def calibration_plot(
-    y_true, y_prob, path: Path, n_bins: int = 5, title: str = "Calibration (out-of-fold)"
+    y_true: ArrayLike,
+    y_prob: ArrayLike,
+    path: Path,
+    n_bins: int = 5,
+    title: str = "Calibration (out-of-fold)",
 ) -> Path:
     """Reliability diagram: observed frequency against mean predicted probability per bin."""
     observed, predicted = calibration_curve(y_true, y_prob, n_bins=n_bins, strategy="quantile")
@@ -195,7 +202,7 @@ def calibration_plot(
 
 
 @_readable
-def shap_beeswarm(explanation, path: Path, max_display: int = 15) -> Path:
+def shap_beeswarm(explanation: shap.Explanation, path: Path, max_display: int = 15) -> Path:
     """SHAP summary (beeswarm) of an explanation, labels at the readable size."""
     import shap
 

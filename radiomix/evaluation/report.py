@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
+    from jinja2 import Environment
+    from mlflow.entities import Run
 
 CAPTIONS = {
     "roc": "ROC curve of the model on all cases",
@@ -39,7 +41,7 @@ COHORT_COLUMNS = ("tracer", "primary", "site")
 LINEAGE_HIDDEN = ("features", "excluded_non_numeric")
 
 
-def _number(value, digits: int = 3) -> str:
+def _number(value: object, digits: int = 3) -> str:
     """A number for the page: floats rounded, missing as a dash."""
     if (
         value is None
@@ -52,7 +54,7 @@ def _number(value, digits: int = 3) -> str:
     return str(value)
 
 
-def _environment():
+def _environment() -> Environment:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     environment = Environment(
@@ -268,7 +270,7 @@ def _fold_rows(folds: pd.DataFrame) -> list[dict]:
     ]
 
 
-def render_run(folder: Path, run) -> str:
+def render_run(folder: Path, run: Run) -> str:
     """The page of the MLflow training run `run` whose artifacts are in `folder`."""
     import mlflow
     import pandas as pd

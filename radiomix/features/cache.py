@@ -27,7 +27,7 @@ from radiomix.data.timing import timing_files
 CHUNK_BYTES = 1 << 20
 
 
-def _hash_file(digest, path: Path) -> None:
+def _hash_file(digest: hashlib._Hash, path: Path) -> None:
     """Add the bytes of a file; an unreadable file adds a marker (the extraction reports it)."""
     try:
         with path.open("rb") as handle:
@@ -37,7 +37,7 @@ def _hash_file(digest, path: Path) -> None:
         digest.update(f"<unreadable {error.errno}>".encode())
 
 
-def _hash_path(digest, path: Path) -> None:
+def _hash_path(digest: hashlib._Hash, path: Path) -> None:
     """Add the bytes of a file, or of every file directly in a folder (by name), to a digest.
 
     Only the top level of a folder is read, as the DICOM readers do: a folder given by

@@ -31,13 +31,14 @@ import multiprocessing
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
@@ -56,6 +57,9 @@ from radiomix.features.config import ExtractionConfig, load_config
 from radiomix.features.registry import Family, enabled_families, feature_names
 from radiomix.outputs import writable_file, writable_folder
 from radiomix.schema import CLINICAL_NUMBER_COLUMNS, CLINICAL_TEXT_COLUMNS, TABLE_KEY_COLUMNS
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 ERROR_COLUMNS = ["case_id", "stage", "kind", "message"]
 CURVE_COLUMNS = ["case_id", "region", "frame", "mid_min", "suv"]
@@ -368,7 +372,7 @@ def run_local(
 
 
 def run_dask(
-    client,
+    client: Client,
     cases: list[Case],
     config: ExtractionConfig,
     collect: Callable[[CaseResult], None],
@@ -392,7 +396,7 @@ def run_dask(
 
 
 @contextmanager
-def dask_client(scheduler: str):
+def dask_client(scheduler: str) -> Iterator[Client]:
     """A client of the Dask scheduler at ``scheduler``; ExtractionError when unreachable."""
     from distributed import Client
 
@@ -509,7 +513,7 @@ def provenance(config: ExtractionConfig, manifest: Path) -> dict[str, str]:
 
 
 @contextmanager
-def replaced_atomically(path: Path):
+def replaced_atomically(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` when the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")

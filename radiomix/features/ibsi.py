@@ -30,6 +30,7 @@ from radiomix.errors import ConfigError, ExtractionError, ImageReadError
 from radiomix.paths import CONFIG_DIR
 
 if TYPE_CHECKING:  # pandas, SimpleITK and pyradiomics load in the functions (fast CLI start)
+    import numpy as np
     import pandas as pd
     import SimpleITK as sitk
 
@@ -138,7 +139,7 @@ def read_reference(path: Path) -> pd.DataFrame:
     ]
 
 
-def _keep_grey_levels(self, matrix):
+def _keep_grey_levels(self: Any, matrix: np.ndarray) -> np.ndarray:
     """``_applyBinning`` of the IBSI feature classes: the image already holds IBSI grey levels.
     N_g is the highest grey level, of the whole ROI when given (per-slice features)."""
     import numpy as np
@@ -164,7 +165,7 @@ def feature_classes() -> dict[str, type]:
     }
 
 
-def crop_to_mask(image, mask):
+def crop_to_mask(image: sitk.Image, mask: sitk.Image) -> tuple[sitk.Image, sitk.Image]:
     """Image and mask cropped to the mask's bounding box."""
     import numpy as np
     import SimpleITK as sitk
@@ -331,7 +332,7 @@ def compare_to_reference(
     return pd.DataFrame(rows)
 
 
-def _phantom_images(shared_root: Path):
+def _phantom_images(shared_root: Path) -> IbsiImages:
     """The digital phantom as processed IBSI images: no processing, one mask."""
     from radiomix.features.ibsi_preprocess import IbsiImages
 

@@ -20,13 +20,16 @@ import math
 from collections.abc import Callable
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from radiomix.errors import ConfigError, ExtractionError
 from radiomix.yaml_io import read_yaml
+
+if TYPE_CHECKING:
+    from radiomics.featureextractor import RadiomicsFeatureExtractor
 
 RADIOMIX_SECTION = "radiomix"
 DIAGNOSTICS_PREFIX = "diagnostics_"
@@ -69,7 +72,7 @@ def params_key(params: dict[str, Any]) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _extractor_for_key(key: str):
+def _extractor_for_key(key: str) -> RadiomicsFeatureExtractor:
     from radiomics.featureextractor import RadiomicsFeatureExtractor
 
     quiet_pyradiomics()
@@ -84,7 +87,7 @@ def _key_for_file(path: Path, modified_ns: int) -> str:
     return params_key(pyradiomics_params(path))
 
 
-def get_extractor(params: dict[str, Any] | Path | str):
+def get_extractor(params: dict[str, Any] | Path | str) -> RadiomicsFeatureExtractor:
     """The pyradiomics ``RadiomicsFeatureExtractor`` for a parameter set, built once and cached.
 
     A parameter file is read again only when its modification time changes.
@@ -151,7 +154,7 @@ def _class_features(class_name: str, listed: list[str] | None) -> list[str]:
     return list(listed) if listed else [name for name, old in known.items() if not old]
 
 
-def _image_types(extractor) -> list[str]:
+def _image_types(extractor: RadiomicsFeatureExtractor) -> list[str]:
     names = []
     for image_type, custom in extractor.enabledImagetypes.items():
         if image_type not in IMAGE_TYPE_NAMES:
@@ -214,7 +217,7 @@ def ibsi_correct(features: dict[str, float], voxel_count: int) -> dict[str, floa
     return corrected
 
 
-def crop_is_exact(extractor) -> bool:
+def crop_is_exact(extractor: RadiomicsFeatureExtractor) -> bool:
     """Whether pyradiomics' features depend only on the voxels inside the mask's bounding box:
     the Original image only, no intensity normalisation (whole-image statistics) and no
     resampling (pyradiomics crops then itself)."""
@@ -245,7 +248,9 @@ def crop_to_label(image: sitk.Image, mask: sitk.Image, label: int) -> tuple[sitk
     return (sitk.RegionOfInterest(image, size, index), sitk.RegionOfInterest(mask, size, index))
 
 
-def _run_extractor(extractor, image: sitk.Image, mask: sitk.Image, where: str) -> dict[str, Any]:
+def _run_extractor(
+    extractor: RadiomicsFeatureExtractor, image: sitk.Image, mask: sitk.Image, where: str
+) -> dict[str, Any]:
     if crop_is_exact(extractor):
         image, mask = crop_to_label(image, mask, int(extractor.settings.get("label", 1)))
     try:

@@ -44,10 +44,11 @@ from __future__ import annotations
 import math
 import warnings
 from numbers import Integral, Real
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
@@ -107,13 +108,13 @@ class ComBat(TransformerMixin, BaseEstimator):
         eb: bool = True,
         mean_only: bool = False,
         batch_column: str | int | None = "site",
-    ):
+    ) -> None:
         self.parametric = parametric
         self.eb = eb
         self.mean_only = mean_only
         self.batch_column = batch_column
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Self:
         """Estimate grand mean, pooled variance and per-batch location/scale from X."""
         self._validate_params()
         table = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=True)
@@ -132,7 +133,7 @@ class ComBat(TransformerMixin, BaseEstimator):
         self.gamma_[:, constant], self.delta_[:, constant] = 0.0, 1.0
         return self
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Harmonise X with the fitted estimates; returns the feature columns only."""
         check_is_fitted(self, "gamma_")
         table = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=False)
@@ -142,7 +143,7 @@ class ComBat(TransformerMixin, BaseEstimator):
         harmonised = (features - self.grand_mean_ - scale * gamma) / np.sqrt(delta)
         return harmonised + self.grand_mean_
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """Names of the harmonised columns: the input columns without the batch column."""
         check_is_fitted(self, "n_features_in_")
         names = self._input_names(input_features)
@@ -150,7 +151,7 @@ class ComBat(TransformerMixin, BaseEstimator):
             return names
         return np.delete(names, self.batch_index_)
 
-    def _input_names(self, input_features) -> np.ndarray:
+    def _input_names(self, input_features: ArrayLike | None) -> np.ndarray:
         """The fitted input column names (x0, x1, ... for arrays), or `input_features` when
         they match them."""
         fitted = getattr(self, "feature_names_in_", None)
@@ -182,7 +183,7 @@ class ComBat(TransformerMixin, BaseEstimator):
             f"ComBat batch_column must be a column name, a position or None, not {column!r}"
         )
 
-    def _batch_labels(self, table: np.ndarray, original) -> np.ndarray:
+    def _batch_labels(self, table: np.ndarray, original: ArrayLike) -> np.ndarray:
         """Batch label of each row (a single batch 0 when there is no batch column)."""
         if self.batch_index_ is None:
             return np.zeros(table.shape[0], dtype=int)
@@ -197,7 +198,7 @@ class ComBat(TransformerMixin, BaseEstimator):
         names = getattr(self, "feature_names_in_", None)
         return names[self.batch_index_] if names is not None else self.batch_index_
 
-    def _feature_matrix(self, table: np.ndarray, original) -> np.ndarray:
+    def _feature_matrix(self, table: np.ndarray, original: ArrayLike) -> np.ndarray:
         """The feature columns as float64, rejecting non-numeric or non-finite columns."""
         names = self.get_feature_names_out()
         columns = np.arange(table.shape[1])
@@ -219,7 +220,9 @@ class ComBat(TransformerMixin, BaseEstimator):
         _check_finite(features, names, original)
         return features
 
-    def _batch_effects(self, standardized: np.ndarray, codes: np.ndarray):
+    def _batch_effects(
+        self, standardized: np.ndarray, codes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per-batch location (gamma) and scale (delta) of the standardised data."""
         n_batches, n_features = len(self.batches_), standardized.shape[1]
         if n_batches == 1:
@@ -257,7 +260,9 @@ class ComBat(TransformerMixin, BaseEstimator):
             )
         return single | bool(self.mean_only)
 
-    def _one_batch_effects(self, rows: np.ndarray, location_only: bool, shrink: bool):
+    def _one_batch_effects(
+        self, rows: np.ndarray, location_only: bool, shrink: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Location and scale of one batch: plain estimates or empirical Bayes shrunk."""
         gamma_hat = rows.mean(axis=0)
         if location_only:
@@ -285,7 +290,7 @@ class ComBat(TransformerMixin, BaseEstimator):
             return False
         return self.eb
 
-    def _row_effects(self, batch: np.ndarray):
+    def _row_effects(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-row gamma and delta; rows of batches unseen at fit get no adjustment."""
         n_features = self.gamma_.shape[1]
         gamma = np.zeros((batch.shape[0], n_features))
@@ -307,12 +312,12 @@ class ComBat(TransformerMixin, BaseEstimator):
         return gamma, delta
 
 
-def _row_name(original, row: int):
+def _row_name(original: ArrayLike, row: int) -> object:
     """The case label of a row: its index label for a DataFrame, else its position."""
     return original.index[row] if isinstance(original, pd.DataFrame) else row
 
 
-def _check_batch_label(label, column: str | int | None, row) -> None:
+def _check_batch_label(label: object, column: str | int | None, row: object) -> None:
     """Raise unless the label is a string or a finite number."""
     if not isinstance(label, str | Real):
         raise BatchLabelError(
@@ -326,7 +331,7 @@ def _check_batch_label(label, column: str | int | None, row) -> None:
         )
 
 
-def _check_finite(features: np.ndarray, names: np.ndarray, original) -> None:
+def _check_finite(features: np.ndarray, names: np.ndarray, original: ArrayLike) -> None:
     """Raise naming the first column (and row) that holds NaN or inf."""
     finite = np.isfinite(features)
     if finite.all():
@@ -340,7 +345,9 @@ def _check_finite(features: np.ndarray, names: np.ndarray, original) -> None:
     )
 
 
-def _mean_and_pooled_variance(features: np.ndarray, codes: np.ndarray, n_batches: int):
+def _mean_and_pooled_variance(
+    features: np.ndarray, codes: np.ndarray, n_batches: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Grand mean and pooled within-batch variance (zero variance replaced by 1)."""
     batch_means = np.stack([features[codes == b].mean(axis=0) for b in range(n_batches)])
     residuals = features - batch_means[codes]
@@ -356,7 +363,13 @@ def _inverse_gamma_prior(delta_hat: np.ndarray) -> tuple[float, float]:
         return (2 * variance + mean**2) / variance, (mean * variance + mean**3) / variance
 
 
-def _posterior_mean(gamma_hat, gamma_bar, n, delta, tau2):
+def _posterior_mean(
+    gamma_hat: np.ndarray,
+    gamma_bar: float,
+    n: int,
+    delta: np.ndarray | float,
+    tau2: float,
+) -> np.ndarray:
     """Posterior mean of gamma under the normal prior N(gamma_bar, tau2)."""
     return (tau2 * n * gamma_hat + delta * gamma_bar) / (tau2 * n + delta)
 
@@ -366,7 +379,9 @@ def _location_posterior(gamma_hat: np.ndarray) -> np.ndarray:
     return _posterior_mean(gamma_hat, gamma_hat.mean(), 1, 1, gamma_hat.var(ddof=1))
 
 
-def _parametric_posterior(rows: np.ndarray, gamma_hat: np.ndarray, delta_hat: np.ndarray):
+def _parametric_posterior(
+    rows: np.ndarray, gamma_hat: np.ndarray, delta_hat: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Joint posterior gamma and delta by the fixed-point iteration of Johnson et al."""
     n = rows.shape[0]
     gamma_bar, tau2 = gamma_hat.mean(), gamma_hat.var(ddof=1)
@@ -391,7 +406,9 @@ def _relative_change(new: np.ndarray, old: np.ndarray) -> float:
     return float(np.nanmax(change, initial=0.0))
 
 
-def _nonparametric_posterior(rows: np.ndarray, gamma_hat: np.ndarray, delta_hat: np.ndarray):
+def _nonparametric_posterior(
+    rows: np.ndarray, gamma_hat: np.ndarray, delta_hat: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Gamma and delta as likelihood-weighted averages of the other features' estimates."""
     n = rows.shape[0]
     sums, sums_squares = rows.sum(axis=0), (rows**2).sum(axis=0)

@@ -218,7 +218,7 @@ class CVConfig(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _shorthand(cls, value):
+    def _shorthand(cls, value: object) -> object:
         return {"scheme": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ categorical clinical variable numerically in the table if it should enter the mo
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -52,7 +53,7 @@ def feature_group(name: str) -> str:
     return next((g for g, prefix in PREFIX_GROUPS.items() if name.startswith(prefix)), "clinical")
 
 
-def feature_groups(columns) -> dict[str, list[str]]:
+def feature_groups(columns: Iterable[str]) -> dict[str, list[str]]:
     """Split feature columns into groups: texture, firstorder, pet (static), fdg, dyn, mri,
     mrs, clinical.
 

@@ -11,6 +11,9 @@ the Brier score of always predicting the prevalence is given beside them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -19,7 +22,7 @@ from radiomix import stats
 BOOTSTRAPS = 500
 
 
-def _calibration(index: int):
+def _calibration(index: int) -> Callable[[np.ndarray, np.ndarray], float]:
     return lambda y, p: stats.calibration_intercept_slope(y, p)[index]
 
 
@@ -55,7 +58,7 @@ def headline_metrics(oof: pd.DataFrame, score: str, seed: int) -> dict:
     return {key: _finite(value) for key, value in result.items()}
 
 
-def _finite(value):
+def _finite(value: Any) -> Any:
     """JSON-safe: NaN (an undefined interval) becomes None, in lists too."""
     if isinstance(value, list):
         return [_finite(item) for item in value]

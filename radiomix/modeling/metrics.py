@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +30,7 @@ NET_BENEFIT_THRESHOLDS = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
 CLUSTER_COLUMN = "patient_id"
 
 
-def _clean(value):
+def _clean(value: Any) -> Any:
     """JSON-safe: NaN becomes None, numpy scalars become Python numbers."""
     if isinstance(value, dict):
         return {key: _clean(item) for key, item in value.items()}
@@ -89,7 +91,9 @@ def model_metrics(oof: pd.DataFrame, seed: int) -> dict:
     ]
     patients = first[CLUSTER_COLUMN].to_numpy()
 
-    def bootstrap(metric):
+    def bootstrap(
+        metric: Callable[[np.ndarray, np.ndarray], float],
+    ) -> tuple[float, float, float]:
         return stats.clustered_bootstrap_ci(
             metric, y, score, patients, n_boot=BOOTSTRAPS, seed=seed
         )

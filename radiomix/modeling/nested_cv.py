@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import optuna
@@ -37,6 +37,7 @@ from radiomix.modeling.search import SearchResult, grouped_folds, search, uses_c
 
 Progress = Callable[[str, int, int], None]
 """Progress callback: (stage description, steps done, steps in total)."""
+T = TypeVar("T")
 
 
 @dataclass
@@ -197,7 +198,7 @@ def run_fold(
     )
 
 
-def in_worker(verbosity: int, function: Callable, *args, **kwargs):
+def in_worker(verbosity: int, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call `function` in a worker process with the caller's optuna log verbosity (a fresh
     process starts at optuna's default)."""
     optuna.logging.set_verbosity(verbosity)

@@ -108,7 +108,9 @@ def build_preprocessing(
     return steps
 
 
-def build_classifier(choice: Choice, seed: int, calibration: Calibration | None = None):
+def build_classifier(
+    choice: Choice, seed: int, calibration: Calibration | None = None
+) -> Rebalanced | CalibratedClassifierCV:
     """The model of `choice`, balanced as chosen, wrapped in its recalibration when given."""
     model = Rebalanced(
         make_model(choice.model, choice.params, seed), choice.balancing, random_state=seed
@@ -159,7 +161,7 @@ def is_recalibrated(model: str, method: str) -> bool:
     return method != "none" or ZOO[model].scores_only
 
 
-def positive_scores(estimator, X, raw: bool) -> np.ndarray:
+def positive_scores(estimator: Any, X: Any, raw: bool) -> np.ndarray:
     """Scores of the positive class. `raw`: the decision function when there is one (what a
     recalibration step is fitted on), else the probability; otherwise the probability."""
     if (raw and hasattr(estimator, "decision_function")) or not hasattr(estimator, "predict_proba"):

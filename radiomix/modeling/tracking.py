@@ -13,6 +13,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
+from sklearn.pipeline import Pipeline
 
 from radiomix.tracking import SQLITE_PREFIX
 from radiomix.versions import library_versions
@@ -116,7 +117,7 @@ def run_tags(lineage: dict) -> dict[str, str]:
     }
 
 
-def log_model(pipeline, example: pd.DataFrame) -> None:
+def log_model(pipeline: Pipeline, example: pd.DataFrame) -> None:
     """Log the fitted pipeline as the run's MLflow model (`model`, skops format), with its
     signature. The types it holds are trusted: this process has just built them."""
     import mlflow.sklearn

@@ -7,10 +7,12 @@ are validated by scikit-learn's `_parameter_constraints` at `fit`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from numbers import Integral, Real
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.feature_selection import SelectorMixin, f_classif
 from sklearn.utils import check_random_state
@@ -38,17 +40,18 @@ class RedundancyFilter(SelectorMixin, BaseEstimator):
         self.near_constant_fraction = near_constant_fraction
         self.correlation_threshold = correlation_threshold
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Self:
         """Learn which features to keep from training data X."""
         self._validate_params()
-        X = validate_data(self, X, dtype=np.float64)
+        values: np.ndarray = validate_data(self, X, dtype=np.float64)
         varying = np.array(
-            [self._top_share(column) < self.near_constant_fraction for column in X.T], dtype=bool
+            [self._top_share(column) < self.near_constant_fraction for column in values.T],
+            dtype=np.bool_,
         )
-        self.support_ = np.zeros(X.shape[1], dtype=bool)
+        self.support_ = np.zeros(values.shape[1], dtype=np.bool_)
         candidates = np.flatnonzero(varying)
         if candidates.size:
-            kept = self._uncorrelated(X[:, candidates])
+            kept = self._uncorrelated(values[:, candidates])
             self.support_[candidates[kept]] = True
         return self
 
@@ -68,7 +71,7 @@ class RedundancyFilter(SelectorMixin, BaseEstimator):
                 keep[later & (correlation[j] > self.correlation_threshold)] = False
         return np.flatnonzero(keep)
 
-    def _get_support_mask(self):
+    def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self, "support_")
         return self.support_
 
@@ -96,13 +99,13 @@ class _KSelector(SelectorMixin, BaseEstimator):
 
     _parameter_constraints: ClassVar[dict] = {"k": [Interval(Integral, 1, None, closed="left")]}
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """Score the features on training data X, y and keep the k best."""
         self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        k = min(int(self.k), X.shape[1])
-        self.support_ = np.zeros(X.shape[1], dtype=bool)
-        self.support_[self._choose(X, y, k)] = True
+        values, labels = validate_data(self, X, y, dtype=np.float64)
+        k = min(int(self.k), values.shape[1])
+        self.support_ = np.zeros(values.shape[1], dtype=np.bool_)
+        self.support_[self._choose(values, labels, k)] = True
         return self
 
     def _choose(self, X: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
@@ -112,7 +115,7 @@ class _KSelector(SelectorMixin, BaseEstimator):
     def _score(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _get_support_mask(self):
+    def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self, "support_")
         return self.support_
 
@@ -218,7 +221,13 @@ class StabilitySelector(_KSelector):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, k: int = 10, n_resamples: int = 30, C: float = 0.1, random_state=None):
+    def __init__(
+        self,
+        k: int = 10,
+        n_resamples: int = 30,
+        C: float = 0.1,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.k = k
         self.n_resamples = n_resamples
         self.C = C
@@ -238,7 +247,7 @@ class StabilitySelector(_KSelector):
         return self.frequency_ - ranks / (X.shape[1] * self.n_resamples + 1.0)
 
 
-def _estimator_has(method: str):
+def _estimator_has(method: str) -> Callable[[Any], bool]:
     return lambda self: hasattr(self.estimator, method)
 
 
@@ -257,41 +266,46 @@ class Rebalanced(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator, strategy: str = "none", random_state=None):
+    def __init__(
+        self,
+        estimator: Any,
+        strategy: str = "none",
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.estimator = estimator
         self.strategy = strategy
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X: Any, y: ArrayLike) -> Self:
         """Fit a clone of `estimator` on X, y balanced by `strategy`."""
         self._validate_params()
         validate_data(self, X, y, dtype=None, ensure_all_finite=False)  # checks only
         self.estimator_ = clone(self.estimator)
-        y = np.asarray(y)
+        labels = np.asarray(y)
         if self.strategy == "weight":
-            self.estimator_.fit(X, y, sample_weight=compute_sample_weight("balanced", y))
+            self.estimator_.fit(X, labels, sample_weight=compute_sample_weight("balanced", labels))
         elif self.strategy == "oversample":
-            rows = _oversampled_rows(y, check_random_state(self.random_state))
+            rows = _oversampled_rows(labels, check_random_state(self.random_state))
             subset = X.iloc[rows] if hasattr(X, "iloc") else np.asarray(X)[rows]
-            self.estimator_.fit(subset, y[rows])
+            self.estimator_.fit(subset, labels[rows])
         else:
-            self.estimator_.fit(X, y)
+            self.estimator_.fit(X, labels)
         self.classes_ = self.estimator_.classes_
         return self
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Class predictions of the fitted estimator."""
         check_is_fitted(self, "estimator_")
         return self.estimator_.predict(X)
 
     @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities of the fitted estimator."""
         check_is_fitted(self, "estimator_")
         return self.estimator_.predict_proba(X)
 
     @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Decision function of the fitted estimator."""
         check_is_fitted(self, "estimator_")
         return self.estimator_.decision_function(X)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
 
 
 def _percent(value: float) -> str:
@@ -12,7 +18,7 @@ def _percent(value: float) -> str:
     return "-" if value != value else f"{100 * value:.0f}"
 
 
-def _with_interval(row, name: str) -> str:
+def _with_interval(row: pd.Series, name: str) -> str:
     """'value (low-high)' in percent for one proportion of a report row."""
     value = row[name]
     if value != value:
@@ -22,7 +28,7 @@ def _with_interval(row, name: str) -> str:
     )
 
 
-def _published(row) -> str:
+def _published(row: pd.Series) -> str:
     """The published Se/Sp/Acc/AUC in percent, with the evidence mark."""
     figures = [
         _percent(row[f"published_{name}"])
@@ -31,7 +37,7 @@ def _published(row) -> str:
     return "/".join(figures) + f" [{row['published_evidence']}]"
 
 
-def _implied(row) -> str:
+def _implied(row: pd.Series) -> str:
     """The Se/Sp the threshold implies under the published class distributions."""
     if row["implied_sensitivity"] != row["implied_sensitivity"]:
         return "-"
@@ -52,7 +58,7 @@ HEADERS = (
 PARAMETER_HEADERS = ("parameter", "rules", "population", "n", "AUC")
 
 
-def report_rows(report) -> list[list[str]]:
+def report_rows(report: pd.DataFrame) -> list[list[str]]:
     """The rule table as display rows (percent, Wilson and DeLong 95 % CIs)."""
     return [
         [
@@ -70,7 +76,7 @@ def report_rows(report) -> list[list[str]]:
     ]
 
 
-def parameter_rows(parameters) -> list[list[str]]:
+def parameter_rows(parameters: pd.DataFrame) -> list[list[str]]:
     """The parameter table as display rows."""
     return [
         [
@@ -84,7 +90,7 @@ def parameter_rows(parameters) -> list[list[str]]:
     ]
 
 
-def _table(title: str, headers: tuple[str, ...], rows: list[list[str]]):
+def _table(title: str, headers: tuple[str, ...], rows: list[list[str]]) -> Table:
     from rich.markup import escape
     from rich.table import Table
 
@@ -96,7 +102,7 @@ def _table(title: str, headers: tuple[str, ...], rows: list[list[str]]):
     return table
 
 
-def print_report(report, parameters, console) -> None:
+def print_report(report: pd.DataFrame, parameters: pd.DataFrame, console: Console) -> None:
     """Print the rule and parameter tables."""
     console.print(
         _table(
@@ -119,7 +125,7 @@ def _markdown(headers: tuple[str, ...], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
 
 
-def markdown_table(report, parameters) -> str:
+def markdown_table(report: pd.DataFrame, parameters: pd.DataFrame) -> str:
     """The rule and parameter tables as Markdown, for papers and docs."""
     return (
         _markdown(HEADERS, report_rows(report))

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -36,6 +37,9 @@ from radiomix.serving.novelty import NoveltyDetector
 from radiomix.serving.safe_format import PIPELINE_FILE, dump_pipeline
 from radiomix.versions import library_versions
 from radiomix.yaml_io import read_yaml
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 FORMAT_VERSION = 2
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_code.py")
@@ -122,7 +126,7 @@ def extraction_config(run_files: Path) -> dict | None:
     return None
 
 
-def _model_json(run_id: str, run_files: Path, pipeline, training: pd.DataFrame) -> dict:
+def _model_json(run_id: str, run_files: Path, pipeline: Pipeline, training: pd.DataFrame) -> dict:
     """The model's description: no path and no training case, only aggregates (the mean
     transformed training row for SHAP, the training sites)."""
     info = json.loads((run_files / "final_model" / "model_info.json").read_text())
@@ -171,7 +175,7 @@ def _file_names(lineage: dict) -> dict:
     """The run's lineage with every absolute path cut to its file name (hashes identify the
     files; paths of the training machine do not travel with the model)."""
 
-    def short(value):
+    def short(value: object) -> object:
         return Path(value).name if isinstance(value, str) and Path(value).is_absolute() else value
 
     return {key: short(value) for key, value in lineage.items()}
