@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results_file import children_cpu, cpu_pressure, save_results
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "bench_demo.json"
@@ -41,16 +42,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="passed to radiomix demo --workers")
     args = parser.parse_args()
     figures = {
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
         "load_average_before": os.getloadavg(),
+        "cpu_pressure_avg10_before": cpu_pressure(),
         "workers": args.workers,
     }
     command = [sys.executable, "-m", "radiomix", "demo"]
     if args.workers:
         command += ["--workers", str(args.workers)]
     with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
+        cpu, start = children_cpu(), time.perf_counter()
         done = subprocess.run(
             command,
             cwd=folder,
@@ -59,13 +59,13 @@ def main() -> None:
             env={**os.environ, "COLUMNS": "200"},
         )
         figures["wall_s"] = time.perf_counter() - start
+        figures["cpu_s"] = children_cpu() - cpu
     if done.returncode != 0:
         raise SystemExit(f"radiomix demo failed ({done.returncode}):\n{done.stderr[-3000:]}")
     figures["steps_s"] = step_seconds(done.stdout)
     figures["load_average_after"] = os.getloadavg()
     figures["under_3_minutes"] = figures["wall_s"] < 180
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    save_results(RESULTS, figures)
     print(json.dumps(figures, indent=2))
 
 

@@ -4,9 +4,11 @@ Usage: python benchmarks/bench_experiments.py [EXPERIMENT_NAME[:permuted|:serial
 (`:permuted` adds a permutation test of 5 patient-grouped label permutations: the leakage
 check; `:serial` runs the outer folds one after the other, to compare with the parallel
 default; `:nocombat` turns site harmonisation off.)
-Writes benchmarks/results/bench_experiments.json. The reference AUCs are the mean AUCs of a
-careful plain scikit-learn nested CV (5-fold x 3 repeats, ANOVA-k selection with an
-LR / L1-LR / RF / SVM grid) on the same tables.
+Writes benchmarks/results/bench_experiments.json, with the wall and CPU seconds of each
+experiment (this process and its worker processes) and the load average before and after: on
+a shared machine the wall time grows with the load, the CPU seconds much less. The reference
+AUCs are the mean AUCs of a careful plain scikit-learn nested CV (5-fold x 3 repeats, ANOVA-k
+selection with an LR / L1-LR / RF / SVM grid) on the same tables.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from results_file import save_results
+from results_file import save_results, tree_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "bench_experiments.json"
@@ -57,7 +59,7 @@ def bench(key: str, workdir: Path) -> dict | None:
     if config.input.table is not None and not config.input.table.is_file():
         print(f"{name}: input table absent, skipped")
         return None
-    start = time.perf_counter()
+    load, cpu, start = os.getloadavg(), tree_cpu(), time.perf_counter()
     result = run_experiment(
         config,
         workdir / key.replace(":", "_"),
@@ -68,6 +70,9 @@ def bench(key: str, workdir: Path) -> dict | None:
     model = result.metrics["model"]
     entry = {
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(tree_cpu() - cpu, 1),
+        "load_average_before": load,
+        "load_average_after": os.getloadavg(),
         "auc_repeats_mean": model["auc_repeats_mean"],
         "auc_repeats_sd": model["auc_repeats_sd"],
         "auc_repeat0": model["auc"],

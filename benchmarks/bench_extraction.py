@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -36,26 +35,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from results_file import children_cpu, cpu_pressure
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 RADIOMIX = [sys.executable, "-m", "radiomix"]
 MODES = {"default": [], "serial": ["--workers", "1"]}
-
-
-def children_cpu() -> float:
-    """User + system CPU seconds of every waited-for descendant so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def cpu_pressure() -> float | None:
-    """Share of the last 10 s in which some runnable task waited for a CPU (Linux PSI, %)."""
-    try:
-        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-    except (OSError, IndexError):
-        return None
-    return float(dict(item.split("=") for item in first.split()[1:])["avg10"])
 
 
 def autogroup() -> bool | None:

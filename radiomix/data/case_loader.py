@@ -19,6 +19,7 @@ from radiomix.data.images import (
     binary_mask,
     is_dicom_file,
     rasterise_dicom_mask,
+    read_binary_mask,
     read_dynamic,
     read_volume,
     split_roi,
@@ -187,7 +188,7 @@ def native_mask(case: Case, column: str) -> sitk.Image:
     if not file.exists():
         raise ImageReadError(f"{location}: file not found")
     if not is_dicom_file(file):
-        return binary_mask(read_volume(file, location), location)
+        return read_binary_mask(file, location)
     series = dicom_series_of(case)
     if series is None:
         raise MaskError(

@@ -5,7 +5,7 @@ Every failure becomes a radiomix error naming the case, the manifest column and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -41,7 +41,7 @@ class Where:
         return ", ".join(part for part in parts if part)
 
 
-_READS: ContextVar[dict[tuple[Path, bool], sitk.Image] | None] = ContextVar(
+_READS: ContextVar[dict[tuple[Path, str], sitk.Image] | None] = ContextVar(
     "radiomix_reads", default=None
 )
 MASK_SLAB_VOXELS = 1 << 22  # masks are checked in slabs of ~4 M voxels
@@ -49,7 +49,8 @@ MASK_SLAB_VOXELS = 1 << 22  # masks are checked in slabs of ~4 M voxels
 
 @contextmanager
 def reads_shared() -> Iterator[None]:
-    """Within the block, each file is read once and its image shared by every caller.
+    """Within the block, each file is read (and a mask checked) once and its image shared by
+    every caller.
 
     The extraction of one case runs inside it: several families need the same images and
     masks. Callers must not modify the images they get.
@@ -61,18 +62,29 @@ def reads_shared() -> Iterator[None]:
         _READS.reset(token)
 
 
+def _shared(key: tuple[Path, str], make: Callable[[], sitk.Image]) -> sitk.Image:
+    """``make()``, once per key within ``reads_shared``."""
+    shared = _READS.get()
+    if shared is None:
+        return make()
+    if key not in shared:
+        shared[key] = make()
+    return shared[key]
+
+
 def read_image(path: Path, where: Where | None = None, float32: bool = True) -> sitk.Image:
     """Read a 3D or 4D image file or a DICOM series folder as float32 (``float32=False``: in
     its stored voxel type, e.g. a uint8 mask at a quarter of the memory).
 
     A DICOM PET series is converted to body-weight SUV.
     """
-    shared = _READS.get()
-    if shared is None:
-        return _read_image(path, where, float32)
-    if (path, float32) not in shared:
-        shared[path, float32] = _read_image(path, where, float32)
-    return shared[path, float32]
+    kind = "float32" if float32 else "stored"
+    return _shared((path, kind), lambda: _read_image(path, where, float32))
+
+
+def read_binary_mask(path: Path, where: Where) -> sitk.Image:
+    """A mask file (3D) as uint8 {0, 1}, checked by ``binary_mask``."""
+    return _shared((path, "mask"), lambda: binary_mask(read_volume(path, where), where))
 
 
 def _read_image(path: Path, where: Where | None, float32: bool = True) -> sitk.Image:

@@ -396,8 +396,9 @@ def qa_figure(case: Case, out: Path) -> Path:
         raise MaskError("needs a PET or T1c image and a lesion mask")
     lesion = _mask(case, "lesion_mask", base)
     z = round(float(np.argwhere(lesion)[:, 0].mean()))
-    figure = Figure(figsize=(5, 5))
-    axis = figure.subplots()
+    # A fixed layout: a "tight" bounding box would draw the figure twice.
+    figure = Figure(figsize=(5.6, 5.2))
+    axis = figure.add_axes((0.0, 0.0, 1.0, 0.95))
     axis.imshow(sitk.GetArrayViewFromImage(base)[z], cmap="gray")
     if found and case.has("t1c"):
         from radiomix.data.resample import resample_image
@@ -419,5 +420,5 @@ def qa_figure(case: Case, out: Path) -> Path:
         fontsize=8,
     )
     axis.axis("off")
-    figure.savefig(out, dpi=100, bbox_inches="tight")
+    figure.savefig(out, dpi=100)
     return out

@@ -52,11 +52,18 @@ def validate_manifest(
     path: Path | str,
     progress: Callable[[Case], None] | None = None,
     grid: GridConfig | None = None,
+    plausibility: bool = True,
 ) -> ValidationReport:
     """Check a manifest's table and every file it names, all in one pass; never raises on a
     bad case. Files are read with the code extraction uses (native grids, RTSTRUCT, SEG and
     DICOM series, plausibility checks), with the ``grid`` settings of the extraction
-    configuration (defaults when None)."""
+    configuration (defaults when None).
+
+    ``plausibility=False`` leaves out the plausibility checks of :mod:`radiomix.data.prepare`
+    (units, PET scale, reference regions, lesion at the border), which an extraction runs
+    again on every case before its features (reported in its error report, the column
+    dropped): for a caller that extracts next.
+    """
     path = Path(path).resolve()
     table = read_manifest_table(path)
     problems = check_required_columns(table) + check_table(table)
@@ -69,8 +76,9 @@ def validate_manifest(
             case = dataclasses.replace(case, case_id=f"row {row_number + 2}")
         # Each file is read once; the reference grid is read again as an image column.
         with reads_shared(), case_grids(grid):
-            problems += check_case_files(case)
-            warnings += check_warnings(case)
+            problems += check_case_files(case, plausibility)
+            if plausibility:
+                warnings += check_warnings(case)
         if progress:
             progress(case)
     return ValidationReport(path, tuple(problems), summarise(table), tuple(warnings))
@@ -99,8 +107,9 @@ def check_required_columns(table: pd.DataFrame) -> list[Problem]:
     return problems
 
 
-def check_case_files(case: Case) -> list[Problem]:
-    """Problems with the files of one case: existence, readability, grid, masks, timing."""
+def check_case_files(case: Case, plausibility: bool = True) -> list[Problem]:
+    """Problems with the files of one case: existence, readability, grid, masks, timing, and
+    the plausibility of its values (``check_case``) when asked."""
     if not any(column in case.paths for column in IMAGE_COLUMNS):
         return [Problem("no image is given", case_id=case.case_id)]
     problems: list[Problem] = []
@@ -124,7 +133,7 @@ def check_case_files(case: Case) -> list[Problem]:
         for problem in _check_mask(case, column, images, bad)
     ]
     problems += mask_problems
-    if image_problems or mask_problems:
+    if image_problems or mask_problems or not plausibility:
         return problems
     try:
         return problems + check_case(case)

@@ -44,8 +44,8 @@ from radiomix.modeling.nested_cv import (
     FoldResult,
     OuterSplit,
     Progress,
-    fit_final,
     outer_splits,
+    run_final_and_folds,
     run_folds,
 )
 from radiomix.modeling.permutation import permutation_test
@@ -389,17 +389,17 @@ def _run_cv(
     experiment_id: str,
     options: _Options,
 ) -> tuple[pd.DataFrame, FinalModel]:
-    """Outer folds (one child run each), then the final model; returns the out-of-fold
-    table and the final model."""
+    """The final model and the outer folds (one child run each), run side by side; returns
+    the out-of-fold table and the final model."""
     frames = []
+    options.report("final model", 0, 1)
+    final, results = run_final_and_folds(data, splits, config, prefix)
+    options.report("final model", 1, 1)
     options.report("outer folds", 0, len(splits))
-    for result in run_folds(data, splits, config, prefix):
+    for result in results:
         frames.append(_fold_frame(data, result, rules))
         _log_fold(result, frames[-1], experiment_id)
         options.report("outer folds", len(frames), len(splits))
-    options.report("final model", 0, 1)
-    final = fit_final(data, config, prefix)
-    options.report("final model", 1, 1)
     return pd.concat(frames, ignore_index=True), final
 
 

@@ -1,7 +1,7 @@
 """Feature extraction: extractor families in a registry, run by a cached, parallel engine.
 
 The built-in families (``pet_static``, ``pet_dynamic``, ``fdg_dual_phase``, ``mri``, ``mrs``,
-``texture``) are registered when the registry is imported. The names below are loaded on
+``texture``) are registered on the registry's first use. The names below are loaded on
 first use, so that the command line can import ``radiomix.features.commands`` without the
 imaging libraries and pyradiomics.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 from radiomix.lazy import lazy_getattr
 
 _EXPORTS = {
-    "FAMILIES": "radiomix.features.registry",
     "Extracted": "radiomix.features.registry",
     "feature_names": "radiomix.features.registry",
     "register": "radiomix.features.registry",

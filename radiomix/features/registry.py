@@ -71,6 +71,14 @@ BUILTIN_MODULES = ("pet_static", "pet_dynamic", "fdg_dual_phase", "mri", "textur
 """The modules of radiomix.features whose import registers the built-in families."""
 
 
+def registered() -> dict[str, Family]:
+    """Every registered family; the built-in ones are imported (registered) on first use, not
+    with this module, which the family modules themselves import."""
+    for module in BUILTIN_MODULES:
+        import_module(f"radiomix.features.{module}")
+    return FAMILIES
+
+
 def _as_function(value: T | Callable[[ExtractionConfig], T]) -> Callable[[ExtractionConfig], T]:
     return value if callable(value) else (lambda config: value)
 
@@ -98,13 +106,14 @@ def register(
 
 def enabled_families(config: ExtractionConfig) -> list[Family]:
     """The families listed in the configuration, in its order; ConfigError for unknown ones."""
-    unknown = [name for name in config.families if name not in FAMILIES]
+    families = registered()
+    unknown = [name for name in config.families if name not in families]
     if unknown:
         raise ConfigError(
             f"unknown extractor famil{'y' if len(unknown) == 1 else 'ies'} "
-            f"{', '.join(unknown)} (registered: {', '.join(sorted(FAMILIES))})"
+            f"{', '.join(unknown)} (registered: {', '.join(sorted(families))})"
         )
-    return [FAMILIES[name] for name in config.families]
+    return [families[name] for name in config.families]
 
 
 def feature_names(config: ExtractionConfig) -> list[str]:
@@ -121,7 +130,7 @@ def declares(config: ExtractionConfig) -> Callable[[str], bool]:
     configuration runs that family. The families are asked one at a time, those with costly
     names last, and only until the name is found: checking names that cheap families declare
     never lists the costly ones."""
-    pending = iter(sorted(FAMILIES.values(), key=lambda family: family.costly_names))
+    pending = iter(sorted(registered().values(), key=lambda family: family.costly_names))
     known: set[str] = set()
 
     def declared(name: str) -> bool:
@@ -133,11 +142,3 @@ def declares(config: ExtractionConfig) -> Callable[[str], bool]:
         return True
 
     return declared
-
-
-def _register_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        import_module(f"radiomix.features.{module}")
-
-
-_register_builtins()

@@ -226,6 +226,22 @@ def run_folds(
     )
 
 
+def _run_task(function: Callable, *args) -> Any:
+    return function(*args)
+
+
+def run_final_and_folds(
+    data: ModelData, splits: list[OuterSplit], config: ExperimentConfig, study_prefix: str
+) -> tuple[FinalModel, Iterator[FoldResult]]:
+    """The final model (`fit_final`) and the fold results in split order. The final search,
+    the longest task, starts first and runs beside the folds (with `config.n_jobs > 1`), so
+    that no process waits for it at the end."""
+    tasks: list[tuple] = [(fit_final, data, config, study_prefix)]
+    tasks += [(run_fold, data, split, config, study_prefix) for split in splits]
+    results = parallel_map(_run_task, tasks, config.n_jobs)
+    return next(results), results
+
+
 @dataclass
 class FinalModel:
     """The model fitted on all data with the same search procedure."""

@@ -354,3 +354,19 @@ def test_rtstruct_manifest_that_extract_reads_is_valid(shared_data, tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "data_manifest.csv", index=False)
     report = validate_manifest(tmp_path / "data_manifest.csv")
     assert report.valid, report.problems
+
+
+def test_without_plausibility_only_the_files_are_checked(cohort):
+    """For a caller that extracts next (the demo): the extraction checks plausibility again."""
+
+    def change(table, folder):
+        table.loc[0, "ref_background"] = table.loc[0, "lesion_mask"]  # region on the lesion
+        table.loc[1, "t1c"] = "absent.nii.gz"
+
+    edit(cohort, change)
+    files_only = validate_manifest(cohort, plausibility=False)
+    assert [(p.case_id, p.column) for p in files_only.problems] == [("c2", "t1c")]
+    assert sorted((p.case_id, p.column) for p in validate_manifest(cohort).problems) == [
+        ("c1", "ref_background"),
+        ("c2", "t1c"),
+    ]

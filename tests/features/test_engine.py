@@ -218,7 +218,7 @@ def test_progress_is_reported_through_the_callback(cohort, tmp_path):
 
 
 def test_a_new_family_is_one_function_and_a_name(cohort, tmp_path, monkeypatch):
-    monkeypatch.setattr(registry_module, "FAMILIES", dict(registry_module.FAMILIES))
+    monkeypatch.setattr(registry_module, "FAMILIES", dict(registry_module.registered()))
 
     @register("lesion_voxels", inputs={"lesion_voxel_count": ("pet", "lesion_mask")})
     def lesion_voxels(case, config):
