@@ -215,7 +215,8 @@ def oriented_parameters(table: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def simulator_commit() -> str:
-    """The commit the simulator ran from, marked "+changes" when the work tree differs."""
+    """The last commit that changed the package (simulator, extraction, rules, models),
+    marked "+changes" when the work tree's package differs from it."""
     root = Path(__file__).resolve().parents[1]
 
     def git(*args: str) -> str:
@@ -223,7 +224,7 @@ def simulator_commit() -> str:
         return run.stdout.strip()
 
     dirty = git("status", "--porcelain", "--", "radiomix")
-    return git("rev-parse", "--short", "HEAD") + ("+changes" if dirty else "")
+    return git("log", "-1", "--format=%h", "--", "radiomix") + ("+changes" if dirty else "")
 
 
 def one_seed(scenario: str, seed: int, n_patients: int, workers: int) -> dict:
