@@ -30,6 +30,7 @@ Usage: python benchmarks/bench_inference.py [n_seeds] [n_patients] [workers]
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import subprocess
 import sys
@@ -86,12 +87,12 @@ def extraction_config(folder: Path) -> Path:
 
 
 def synth_config(folder: Path) -> Path:
-    """The default simulator on a SPACING_MM grid over the same field of view."""
+    """The default simulator on a SPACING_MM grid covering at least its field of view."""
     content = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     grid = content["grid"]
     field_mm = [n * grid["spacing_mm"] for n in grid["shape_xyz"]]
     content["grid"] = {
-        "shape_xyz": [round(size / SPACING_MM) for size in field_mm],
+        "shape_xyz": [math.ceil(size / SPACING_MM) for size in field_mm],
         "spacing_mm": SPACING_MM,
     }
     path = folder / "synth.yaml"
