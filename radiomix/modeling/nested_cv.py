@@ -226,7 +226,7 @@ def run_folds(
     )
 
 
-def _run_task(function: Callable, *args) -> Any:
+def _run_task(function: Callable, *args: Any) -> Any:
     return function(*args)
 
 
