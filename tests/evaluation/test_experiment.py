@@ -259,6 +259,7 @@ def test_permuted_labels_give_chance_auc_while_selection_before_cv_is_optimistic
     assert stats.auc_score(y, naive) > 0.62
 
 
+@pytest.mark.slow  # reruns the nested CV on permuted labels
 def test_permutation_test_gives_the_smallest_p_value_to_a_strong_signal(tmp_path, mlflow_uri):
     table = synthetic_table(n_patients=40, lesions=2, n_noise=5, signal=3.0, seed=2)
     table.to_csv(tmp_path / "t.csv", index=False)

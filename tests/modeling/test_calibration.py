@@ -53,6 +53,7 @@ def calibrated(tmp_path_factory, mlflow_uri):
     return config, run_experiment(config, folder / "out", mlflow_uri)
 
 
+@pytest.mark.slow  # shares one trained experiment (about 20 s of CPU)
 def test_recalibrated_probabilities_beat_the_prevalence(calibrated):
     _, result = calibrated
     headline = result.metrics["headline"]
@@ -65,6 +66,7 @@ def test_recalibrated_probabilities_beat_the_prevalence(calibrated):
     assert abs(oof["y_score"].mean() - oof["y_true"].mean()) < 0.05
 
 
+@pytest.mark.slow  # shares one trained experiment (about 20 s of CPU)
 def test_headline_is_the_mean_over_repeats_with_a_pooled_patient_interval(calibrated):
     _, result = calibrated
     oof = pd.read_csv(result.paths["oof_predictions"])
@@ -81,6 +83,7 @@ def test_headline_is_the_mean_over_repeats_with_a_pooled_patient_interval(calibr
     assert headline["brier"] == pytest.approx(stats.brier_score(oof["y_true"], oof["y_score"]))
 
 
+@pytest.mark.slow  # shares one trained experiment (about 20 s of CPU)
 def test_baseline_is_an_untuned_logistic_regression_on_every_feature(calibrated):
     config, result = calibrated
     oof = pd.read_csv(result.paths["oof_predictions"])
@@ -114,6 +117,7 @@ def test_baseline_is_an_untuned_logistic_regression_on_every_feature(calibrated)
     )
 
 
+@pytest.mark.slow  # shares one trained experiment (about 20 s of CPU)
 def test_exported_model_is_the_calibrated_pipeline_with_its_threshold(calibrated):
     _, result = calibrated
     pipeline = joblib.load(result.paths["final_pipeline"])

@@ -3,7 +3,8 @@
 A small synthetic cohort (`synthesize_cohort`) is extracted with the real engine (no texture,
 for speed), a model is trained with `run_experiment` (tiny search), exported, and scored
 again: in process, in a fresh process through the command function, from the images, from
-the MLflow registry and through a real `mlflow models serve`.
+the MLflow registry and through a real `mlflow models serve`. Slow: the cohort, its extraction
+and the training take about a minute of CPU.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ import SimpleITK as sitk
 import typer
 import yaml
 from helpers.servers import free_port, running
-from scipy import stats
-from scipy.spatial.distance import mahalanobis
 from typer.testing import CliRunner
 
 from radiomix.errors import ModelError
@@ -35,13 +34,14 @@ from radiomix.modeling.explain import base_model
 from radiomix.serving.checksums import CHECKSUM_FILE, write_checksums
 from radiomix.serving.export import export_model
 from radiomix.serving.model import MODEL_JSON, artifact_folder, load_model
-from radiomix.serving.novelty import NoveltyDetector
 from radiomix.serving.predict import predict
 
 N_PATIENTS = 16
 FAMILIES = "[pet_static, pet_dynamic, fdg_dual_phase, mri, mrs]"
 REGISTERED = "radiomix-test-model"
 FAR_FACTOR = 8.0
+
+pytestmark = pytest.mark.slow
 
 
 def _new_cases(manifest: Path, features: Path) -> Path:
@@ -381,23 +381,6 @@ def test_export_errors(exported, trained):
         export_model("0123456789abcdef", trained.root / "other", tracking_uri=trained.uri)
 
 
-def test_novelty_threshold_matches_chi_square():
-    """Gaussian training data: squared Mahalanobis distances follow chi-square(p)."""
-    rng = np.random.default_rng(0)
-    p = 4
-    covariance = np.array([[1, 0.5, 0, 0], [0.5, 1, 0, 0], [0, 0, 4, 1], [0, 0, 1, 1]], float)
-    train = pd.DataFrame(rng.multivariate_normal(np.zeros(p), covariance, 3000))
-    detector = NoveltyDetector.fit(train)
-    assert detector.threshold == pytest.approx(np.sqrt(stats.chi2.ppf(0.99, p)), rel=0.05)
-    fresh = pd.DataFrame(rng.multivariate_normal(np.zeros(p), covariance, 4000))
-    assert 0.005 <= (detector.score(fresh) > detector.threshold).mean() <= 0.02
-    inverse = np.linalg.inv(np.cov(train.to_numpy(), rowvar=False))
-    expected = [
-        mahalanobis(row, train.mean().to_numpy(), inverse) for row in fresh.head(20).to_numpy()
-    ]
-    np.testing.assert_allclose(detector.score(fresh.head(20)), expected, rtol=0.02)
-
-
 def _post(url: str, frame: pd.DataFrame) -> tuple[int, dict]:
     body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))})
     request = urllib.request.Request(
@@ -505,33 +488,6 @@ def test_imputed_inputs_and_missing_modality_are_named(exported, trained):
         assert not listed & set(absent)
     assert "mri" in scores.loc[0, "missing_modalities"].split("; ")
     assert "mri" not in scores.loc[1, "missing_modalities"].split("; ")
-
-
-def test_novelty_is_measured_on_the_observed_inputs():
-    """A case missing features is scored in the marginal distribution of the others
-    (one feature: |x - mean| / sd), not on training medians put in their place."""
-    rng = np.random.default_rng(1)
-    covariance = np.array([[1, 0.6, 0], [0.6, 2, 0], [0, 0, 1]], float)
-    train = pd.DataFrame(
-        rng.multivariate_normal(np.zeros(3), covariance, 3000), columns=["a", "b", "c"]
-    )
-    detector = NoveltyDetector.fit(train)
-    cases = pd.DataFrame(
-        {
-            "a": [np.nan, np.nan, np.nan, 0.5],
-            "b": [12.0, 0.1, np.nan, np.nan],
-            "c": [np.nan, np.nan, np.nan, 0.2],
-        }
-    )
-    scores = detector.score(cases)
-    sd_b = train["b"].std(ddof=0)
-    assert scores[0] == pytest.approx(abs(12.0 - train["b"].mean()) / sd_b, rel=0.02)
-    pair = train[["a", "c"]]
-    expected = mahalanobis(
-        [0.5, 0.2], pair.mean().to_numpy(), np.linalg.inv(np.cov(pair.to_numpy(), rowvar=False))
-    )
-    assert scores[3] == pytest.approx(expected, rel=0.05)
-    assert list(detector.novel(cases, scores)) == [True, False, True, False]
 
 
 @pytest.mark.parametrize(
