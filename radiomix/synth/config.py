@@ -336,6 +336,15 @@ class LesionKinetics(Strict):
         return self
 
 
+class StaticCohort(Strict):
+    """A share of a tracer x primary population that comes from a static-scan series with
+    its own prevalence (no dynamic series)."""
+
+    share: float = Field(ge=0, le=1)
+    prevalence: float = Field(gt=0, lt=1)
+    source: str = ""
+
+
 class PrimaryOverride(Strict):
     """What differs for one primary tumour under a tracer (its own source): the lesion level,
     the curve-pattern weights or the whole lesion kinetics, and the acquisition (a dynamic
@@ -347,6 +356,7 @@ class PrimaryOverride(Strict):
     dynamic: bool | None = None
     frames_min: list[float] | None = None
     start_min: float | None = None
+    static_cohort: StaticCohort | None = None
     source: str = ""
 
 

@@ -81,6 +81,7 @@ class PatientSpec:
     site: Site
     tracer: TracerName
     primary: Primary
+    prevalence: float
     age: float
     months_since_rt: float
     normal_levels: list[float]
@@ -217,11 +218,10 @@ def sample_lesion(
 
 
 def lesion_classes(
-    rng: np.random.Generator, config: SynthConfig, primary: Primary, n_lesions: int
+    rng: np.random.Generator, config: SynthConfig, prevalence: float, n_lesions: int
 ) -> list[int]:
     """Classes of a patient's lesions: a further lesion copies the first one's class with
-    probability ``same_class``, else is drawn at the prevalence of the primary tumour."""
-    prevalence = config.cohort.prevalence[primary]
+    probability ``same_class``, else is drawn at the population's ``prevalence``."""
     same = config.cohort.patient_effect.same_class
     labels = [int(rng.random() < prevalence)]
     for _ in range(n_lesions - 1):
@@ -277,8 +277,12 @@ def sample_patient(config: SynthConfig, seed: int, index: int, draw: int = 0) ->
     glioma = rng.random() < cohort.glioma_share.get(tracer_name, 0.0)
     primary: Primary = "glioma" if glioma else "metastasis"
     tracer = config.pet.tracers[tracer_name].for_primary(primary)
+    override = config.pet.tracers[tracer_name].primaries.get(primary)
+    static = override.static_cohort if override is not None else None
+    static_only = static is not None and bool(rng.random() < static.share)
+    prevalence = static.prevalence if static and static_only else cohort.prevalence[primary]
     n_lesions = 2 if rng.random() < cohort.two_lesion_fraction else 1
-    labels = lesion_classes(rng, config, primary, n_lesions)
+    labels = lesion_classes(rng, config, prevalence, n_lesions)
     factors = lesion_factors(rng, config, n_lesions)
     lesions = [
         sample_lesion(rng, config, tracer, label, factor)
@@ -297,7 +301,10 @@ def sample_patient(config: SynthConfig, seed: int, index: int, draw: int = 0) ->
         months_since_rt=round(cohort.months_since_rt.of(labels[0]).sample(rng), 1),
         normal_levels=[level.target.sample(rng) for level in tracer.levels],
         lesions=lesions,
-        has_dynamic=tracer.dynamic and bool(rng.random() >= missing.pet_dynamic),
+        prevalence=prevalence,
+        has_dynamic=tracer.dynamic
+        and not static_only
+        and bool(rng.random() >= missing.pet_dynamic),
         has_mri=has_mri,
         has_rcbv=has_mri and bool(rng.random() >= missing.perfusion),
         has_mrs=bool(rng.random() >= missing.mrs),
@@ -546,6 +553,7 @@ def parameter_rows(config: SynthConfig, spec: PatientSpec) -> list[dict[str, obj
             "tracer": spec.tracer,
             "site": spec.site.name,
             "primary": spec.primary,
+            "prevalence": spec.prevalence,
             feature(tracer.lesion_level.name): lesion.level,
             **kinetics[i],
             feature("mri_ADC_ratio"): lesion.adc_ratio if spec.has_mri else np.nan,

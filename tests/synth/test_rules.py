@@ -143,7 +143,7 @@ def test_markers_are_correlated_within_each_class(nominal, config):
 
 def test_oracle_is_a_calibrated_log_likelihood_ratio(nominal, config):
     """P(recurrence | llr) = logistic(llr + log prior odds) within binomial error per decile."""
-    prior = nominal["primary"].map(config.cohort.prevalence)
+    prior = nominal["prevalence"]
     posterior = 1.0 / (1.0 + np.exp(-(nominal["oracle_llr"] + np.log(prior / (1 - prior)))))
     deciles = pd.qcut(posterior.rank(method="first"), 10, labels=False)
     frame = pd.DataFrame({"p": posterior, "y": nominal["label"], "bin": deciles})
@@ -209,8 +209,9 @@ def test_population_biology_follows_the_configuration(nominal, config):
         assert observed.mean() == pytest.approx(expected, abs=spread)
 
     firsts = nominal[nominal["case_id"].str.endswith("_L1")]
-    for primary, prevalence in config.cohort.prevalence.items():
-        within(firsts.loc[firsts.primary == primary, "label"], prevalence)
+    for prevalence, group in firsts.groupby("prevalence"):  # per primary and source series
+        within(group["label"], prevalence)
+    assert set(firsts.prevalence) >= set(config.cohort.prevalence.values())
     for source, noise in config.cohort.label_noise.items():
         cases = nominal[nominal.label_source == source]
         within(cases["label"] != cases["manifest_label"], noise)
