@@ -154,8 +154,10 @@ def test_oracle_is_a_calibrated_log_likelihood_ratio(nominal, config):
 
 
 def test_oracle_auc_band_and_no_single_parameter_beats_it(nominal):
+    """The oracle combines PET calibrated per population (published Se/Sp up to 0.95/1.00)
+    with MRI and MRS: better than the pooled PET AUC 0.93, yet not perfect."""
     oracle = roc_auc_score(nominal["label"], nominal["oracle_llr"])
-    assert 0.93 <= oracle <= 0.99
+    assert 0.93 <= oracle <= 0.995
     singles = [
         ("pet_TBRmean_btv", 1),
         ("dyn_TTP_min", -1),
