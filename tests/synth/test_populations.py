@@ -125,3 +125,16 @@ def test_every_tracer_is_drawn_at_its_share(config):
     total = sum(config.cohort.tracer_mix.values())
     for tracer, weight in config.cohort.tracer_mix.items():
         within(tracers == tracer, weight / total)
+
+
+def test_fet_gliomas_come_from_a_static_and_a_dynamic_series(nominal, config):
+    """Half of the FET gliomas from Puranik's static series (prevalence 0.54, no dynamic
+    scan), the others from Galldiks' dynamic series (prevalence 0.92)."""
+    static = config.pet.tracers["FET"].primaries["glioma"].static_cohort
+    fet = nominal[(nominal.tracer == "FET") & (nominal.primary == "glioma")]
+    firsts = fet[fet["case_id"].str.endswith("_L1")]
+    from_static = firsts["prevalence"] == static.prevalence
+    within(from_static, static.share)
+    within(firsts.loc[from_static, "label"], static.prevalence)
+    within(firsts.loc[~from_static, "label"], config.cohort.prevalence["glioma"])
+    assert not fet.loc[fet["prevalence"] == static.prevalence, "has_dynamic"].astype(bool).any()
