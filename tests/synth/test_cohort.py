@@ -97,9 +97,10 @@ def test_images_show_the_object_through_the_psf(measured):
     recovery = fet["noise_free_pet_TBRmean_btv"] / fet["pet_TBRmean_btv_nominal"]
     assert recovery.between(0.6, 1.0).all()
     np.testing.assert_allclose(measured["pet_TBRmax"], measured["noise_free_pet_TBRmax"], rtol=0.2)
-    # lesion max / background max: noise raises both maxima, partial volume lowers the first
+    # lesion max / background max: partial volume lowers the lesion maximum (an FDOPA lesion
+    # beside the striatum can read higher: striatal uptake spills into its mask)
     ratio = (measured["pet_LNmax"] / measured["pet_LNmax_nominal"]).dropna()
-    assert ratio.median() < 1.0 and (ratio < 1.25).all()
+    assert len(ratio) >= 5 and ratio.median() < 0.95
     mri = measured.dropna(subset=["mri_ADC_ratio_nominal"])
     # blurred with the oedema around it (ADC ratio ~1.7), a small lesion's ratio moves toward it
     assert np.corrcoef(mri["mri_ADC_ratio"], mri["mri_ADC_ratio_nominal"])[0, 1] > 0.9
