@@ -169,12 +169,13 @@ def sample_mixed(
         return None
     kinetics = tracer.lesion_kinetics
     pattern = _choice(rng, kinetics.weights[LABEL_NAMES[1 - label]])
-    normal = rng.standard_normal(3)
+    x, y, z = rng.standard_normal(3)
+    length = float(np.sqrt(x * x + y * y + z * z))
     return MixedPart(
         fraction=mixed.fraction[LABEL_NAMES[label]].sample(rng),
         pattern=pattern,
         rates=_draw_rates(rng, kinetics, pattern),
-        normal=tuple(float(v) for v in normal / np.linalg.norm(normal)),
+        normal=(float(x) / length, float(y) / length, float(z) / length),
     )
 
 
