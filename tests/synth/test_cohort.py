@@ -96,7 +96,8 @@ def test_images_show_the_object_through_the_psf(measured):
     np.testing.assert_allclose(fet["pet_TBRmean_btv"], fet["noise_free_pet_TBRmean_btv"], rtol=0.1)
     recovery = fet["noise_free_pet_TBRmean_btv"] / fet["pet_TBRmean_btv_nominal"]
     assert recovery.between(0.6, 1.0).all()
-    np.testing.assert_allclose(measured["pet_TBRmax"], measured["noise_free_pet_TBRmax"], rtol=0.2)
+    # a maximum picks the noise; C-11 (MET) decays fast, so its 20-30 min scan is the noisiest
+    np.testing.assert_allclose(measured["pet_TBRmax"], measured["noise_free_pet_TBRmax"], rtol=0.25)
     # lesion max / background max: partial volume lowers the lesion maximum (an FDOPA lesion
     # beside the striatum can read higher: striatal uptake spills into its mask)
     ratio = (measured["pet_LNmax"] / measured["pet_LNmax_nominal"]).dropna()
