@@ -8,7 +8,13 @@ import typer
 
 
 def synth_command(
-    n_patients: int = typer.Option(120, "--n-patients", min=1, help="Number of patients."),
+    n_patients: int = typer.Option(
+        400,
+        "--n-patients",
+        min=1,
+        help="Number of patients (the default gives every published rule's population enough "
+        "cases to measure its Se/Sp).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same files."),
     out: Path = typer.Option(..., "--out", help="Output folder for images, manifest and truth."),
     config: Path | None = typer.Option(

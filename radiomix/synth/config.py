@@ -21,7 +21,7 @@ from radiomix.yaml_io import read_yaml, validated
 
 DEFAULT_CONFIG = CONFIG_DIR / "synth" / "default.yaml"
 PET_TISSUES = ("gm", "wm", "striatum", "csf", "core", "lesion")
-TracerName = Literal["FET", "FDOPA", "FDG"]
+TracerName = Literal["FET", "FDOPA", "FDG", "MET"]
 Primary = Literal["glioma", "metastasis"]
 ClassName = Literal["recurrence", "radionecrosis"]
 LabelSource = Literal["histology", "follow-up"]
@@ -227,8 +227,8 @@ class Site(Strict):
     background_half_angle_deg: float = Field(
         gt=0, le=180, description="half-width of the background VOI"
     )
-    dynamic_frames_min: list[float] | None = Field(
-        None, description="dynamic framing of this site (default: the tracer's)"
+    dynamic_frames_min: dict[TracerName, list[float]] = Field(
+        default_factory=dict, description="dynamic framing of this site per tracer"
     )
 
 
@@ -336,11 +336,27 @@ class LesionKinetics(Strict):
         return self
 
 
+class StaticCohort(Strict):
+    """A share of a tracer x primary population that comes from a static-scan series with
+    its own prevalence (no dynamic series)."""
+
+    share: float = Field(ge=0, le=1)
+    prevalence: float = Field(gt=0, lt=1)
+    source: str = ""
+
+
 class PrimaryOverride(Strict):
-    """What differs for one primary tumour under a tracer (its own source)."""
+    """What differs for one primary tumour under a tracer (its own source): the lesion level,
+    the curve-pattern weights or the whole lesion kinetics, and the acquisition (a dynamic
+    protocol with its framing and start)."""
 
     lesion_level: LesionLevel | None = None
     kinetics_weights: dict[ClassName, dict[str, float]] | None = None
+    lesion_kinetics: LesionKinetics | None = None
+    dynamic: bool | None = None
+    frames_min: list[float] | None = None
+    start_min: float | None = None
+    static_cohort: StaticCohort | None = None
     source: str = ""
 
 
@@ -350,6 +366,9 @@ class Tracer(Strict):
     start_min: float = 0.0
     static_window_min: tuple[float, float]
     dynamic: bool
+    half_life_min: float | None = Field(
+        None, gt=0, description="radionuclide half-life (default: the noise model's, F-18)"
+    )
     blood_fraction: float = Field(ge=0, lt=1)
     tissues: dict[str, tuple[float, float, float, float]]
     levels: list[Level]
@@ -371,12 +390,16 @@ class Tracer(Strict):
         override = self.primaries.get(primary)
         if override is None:
             return self
-        update: dict[str, object] = {}
-        if override.lesion_level is not None:
-            update["lesion_level"] = override.lesion_level
+        update: dict[str, object] = {
+            name: getattr(override, name)
+            for name in ("lesion_level", "lesion_kinetics", "dynamic", "frames_min", "start_min")
+            if getattr(override, name) is not None
+        }
         if override.kinetics_weights is not None:
+            kinetics = update.get("lesion_kinetics", self.lesion_kinetics)
+            assert isinstance(kinetics, LesionKinetics)
             update["lesion_kinetics"] = LesionKinetics.model_validate(
-                {**self.lesion_kinetics.model_dump(), "weights": override.kinetics_weights}
+                {**kinetics.model_dump(), "weights": override.kinetics_weights}
             )
         return self.model_copy(update=update)
 
@@ -387,20 +410,32 @@ class Tracer(Strict):
             raise ValueError(f"tissues missing: {sorted(missing)}")
         return self
 
-    def framing(self, site: Site) -> tuple[np.ndarray, np.ndarray]:
-        """Start and duration of each frame (min): the site's dynamic framing if it has one."""
+    def framing(self, site: Site, name: TracerName) -> tuple[np.ndarray, np.ndarray]:
+        """Start and duration of each frame (min): the site's dynamic framing of tracer
+        ``name`` if it has one."""
         frames = self.frames_min
-        if self.dynamic and site.dynamic_frames_min is not None:
-            frames = site.dynamic_frames_min
+        if self.dynamic:
+            frames = site.dynamic_frames_min.get(name, frames)
         durations = np.asarray(frames, float)
         if self.frame_starts_min is not None:
             return np.asarray(self.frame_starts_min, float), durations
         return self.start_min + np.concatenate([[0.0], np.cumsum(durations)[:-1]]), durations
 
 
+class MixedLesions(Strict):
+    """Lesions holding both tissues: with ``probability`` (per class) a share ``fraction``
+    (per class) of the viable lesion, on one side of a random plane through its centre, has
+    the kinetics of a curve pattern drawn from the other class (same static uptake)."""
+
+    probability: ClassProbability
+    fraction: dict[ClassName, Dist]
+    source: str = ""
+
+
 class Pet(Strict):
     input_function: InputFunction
     noise: PetNoise
+    mixed_lesions: MixedLesions
     tracers: dict[TracerName, Tracer]
 
 

@@ -2,7 +2,8 @@
 engine (``radiomix.rules``), next to the Se/Sp their papers report.
 
 Nominal parameters are those of the object (before the PSF, without noise). Rules whose
-inputs are image measures only (``pet_TWMmax``, ``pet_LNmax``) are not evaluable here; the
+inputs are image measures only (``pet_TWMmax``, ``pet_TBRmax``) are not evaluable here, and
+ratios set on the object above what a reader measures (``pet_LNmax``) read differently; the
 calibration benchmark measures every rule on images through ``radiomix extract``.
 """
 

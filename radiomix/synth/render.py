@@ -19,12 +19,14 @@ from scipy import ndimage
 
 from radiomix.errors import ConfigError
 from radiomix.synth.config import MriMap, SynthConfig, Tracer
-from radiomix.synth.phantom import Phantom
+from radiomix.synth.phantom import Lesion, Phantom, coordinates
 from radiomix.synth.sampler import (
+    MixedPart,
     PatientSpec,
     TracerCurves,
     btv_threshold,
     feature,
+    mixed_name,
     spec_tracer,
 )
 
@@ -135,6 +137,30 @@ def pet_weights(phantom: Phantom, spec: PatientSpec, config: SynthConfig) -> dic
     return weights
 
 
+def mixed_region(lesion: Lesion, mixed: MixedPart, spacing_mm: float) -> np.ndarray:
+    """The share ``mixed.fraction`` of the viable lesion farthest along ``mixed.normal``: the
+    voxels beyond a plane through the lesion, placed at the matching quantile."""
+    viable = lesion.viable
+    xyz = coordinates(viable.shape, spacing_mm)
+    along = np.tensordot(np.asarray(mixed.normal), xyz, axes=1)
+    cut = np.quantile(along[viable], 1.0 - mixed.fraction)
+    return viable & (along > cut)
+
+
+def split_mixed(
+    weights: dict[str, np.ndarray], phantom: Phantom, spec: PatientSpec
+) -> dict[str, np.ndarray]:
+    """The PET weight maps with each mixed lesion split into its own and its mixed part."""
+    parts = dict(weights)
+    for i, (lesion, params) in enumerate(zip(phantom.lesions, spec.lesions, strict=True)):
+        if params.mixed is None:
+            continue
+        region = mixed_region(lesion, params.mixed, phantom.spacing_mm)
+        parts[mixed_name(i)] = weights[f"lesion{i}"] * region
+        parts[f"lesion{i}"] = weights[f"lesion{i}"] * ~region
+    return parts
+
+
 def static_weights(tracer: Tracer, curves: TracerCurves) -> np.ndarray:
     """Weight of each frame in the static window (time overlap / window length)."""
     low, high = tracer.static_window_min
@@ -184,7 +210,8 @@ def calibrate(
 def frame_noise_sd(config: SynthConfig, spec: PatientSpec, curves: TracerCurves) -> np.ndarray:
     """Noise SD factor of each frame: sqrt(decay / duration) times the site's noise level."""
     noise = config.pet.noise
-    decay = 2.0 ** (curves.mid_min / noise.half_life_min)
+    half_life = spec_tracer(config, spec).half_life_min or noise.half_life_min
+    decay = 2.0 ** (curves.mid_min / half_life)
     return noise.relative_sd_at_1suv_1min * spec.site.noise * np.sqrt(decay / curves.duration_min)
 
 
@@ -198,12 +225,16 @@ def render_pet(
     """Noisy PET frames and static image in SUV, plus the noise-free static image."""
     tracer = spec_tracer(config, spec)
     weights = pet_weights(phantom, spec, config)
-    names = list(weights)
     fwhm, spacing = spec.site.psf_fwhm_mm, phantom.spacing_mm
-    true_static = {name: curves.static[name] * weights[name] for name in names}
+    # a mixed part has its lesion's static uptake: the lesion is calibrated as a whole
+    true_static = {name: curves.static[name] * weights[name] for name in weights}
     scale = calibrate(phantom, spec, config, true_static)
-    blurred = np.stack([blur(weights[name], fwhm, spacing) for name in names])
-    coefficients = np.stack([scale[name] * curves.frames[name] for name in names], axis=1)
+    parts = split_mixed(weights, phantom, spec)
+    names = list(parts)
+    blurred = np.stack([blur(parts[name], fwhm, spacing) for name in names])
+    coefficients = np.stack(
+        [scale[name.removesuffix("_mixed")] * curves.frames[name] for name in names], axis=1
+    )
     clean = np.tensordot(coefficients, blurred, axes=1) * spec.site.pet_scale
     sd = frame_noise_sd(config, spec, curves)
     correlation = config.pet.noise.correlation_voxels

@@ -39,6 +39,17 @@ LABEL_NAMES: dict[int, ClassName] = {1: "recurrence", 0: "radionecrosis"}
 LATENT_MARKERS = ("level", "heterogeneity", "kinetics", "core", "adc", "rcbv", "cho_naa", "cho_cr")
 
 
+@dataclass(frozen=True)
+class MixedPart:
+    """The share of a mixed lesion with the other class's kinetics, and the normal of the
+    plane through the lesion centre that bounds it."""
+
+    fraction: float
+    pattern: str
+    rates: tuple[float, float, float]
+    normal: tuple[float, float, float]
+
+
 @dataclass
 class LesionSpec:
     """Nominal parameters of one lesion."""
@@ -53,6 +64,7 @@ class LesionSpec:
     uptake_leak: bool
     pattern: str
     rates: tuple[float, float, float]
+    mixed: MixedPart | None
     adc_ratio: float
     rcbv_mean: float
     cho_naa: float
@@ -69,6 +81,7 @@ class PatientSpec:
     site: Site
     tracer: TracerName
     primary: Primary
+    prevalence: float
     age: float
     months_since_rt: float
     normal_levels: list[float]
@@ -147,6 +160,25 @@ def _draw_rates(
     return chosen.k2.sample(rng), chosen.k3.sample(rng), chosen.k4.sample(rng)
 
 
+def sample_mixed(
+    rng: np.random.Generator, config: SynthConfig, tracer: Tracer, label: int
+) -> MixedPart | None:
+    """The other-class part of a lesion of class ``label``, or None (not a mixed lesion)."""
+    mixed = config.pet.mixed_lesions
+    if rng.random() >= mixed.probability.of(label):
+        return None
+    kinetics = tracer.lesion_kinetics
+    pattern = _choice(rng, kinetics.weights[LABEL_NAMES[1 - label]])
+    x, y, z = rng.standard_normal(3)
+    length = float(np.sqrt(x * x + y * y + z * z))
+    return MixedPart(
+        fraction=mixed.fraction[LABEL_NAMES[label]].sample(rng),
+        pattern=pattern,
+        rates=_draw_rates(rng, kinetics, pattern),
+        normal=(float(x) / length, float(y) / length, float(z) / length),
+    )
+
+
 def sample_lesion(
     rng: np.random.Generator, config: SynthConfig, tracer: Tracer, label: int, factor: float
 ) -> LesionSpec:
@@ -178,6 +210,7 @@ def sample_lesion(
         uptake_leak=bool(leak),
         pattern=pattern,
         rates=_draw_rates(rng, tracer.lesion_kinetics, pattern),
+        mixed=sample_mixed(rng, config, tracer, label),
         adc_ratio=marker_value(continuous["adc"], label, z["adc"]),
         rcbv_mean=marker_value(continuous["rcbv"], label, z["rcbv"]),
         cho_naa=marker_value(continuous["cho_naa"], label, z["cho_naa"]),
@@ -186,11 +219,10 @@ def sample_lesion(
 
 
 def lesion_classes(
-    rng: np.random.Generator, config: SynthConfig, primary: Primary, n_lesions: int
+    rng: np.random.Generator, config: SynthConfig, prevalence: float, n_lesions: int
 ) -> list[int]:
     """Classes of a patient's lesions: a further lesion copies the first one's class with
-    probability ``same_class``, else is drawn at the prevalence of the primary tumour."""
-    prevalence = config.cohort.prevalence[primary]
+    probability ``same_class``, else is drawn at the population's ``prevalence``."""
     same = config.cohort.patient_effect.same_class
     labels = [int(rng.random() < prevalence)]
     for _ in range(n_lesions - 1):
@@ -246,8 +278,12 @@ def sample_patient(config: SynthConfig, seed: int, index: int, draw: int = 0) ->
     glioma = rng.random() < cohort.glioma_share.get(tracer_name, 0.0)
     primary: Primary = "glioma" if glioma else "metastasis"
     tracer = config.pet.tracers[tracer_name].for_primary(primary)
+    override = config.pet.tracers[tracer_name].primaries.get(primary)
+    static = override.static_cohort if override is not None else None
+    static_only = static is not None and bool(rng.random() < static.share)
+    prevalence = static.prevalence if static and static_only else cohort.prevalence[primary]
     n_lesions = 2 if rng.random() < cohort.two_lesion_fraction else 1
-    labels = lesion_classes(rng, config, primary, n_lesions)
+    labels = lesion_classes(rng, config, prevalence, n_lesions)
     factors = lesion_factors(rng, config, n_lesions)
     lesions = [
         sample_lesion(rng, config, tracer, label, factor)
@@ -266,7 +302,10 @@ def sample_patient(config: SynthConfig, seed: int, index: int, draw: int = 0) ->
         months_since_rt=round(cohort.months_since_rt.of(labels[0]).sample(rng), 1),
         normal_levels=[level.target.sample(rng) for level in tracer.levels],
         lesions=lesions,
-        has_dynamic=tracer.dynamic and bool(rng.random() >= missing.pet_dynamic),
+        prevalence=prevalence,
+        has_dynamic=tracer.dynamic
+        and not static_only
+        and bool(rng.random() >= missing.pet_dynamic),
         has_mri=has_mri,
         has_rcbv=has_mri and bool(rng.random() >= missing.perfusion),
         has_mrs=bool(rng.random() >= missing.mrs),
@@ -295,7 +334,7 @@ class TracerCurves:
 def tracer_curves(config: SynthConfig, spec: PatientSpec) -> TracerCurves:
     """Frame means of every tissue (normal tissues and each lesion ``lesion<i>``)."""
     tracer = spec_tracer(config, spec)
-    starts, durations = tracer.framing(spec.site)
+    starts, durations = tracer.framing(spec.site, spec.tracer)
     t = fine_grid(float((starts + durations).max()))
     aif = config.pet.input_function
     plasma = feng_input(t, aif.a1, aif.a2, aif.a3, aif.l1, aif.l2, aif.l3, aif.delay_min)
@@ -303,17 +342,34 @@ def tracer_curves(config: SynthConfig, spec: PatientSpec) -> TracerCurves:
     base_k1 = tracer.tissues["lesion"][0]
     for i, lesion in enumerate(spec.lesions):
         rates[f"lesion{i}"] = (base_k1, *lesion.rates)
+        if lesion.mixed is not None:
+            rates[mixed_name(i)] = (base_k1, *lesion.mixed.rates)
     names = list(rates)
     curves = np.stack([tissue_curve(t, plasma, rates[n], tracer.blood_fraction) for n in names])
     window = np.asarray(tracer.static_window_min, float)
-    per_frame = frame_means(t, curves, starts, durations)
-    static = frame_means(t, curves, window[:1], np.diff(window))[:, 0]
-    return TracerCurves(
-        dict(zip(names, per_frame, strict=True)),
-        dict(zip(names, static, strict=True)),
-        starts,
-        durations,
-    )
+    per_frame = dict(zip(names, frame_means(t, curves, starts, durations), strict=True))
+    window_means = frame_means(t, curves, window[:1], np.diff(window))[:, 0]
+    static = dict(zip(names, window_means, strict=True))
+    for i, lesion in enumerate(spec.lesions):
+        if lesion.mixed is not None:  # the same static uptake, other kinetics
+            name = mixed_name(i)
+            per_frame[name] = per_frame[name] * static[f"lesion{i}"] / static[name]
+            static[name] = static[f"lesion{i}"]
+    return TracerCurves(per_frame, static, starts, durations)
+
+
+def mixed_name(index: int) -> str:
+    """The PET tissue name of the other-class part of lesion ``index``."""
+    return f"lesion{index}_mixed"
+
+
+def lesion_curve(curves: TracerCurves, spec: PatientSpec, index: int) -> np.ndarray:
+    """Frame means of lesion ``index`` as a whole (its mixed part weighted by its share)."""
+    curve = curves.frames[f"lesion{index}"]
+    mixed = spec.lesions[index].mixed
+    if mixed is None:
+        return curve
+    return (1.0 - mixed.fraction) * curve + mixed.fraction * curves.frames[mixed_name(index)]
 
 
 @lru_cache(maxsize=1)
@@ -358,7 +414,7 @@ def nominal_kinetics(
     values: list[dict[str, float]] = []
     tracer = spec_tracer(config, spec)
     for i, lesion in enumerate(spec.lesions):
-        curve = curves.frames[f"lesion{i}"]
+        curve = lesion_curve(curves, spec, i)
         row: dict[str, float] = {}
         if spec.has_dynamic:
             suv = curve / curves.static[f"lesion{i}"] * lesion.level * spec.normal_levels[0]
@@ -498,6 +554,7 @@ def parameter_rows(config: SynthConfig, spec: PatientSpec) -> list[dict[str, obj
             "tracer": spec.tracer,
             "site": spec.site.name,
             "primary": spec.primary,
+            "prevalence": spec.prevalence,
             feature(tracer.lesion_level.name): lesion.level,
             **kinetics[i],
             feature("mri_ADC_ratio"): lesion.adc_ratio if spec.has_mri else np.nan,
@@ -510,6 +567,8 @@ def parameter_rows(config: SynthConfig, spec: PatientSpec) -> list[dict[str, obj
             "label_source": lesion.label_source,
             "heterogeneity": lesion.heterogeneity,
             "kinetic_pattern": lesion.pattern,
+            "mixed_fraction": 0.0 if lesion.mixed is None else lesion.mixed.fraction,
+            "mixed_pattern": "" if lesion.mixed is None else lesion.mixed.pattern,
             "k2": lesion.rates[0],
             "k3": lesion.rates[1],
             "k4": lesion.rates[2],

@@ -47,9 +47,8 @@ def measure(root: Path, row: pd.Series) -> dict[str, float]:
         timing = json.loads((root / row.pet_dynamic.replace(".nii.gz", ".json")).read_text())
         mid = (np.array(timing["FrameTimesStart"]) + np.array(timing["FrameDuration"]) / 2) / 60
         out["dyn_TTP_min"] = mid[int(np.argmax(frames[:, lesion].mean(axis=1)))]
-    if row.tracer == "FDOPA":
-        striatum = read(root, row.ref_striatum) > 0
-        out["pet_LSmax_over_max"] = pet[lesion].max() / pet[striatum].max()
+    if row.tracer in ("FDOPA", "MET"):
+        out["pet_LNmax"] = pet[lesion].max() / pet[background].max()
     for column, name in (("adc", "mri_ADC_ratio"), ("rcbv", "mri_rCBV_mean")):
         if row[column]:
             image = read(root, row[column])
@@ -85,7 +84,7 @@ def test_manifest_follows_the_contract(cohort):
             mask = read(cohort.parent, getattr(row, column))
             assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 1}, column
         if row.pet_dynamic:
-            assert read(cohort.parent, row.pet_dynamic).shape[0] in (13, 16)  # site framing
+            assert read(cohort.parent, row.pet_dynamic).shape[0] in (12, 13, 16)  # site, tracer
 
 
 def test_images_show_the_object_through_the_psf(measured):
@@ -97,9 +96,12 @@ def test_images_show_the_object_through_the_psf(measured):
     np.testing.assert_allclose(fet["pet_TBRmean_btv"], fet["noise_free_pet_TBRmean_btv"], rtol=0.1)
     recovery = fet["noise_free_pet_TBRmean_btv"] / fet["pet_TBRmean_btv_nominal"]
     assert recovery.between(0.6, 1.0).all()
-    np.testing.assert_allclose(measured["pet_TBRmax"], measured["noise_free_pet_TBRmax"], rtol=0.2)
-    fdopa = measured[measured.tracer == "FDOPA"]
-    assert (fdopa["pet_LSmax_over_max"] < fdopa["pet_LSmax_over_max_nominal"] * 1.1).all()
+    # a maximum picks the noise; C-11 (MET) decays fast, so its 20-30 min scan is the noisiest
+    np.testing.assert_allclose(measured["pet_TBRmax"], measured["noise_free_pet_TBRmax"], rtol=0.25)
+    # lesion max / background max: partial volume lowers the lesion maximum (an FDOPA lesion
+    # beside the striatum can read higher: striatal uptake spills into its mask)
+    ratio = (measured["pet_LNmax"] / measured["pet_LNmax_nominal"]).dropna()
+    assert len(ratio) >= 5 and ratio.median() < 0.95
     mri = measured.dropna(subset=["mri_ADC_ratio_nominal"])
     # blurred with the oedema around it (ADC ratio ~1.7), a small lesion's ratio moves toward it
     assert np.corrcoef(mri["mri_ADC_ratio"], mri["mri_ADC_ratio_nominal"])[0, 1] > 0.9
