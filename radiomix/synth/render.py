@@ -241,7 +241,9 @@ def render_pet(
     noisy = np.empty_like(clean)
     for f in range(clean.shape[0]):
         level = np.sqrt(np.maximum(clean[f], NOISE_FLOOR_SUV))
-        noisy[f] = clean[f] + sd[f] * level * correlated_noise(rng, phantom.shape, correlation)
+        noise = sd[f] * level * correlated_noise(rng, phantom.shape, correlation)
+        # OSEM reconstructions, which the sites' frames stand for, have no negative voxels
+        noisy[f] = np.clip(clean[f] + noise, 0.0, None)
     frame_weights = static_weights(tracer, curves)
     static = np.tensordot(frame_weights, noisy, axes=1)
     return PetImages(noisy, static, np.tensordot(frame_weights, clean, axes=1))

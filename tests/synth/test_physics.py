@@ -7,6 +7,7 @@ import pytest
 from scipy.special import erf
 from scipy.stats import spearmanr
 
+from radiomix.data.integrity import check_pet_values
 from radiomix.synth.config import load_config
 from radiomix.synth.phantom import add_textures, build_phantom, coordinates
 from radiomix.synth.render import FWHM_PER_SIGMA, blur, noise_free_measures, render_pet
@@ -69,3 +70,18 @@ def test_measured_tbr_falls_with_lesion_size_like_a_recovery_curve(fet_patient):
     assert spearmanr(volumes, sharp).statistic == 1.0
     assert all(r < 1.0 for r in sharp) and sharp[-1] > 0.8
     assert all(b < s for b, s in zip(blurred, sharp, strict=True))
+
+
+def test_noisy_short_frames_stay_non_negative_and_pass_the_pet_check(fet_patient):
+    """Frames are OSEM-like (no negative voxel) even at ten times a site's noise, so the
+    extractor's PET check (no strongly negative voxel) never refuses a simulated series."""
+    config, index = fet_patient
+    spec = sample_patient(config, 3, index)
+    spec.site = spec.site.model_copy(update={"noise": 10 * spec.site.noise})
+    _, anatomy, noise = patient_streams(3, index)
+    volumes = [lesion.volume_cm3 for lesion in spec.lesions]
+    phantom = build_phantom(anatomy, config, volumes, [False] * len(volumes), 50.0)
+    add_textures(phantom, noise, config)
+    frames = render_pet(phantom, spec, config, tracer_curves(config, spec), noise).frames
+    assert frames.min() == 0.0
+    check_pet_values(frames, "simulated series")
