@@ -118,12 +118,6 @@ def dilate(mask: np.ndarray, image: sitk.Image, mm: float) -> np.ndarray:
     return ndimage.binary_dilation(mask, structure=ball)
 
 
-def _mirrored(image: sitk.Image, plane: Plane) -> np.ndarray:
-    return sitk.GetArrayFromImage(
-        sitk.Resample(image, image, plane.reflection(), sitk.sitkLinear, 0.0)
-    )
-
-
 def _plane_from(params: np.ndarray, score: float = 1.0) -> Plane:
     offset, yaw, roll = params
     normal = np.array([np.cos(yaw) * np.cos(roll), np.sin(yaw) * np.cos(roll), np.sin(roll)])
@@ -151,15 +145,12 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
         return Plane(np.array([1.0, 0.0, 0.0]), centre, 1.0, "brain centre (uniform brain)")
     filled = _coarse(sitk.SmoothingRecursiveGaussian(filled, SMOOTHING_MM))
     inside = _coarse_mask(brain, image, filled)
-    values = sitk.GetArrayFromImage(filled)[inside]
+    mirror = _Mirror(filled, inside)
 
     def cost(params: np.ndarray) -> float:
         if np.any(np.abs(params[1:]) > MAX_TILT_RAD):
             return 1.0
-        mirrored = _mirrored(filled, _plane_from(params))[inside]
-        if np.std(mirrored) == 0 or np.std(values) == 0:
-            return 0.0
-        return -float(np.corrcoef(values, mirrored)[0, 1])
+        return -mirror.correlation(_plane_from(params))
 
     offsets = np.arange(
         centre - PLANE_SEARCH_MM, centre + PLANE_SEARCH_MM + 1e-9, PLANE_SEARCH_STEP_MM
@@ -176,6 +167,41 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
         },
     )
     return _plane_from(result.x, -float(result.fun))
+
+
+class _Mirror:
+    """The correlation of a (coarse) image over the brain with its reflection across a plane:
+    only the brain's voxels are reflected, straight in index space, and interpolated
+    (trilinear, scipy), not the whole image resampled."""
+
+    def __init__(self, image: sitk.Image, inside: np.ndarray) -> None:
+        self.array = sitk.GetArrayFromImage(image)
+        values = self.array[inside].astype(float)
+        self.standard = (values - values.mean()) / (values.std() or 1.0)
+        self.grid = np.argwhere(inside)[:, ::-1].T.astype(np.float32)  # (x, y, z) indices
+        self.origin = np.array(image.GetOrigin())
+        scaled = np.array(image.GetDirection()).reshape(3, 3) * np.array(image.GetSpacing())
+        self.to_physical, self.to_index = scaled, np.linalg.inv(scaled)
+
+    def correlation(self, plane: Plane) -> float:
+        """Pearson correlation of the brain's values with their mirror images (0 if either is
+        constant); outside the image counts as 0, as in SimpleITK's resampling."""
+        reflection = np.eye(3) - 2.0 * np.outer(plane.normal, plane.normal)
+        matrix = self.to_index @ reflection @ self.to_physical
+        shift = self.to_index @ (reflection @ self.origin + 2.0 * plane.offset * plane.normal)
+        shift -= self.to_index @ self.origin
+        # einsum and sum rather than BLAS, whose threads cost more than these small products
+        index = np.einsum("ij,jn->in", matrix.astype(np.float32), self.grid)
+        index = (index + shift[:, None].astype(np.float32))[::-1]
+        mirrored = ndimage.map_coordinates(self.array, index, order=1, mode="nearest")
+        # ITK's rule: within half a voxel of the grid the edge value, beyond it 0
+        size = np.array(self.array.shape)[:, None]
+        mirrored[np.any((index < -0.5) | (index > size - 0.5), axis=0)] = 0.0
+        mirrored = mirrored.astype(float)
+        spread = mirrored.std()
+        if spread == 0 or not self.standard.any():
+            return 0.0
+        return float((self.standard * (mirrored - mirrored.mean())).mean() / spread)
 
 
 def _coarse(image: sitk.Image) -> sitk.Image:
