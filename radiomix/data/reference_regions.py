@@ -50,7 +50,7 @@ SMOOTHING_MM = 2.0
 TISSUE_FRACTION = 0.3  # of the median positive voxel: above air and most CSF
 MIN_SYMMETRY = 0.7
 SEARCH_SPACINGS_MM = (8.0, 4.0)  # the plane's coarse search, then its refinement
-FATOL = 1e-5
+FATOL = 1e-5  # the plane search stops when the correlation changes less
 FLAT_CV = 1e-3  # normal brain this uniform (coefficient of variation) has no inner structure
 MAX_TILT_RAD = np.deg2rad(15.0)  # the head is scanned roughly straight
 
@@ -132,10 +132,10 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
     ``MIN_SYMMETRY`` the brain shows no clear plane). A brain of uniform uptake (a phantom)
     has no plane of its own beyond its shape's: the sagittal plane through its centre.
 
-    The image is smoothed and searched from coarse to fine: on voxels of at least
-    the first of ``SEARCH_SPACINGS_MM`` a scan of the offset (``PLANE_SEARCH_MM`` either side of the
-    brain's centre) and Nelder–Mead over offset and both angles, refined by Nelder–Mead on
-    voxels of at least the second from there.
+    The image is smoothed and searched from coarse to fine: on voxels of at least the first
+    of ``SEARCH_SPACINGS_MM``, a scan of the offset (``PLANE_SEARCH_MM`` either side of the
+    brain's centre) and Nelder–Mead over offset and both angles; then Nelder–Mead from there
+    on voxels of at least the second.
     """
     values = sitk.GetArrayFromImage(image).astype(np.float32)
     values[dilate(lesion, image, LESION_MARGIN_MM)] = np.median(values[brain])
@@ -202,10 +202,11 @@ class _Mirror:
     def correlation(self, plane: Plane) -> float:
         """Pearson correlation of the brain's values with their mirror images (0 if either is
         constant); outside the image counts as 0, as in SimpleITK's resampling."""
-        reflection = np.eye(3) - 2.0 * np.outer(plane.normal, plane.normal)
+        transform = plane.reflection()
+        reflection = np.array(transform.GetMatrix()).reshape(3, 3)
         matrix = self.to_index @ reflection @ self.to_physical
-        shift = self.to_index @ (reflection @ self.origin + 2.0 * plane.offset * plane.normal)
-        shift -= self.to_index @ self.origin
+        moved = reflection @ self.origin + np.array(transform.GetTranslation()) - self.origin
+        shift = self.to_index @ moved
         # einsum and sum rather than BLAS, whose threads cost more than these small products
         index = np.einsum("ij,jn->in", matrix.astype(np.float32), self.grid)
         index = (index + shift[:, None].astype(np.float32))[::-1]
