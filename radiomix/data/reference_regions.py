@@ -49,7 +49,8 @@ STRIATUM_MAX_DISTANCE_MM = 40.0
 SMOOTHING_MM = 2.0
 TISSUE_FRACTION = 0.3  # of the median positive voxel: above air and most CSF
 MIN_SYMMETRY = 0.7
-SEARCH_SPACING_MM = 4.0
+SEARCH_SPACINGS_MM = (8.0, 4.0)  # the plane's coarse search, then its refinement
+FATOL = 1e-5  # the plane search stops when the correlation changes less
 FLAT_CV = 1e-3  # normal brain this uniform (coefficient of variation) has no inner structure
 MAX_TILT_RAD = np.deg2rad(15.0)  # the head is scanned roughly straight
 
@@ -118,12 +119,6 @@ def dilate(mask: np.ndarray, image: sitk.Image, mm: float) -> np.ndarray:
     return ndimage.binary_dilation(mask, structure=ball)
 
 
-def _mirrored(image: sitk.Image, plane: Plane) -> np.ndarray:
-    return sitk.GetArrayFromImage(
-        sitk.Resample(image, image, plane.reflection(), sitk.sitkLinear, 0.0)
-    )
-
-
 def _plane_from(params: np.ndarray, score: float = 1.0) -> Plane:
     offset, yaw, roll = params
     normal = np.array([np.cos(yaw) * np.cos(roll), np.sin(yaw) * np.cos(roll), np.sin(roll)])
@@ -137,9 +132,10 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
     ``MIN_SYMMETRY`` the brain shows no clear plane). A brain of uniform uptake (a phantom)
     has no plane of its own beyond its shape's: the sagittal plane through its centre.
 
-    The image is smoothed and, for speed, searched on voxels of at least
-    ``SEARCH_SPACING_MM``: a coarse search of the offset (``PLANE_SEARCH_MM`` either side of
-    the brain's centre) is refined by Nelder–Mead over offset and both angles.
+    The image is smoothed and searched from coarse to fine: on voxels of at least the first
+    of ``SEARCH_SPACINGS_MM``, a scan of the offset (``PLANE_SEARCH_MM`` either side of the
+    brain's centre) and Nelder–Mead over offset and both angles; then Nelder–Mead from there
+    on voxels of at least the second.
     """
     values = sitk.GetArrayFromImage(image).astype(np.float32)
     values[dilate(lesion, image, LESION_MARGIN_MM)] = np.median(values[brain])
@@ -149,38 +145,85 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
     normal_brain = values[brain]
     if np.std(normal_brain) <= FLAT_CV * abs(np.mean(normal_brain)):
         return Plane(np.array([1.0, 0.0, 0.0]), centre, 1.0, "brain centre (uniform brain)")
-    filled = _coarse(sitk.SmoothingRecursiveGaussian(filled, SMOOTHING_MM))
-    inside = _coarse_mask(brain, image, filled)
-    values = sitk.GetArrayFromImage(filled)[inside]
+    smooth = sitk.SmoothingRecursiveGaussian(filled, SMOOTHING_MM)
+    coarse, fine = (_Mirror.of(smooth, brain, image, spacing) for spacing in SEARCH_SPACINGS_MM)
+    offsets = np.arange(
+        centre - PLANE_SEARCH_MM, centre + PLANE_SEARCH_MM + 1e-9, PLANE_SEARCH_STEP_MM
+    )
+    best = max(offsets, key=lambda offset: coarse.correlation(_plane_from((offset, 0.0, 0.0))))
+    start = _most_symmetric(coarse, np.array([best, 0.0, 0.0]), np.array([2.0, 0.03, 0.03]))
+    result = _most_symmetric(fine, start.x, np.array([0.5, 0.01, 0.01]))
+    return _plane_from(result.x, -float(result.fun))
+
+
+def _most_symmetric(
+    mirror: _Mirror, start: np.ndarray, steps: np.ndarray
+) -> optimize.OptimizeResult:
+    """Nelder–Mead over (offset, yaw, roll) from ``start``, the first simplex ``steps`` along
+    each, for the highest correlation with tilts up to ``MAX_TILT_RAD``."""
 
     def cost(params: np.ndarray) -> float:
         if np.any(np.abs(params[1:]) > MAX_TILT_RAD):
             return 1.0
-        mirrored = _mirrored(filled, _plane_from(params))[inside]
-        if np.std(mirrored) == 0 or np.std(values) == 0:
-            return 0.0
-        return -float(np.corrcoef(values, mirrored)[0, 1])
+        return -mirror.correlation(_plane_from(params))
 
-    offsets = np.arange(
-        centre - PLANE_SEARCH_MM, centre + PLANE_SEARCH_MM + 1e-9, PLANE_SEARCH_STEP_MM
-    )
-    best = min(offsets, key=lambda offset: cost(np.array([offset, 0.0, 0.0])))
-    result = optimize.minimize(
+    return optimize.minimize(
         cost,
-        np.array([best, 0.0, 0.0]),
+        start,
         method="Nelder-Mead",
         options={
             "xatol": 0.05,
-            "fatol": 1e-6,
-            "initial_simplex": [[best, 0, 0], [best + 1.0, 0, 0], [best, 0.03, 0], [best, 0, 0.03]],
+            "fatol": FATOL,
+            "initial_simplex": np.vstack([start, start + np.diag(steps)]),
         },
     )
-    return _plane_from(result.x, -float(result.fun))
 
 
-def _coarse(image: sitk.Image) -> sitk.Image:
-    """The image on voxels of at least ``SEARCH_SPACING_MM`` (linear; unchanged if coarser)."""
-    spacing = np.maximum(np.array(image.GetSpacing()), SEARCH_SPACING_MM)
+class _Mirror:
+    """The correlation of a (coarse) image over the brain with its reflection across a plane:
+    only the brain's voxels are reflected, straight in index space, and interpolated
+    (trilinear, scipy), not the whole image resampled."""
+
+    @classmethod
+    def of(cls, image: sitk.Image, brain: np.ndarray, grid: sitk.Image, spacing: float) -> _Mirror:
+        """``image`` and the ``brain`` (a mask on ``grid``) on voxels of at least ``spacing``."""
+        coarse = _coarse(image, spacing)
+        return cls(coarse, _coarse_mask(brain, grid, coarse))
+
+    def __init__(self, image: sitk.Image, inside: np.ndarray) -> None:
+        self.array = sitk.GetArrayFromImage(image)
+        values = self.array[inside].astype(float)
+        self.standard = (values - values.mean()) / (values.std() or 1.0)
+        self.grid = np.argwhere(inside)[:, ::-1].T.astype(np.float32)  # (x, y, z) indices
+        self.origin = np.array(image.GetOrigin())
+        scaled = np.array(image.GetDirection()).reshape(3, 3) * np.array(image.GetSpacing())
+        self.to_physical, self.to_index = scaled, np.linalg.inv(scaled)
+
+    def correlation(self, plane: Plane) -> float:
+        """Pearson correlation of the brain's values with their mirror images (0 if either is
+        constant); outside the image counts as 0, as in SimpleITK's resampling."""
+        transform = plane.reflection()
+        reflection = np.array(transform.GetMatrix()).reshape(3, 3)
+        matrix = self.to_index @ reflection @ self.to_physical
+        moved = reflection @ self.origin + np.array(transform.GetTranslation()) - self.origin
+        shift = self.to_index @ moved
+        # einsum and sum rather than BLAS, whose threads cost more than these small products
+        index = np.einsum("ij,jn->in", matrix.astype(np.float32), self.grid)
+        index = (index + shift[:, None].astype(np.float32))[::-1]
+        mirrored = ndimage.map_coordinates(self.array, index, order=1, mode="nearest")
+        # ITK's rule: within half a voxel of the grid the edge value, beyond it 0
+        size = np.array(self.array.shape)[:, None]
+        mirrored[np.any((index < -0.5) | (index > size - 0.5), axis=0)] = 0.0
+        mirrored = mirrored.astype(float)
+        spread = mirrored.std()
+        if spread == 0 or not self.standard.any():
+            return 0.0
+        return float((self.standard * (mirrored - mirrored.mean())).mean() / spread)
+
+
+def _coarse(image: sitk.Image, mm: float) -> sitk.Image:
+    """The image on voxels of at least ``mm`` (linear; unchanged if coarser)."""
+    spacing = np.maximum(np.array(image.GetSpacing()), mm)
     size = np.maximum(
         np.round(np.array(image.GetSize()) * np.array(image.GetSpacing()) / spacing), 1
     ).astype(int)
