@@ -103,8 +103,11 @@ def log_training_data(table: pd.DataFrame, path: Path, target: str) -> None:
     """Log the training rows as an `mlflow.data` dataset (name, source and digest)."""
     from mlflow.data.pandas_dataset import from_pandas
 
-    dataset = from_pandas(table, source=str(path.resolve()), name=path.name, targets=target)
-    mlflow.log_input(dataset, context="training")
+    with warnings.catch_warnings():  # MLflow notes that do not apply to a recorded dataset
+        warnings.filterwarnings("ignore", message="The specified dataset source can be")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        dataset = from_pandas(table, source=str(path.resolve()), name=path.name, targets=target)
+        mlflow.log_input(dataset, context="training")
 
 
 def run_tags(lineage: dict) -> dict[str, str]:
