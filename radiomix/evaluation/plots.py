@@ -50,7 +50,7 @@ def _readable(draw: Callable[..., Any]) -> Callable[..., Any]:
 
 def _subplots(*grid: int, figsize: tuple[float, float], **options: Any) -> tuple[Figure, Any]:
     """A figure and its axes (``Figure.subplots``)."""
-    figure = Figure(figsize=figsize)
+    figure = Figure(figsize=figsize, layout="constrained")  # titles clear of the row above
     return figure, figure.subplots(*grid, **options)
 
 
