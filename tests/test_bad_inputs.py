@@ -349,6 +349,33 @@ def test_bad_training_data_is_dropped_and_listed_on_request(tmp_path):
     ]
 
 
+def test_other_tracers_windows_are_not_bad_data_but_the_own_window_is(tmp_path):
+    """A table whose dynamic series are all FET has empty FDOPA (10-30 min) and MET (20-30 min)
+    TBR columns by design (each case fills its own tracer's window): left out. An empty FET
+    window is refused."""
+    from radiomix.errors import ConfigError
+    from radiomix.modeling.config import ExperimentConfig
+    from radiomix.modeling.data import load_model_data
+
+    table = training_table().assign(
+        tracer=["FET", "FET", "MET"] * 8,
+        dyn_curve_voi_ml=lambda t: np.where(t["tracer"] == "FET", 2.0, np.nan),
+        dyn_TBRmean_btv_20_40=lambda t: t["pet_TBRmax"] * 0.8,
+        dyn_TBRmean_btv_10_30=np.nan,
+        dyn_TBRmean_btv_20_30=np.nan,
+    )
+    table.to_csv(tmp_path / "features.csv", index=False)
+    config = ExperimentConfig.model_validate(
+        {**EXPERIMENT, "input": {"table": str(tmp_path / "features.csv")}}
+    )
+    data = load_model_data(config, tmp_path / "features.csv")
+    assert "dyn_TBRmean_btv_20_40" in data.features and data.dropped == []
+    assert not {"dyn_TBRmean_btv_10_30", "dyn_TBRmean_btv_20_30"} & set(data.features)
+    table.assign(dyn_TBRmean_btv_20_40=np.nan).to_csv(tmp_path / "features.csv", index=False)
+    with pytest.raises(ConfigError, match="empty in every labelled case: dyn_TBRmean_btv_20_40"):
+        load_model_data(config, tmp_path / "features.csv")
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [

@@ -150,7 +150,9 @@ def symmetry_plane(image: sitk.Image, brain: np.ndarray, lesion: np.ndarray) -> 
     offsets = np.arange(
         centre - PLANE_SEARCH_MM, centre + PLANE_SEARCH_MM + 1e-9, PLANE_SEARCH_STEP_MM
     )
-    best = max(offsets, key=lambda offset: coarse.correlation(_plane_from((offset, 0.0, 0.0))))
+    best = max(
+        offsets, key=lambda offset: coarse.correlation(_plane_from(np.array([offset, 0.0, 0.0])))
+    )
     start = _most_symmetric(coarse, np.array([best, 0.0, 0.0]), np.array([2.0, 0.03, 0.03]))
     result = _most_symmetric(fine, start.x, np.array([0.5, 0.01, 0.01]))
     return _plane_from(result.x, -float(result.fun))

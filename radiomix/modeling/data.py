@@ -204,14 +204,39 @@ def numeric_columns(
     return numeric, excluded
 
 
+def other_tracers_windows(table: pd.DataFrame, table_path: Path) -> set[str]:
+    """The windowed dynamic TBR columns of tracers none of whose cases has a dynamic series
+    (no curve VOI). Each case fills only its own tracer's window (`features.pet_dynamic`), so
+    these are empty by design, not bad data."""
+    from radiomix.features.config import load_config
+    from radiomix.features.engine import stored_config
+    from radiomix.features.pet_dynamic import tbr_names, windowed_names
+
+    if "tracer" not in table.columns or "dyn_curve_voi_ml" not in table.columns:
+        return set()
+    extraction = stored_config(table_path) or load_config()
+    dynamic = table.loc[table["dyn_curve_voi_ml"].notna(), "tracer"].dropna().astype(str)
+    own = {name for tracer in dynamic.unique() for name in tbr_names(extraction, tracer).values()}
+    return set(windowed_names(extraction)) - own
+
+
 def select_features(
-    table: pd.DataFrame, config: ExperimentConfig, reserved: set[str], bad: BadData
+    table: pd.DataFrame,
+    config: ExperimentConfig,
+    reserved: set[str],
+    bad: BadData,
+    not_applicable: set[str],
 ) -> tuple[list[str], list[str]]:
-    """Numeric feature columns of the configured groups, and the text ones left out."""
+    """Numeric feature columns of the configured groups, and the text ones left out; the
+    `not_applicable` columns (other tracers' windows) are left out when they are empty."""
+    unused = {c for c in not_applicable if c in table.columns and table[c].isna().all()}
     candidates = [
         c
         for c in table.columns
-        if c not in reserved and c not in TABLE_KEY_COLUMNS and c not in config.features.exclude
+        if c not in reserved
+        and c not in TABLE_KEY_COLUMNS
+        and c not in config.features.exclude
+        and c not in unused
     ]
     ids = table[config.input.id_column]
     numeric, excluded = numeric_columns(table, candidates, ids, bad)
@@ -271,7 +296,13 @@ def load_model_data(config: ExperimentConfig, table_path: Path) -> ModelData:
     else:
         groups = ids
     reserved = {source.id_column, source.target_column, source.group_column, source.site_column}
-    features, excluded = select_features(labelled, config, {c for c in reserved if c}, bad)
+    features, excluded = select_features(
+        labelled,
+        config,
+        {c for c in reserved if c},
+        bad,
+        other_tracers_windows(labelled, table_path),
+    )
     data = ModelData(
         table=labelled,
         features=features,
