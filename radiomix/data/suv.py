@@ -574,16 +574,6 @@ def dicom_frame_timing(folder: Path) -> FrameTiming:
     return frame_timing(frames)
 
 
-def sorted_pet_slices(folder: Path) -> list[Dataset]:
-    """The slices of the one PET series in ``folder``, sorted along the slice normal."""
-    folder = Path(folder)
-    datasets = _single_series(_read_datasets(folder), folder)
-    _check_same_grid(datasets, folder)
-    _, _, normal = slice_axes(datasets[0])
-    datasets.sort(key=lambda ds: float(np.dot(normal, np.asarray(ds.ImagePositionPatient, float))))
-    return datasets
-
-
 def _slice_spacing(datasets: list[Dataset], normal: np.ndarray, folder: Path) -> float:
     """Mean distance between slices along the normal, as ITK computes it ((last - first) / gaps).
 

@@ -58,7 +58,8 @@ from radiomix.features.registry import Extracted, register
 
 CURVE_REGIONS = ("lesion_mask", "ref_background", "ref_wm", "ref_gm", "ref_striatum")
 MINUTES_PER_HOUR = 60.0
-KINETICS = ("dyn_TTP_min", "dyn_slope_suv_per_h", "dyn_pattern", "dyn_curve_voi_ml")
+CURVE_VOI_ML = "dyn_curve_voi_ml"  # set for every case with a dynamic series
+KINETICS = ("dyn_TTP_min", "dyn_slope_suv_per_h", "dyn_pattern", CURVE_VOI_ML)
 
 
 def window_tag(window: tuple[float, float]) -> str:
@@ -336,7 +337,7 @@ def pet_dynamic(case: Case, config: ExtractionConfig) -> Extracted:
     curves = {column: region_curve(frames, mask) for column, mask in masks.items()}
     curves[voi_region_name(settings.curve_voi)] = region_curve(frames, voi)
     features |= curve_kinetics(curves[voi_region_name(settings.curve_voi)], timing.mid_min, tracer)
-    features["dyn_curve_voi_ml"] = int(voi.sum()) * voxel_volume_ml(grid)
+    features[CURVE_VOI_ML] = int(voi.sum()) * voxel_volume_ml(grid)
     own = set(tbr_names(config, case.tracer).values())
     return Extracted(
         features,

@@ -210,12 +210,12 @@ def other_tracers_windows(table: pd.DataFrame, table_path: Path) -> set[str]:
     these are empty by design, not bad data."""
     from radiomix.features.config import load_config
     from radiomix.features.engine import stored_config
-    from radiomix.features.pet_dynamic import tbr_names, windowed_names
+    from radiomix.features.pet_dynamic import CURVE_VOI_ML, tbr_names, windowed_names
 
-    if "tracer" not in table.columns or "dyn_curve_voi_ml" not in table.columns:
+    if "tracer" not in table.columns or CURVE_VOI_ML not in table.columns:
         return set()
     extraction = stored_config(table_path) or load_config()
-    dynamic = table.loc[table["dyn_curve_voi_ml"].notna(), "tracer"].dropna().astype(str)
+    dynamic = table.loc[table[CURVE_VOI_ML].notna(), "tracer"].dropna().astype(str)
     own = {name for tracer in dynamic.unique() for name in tbr_names(extraction, tracer).values()}
     return set(windowed_names(extraction)) - own
 
