@@ -232,10 +232,15 @@ def _reference_problems(case: Case) -> list[Problem]:
     return problems
 
 
-def _plane(case: Case, image: sitk.Image, lesion: np.ndarray) -> reference_regions.Plane:
+def _plane(
+    case: Case, image: sitk.Image, lesion: np.ndarray, brain: np.ndarray | None = None
+) -> reference_regions.Plane:
+    """The case's mid-sagittal plane, searched once per case (``brain``: its brain mask on
+    ``image`` when the caller has it)."""
     state = current()
     if state.plane is None:
-        brain = reference_regions.brain_mask(image)
+        if brain is None:
+            brain = reference_regions.brain_mask(image)
         plane = reference_regions.symmetry_plane(image, brain, lesion)
         state.plane = plane
         state.note(
@@ -326,7 +331,7 @@ def automatic_regions(case: Case) -> tuple[dict[str, Path], list[str]]:
         image = found[1]
         lesion = _mask(case, "lesion_mask", image)
         brain = reference_regions.brain_mask(image)
-        plane = _plane(case, image, lesion)
+        plane = _plane(case, image, lesion, brain)
         makers = {
             "ref_background": reference_regions.background_crescent,
             "ref_striatum": reference_regions.striatum,
