@@ -27,6 +27,7 @@ import yaml
 
 from radiomix.features.config import default_config_path
 from radiomix.synth.cohort import synthesize_cohort
+from radiomix.synth.command import DEFAULT_PATIENTS
 from radiomix.synth.published import with_published_intervals
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -160,7 +161,7 @@ def _seeds(row, what: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("n_patients", type=int, nargs="?", default=400)
+    parser.add_argument("n_patients", type=int, nargs="?", default=DEFAULT_PATIENTS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[7])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it.")

@@ -6,10 +6,14 @@ from pathlib import Path
 
 import typer
 
+# Default cohort size: enough cases in every published rule's population for its Se/Sp to
+# fall inside the published interval in most single cohorts (docs/synth.md, calibration)
+DEFAULT_PATIENTS = 600
+
 
 def synth_command(
     n_patients: int = typer.Option(
-        400,
+        DEFAULT_PATIENTS,
         "--n-patients",
         min=1,
         help="Number of patients (the default gives every published rule's population enough "

@@ -21,6 +21,16 @@ from radiomix.yaml_io import read_yaml, validated
 
 DEFAULT_CONFIG = CONFIG_DIR / "synth" / "default.yaml"
 PET_TISSUES = ("gm", "wm", "striatum", "csf", "core", "lesion")
+# Tracer settings a primary tumour (and its static series) may override
+SERIES_FIELDS = (
+    "lesion_level",
+    "lesion_kinetics",
+    "false_positive_uptake",
+    "histology_share",
+    "dynamic",
+    "frames_min",
+    "start_min",
+)
 TracerName = Literal["FET", "FDOPA", "FDG", "MET"]
 Primary = Literal["glioma", "metastasis"]
 ClassName = Literal["recurrence", "radionecrosis"]
@@ -337,18 +347,22 @@ class LesionKinetics(Strict):
 
 
 class StaticCohort(Strict):
-    """A share of a tracer x primary population that comes from a static-scan series with
-    its own prevalence (no dynamic series)."""
+    """A share of a tracer x primary population that comes from a static-scan series (no
+    dynamic series) with its own prevalence and, optionally, its own false-positive uptake
+    rate and share of histological labels."""
 
     share: float = Field(ge=0, le=1)
     prevalence: float = Field(gt=0, lt=1)
+    false_positive_uptake: float | None = Field(None, ge=0, le=1)
+    histology_share: float | None = Field(None, ge=0, le=1)
     source: str = ""
 
 
 class PrimaryOverride(Strict):
     """What differs for one primary tumour under a tracer (its own source): the lesion level,
-    the curve-pattern weights or the whole lesion kinetics, and the acquisition (a dynamic
-    protocol with its framing and start)."""
+    the curve-pattern weights or the whole lesion kinetics, the false-positive uptake rate,
+    the acquisition (a dynamic protocol with its framing and start) and the share of labels
+    from histology."""
 
     lesion_level: LesionLevel | None = None
     kinetics_weights: dict[ClassName, dict[str, float]] | None = None
@@ -357,6 +371,8 @@ class PrimaryOverride(Strict):
     frames_min: list[float] | None = None
     start_min: float | None = None
     static_cohort: StaticCohort | None = None
+    false_positive_uptake: float | None = Field(None, ge=0, le=1)
+    histology_share: float | None = Field(None, ge=0, le=1)
     source: str = ""
 
 
@@ -383,18 +399,25 @@ class Tracer(Strict):
             "(blood-brain-barrier leak, inflammation)"
         ),
     )
+    histology_share: float | None = Field(
+        None, ge=0, le=1, description="share of histological labels (default: the cohort's)"
+    )
     primaries: dict[Primary, PrimaryOverride] = Field(default_factory=dict)
 
-    def for_primary(self, primary: Primary) -> Tracer:
-        """This tracer's settings for a primary tumour (its overrides applied)."""
+    def for_primary(self, primary: Primary, static_series: bool = False) -> Tracer:
+        """This tracer's settings for a primary tumour (its overrides applied), in its static
+        series when ``static_series`` (that series' rates applied too)."""
         override = self.primaries.get(primary)
         if override is None:
             return self
-        update: dict[str, object] = {
-            name: getattr(override, name)
-            for name in ("lesion_level", "lesion_kinetics", "dynamic", "frames_min", "start_min")
-            if getattr(override, name) is not None
-        }
+        series = (override.static_cohort,) if static_series and override.static_cohort else ()
+        update: dict[str, object] = {}
+        for source in (override, *series):
+            update |= {
+                name: getattr(source, name)
+                for name in SERIES_FIELDS
+                if getattr(source, name, None) is not None
+            }
         if override.kinetics_weights is not None:
             kinetics = update.get("lesion_kinetics", self.lesion_kinetics)
             assert isinstance(kinetics, LesionKinetics)

@@ -82,6 +82,7 @@ class PatientSpec:
     tracer: TracerName
     primary: Primary
     prevalence: float
+    static_series: bool
     age: float
     months_since_rt: float
     normal_levels: list[float]
@@ -180,12 +181,18 @@ def sample_mixed(
 
 
 def sample_lesion(
-    rng: np.random.Generator, config: SynthConfig, tracer: Tracer, label: int, factor: float
+    rng: np.random.Generator,
+    config: SynthConfig,
+    tracer: Tracer,
+    label: int,
+    factor: float,
+    histology_share: float,
 ) -> LesionSpec:
     """Nominal parameters of one lesion of class ``label``, dependent through the latent
-    ``factor`` (standard normal, partly the patient's)."""
+    ``factor`` (standard normal, partly the patient's); its label comes from histology with
+    probability ``histology_share``, else from follow-up."""
     cohort = config.cohort
-    source: LabelSource = "histology" if rng.random() < cohort.histology_share else "follow-up"
+    source: LabelSource = "histology" if rng.random() < histology_share else "follow-up"
     flipped = rng.random() < cohort.label_noise[source]
     z = dict(
         zip(
@@ -264,7 +271,7 @@ def continuous_markers(config: SynthConfig, tracer: Tracer) -> dict[str, ClassDi
 
 def spec_tracer(config: SynthConfig, spec: PatientSpec) -> Tracer:
     """The tracer settings of a patient (with its primary tumour's overrides)."""
-    return config.pet.tracers[spec.tracer].for_primary(spec.primary)
+    return config.pet.tracers[spec.tracer].for_primary(spec.primary, spec.static_series)
 
 
 def sample_patient(config: SynthConfig, seed: int, index: int, draw: int = 0) -> PatientSpec:
@@ -277,16 +284,17 @@ def sample_patient(config: SynthConfig, seed: int, index: int, draw: int = 0) ->
     ]
     glioma = rng.random() < cohort.glioma_share.get(tracer_name, 0.0)
     primary: Primary = "glioma" if glioma else "metastasis"
-    tracer = config.pet.tracers[tracer_name].for_primary(primary)
     override = config.pet.tracers[tracer_name].primaries.get(primary)
     static = override.static_cohort if override is not None else None
     static_only = static is not None and bool(rng.random() < static.share)
+    tracer = config.pet.tracers[tracer_name].for_primary(primary, static_only)
     prevalence = static.prevalence if static and static_only else cohort.prevalence[primary]
     n_lesions = 2 if rng.random() < cohort.two_lesion_fraction else 1
     labels = lesion_classes(rng, config, prevalence, n_lesions)
     factors = lesion_factors(rng, config, n_lesions)
+    histology = cohort.histology_share if tracer.histology_share is None else tracer.histology_share
     lesions = [
-        sample_lesion(rng, config, tracer, label, factor)
+        sample_lesion(rng, config, tracer, label, factor, histology)
         for label, factor in zip(labels, factors, strict=True)
     ]
     missing = cohort.missing
@@ -303,6 +311,7 @@ def sample_patient(config: SynthConfig, seed: int, index: int, draw: int = 0) ->
         normal_levels=[level.target.sample(rng) for level in tracer.levels],
         lesions=lesions,
         prevalence=prevalence,
+        static_series=static_only,
         has_dynamic=tracer.dynamic
         and not static_only
         and bool(rng.random() >= missing.pet_dynamic),

@@ -127,8 +127,26 @@ def test_every_tracer_is_drawn_at_its_share(config):
         within(tracers == tracer, weight / total)
 
 
+def test_label_sources_and_false_positive_uptake_follow_each_series(nominal, config):
+    """Per series (tracer, primary, prevalence: Puranik's static FET gliomas apart), the share
+    of histological labels and the false-positive uptake rate of its radionecroses are the
+    series' own, else the cohort's or the tracer's; the histology shares are the sources'
+    (Galldiks 2015: 95 % histology; Horky 2011: 16 of 25 patients by biopsy)."""
+    static = config.pet.tracers["FET"].primaries["glioma"].static_cohort
+    groups = nominal.groupby(["tracer", "primary", "prevalence"])
+    for (tracer, primary, prevalence), group in groups:
+        in_static = (tracer, primary, prevalence) == ("FET", "glioma", static.prevalence)
+        settings = config.pet.tracers[tracer].for_primary(primary, in_static)
+        histology = settings.histology_share
+        within(group["label_source"] == "histology", histology or config.cohort.histology_share)
+        necrosis = group[group["label"] == 0]
+        within(necrosis["uptake_leak"].astype(bool), settings.false_positive_uptake)
+    assert config.pet.tracers["FET"].for_primary("glioma").histology_share == 0.95
+    assert config.pet.tracers["FDG"].for_primary("metastasis").histology_share == 16 / 25
+
+
 def test_fet_gliomas_come_from_a_static_and_a_dynamic_series(nominal, config):
-    """Half of the FET gliomas from Puranik's static series (prevalence 0.54, no dynamic
+    """A share of the FET gliomas from Puranik's static series (prevalence 0.54, no dynamic
     scan), the others from Galldiks' dynamic series (prevalence 0.92)."""
     static = config.pet.tracers["FET"].primaries["glioma"].static_cohort
     fet = nominal[(nominal.tracer == "FET") & (nominal.primary == "glioma")]
