@@ -28,7 +28,8 @@ def children_cpu() -> float:
 
 def tree_cpu() -> float:
     """User + system CPU seconds of this process, its waited-for descendants and its live
-    ones (e.g. a reused pool of worker processes) so far."""
+    ones (e.g. a reused pool of worker processes) with the descendants they waited for, so
+    far."""
     import psutil
 
     this = psutil.Process()
@@ -38,7 +39,7 @@ def tree_cpu() -> float:
             times = child.cpu_times()
         except psutil.Error:  # ended meanwhile: counted once waited for
             continue
-        live += times.user + times.system
+        live += times.user + times.system + times.children_user + times.children_system
     own = resource.getrusage(resource.RUSAGE_SELF)
     return own.ru_utime + own.ru_stime + children_cpu() + live
 
