@@ -391,9 +391,9 @@ def _prepared(case: Case) -> tuple[Case, list[str], list[str]]:
 
 
 def qa_figure(case: Case, out: Path) -> Path:
-    """PET over T1c (or PET alone) through the lesion centre, with the lesion (red) and the
-    reference regions (one colour each) as contours; written to ``out`` (PNG)."""
-    from matplotlib.figure import Figure  # not pyplot: no GUI backend, no global state
+    """PET over T1c (or PET alone) through the lesion centre, with the outlines of the lesion
+    (red) and of the reference regions (one colour each); written to ``out`` (PNG)."""
+    from radiomix.data.qa import compose, write_qa_png
 
     found = pet_image(case)
     base = load_case_image(case, "t1c") if case.has("t1c") else found[1] if found else None
@@ -401,29 +401,20 @@ def qa_figure(case: Case, out: Path) -> Path:
         raise MaskError("needs a PET or T1c image and a lesion mask")
     lesion = _mask(case, "lesion_mask", base)
     z = round(float(np.argwhere(lesion)[:, 0].mean()))
-    # A fixed layout: a "tight" bounding box would draw the figure twice.
-    figure = Figure(figsize=(5.6, 5.2))
-    axis = figure.add_axes((0.0, 0.0, 1.0, 0.95))
-    axis.imshow(sitk.GetArrayViewFromImage(base)[z], cmap="gray")
+    pet = None
     if found and case.has("t1c"):
         from radiomix.data.resample import resample_image
 
         pet = sitk.GetArrayFromImage(resample_image(found[1], base, "linear"))[z]
-        axis.imshow(np.ma.masked_less_equal(pet, 0), cmap="hot", alpha=0.45)
-    for column, colour in QA_COLOURS.items():
-        if case.has(column):
-            region = _mask(case, column, base)[z]
-            if region.any():
-                axis.contour(region, levels=[0.5], colors=colour, linewidths=1)
-    axis.set_title(
-        f"case {case.case_id}: lesion (red), "
-        + ", ".join(
-            f"{c.removeprefix('ref_')} ({colour})"
-            for c, colour in QA_COLOURS.items()
-            if c != "lesion_mask" and case.has(c)
-        ),
-        fontsize=8,
+    outlines = [
+        (_mask(case, column, base)[z], colour)
+        for column, colour in QA_COLOURS.items()
+        if case.has(column)
+    ]
+    legend = ", ".join(
+        f"{column.removeprefix('ref_')} ({colour})"
+        for column, colour in QA_COLOURS.items()
+        if column != "lesion_mask" and case.has(column)
     )
-    axis.axis("off")
-    figure.savefig(out, dpi=100)
-    return out
+    rgb = compose(sitk.GetArrayViewFromImage(base)[z], pet, outlines)
+    return write_qa_png(rgb, [f"case {case.case_id}: lesion (red)", legend], out)
