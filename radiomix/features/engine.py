@@ -47,6 +47,7 @@ import SimpleITK as sitk
 from pydantic import ValidationError
 
 from radiomix import __version__
+from radiomix.cores import usable_cores
 from radiomix.data.images import reads_shared
 from radiomix.data.manifest import Case, Manifest, load_manifest
 from radiomix.data.prepare import prepare_case
@@ -408,13 +409,6 @@ def dask_client(scheduler: str) -> Iterator[Client]:
         ) from error
     with client:
         yield client
-
-
-def usable_cores() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def local_workers(workers: int | None, n_cases: int) -> int:
