@@ -77,9 +77,14 @@ def _extractor_for_key(key: str) -> RadiomicsFeatureExtractor:
 
     quiet_pyradiomics()
     try:
-        return RadiomicsFeatureExtractor(json.loads(key))
+        extractor = RadiomicsFeatureExtractor(json.loads(key))
     except Exception as exc:  # pykwalify schema errors and pyradiomics' own checks
         raise ConfigError(f"invalid pyradiomics parameter set: {exc}") from exc
+    if not extractor.settings.get("resampledPixelSpacing"):
+        # The diagnostics (image hashes, mask statistics: ~10 % of a case's extraction) are
+        # dropped; without resampling, the voxel count taken from them is the mask's own.
+        extractor.settings["additionalInfo"] = False
+    return extractor
 
 
 @functools.lru_cache(maxsize=32)
