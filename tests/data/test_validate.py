@@ -370,3 +370,29 @@ def test_without_plausibility_only_the_files_are_checked(cohort):
         ("c1", "ref_background"),
         ("c2", "t1c"),
     ]
+
+
+def test_workers_find_the_same_problems_in_manifest_order(tmp_path: Path):
+    """Ten cases (above PARALLEL_MIN_CASES), three broken: a missing file, a lesion outside
+    its image, a truncated PET; two worker processes report what one reports, in row order."""
+    rows = [write_case(tmp_path, f"c{i}") for i in range(10)]
+    rows[2]["t1c"] = "absent.nii.gz"
+    outside = np.zeros((8, 10, 12), np.uint8)
+    outside[0:2, 0:2, 0:2] = 1
+    rows[5]["lesion_mask"] = write_image(tmp_path / "far.nii.gz", outside, origin=(500.0, 0, 0))
+    truncated = (tmp_path / rows[8]["pet"]).read_bytes()
+    (tmp_path / "cut.nii.gz").write_bytes(truncated[: len(truncated) // 2])
+    rows[8]["pet"] = "cut.nii.gz"
+    pd.DataFrame(rows).to_csv(tmp_path / "data_manifest.csv", index=False)
+    seen: list[str] = []
+    serial = validate_manifest(tmp_path / "data_manifest.csv", workers=1)
+    parallel = validate_manifest(
+        tmp_path / "data_manifest.csv", lambda case: seen.append(case.case_id), workers=2
+    )
+    found = [(p.case_id, p.column, p.message) for p in parallel.problems]
+    assert found == [(p.case_id, p.column, p.message) for p in serial.problems]
+    assert [case for case, _, _ in found] == sorted(
+        (case for case, _, _ in found), key=lambda case: int(case[1:])
+    )
+    assert {case for case, _, _ in found} == {"c2", "c5", "c8"}
+    assert seen == [f"c{i}" for i in range(10)]
