@@ -15,7 +15,10 @@ from radiomix.tracking import SHOWN_DEFAULT_URI
 def demo_command(
     out: Path = typer.Option(DEMO_OUT, "--out", help="Folder for the demo's results."),
     workers: int = typer.Option(
-        None, "--workers", help="Extraction workers.", show_default="number of cores"
+        None,
+        "--workers",
+        help="Worker processes of the synthesis, validation and extraction.",
+        show_default="number of cores",
     ),
     tracking_uri: str = typer.Option(
         None, "--tracking-uri", help="MLflow tracking URI.", show_default=SHOWN_DEFAULT_URI

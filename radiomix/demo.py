@@ -65,10 +65,10 @@ def run_demo(
     step = _Steps(progress)
 
     step(f"synthetic cohort, texture scenario '{demo_scenario()}' (generated once, then reused)")
-    ensure_demo_cohort(manifest)
+    ensure_demo_cohort(manifest, workers=workers)
     step("validate the manifest and its files")
     # The extraction checks the plausibility of every case's values before its features.
-    report = validate_manifest(manifest, plausibility=False)
+    report = validate_manifest(manifest, plausibility=False, workers=workers)
     if not report.valid:
         raise ManifestError(f"{manifest} is invalid:\n" + "\n".join(map(str, report.problems)))
     step("extract features")

@@ -57,8 +57,11 @@ def prefixed_manifest(generated: Path, folder: str) -> str:
     return table.to_csv(index=False, lineterminator="\n")
 
 
-def ensure_demo_cohort(manifest: Path, settings_path: Path = DEMO_SETTINGS) -> None:
-    """Generate the demo images beside ``manifest`` when any file it names is missing.
+def ensure_demo_cohort(
+    manifest: Path, settings_path: Path = DEMO_SETTINGS, workers: int | None = None
+) -> None:
+    """Generate the demo images beside ``manifest`` (on ``workers`` processes, default one per
+    core) when any file it names is missing.
 
     Writes the manifest when it does not exist; otherwise checks that the regenerated
     manifest equals it (RadiomixError when the simulator no longer reproduces it).
@@ -69,7 +72,11 @@ def ensure_demo_cohort(manifest: Path, settings_path: Path = DEMO_SETTINGS) -> N
     settings = load_demo_settings(settings_path)
     out_dir = manifest.parent / settings.folder
     generated = synthesize_cohort(
-        out_dir, settings.n_patients, settings.seed, Path(settings_path).parent / settings.config
+        out_dir,
+        settings.n_patients,
+        settings.seed,
+        Path(settings_path).parent / settings.config,
+        workers,
     )
     text = prefixed_manifest(generated, settings.folder)
     if not manifest.is_file():
