@@ -50,6 +50,25 @@ def run_demo(
     ``manifest`` and ``experiment`` default to the demo cohort and the packaged ``demo_all.yaml``;
     the experiment's input table is replaced by the features extracted here.
     """
+    from threadpoolctl import threadpool_limits
+
+    # Each step runs its parallel work in processes, one per core (synthesis, validation,
+    # extraction, outer folds): BLAS threads in this process would only compete with them
+    # (the export's novelty detector took 18 times the CPU with two OpenBLAS threads on a busy
+    # machine). The synthetic images are the same bits either way.
+    with threadpool_limits(limits=1):
+        return _pipeline(out, workers, tracking_uri, progress, manifest, experiment)
+
+
+def _pipeline(
+    out: Path,
+    workers: int | None,
+    tracking_uri: str | None,
+    progress: Progress | None,
+    manifest: Path,
+    experiment: Path,
+) -> DemoResult:
+    """The steps of ``run_demo``."""
     from radiomix.data.validate import validate_manifest
     from radiomix.errors import ManifestError
     from radiomix.evaluation.experiment import run_experiment
