@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import SimpleITK as sitk
 from scipy import stats
+
+from radiomix.features.texture import read_param_file, texture_features
+from radiomix.paths import CONFIG_DIR
+from radiomix.synth.cohort import synthesize_cohort
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_inference.py"
 
@@ -113,3 +118,39 @@ def test_summary_flags_a_null_rate_above_the_nominal_level(bench):
     assert null[4] == "0.049" and null[5] == "yes"
     assert informative[3] == "3/20 = 0.15 (0.03–0.38)" and informative[5] == "(power)"
     assert bench.summary(rows("null", 3)).splitlines()[2].split(" | ")[5] == "NO"
+
+
+def feature_params(image: str, glcm_feature: str) -> dict:
+    """The default extraction's parameter set of `image`, one GLCM feature only."""
+    params = read_param_file(CONFIG_DIR / "extraction" / f"{image}.yaml")
+    return params | {"featureClass": {"glcm": [glcm_feature]}}
+
+
+# |Spearman| of each pre-specified texture feature with the simulated amplitude. On a
+# 200-patient informative cohort (bench_texture_signal.py) it is 0.4-0.7; on 30 patients one
+# SE is about 0.15, so 0.25 fails only when the signal is lost.
+MIN_SPEARMAN = 0.25
+
+
+@pytest.mark.slow  # synthesis and GLCM of 30 patients: ~20 s
+def test_prespecified_texture_follows_the_simulated_amplitude(bench, tmp_path):
+    manifest = synthesize_cohort(
+        tmp_path / "cohort", 30, 3, bench.synth_config(tmp_path), 1, "informative"
+    )
+    cases = pd.read_csv(manifest).merge(
+        pd.read_csv(manifest.parent / "truth.csv")[["case_id", "heterogeneity"]], on="case_id"
+    )
+    glcm_feature = bench.TEXTURE_FEATURE.removeprefix("original_glcm_")
+    for image in bench.TEXTURE_IMAGES:
+        present = cases.dropna(subset=[image])  # FDG cases have no static "pet" image
+        values = [
+            texture_features(
+                sitk.ReadImage(str(manifest.parent / case[image])),
+                sitk.ReadImage(str(manifest.parent / case["lesion_mask"])),
+                feature_params(image, glcm_feature),
+                image,
+            )[f"{image}_{bench.TEXTURE_FEATURE}"]
+            for _, case in present.iterrows()
+        ]
+        rho = stats.spearmanr(values, present["heterogeneity"])[0]
+        assert abs(rho) > MIN_SPEARMAN, f"{image}: Spearman {rho:.2f}"

@@ -35,7 +35,9 @@ from radiomix.synth.copula import latent_scores, log_joint_density
 from radiomix.synth.kinetics import feng_input, fine_grid, frame_means, tissue_curve
 
 LABEL_NAMES: dict[int, ClassName] = {1: "recurrence", 0: "radionecrosis"}
-# Components of the latent vector, in draw order: the markers that depend on the class.
+# Components of the latent vector, in draw order: the markers that depend on the class. The
+# texture amplitude is drawn apart from the factor (``heterogeneity``); its component is still
+# drawn so that the other markers, and so every cohort of a seed, keep their values.
 LATENT_MARKERS = ("level", "heterogeneity", "kinetics", "core", "adc", "rcbv", "cho_naa", "cho_cr")
 
 
@@ -212,7 +214,7 @@ def sample_lesion(
         label_source=source,
         volume_cm3=config.anatomy.lesion_volume_cm3.sample(rng),
         has_core=bool(low <= z["core"] < high),
-        heterogeneity=heterogeneity(rng, config, label, z["heterogeneity"]),
+        heterogeneity=heterogeneity(rng, config, label),
         level=marker_value(continuous["level"], 1 if leak else label, z["level"]),
         uptake_leak=bool(leak),
         pattern=pattern,
@@ -246,27 +248,25 @@ def lesion_factors(rng: np.random.Generator, config: SynthConfig, n_lesions: int
     return np.sqrt(share) * patient + np.sqrt(1.0 - share) * rng.standard_normal(n_lesions)
 
 
-def heterogeneity(rng: np.random.Generator, config: SynthConfig, label: int, score: float) -> float:
-    """Texture amplitude: a class marker at latent ``score`` (informative scenario) or an
-    independent class-free draw (null scenario)."""
+def heterogeneity(rng: np.random.Generator, config: SynthConfig, label: int) -> float:
+    """Texture amplitude, drawn apart from the latent factor: a class marker of its own
+    (informative scenario; it carries class information the other markers do not) or a
+    class-free draw (null scenario)."""
     if config.texture.scenario == "informative":
-        return marker_value(config.texture.amplitude_informative, label, score)
+        return marker_value(config.texture.amplitude_informative, label, rng.standard_normal())
     return config.texture.amplitude_null.sample(rng)
 
 
 def continuous_markers(config: SynthConfig, tracer: Tracer) -> dict[str, ClassDist]:
-    """The class distribution of every continuous marker of a lesion under ``tracer``; the
-    texture amplitude is one only in the ``informative`` scenario."""
-    markers = {
+    """The class distribution of every continuous marker of a lesion under ``tracer`` that
+    shares the latent factor (the texture amplitude does not: ``heterogeneity``)."""
+    return {
         "level": tracer.lesion_level,
         "adc": config.mri.adc.lesion_ratio,
         "rcbv": config.mri.rcbv.lesion_mean,
         "cho_naa": config.mrs.cho_naa,
         "cho_cr": config.mrs.cho_cr,
     }
-    if config.texture.scenario == "informative":
-        markers["heterogeneity"] = config.texture.amplitude_informative
-    return markers
 
 
 def spec_tracer(config: SynthConfig, spec: PatientSpec) -> Tracer:
@@ -478,7 +478,6 @@ def class_log_likelihood(
     markers = continuous_markers(config, tracer)
     values = {
         "level": lesion.level,
-        "heterogeneity": lesion.heterogeneity,
         "adc": lesion.adc_ratio,
         "rcbv": lesion.rcbv_mean,
         "cho_naa": lesion.cho_naa,
@@ -510,6 +509,9 @@ def class_log_likelihood(
                 )
             ]
         )
+    if "heterogeneity" in visible:  # independent of the copula's markers given the class
+        amplitude = config.texture.amplitude_informative.of(label)
+        log_marginals += amplitude.logpdf(lesion.heterogeneity)
     rho = config.latent.correlation
     return float(log_marginals + log_scale + log_joint_density(scores, items, rho))
 
