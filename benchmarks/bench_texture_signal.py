@@ -21,15 +21,35 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_inference import RESULTS, TEXTURE, better, features_of, out_of_fold
-from scipy import stats
+import SimpleITK as sitk
+import yaml
+from bench_inference import (
+    RESULTS,
+    TEXTURE,
+    TEXTURE_FEATURE,
+    TEXTURE_IMAGES,
+    better,
+    features_of,
+    out_of_fold,
+    synth_config,
+)
+from scipy import ndimage, stats
 
+from radiomix.features.texture import read_param_file, texture_features
+from radiomix.paths import CONFIG_DIR
 from radiomix.rules import load_rules
 from radiomix.stats import auc_score
+from radiomix.synth.cohort import draw_patient
+from radiomix.synth.config import load_config
+from radiomix.synth.phantom import add_textures
+from radiomix.synth.render import render_mri, render_pet
+from radiomix.synth.sampler import tracer_curves
 
 FEATURE = r"^(pet|t1c|adc|rcbv)_original_(glcm|glrlm|glszm|gldm|ngtdm)_"
 TOP = 5  # strongest features shown per image
 LEVEL = "noise_free_pet_TBRmean"  # the lesion's uptake as imaged, before noise
+STAGE_PATIENTS = 80  # the cohort's first patients, re-rendered stage by stage
+NO_PSF_MM = 1e-3  # a site's PET FWHM must be positive; this one blurs nothing
 
 
 def associations(table: pd.DataFrame) -> pd.DataFrame:
@@ -75,6 +95,106 @@ def added_information(table: pd.DataFrame, seed: int) -> list[str]:
     return [*lines, ""]
 
 
+def stage_config(folder: Path, blurred: bool, noisy: bool) -> Path:
+    """The benchmark's simulator without the PSF and MRI blur (unless `blurred`) and without
+    PET and MRI noise (unless `noisy`). The random draws are those of the full simulator."""
+    content = yaml.safe_load(synth_config(folder).read_text(encoding="utf-8"))
+    for site in content["sites"]:
+        if not blurred:
+            site["psf_fwhm_mm"], site["mri_fwhm_mm"] = NO_PSF_MM, 0.0
+        if not noisy:
+            site["noise"] = 0.0
+    if not noisy:
+        for modality in ("adc", "rcbv", "t1c", "flair"):
+            content["mri"][modality]["noise_sd"] = 0.0
+    path = folder / f"stage_{blurred}_{noisy}.yaml"
+    path.write_text(yaml.safe_dump(content), encoding="utf-8")
+    return path
+
+
+def first_lesion_images(config_path: Path, seed: int, index: int) -> dict:
+    """The textured images of patient `index` (FDG: the early scan as PET), its first
+    lesion's mask and viable interior (the viable part eroded by one voxel), amplitude."""
+    config = load_config(config_path, "informative")
+    spec, phantom, noise_rng = draw_patient(config, seed, index)
+    add_textures(phantom, noise_rng, config)
+    pet = render_pet(phantom, spec, config, tracer_curves(config, spec), noise_rng)
+    images = {"pet": pet.frames[0] if spec.tracer == "FDG" else pet.static}
+    if spec.has_mri:
+        mri = render_mri(phantom, spec, config, noise_rng)
+        images |= {name: mri[name] for name in ("t1c", "adc")}
+        if spec.has_rcbv:
+            images["rcbv"] = mri["rcbv"]
+    lesion = phantom.lesions[0]
+    return {
+        "images": images,
+        "mask": lesion.mask,
+        "interior": ndimage.binary_erosion(lesion.viable),
+        "spacing": phantom.spacing_mm,
+        "amplitude": spec.lesions[0].heterogeneity,
+    }
+
+
+def idm(image: np.ndarray, mask: np.ndarray, spacing: float, name: str) -> float:
+    """The pre-specified GLCM feature of `image` in `mask`, with the default parameters."""
+    params = read_param_file(CONFIG_DIR / "extraction" / f"{name}.yaml")
+    params["featureClass"] = {"glcm": [TEXTURE_FEATURE.removeprefix("original_glcm_")]}
+    if mask.sum() < params["setting"]["minimumROISize"]:
+        return float("nan")
+    volumes = []
+    for array in (image, mask.astype(np.uint8)):
+        volume = sitk.GetImageFromArray(np.ascontiguousarray(array))
+        volume.SetSpacing([spacing] * 3)
+        volumes.append(volume)
+    return texture_features(*volumes, params, name)[f"{name}_{TEXTURE_FEATURE}"]
+
+
+def signal_stages(seed: int) -> pd.DataFrame:
+    """Spearman of the pre-specified feature with the amplitude at each imaging stage: the
+    object (no blur, no noise), blurred (site PSF / MRI resolution), imaged (plus noise,
+    i.e. the images the cohort holds) in the lesion mask, and imaged in the viable interior
+    (without the lesion border and necrotic core)."""
+    with tempfile.TemporaryDirectory() as folder:
+        configs = {
+            "object": stage_config(Path(folder), False, False),
+            "blurred": stage_config(Path(folder), True, False),
+            "imaged": stage_config(Path(folder), True, True),
+        }
+        rows = []
+        for index in range(STAGE_PATIENTS):
+            for stage, path in configs.items():
+                case = first_lesion_images(path, seed, index)
+                regions = {stage: case["mask"]}
+                if stage == "imaged":
+                    regions["imaged, viable interior"] = case["interior"]
+                for region_stage, region in regions.items():
+                    for name, image in case["images"].items():
+                        value = idm(image, region, case["spacing"], name)
+                        rows.append((region_stage, name, index, value, case["amplitude"]))
+    table = pd.DataFrame(rows, columns=["stage", "image", "patient", "value", "amplitude"])
+    return (
+        table.dropna()
+        .groupby(["image", "stage"], sort=False)
+        .apply(lambda g: stats.spearmanr(g["value"], g["amplitude"])[0], include_groups=False)
+        .unstack("stage")
+        .reindex(TEXTURE_IMAGES)
+    )
+
+
+def stage_lines(stages: pd.DataFrame) -> list[str]:
+    """Markdown table of signal_stages."""
+    lines = [
+        f"Spearman of `{TEXTURE_FEATURE}` with the amplitude by imaging stage (first lesion of "
+        f"the cohort's first {STAGE_PATIENTS} patients):",
+        "",
+        "| image | " + " | ".join(stages.columns) + " |",
+        "|---|" + "---|" * len(stages.columns),
+    ]
+    for image, row in stages.iterrows():
+        lines.append(f"| {image} | " + " | ".join(f"{v:+.2f}" for v in row) + " |")
+    return [*lines, ""]
+
+
 def report(result: pd.DataFrame, table: pd.DataFrame, n_patients: int, seed: int) -> str:
     """Markdown: the amplitude's own AUC, the strongest features per image, the set tested."""
     amplitude_auc = auc_score(table["label"].to_numpy(int), table["heterogeneity"].to_numpy())
@@ -92,6 +212,7 @@ def report(result: pd.DataFrame, table: pd.DataFrame, n_patients: int, seed: int
         f"AUC of the simulated amplitude itself {amplitude_auc:.2f}.",
         "",
         *added_information(table, seed),
+        *stage_lines(signal_stages(seed)),
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
     ]
