@@ -275,15 +275,17 @@ def rate_cell(significant: pd.Series) -> str:
 
 
 def summary(rows: pd.DataFrame) -> str:
-    """One Markdown table: rejection rates per scenario, the Monte Carlo SE of a rate at the
-    nominal level, and whether the null rate stays within ALPHA + that SE."""
+    """One Markdown table: rejection rates per cohort size and scenario, the Monte Carlo SE
+    of a rate at the nominal level, and whether the null rate stays within ALPHA + that SE."""
     lines = [
         f"| scenario | seeds | patients (cases) per seed | texture adds information: "
         f"p < {ALPHA} (95% CI) | MC SE at {ALPHA} | ≤ {ALPHA} + MC SE | mean AUC gain "
         f"| model beats best rule: p < {ALPHA} (95% CI) | mean AUC gain | simulator commit |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for scenario, group in rows.groupby("scenario", sort=False):
+    order = {name: i for i, name in enumerate(SCENARIOS)}
+    rows = rows.sort_values(["n_patients", "scenario"], key=lambda c: c.map(order).fillna(c))
+    for (_, scenario), group in rows.groupby(["n_patients", "scenario"], sort=False):
         n = len(group)
         significant = group["texture_p"] < ALPHA
         se = np.sqrt(ALPHA * (1 - ALPHA) / n)
@@ -325,7 +327,7 @@ def main() -> None:
             pd.DataFrame(rows).to_csv(csv, index=False)
             print(f"{scenario} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
     table = pd.concat([read_rows(RESULTS / f"inference_{name}.csv") for name in SCENARIOS])
-    text = summary(table[table["n_patients"] == args.n_patients])
+    text = summary(table)
     (RESULTS / "inference.md").write_text(text, encoding="utf-8")
     print(text, end="")
 

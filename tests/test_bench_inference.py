@@ -118,6 +118,16 @@ def test_summary_flags_a_null_rate_above_the_nominal_level(bench):
     assert null[4] == "0.049" and null[5] == "yes"
     assert informative[3] == "3/20 = 0.15 (0.03–0.38)" and informative[5] == "(power)"
     assert bench.summary(rows("null", 3)).splitlines()[2].split(" | ")[5] == "NO"
+    # one row per cohort size and scenario, smaller cohorts first, null before informative
+    larger = pd.concat([rows("informative", 3), rows("null", 0)]).assign(n_patients=100)
+    both = pd.concat([larger, rows("informative", 3), rows("null", 1)])
+    cells = [line.split(" | ")[:3] for line in bench.summary(both).splitlines()[2:]]
+    assert cells == [
+        ["| null", "20", "40 (44)"],
+        ["| informative", "20", "40 (44)"],
+        ["| null", "20", "100 (44)"],
+        ["| informative", "20", "100 (44)"],
+    ]
 
 
 def feature_params(image: str, glcm_feature: str) -> dict:
