@@ -16,7 +16,12 @@ from radiomix.errors import RadiomixError
 from radiomix.paths import CONFIG_DIR
 from radiomix.schema import IDENTITY_COLUMNS, IMAGE_COLUMNS, MASK_COLUMNS
 from radiomix.synth.cohort import synthesize_cohort
-from radiomix.synth.demo import ensure_demo_cohort, load_demo_settings, prefixed_manifest
+from radiomix.synth.demo import (
+    demo_scenario,
+    ensure_demo_cohort,
+    load_demo_settings,
+    prefixed_manifest,
+)
 
 N_PATIENTS, SEED = 20, 11
 
@@ -162,3 +167,19 @@ def test_ensure_demo_cohort_regenerates_missing_files(tmp_path):
     (tmp_path / first.ref_wm).unlink()
     with pytest.raises(RadiomixError, match="differs"):
         ensure_demo_cohort(manifest, settings)
+
+
+def test_demo_names_the_texture_scenario_it_simulates(tmp_path):
+    """The demo cohort is simulated under the null scenario (as the README states); the name
+    the demo prints follows its simulator configuration."""
+    assert demo_scenario() == "null"
+    config = tmp_path / "informative.yaml"
+    config.write_text(
+        (CONFIG_DIR / "synth" / "default.yaml")
+        .read_text(encoding="utf-8")
+        .replace('scenario: "null"', 'scenario: "informative"', 1),
+        encoding="utf-8",
+    )
+    settings = tmp_path / "demo.yaml"
+    settings.write_text(f"n_patients: 2\nseed: 4\nfolder: demo_data\nconfig: {config}\n")
+    assert demo_scenario(settings) == "informative"
