@@ -6,11 +6,12 @@ every texture feature of the original images, its Spearman correlation with the 
 heterogeneity amplitude (``truth.csv`` column ``heterogeneity``), with the lesion volume and
 with the lesion's nominal level, and its class AUC (oriented, max(AUC, 1 - AUC)); and the
 AUC gain over the rules model of the pre-specified texture set and of the true amplitude.
-Writes
-benchmarks/results/texture_signal.csv and texture_signal.md (the strongest features per
-image, and the inference benchmark's pre-specified set).
+Writes benchmarks/results/texture_signal.csv and texture_signal.md (the strongest features
+per image, and the inference benchmark's pre-specified set). With ``--stages``, re-renders
+the first STAGE_PATIENTS patients of the same seed stage by stage (signal_stages) and writes
+benchmarks/results/texture_stages.md.
 
-Usage: python benchmarks/bench_texture_signal.py [n_patients] [seed] [workers]
+Usage: python benchmarks/bench_texture_signal.py [n_patients] [seed] [workers] [--stages]
 """
 
 from __future__ import annotations
@@ -212,7 +213,6 @@ def report(result: pd.DataFrame, table: pd.DataFrame, n_patients: int, seed: int
         f"AUC of the simulated amplitude itself {amplitude_auc:.2f}.",
         "",
         *added_information(table, seed),
-        *stage_lines(signal_stages(seed)),
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
     ]
@@ -229,7 +229,16 @@ def main() -> None:
     parser.add_argument("n_patients", type=int, nargs="?", default=200)
     parser.add_argument("seed", type=int, nargs="?", default=7)
     parser.add_argument("workers", type=int, nargs="?", default=1)
+    parser.add_argument(
+        "--stages", action="store_true", help="only the stage table (texture_stages.md)"
+    )
     args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.stages:
+        text = "\n".join(stage_lines(signal_stages(args.seed)))
+        (RESULTS / "texture_stages.md").write_text(text, encoding="utf-8")
+        print(text, end="")
+        return
     with tempfile.TemporaryDirectory() as folder:
         features, _ = features_of(
             Path(folder), args.seed, args.n_patients, args.workers, "informative", False
@@ -239,7 +248,6 @@ def main() -> None:
         truth[["case_id", "label", "heterogeneity", "lesion_volume_cm3", LEVEL]], on="case_id"
     )
     result = associations(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     result.to_csv(RESULTS / "texture_signal.csv", index=False)
     text = report(result, table, args.n_patients, args.seed)
     (RESULTS / "texture_signal.md").write_text(text, encoding="utf-8")
