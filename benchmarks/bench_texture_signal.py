@@ -36,6 +36,7 @@ from bench_inference import (
 )
 from scipy import ndimage, stats
 
+from radiomix.errors import ExtractionError
 from radiomix.features.texture import read_param_file, texture_features
 from radiomix.paths import CONFIG_DIR
 from radiomix.rules import load_rules
@@ -137,17 +138,19 @@ def first_lesion_images(config_path: Path, seed: int, index: int) -> dict:
 
 
 def idm(image: np.ndarray, mask: np.ndarray, spacing: float, name: str) -> float:
-    """The pre-specified GLCM feature of `image` in `mask`, with the default parameters."""
+    """The pre-specified GLCM feature of `image` in `mask`, with the default parameters
+    (NaN when the region is too small for pyradiomics)."""
     params = read_param_file(CONFIG_DIR / "extraction" / f"{name}.yaml")
     params["featureClass"] = {"glcm": [TEXTURE_FEATURE.removeprefix("original_glcm_")]}
-    if mask.sum() < params["setting"]["minimumROISize"]:
-        return float("nan")
     volumes = []
     for array in (image, mask.astype(np.uint8)):
         volume = sitk.GetImageFromArray(np.ascontiguousarray(array))
         volume.SetSpacing([spacing] * 3)
         volumes.append(volume)
-    return texture_features(*volumes, params, name)[f"{name}_{TEXTURE_FEATURE}"]
+    try:
+        return texture_features(*volumes, params, name)[f"{name}_{TEXTURE_FEATURE}"]
+    except ExtractionError:  # a region too small for pyradiomics (a thin viable interior)
+        return float("nan")
 
 
 def signal_stages(seed: int) -> pd.DataFrame:
