@@ -275,17 +275,19 @@ def rate_cell(significant: pd.Series) -> str:
 
 
 def summary(rows: pd.DataFrame) -> str:
-    """One Markdown table: rejection rates per cohort size and scenario, the Monte Carlo SE
-    of a rate at the nominal level, and whether the null rate stays within ALPHA + that SE."""
+    """One Markdown table: rejection rates per cohort size, simulator commit (in order of
+    appearance) and scenario, the Monte Carlo SE of a rate at the nominal level, and whether
+    the null rate stays within ALPHA + that SE."""
     lines = [
         f"| scenario | seeds | patients (cases) per seed | texture adds information: "
         f"p < {ALPHA} (95% CI) | MC SE at {ALPHA} | ≤ {ALPHA} + MC SE | mean AUC gain "
         f"| model beats best rule: p < {ALPHA} (95% CI) | mean AUC gain | simulator commit |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    order = {name: i for i, name in enumerate(SCENARIOS)}
-    rows = rows.sort_values(["n_patients", "scenario"], key=lambda c: c.map(order).fillna(c))
-    for (_, scenario), group in rows.groupby(["n_patients", "scenario"], sort=False):
+    order = {name: i for i, name in enumerate([*SCENARIOS, *rows["commit"].unique()])}
+    keys = ["n_patients", "commit", "scenario"]
+    rows = rows.sort_values(keys, key=lambda c: c.map(order).fillna(c), kind="stable")
+    for (_, _, scenario), group in rows.groupby(keys, sort=False):
         n = len(group)
         significant = group["texture_p"] < ALPHA
         se = np.sqrt(ALPHA * (1 - ALPHA) / n)
@@ -304,8 +306,11 @@ def summary(rows: pd.DataFrame) -> str:
 
 def read_rows(csv: Path) -> pd.DataFrame:
     """The rows of one scenario's results file (empty when absent)."""
-    # keep_default_na=False: the scenario "null" is a name, not a missing value
-    return pd.read_csv(csv, keep_default_na=False) if csv.is_file() else pd.DataFrame()
+    # keep_default_na=False: the scenario "null" is a name, not a missing value; a commit
+    # hash of digits only stays text
+    if not csv.is_file():
+        return pd.DataFrame()
+    return pd.read_csv(csv, keep_default_na=False, dtype={"commit": str})
 
 
 def main() -> None:
@@ -316,12 +321,14 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    commit = simulator_commit()
     for scenario in args.scenarios:
         csv = RESULTS / f"inference_{scenario}.csv"
         rows = read_rows(csv).to_dict("records")
+        done = {(r["seed"], r["n_patients"], r["commit"]) for r in rows}
         for seed in range(FIRST_SEED, FIRST_SEED + args.n_seeds):
-            if any((r["seed"], r["n_patients"]) == (seed, args.n_patients) for r in rows):
-                continue  # resumable: one row per seed and cohort size
+            if (seed, args.n_patients, commit) in done:
+                continue  # resumable: one row per seed, cohort size and simulator commit
             start = time.perf_counter()
             rows.append(one_seed(scenario, seed, args.n_patients, args.workers))
             pd.DataFrame(rows).to_csv(csv, index=False)

@@ -118,15 +118,21 @@ def test_summary_flags_a_null_rate_above_the_nominal_level(bench):
     assert null[4] == "0.049" and null[5] == "yes"
     assert informative[3] == "3/20 = 0.15 (0.03–0.38)" and informative[5] == "(power)"
     assert bench.summary(rows("null", 3)).splitlines()[2].split(" | ")[5] == "NO"
-    # one row per cohort size and scenario, smaller cohorts first, null before informative
+    # one row per cohort size, commit (in order of appearance) and scenario: smaller cohorts
+    # first, null before informative
     larger = pd.concat([rows("informative", 3), rows("null", 0)]).assign(n_patients=100)
-    both = pd.concat([larger, rows("informative", 3), rows("null", 1)])
-    cells = [line.split(" | ")[:3] for line in bench.summary(both).splitlines()[2:]]
+    later = rows("null", 2).assign(commit="0000123")
+    both = pd.concat([larger, rows("informative", 3), later, rows("null", 1)])
+    cells = [
+        [line.split(" | ")[i] for i in (0, 1, 2, 3, 9)]
+        for line in bench.summary(both).splitlines()[2:]
+    ]
     assert cells == [
-        ["| null", "20", "40 (44)"],
-        ["| informative", "20", "40 (44)"],
-        ["| null", "20", "100 (44)"],
-        ["| informative", "20", "100 (44)"],
+        ["| null", "20", "40 (44)", "1/20 = 0.05 (0.00–0.25)", "abc1234 |"],
+        ["| informative", "20", "40 (44)", "3/20 = 0.15 (0.03–0.38)", "abc1234 |"],
+        ["| null", "20", "40 (44)", "2/20 = 0.10 (0.01–0.32)", "0000123 |"],
+        ["| null", "20", "100 (44)", "0/20 = 0.00 (0.00–0.17)", "abc1234 |"],
+        ["| informative", "20", "100 (44)", "3/20 = 0.15 (0.03–0.38)", "abc1234 |"],
     ]
 
 
