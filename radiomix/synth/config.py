@@ -269,8 +269,8 @@ class Texture(Strict):
 
     ``null``: its amplitude (``amplitude_null``) is class-independent and independent of every
     other marker, so texture carries no class information beyond the rule parameters.
-    ``informative``: the amplitude is a class marker (in the latent copula) with the
-    ``amplitude_informative`` marginals.
+    ``informative``: the amplitude is a class marker with the ``amplitude_informative``
+    marginals, drawn apart from the latent copula (information beyond the rule parameters).
     """
 
     scenario: Literal["null", "informative"]
