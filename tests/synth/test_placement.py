@@ -11,14 +11,8 @@ from hypothesis import strategies as st
 from radiomix.errors import RadiomixError
 from radiomix.synth import cohort as cohort_module
 from radiomix.synth.cohort import draw_patient, synthesize_cohort
-from radiomix.synth.config import load_config
 from radiomix.synth.phantom import FOV_MARGIN_MM, fov_border
 from radiomix.synth.sampler import patient_streams
-
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config()
 
 
 def small_grid(config, spacing_mm: float):

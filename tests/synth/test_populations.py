@@ -8,18 +8,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from radiomix.synth.config import load_config
 from radiomix.synth.phantom import Lesion, coordinates
 from radiomix.synth.published import nominal_parameters
 from radiomix.synth.render import mixed_region
 from radiomix.synth.sampler import MixedPart, sample_patient
 
 N_PATIENTS, SEED = 1200, 77
-
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config()
 
 
 @pytest.fixture(scope="module")

@@ -36,11 +36,6 @@ TRANSFER = {
 
 
 @pytest.fixture(scope="module")
-def config():
-    return load_config()
-
-
-@pytest.fixture(scope="module")
 def nominal(config) -> pd.DataFrame:
     return nominal_parameters(config, N_PATIENTS, SEED)
 
